@@ -1,0 +1,398 @@
+"""The Python API; the CLI is a thin shell over it.
+
+import driftloop
+run = driftloop.run("photo.jpg", model="taef2", n=101)
+run.frame(chain=0, step=101)      # an RGB uint8 array
+run.records()                     # one dict per stored frame
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from driftloop import chain as engine
+from driftloop.errors import DriftloopError, InputError, RunInterrupted, SpecError
+from driftloop.images import LoadedImage, frame_sha256, load_images, read_frame, target_size
+from driftloop.replicators import registry
+from driftloop.replicators.base import Replicator
+from driftloop.store import ChainRow, FrameRow, RunRow, Store
+
+DEFAULT_WORKSPACE = "driftloop-runs"
+DEFAULT_STEPS = 101
+
+ProgressCallback = Callable[[engine.ProgressEvent], None]
+Logger = Callable[[str], None]
+
+
+def versions() -> dict[str, str]:
+    """Versions of what shapes the frames: Python and the libraries a chain goes through."""
+    out = {"python": platform.python_version()}
+    for pkg in ("driftloop", "torch", "numpy", "pillow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def host() -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "model"
+
+
+def new_run_id(model: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(model)}-{secrets.token_hex(2)}"
+
+
+@contextmanager
+def run_lock(store: Store, run_id: str) -> Iterator[None]:
+    """Only one process advances a run at a time; the lock dies with its process (kill -9 included)."""
+    path = store.run_dir(run_id) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DriftloopError(f"run {run_id} is being advanced by another process right now") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def is_live(store: Store, run_id: str) -> bool:
+    """True when some process holds the run's lock."""
+    path = store.run_dir(run_id) / ".lock"
+    if not path.exists():
+        return False
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of ``driftloop runs``."""
+
+    id: str
+    model: str
+    chains: int
+    steps_done: int
+    n_steps: int
+    status: str
+    created_at: float
+
+
+class RunHandle:
+    """A stored run: its configuration, chains, frames and records."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.row: RunRow = store.get_run(run_id)
+        self.id = self.row.id
+
+    @property
+    def path(self) -> Path:
+        return self.store.run_dir(self.id)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.row.config
+
+    @property
+    def status(self) -> str:
+        return self.store.get_run(self.id).status
+
+    def chains(self) -> list[ChainRow]:
+        return self.store.chains(self.id)
+
+    def frame_rows(self, chain: int | None = None) -> list[FrameRow]:
+        return self.store.frames(self.id, chain)
+
+    def frame_path(self, chain: int, step: int) -> Path:
+        return self.store.frame_path(self.id, chain, step)
+
+    def frame(self, chain: int, step: int) -> np.ndarray:
+        """The stored frame as an RGB uint8 array."""
+        return read_frame(self.frame_path(chain, step))
+
+    def frames(self, chain: int = 0) -> list[tuple[int, np.ndarray]]:
+        """(step, frame) pairs of one chain, in order."""
+        return [(r.step, read_frame(self.path / r.path)) for r in self.frame_rows(chain)]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per stored frame (chain, step, seed, sha256, path, model_seconds, input, chain seed)."""
+        chains = {c.chain: c for c in self.chains()}
+        return [
+            {
+                "run_id": r.run_id,
+                "chain": r.chain,
+                "step": r.step,
+                "seed": r.seed,
+                "sha256": r.sha256,
+                "path": str(self.path / r.path),
+                "model_seconds": r.model_seconds,
+                "input": chains[r.chain].input_path,
+                "chain_seed": chains[r.chain].seed,
+            }
+            for r in self.frame_rows()
+        ]
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.store.events(self.id)
+
+    def render(self, **kwargs: Any) -> dict[str, Path]:
+        """GIF + MP4 per chain and a contact sheet of all chains, in the run folder."""
+        from driftloop.outputs import render_run
+
+        return render_run(self, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"RunHandle({self.id!r}, model={self.row.model!r}, status={self.status!r})"
+
+
+def _as_list(images: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(images, str | Path):
+        return [Path(images)]
+    return [Path(p) for p in images]
+
+
+def _config_key(config: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two runs the same run (for ``--resume``)."""
+    return (
+        config["model"],
+        tuple(i["sha256"] for i in config["inputs"]),
+        tuple(config["seeds"]),
+        config["n_steps"],
+        config["size"],
+        config["stop_on_fixed_point"],
+    )
+
+
+def _frame0(states: list[engine.ChainState], writer: engine.FrameWriter) -> None:
+    writer.write_frames([(s.chain, 0, None, s.frame, frame_sha256(s.frame), None) for s in states])
+
+
+def _execute(
+    store: Store,
+    run_id: str,
+    replicator: Replicator,
+    states: list[engine.ChainState],
+    settings: engine.EngineSettings,
+    progress: ProgressCallback | None,
+    write_first: bool,
+) -> None:
+    """Advance the chains under the run's lock, keeping the run's status true whatever happens."""
+    store.set_run_status(run_id, "running", pid=os.getpid())
+    writer = engine.FrameWriter(store, run_id)
+    status, error = "done", None
+    try:
+        if write_first:
+            _frame0(states, writer)
+        engine.advance(replicator, states, settings, writer, progress)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise RunInterrupted(run_id, str(store.root)) from None
+    except BaseException as exc:
+        status, error = "failed", str(exc)
+        raise
+    finally:
+        try:
+            writer.close()
+        except BaseException as exc:
+            status, error = "failed", f"writing frames: {exc}"
+            raise
+        finally:
+            store.set_run_status(run_id, status, error=error)
+            if error:
+                store.add_event(run_id, "error", error)
+
+
+def run(
+    images: str | Path | Sequence[str | Path],
+    model: str | Replicator | Callable[..., Any] = "taef2",
+    n: int = DEFAULT_STEPS,
+    seeds: Sequence[int] = (0,),
+    size: int = 512,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    batch_size: int | None = None,
+    stop_on_fixed_point: bool = False,
+    patience: int = 3,
+    device: str | None = None,
+    resume: bool = False,
+    render: bool = True,
+    progress: ProgressCallback | None = None,
+    log: Logger | None = None,
+) -> RunHandle:
+    """Run one chain per (image, seed): ``n`` copies each, every frame stored as it is made.
+
+    ``model`` is a spec string (``taef2``, ``jpeg:quality=75``), a Replicator, or a plain callable
+    ``(frames, seeds) -> frames``. With ``resume=True`` an unfinished run of the same inputs and settings
+    is continued instead of starting a new one. Bad inputs raise before anything is written.
+    """
+    say = log or (lambda _msg: None)
+    if n < 1:
+        raise SpecError(f"number of steps must be at least 1 (got {n})")
+    if size < 8:
+        raise SpecError(f"--size must be at least 8 pixels (got {size})")
+    if batch_size is not None and batch_size < 1:
+        raise SpecError(f"batch size must be at least 1 (got {batch_size})")
+    if patience < 1:
+        raise SpecError(f"fixed-point patience must be at least 1 (got {patience})")
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    if not seeds:
+        raise SpecError("give at least one seed")
+    paths = _as_list(images)
+    if not paths:
+        raise InputError("no input images given")
+    overrides = {"device": device} if device else {}
+    replicator = registry.build(model, **overrides)
+    multiple = replicator.requirements.size_multiple
+    loaded: list[LoadedImage] = load_images(paths, size=size, multiple=multiple)
+    for item in loaded:
+        for note in item.notes:
+            say(f"{item.path}: {note}")
+    config = {
+        "model": replicator.spec,
+        "inputs": [{"path": str(i.path), "sha256": i.source_sha256} for i in loaded],
+        "seeds": seeds,
+        "n_steps": n,
+        "size": target_size(size, multiple),
+        "batch_size": batch_size,
+        "stop_on_fixed_point": stop_on_fixed_point,
+        "patience": patience,
+    }
+    store = Store(workspace)
+    if resume:
+        for row in reversed(store.runs()):
+            if row.status != "done" and _config_key(row.config) == _config_key(config):
+                say(f"resuming run {row.id}")
+                return _resume(store, row.id, replicator, progress, render, say)
+    run_id = new_run_id(replicator.spec)
+    chains = [(str(item.path), item.source_sha256, seed) for item in loaded for seed in seeds]
+    store.create_run(run_id, replicator.spec, n, config, replicator.describe(), versions(), host(), chains)
+    states = [
+        engine.ChainState(chain=i, seed=seed, step=0, frame=item.frame, recent=[frame_sha256(item.frame)])
+        for i, (item, seed) in enumerate((item, seed) for item in loaded for seed in seeds)
+    ]
+    settings = engine.EngineSettings(n, batch_size, stop_on_fixed_point, patience)
+    with run_lock(store, run_id):
+        _execute(store, run_id, replicator, states, settings, progress, write_first=True)
+    handle = RunHandle(store, run_id)
+    if render:
+        handle.render()
+    return handle
+
+
+def _resume(
+    store: Store,
+    run_id: str,
+    replicator: Replicator,
+    progress: ProgressCallback | None,
+    render: bool,
+    say: Logger,
+) -> RunHandle:
+    row = store.get_run(run_id)
+    cfg = row.config
+    settings = engine.EngineSettings(
+        cfg["n_steps"], cfg["batch_size"], cfg["stop_on_fixed_point"], cfg["patience"]
+    )
+    with run_lock(store, run_id):
+        removed = store.clean_orphans(run_id)
+        if removed:
+            say(f"removed {len(removed)} unfinished frame file(s) left by the interruption")
+        states = []
+        for c in store.chains(run_id):
+            if c.status != "running":
+                continue
+            rows = store.frames(run_id, c.chain)
+            if not rows:
+                raise DriftloopError(f"run {run_id}: chain {c.chain} has no stored frame 0; start a new run")
+            last = rows[-1]
+            frame = read_frame(store.run_dir(run_id) / last.path)
+            if frame_sha256(frame) != last.sha256:
+                raise DriftloopError(
+                    f"run {run_id}: {store.run_dir(run_id) / last.path} does not match its recorded sha256; "
+                    "the file was changed after it was written"
+                )
+            recent = [r.sha256 for r in rows[-(settings.patience + 1) :]]
+            states.append(engine.ChainState(c.chain, c.seed, last.step, frame, recent=recent))
+        if states:
+            say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
+            _execute(store, run_id, replicator, states, settings, progress, write_first=False)
+        else:
+            store.set_run_status(run_id, "done")
+    handle = RunHandle(store, run_id)
+    if render:
+        handle.render()
+    return handle
+
+
+def resume(
+    run_id: str,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    model: Replicator | Callable[..., Any] | None = None,
+    device: str | None = None,
+    render: bool = True,
+    progress: ProgressCallback | None = None,
+    log: Logger | None = None,
+) -> RunHandle:
+    """Continue every unfinished chain of a run from its last stored frame.
+
+    The model is rebuilt from the run's stored spec; a run made with a Python callable needs the same
+    callable passed again as ``model``.
+    """
+    store = Store(workspace)
+    row = store.get_run(run_id)
+    spec = row.config["model"]
+    if model is None:
+        if spec.startswith("callable:"):
+            raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
+        model = spec
+    replicator = registry.build(model, **({"device": device} if device else {}))
+    return _resume(store, row.id, replicator, progress, render, log or (lambda _msg: None))
+
+
+def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> RunHandle:
+    """A handle to a stored run (id or unique prefix)."""
+    return RunHandle(Store(workspace), run_id)
+
+
+def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:
+    """Every run in a workspace, oldest first; a 'running' run whose process died shows as 'interrupted'."""
+    store = Store(workspace)
+    counts = store.frame_counts()
+    out = []
+    for r in store.runs():
+        status = r.status
+        if status == "running" and not is_live(store, r.id):
+            status = "interrupted"
+        chains, done = counts.get(r.id, (0, -1))
+        out.append(RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, status, r.created_at))
+    return out

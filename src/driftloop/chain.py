@@ -1,0 +1,201 @@
+"""The chain engine: advance many chains in lockstep, one batched model call per step.
+
+Why it looks like this:
+- Step seeds derive from (chain seed, step) only, so a resumed chain gets the same seeds as an
+  uninterrupted one, whatever else was running.
+- Frames are quantised to 8 bits between steps (the replicator returns ``uint8``), so what is stored as
+  PNG is exactly what the next step reads: resuming from disk changes nothing.
+- Writing PNGs and committing rows happens on a writer thread that overlaps the next model call; a frame's
+  row is committed only after its file is durable. A crash loses at most the frames still queued, which
+  a resume recomputes bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from driftloop.errors import DriftloopError
+from driftloop.images import frame_sha256, write_png_atomic
+from driftloop.replicators.base import Replicator
+from driftloop.store import FrameRow, Store
+
+
+def step_seed(chain_seed: int, step: int) -> int:
+    """The seed of ``step`` in a chain: a 63-bit hash of (chain seed, step), never global RNG state."""
+    digest = hashlib.sha256(f"driftloop/step-seed/{chain_seed}/{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass
+class ChainState:
+    """Where one chain stands: its seed, last step and frame, and the hashes of its recent frames."""
+
+    chain: int
+    seed: int
+    step: int
+    frame: np.ndarray
+    recent: deque[str] = field(default_factory=deque)
+    stopped: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Sent after every batch: how far the run is, in lockstep steps and in frames."""
+
+    step: int
+    n_steps: int
+    frames_done: int
+    frames_total: int
+    model_seconds: float
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How chains advance: total steps, chains per model call, and the optional fixed-point stop."""
+
+    n_steps: int
+    batch_size: int | None = None
+    stop_on_fixed_point: bool = False
+    patience: int = 3
+
+
+class FrameWriter:
+    """Background thread that makes frames durable, then commits their rows, in submission order."""
+
+    _STOP = object()
+
+    def __init__(self, store: Store, run_id: str, depth: int = 2) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._work, name="driftloop-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not self._STOP:
+            if self.error is None:
+                try:
+                    item()  # type: ignore[operator]
+                except BaseException as exc:
+                    self.error = exc
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.check()
+        self._queue.put(job)
+
+    def write_frames(self, items: list[tuple[int, int, int | None, np.ndarray, str, float | None]]) -> None:
+        """Queue frames (chain, step, seed, frame, sha256, model seconds) to write and commit as one."""
+
+        def job() -> None:
+            rows = []
+            for chain, step, seed, frame, sha, seconds in items:
+                path = self.store.frame_path(self.run_id, chain, step)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_png_atomic(path, frame)
+                rows.append(
+                    FrameRow(self.run_id, chain, step, seed, sha,
+                             self.store.frame_relpath(chain, step), seconds, time.time())
+                )  # fmt: skip
+            self.store.add_frames(rows)
+
+        self.submit(job)
+
+    def set_status(self, chain: int, status: str, reason: str | None = None) -> None:
+        self.submit(lambda: self.store.set_chain_status(self.run_id, chain, status, reason))
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        """Flush everything queued, stop the thread, and re-raise a write error if there was one."""
+        self._queue.put(self._STOP)
+        self._thread.join()
+        self.check()
+
+
+def batches(items: Sequence[ChainState], size: int | None) -> Iterator[list[ChainState]]:
+    size = size or len(items)
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _check_outputs(replicator: Replicator, inputs: list[np.ndarray], outputs: object) -> list[np.ndarray]:
+    """The engine's contract with a replicator: one uint8 H×W×3 frame per input, same shape."""
+    if not isinstance(outputs, list | tuple) or len(outputs) != len(inputs):
+        got = len(outputs) if isinstance(outputs, list | tuple) else type(outputs).__name__
+        raise DriftloopError(f"model {replicator.spec}: returned {got} frames for {len(inputs)} inputs")
+    checked = []
+    for src, out in zip(inputs, outputs, strict=True):
+        out = np.asarray(out)
+        if out.dtype != np.uint8 or out.shape != src.shape:
+            raise DriftloopError(
+                f"model {replicator.spec}: returned a {out.dtype} array of shape {out.shape}; "
+                f"expected uint8 {src.shape} (an RGB copy the size of its input)"
+            )
+        checked.append(np.ascontiguousarray(out))
+    return checked
+
+
+def is_fixed_point(state: ChainState, patience: int) -> bool:
+    """True once the last ``patience`` steps produced no pixel change."""
+    return len(state.recent) > patience and len(set(list(state.recent)[-(patience + 1) :])) == 1
+
+
+def advance(
+    replicator: Replicator,
+    states: list[ChainState],
+    settings: EngineSettings,
+    writer: FrameWriter,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+) -> None:
+    """Advance every chain to ``settings.n_steps`` (or its fixed point), writing frames as they come."""
+    limit = replicator.requirements.max_batch
+    size = min(x for x in (settings.batch_size, limit) if x) if (settings.batch_size or limit) else None
+    frames_total = sum(max(0, settings.n_steps - s.step) for s in states if not s.stopped)
+    frames_done = 0
+    for s in states:
+        s.recent = deque(s.recent, maxlen=settings.patience + 1)
+    while True:
+        active = [s for s in states if not s.stopped and s.step < settings.n_steps]
+        if not active:
+            break
+        low = min(s.step for s in active)
+        group = [s for s in active if s.step == low]
+        for batch in batches(group, size):
+            inputs = [s.frame for s in batch]
+            seeds = [step_seed(s.seed, low + 1) for s in batch]
+            started = time.perf_counter()
+            outputs = _check_outputs(replicator, inputs, replicator.replicate(inputs, seeds))
+            seconds = time.perf_counter() - started
+            per_frame = seconds / len(batch)
+            shas = [frame_sha256(out) for out in outputs]
+            writer.write_frames(
+                [(s.chain, low + 1, seed, out, sha, per_frame)
+                 for s, seed, out, sha in zip(batch, seeds, outputs, shas, strict=True)]
+            )  # fmt: skip
+            for s, out, sha in zip(batch, outputs, shas, strict=True):
+                s.frame, s.step = out, low + 1
+                s.recent.append(sha)
+                if settings.stop_on_fixed_point and is_fixed_point(s, settings.patience):
+                    s.stopped = "fixed_point"
+                    frames_total -= settings.n_steps - s.step
+                    writer.set_status(
+                        s.chain, "fixed_point", f"no pixel change for {settings.patience} steps"
+                    )
+            frames_done += len(batch)
+            if on_progress:
+                on_progress(ProgressEvent(low + 1, settings.n_steps, frames_done, frames_total, seconds))
+    for s in states:
+        if not s.stopped:
+            s.stopped = "done"
+            writer.set_status(s.chain, "done")

@@ -1,0 +1,244 @@
+"""The ``driftloop`` command line: a thin shell over :mod:`driftloop.api`.
+
+Errors a user can cause print one line (no traceback) and exit non-zero: 2 for bad input or arguments,
+3 for missing weights, 130 after Ctrl-C (the run is stored and resumable).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from driftloop import api
+from driftloop.chain import ProgressEvent
+from driftloop.errors import DriftloopError, SpecError
+from driftloop.images import AnimatedImageWarning
+
+app = typer.Typer(
+    name="driftloop",
+    help="Recursive image replication: copy an image with a model, feed the copy back, measure the drift.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+Workspace = Annotated[
+    Path,
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder (database + run folders).", envvar="DRIFTLOOP_WORKSPACE"
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages.")]
+
+
+class SecondsPerStep(ProgressColumn):
+    """Seconds per lockstep step, averaged over the run so far."""
+
+    def render(self, task: Task) -> Text:
+        if not task.completed or not task.elapsed:
+            return Text("-- s/step", style="progress.data.speed")
+        return Text(f"{task.elapsed / task.completed:.2f} s/step", style="progress.data.speed")
+
+
+class ProgressDisplay:
+    """A rich progress bar fed by engine events; silent under --quiet or when stderr is not a terminal."""
+
+    def __init__(self, quiet: bool, label: str) -> None:
+        self.enabled = not quiet and console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps"),
+            SecondsPerStep(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not self.enabled,
+            transient=False,
+        )
+        self.label = label
+        self.task: int | None = None
+        self.started = 0
+
+    def __enter__(self) -> ProgressDisplay:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.task is None:
+            self.started = event.step - 1
+            self.task = self.progress.add_task(self.label, total=event.n_steps - self.started)
+        self.progress.update(self.task, completed=event.step - self.started)
+
+
+def say_for(quiet: bool):
+    def say(message: str) -> None:
+        if not quiet:
+            console.print(message, highlight=False)
+
+    return say
+
+
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """``1,2,3`` or ``0-4`` (inclusive) or a mix of both."""
+    numbers: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
+        if not match:
+            raise SpecError(f"{option} {text!r}: expected whole numbers like 1,2,3 or a range like 0-4")
+        lo = int(match[1])
+        hi = int(match[2]) if match[2] is not None else lo
+        numbers += range(lo, hi + 1)
+    if not numbers:
+        raise SpecError(f"{option}: give at least one number")
+    return numbers
+
+
+def print_outputs(run: api.RunHandle, quiet: bool) -> None:
+    if quiet:
+        return
+    chains = run.chains()
+    statuses = ", ".join(sorted({c.status for c in chains}))
+    console.print(f"[green]run {run.id}[/] · {len(chains)} chain(s) · {statuses}")
+    console.print(f"  frames and outputs: {run.path}")
+
+
+@app.command()
+def run(
+    images: Annotated[list[Path], typer.Argument(help="Input image(s); each with each seed is one chain.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model spec, e.g. taef2, taef2:dtype=bf16, jpeg:quality=75.")
+    ] = "taef2",
+    steps: Annotated[
+        int, typer.Option("-n", "--steps", help="Number of copies per chain.")
+    ] = api.DEFAULT_STEPS,
+    seeds: Annotated[str, typer.Option("--seeds", help="Chain seeds: 1,2,3 or 0-4.")] = "0",
+    size: Annotated[
+        int, typer.Option("--size", help="Square frame side in pixels (rounded to the model's multiple).")
+    ] = 512,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Most chains per model call (default: all).")
+    ] = None,
+    stop_on_fixed_point: Annotated[
+        bool, typer.Option("--stop-on-fixed-point", help="Stop a chain once its frames stop changing.")
+    ] = False,
+    patience: Annotated[int, typer.Option("--patience", help="Unchanged steps that make a fixed point.")] = 3,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps (default: the best available).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an unfinished run with the same inputs and settings.")
+    ] = False,
+    render: Annotated[
+        bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
+    ] = True,
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Copy each image STEPS times with MODEL, storing every frame."""
+    say = say_for(quiet)
+    with ProgressDisplay(quiet, "replicating") as bar:
+        handle = api.run(
+            images, model=model, n=steps, seeds=parse_seeds(seeds), size=size, workspace=workspace,
+            batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience, device=device,
+            resume=resume, render=render, progress=bar, log=say,
+        )  # fmt: skip
+    print_outputs(handle, quiet)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix), see `driftloop runs`.")],
+    device: Annotated[str | None, typer.Option("--device", help="Device to continue on.")] = None,
+    render: Annotated[
+        bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
+    ] = True,
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Continue every unfinished chain of a run from its last stored frame."""
+    with ProgressDisplay(quiet, "replicating") as bar:
+        handle = api.resume(
+            run_id, workspace=workspace, device=device, render=render, progress=bar, log=say_for(quiet)
+        )
+    print_outputs(handle, quiet)
+
+
+@app.command("runs")
+def list_runs(workspace: Workspace = Path(api.DEFAULT_WORKSPACE)) -> None:
+    """List the runs in the workspace."""
+    table = Table("id", "model", "chains", "steps", "status", "created", box=None)
+    for r in api.runs(workspace):
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
+        table.add_row(r.id, r.model, str(r.chains), f"{r.steps_done}/{r.n_steps}", r.status, created)
+    Console().print(table)
+
+
+@app.command()
+def render(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second of the animations.")] = 10.0,
+    sheet_steps: Annotated[
+        str, typer.Option("--steps", help="Steps on the contact sheet (the last is always added).")
+    ] = "0,1,2,5,10,25,50,75,100",
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Write GIF and MP4 (with a step counter) per chain, and a contact sheet."""
+    if fps <= 0:
+        raise SpecError(f"--fps must be positive (got {fps})")
+    handle = api.open_run(run_id, workspace)
+    written = handle.render(fps=fps, steps=parse_seeds(sheet_steps, "--steps"))
+    if not quiet:
+        for path in written.values():
+            Console().print(str(path))
+
+
+@app.command()
+def models() -> None:
+    """List the models driftloop can run and whether their weights are here."""
+    from driftloop.replicators import registry
+
+    table = Table("model", "what", "weights", "notes", box=None)
+    for row in registry.listing():
+        mark = "[green]present[/]" if row.weights.present else "[yellow]missing[/]"
+        table.add_row(row.name, row.summary, f"{mark} {row.weights.where}", row.notes)
+    Console().print(table)
+    for problem in registry.plugin_problems():
+        console.print(f"[yellow]plug-in failed to load:[/] {problem}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and an exit code."""
+    warnings.filterwarnings("ignore", category=AnimatedImageWarning)  # said through the run log instead
+    try:
+        app(args=argv)
+    except DriftloopError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The replicator protocol: what the chain engine needs from a model, and nothing more.
+
+A replicator takes a batch of frames (RGB ``uint8`` H×W×3) with one seed per frame and returns one copy per
+frame. It declares what it needs (size multiple, batch limit, device, cost) so the engine never guesses.
+Typed configs are plain dataclasses; :mod:`driftloop.replicators.spec` turns spec strings into them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+Frames = list[np.ndarray]
+ReplicateFn = Callable[[Frames, list[int]], Frames]
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a replicator asks of the engine.
+
+    ``size_multiple``: frame sides must be a multiple of this (the engine rounds ``--size`` to it).
+    ``max_batch``: the most frames one ``replicate`` call accepts (``None``: no limit).
+    ``deterministic``: same frames and seeds give bit-identical copies (what makes resume exact).
+    ``cost_per_image_usd``: money per copy, for hosted models.
+    """
+
+    size_multiple: int = 1
+    max_batch: int | None = None
+    device: str = "cpu"
+    deterministic: bool = True
+    cost_per_image_usd: float = 0.0
+
+
+@runtime_checkable
+class Replicator(Protocol):
+    """One model that copies images. ``spec`` is the canonical spec string it was built from."""
+
+    spec: str
+    requirements: Requirements
+
+    def replicate(self, frames: Frames, seeds: list[int]) -> Frames:
+        """Return one copy of each frame; ``seeds[i]`` is the step seed of ``frames[i]``."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Facts recorded with the run: weights hash, dtype, device, library versions."""
+        ...
+
+
+@dataclass(frozen=True)
+class WeightsStatus:
+    """Whether a backend can run here without downloading anything, and where its weights are."""
+
+    present: bool
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A registered family of replicators.
+
+    ``config_type`` is a dataclass whose fields are the spec parameters; ``positional`` names the field a bare
+    spec argument fills (``openai:gpt-image-1`` → ``model``). ``build`` turns a config into a replicator.
+    """
+
+    name: str
+    summary: str
+    config_type: type
+    build: Callable[[Any], Replicator]
+    positional: str | None = None
+    weights_status: Callable[[Any], WeightsStatus] = field(default=lambda config: WeightsStatus(True, "none"))
+    notes: str = ""
+    aliases: Sequence[str] = ()
+
+
+class CallableReplicator:
+    """Wraps a plain Python callable ``(frames, seeds) -> frames`` so it can be passed as the model."""
+
+    requirements = Requirements()
+
+    def __init__(self, fn: ReplicateFn, name: str | None = None) -> None:
+        self._fn = fn
+        qual = getattr(fn, "__qualname__", type(fn).__name__)
+        self.spec = name or f"callable:{getattr(fn, '__module__', '?')}.{qual}"
+
+    def replicate(self, frames: Frames, seeds: list[int]) -> Frames:
+        return self._fn(frames, seeds)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "callable", "name": self.spec}

@@ -1,0 +1,108 @@
+"""Finding replicators by name: the built-ins plus third-party ones from the entry-point group
+``driftloop.replicators``.
+
+An entry point names a :class:`~driftloop.replicators.base.Backend`, or a callable returning one or a list
+of them. A plain Python callable ``(frames, seeds) -> frames`` can also be passed as the model from the
+Python API (see :func:`build`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from driftloop.errors import SpecError
+from driftloop.replicators import codec, tae
+from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
+from driftloop.replicators.spec import parse_config, split_spec
+
+ENTRY_POINT_GROUP = "driftloop.replicators"
+
+
+def _from_entry_points() -> tuple[list[Backend], list[str]]:
+    found: list[Backend] = []
+    problems: list[str] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if callable(obj) and not isinstance(obj, Backend):
+                obj = obj()
+            items = obj if isinstance(obj, list | tuple) else [obj]
+            for item in items:
+                if not isinstance(item, Backend):
+                    raise TypeError(f"{item!r} is not a driftloop Backend")
+                found.append(item)
+        except Exception as exc:  # a broken plug-in must not break the built-ins
+            problems.append(f"{ep.name} ({ep.value}): {exc}")
+    return found, problems
+
+
+def backends() -> dict[str, Backend]:
+    """Every backend by name (built-ins win over plug-ins of the same name)."""
+    table: dict[str, Backend] = {}
+    plugins, _ = _from_entry_points()
+    for b in [*plugins, *tae.backends(), *codec.backends()]:
+        table[b.name] = b
+        for alias in b.aliases:
+            table[alias] = b
+    return table
+
+
+def plugin_problems() -> list[str]:
+    """Plug-ins that failed to load, for ``driftloop models``."""
+    return _from_entry_points()[1]
+
+
+def lookup(spec: str) -> Backend:
+    """The backend a spec string names, or a SpecError listing the known names."""
+    name, _, _ = split_spec(spec)
+    table = backends()
+    if name not in table:
+        known = ", ".join(sorted(table))
+        raise SpecError(f"unknown model {name!r} in spec {spec!r}; known models: {known}")
+    return table[name]
+
+
+def parse(spec: str, **overrides: Any) -> tuple[Backend, Any]:
+    """Backend and typed config of a spec; ``overrides`` (e.g. ``device``) win over the spec."""
+    backend = lookup(spec)
+    return backend, parse_config(spec, backend.config_type, backend.positional, **overrides)
+
+
+def build(model: str | Replicator | Any, **overrides: Any) -> Replicator:
+    """A replicator from a spec string, a replicator object, or a plain callable."""
+    if isinstance(model, str):
+        backend, config = parse(model, **overrides)
+        return backend.build(config)
+    if isinstance(model, Replicator):
+        return model
+    if callable(model):
+        return CallableReplicator(model)
+    raise SpecError(f"cannot use {model!r} as a model: give a spec string, a Replicator or a callable")
+
+
+@dataclass(frozen=True)
+class ModelListing:
+    """One line of ``driftloop models``."""
+
+    name: str
+    summary: str
+    weights: WeightsStatus
+    notes: str
+
+
+def listing() -> list[ModelListing]:
+    """What ``driftloop models`` shows: each backend with its default config's weight status."""
+    rows = []
+    seen: set[int] = set()
+    for name, b in sorted(backends().items()):
+        if id(b) in seen or name != b.name:
+            continue
+        seen.add(id(b))
+        try:
+            status = b.weights_status(b.config_type())
+        except Exception as exc:
+            status = WeightsStatus(False, f"error: {exc}")
+        rows.append(ModelListing(b.name, b.summary, status, b.notes))
+    return rows

@@ -1,0 +1,195 @@
+"""Tiny autoencoders (TAESD, TAESDXL, TAESD3, TAEF1, TAEF2) as replicators.
+
+One replication is ``decode(encode(x))`` clamped to [0, 1] and quantised to 8 bits: the part of a latent
+diffusion model that every image passes through, small enough to run 101 times on a laptop CPU.
+
+Speed without changing a bit: the batch arrives as NHWC ``uint8``, which viewed as NCHW is already
+channels_last, the layout oneDNN's convolutions are fastest in; the model runs under ``inference_mode``.
+``dtype=bf16`` trades exactness for speed and changes the chain (it is a different model, numerically).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from driftloop.errors import SpecError, WeightsError
+from driftloop.replicators.base import Backend, Frames, Requirements, WeightsStatus
+from driftloop.replicators.spec import format_spec
+from driftloop.replicators.tae_model import TinyAutoEncoder
+from driftloop.weights import WeightFile, file_sha256, find_local, resolve
+
+UPSTREAM = "https://github.com/madebyollin/taesd/raw/5cccb12dc72074a4be35680c3b108548a7c69978"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One member of the family: its latent width, whether it has pool branches, its pinned files."""
+
+    name: str
+    latent_channels: int
+    pool: bool
+    summary: str
+    encoder_sha256: str | None = None
+    decoder_sha256: str | None = None
+
+    def files(self) -> list[WeightFile]:
+        return [
+            WeightFile(
+                f"{self.name}_encoder.pth", f"{UPSTREAM}/{self.name}_encoder.pth", self.encoder_sha256
+            ),
+            WeightFile(
+                f"{self.name}_decoder.pth", f"{UPSTREAM}/{self.name}_decoder.pth", self.decoder_sha256
+            ),
+        ]
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(
+            "taef2",
+            32,
+            True,
+            "Tiny AutoEncoder for the FLUX.2 latent space (32 channels)",
+            "10a4e1021e89d7551eaf161352da8dbd0b1aa83872ae28b150c1df1ce2f147b6",
+            "0a44a31e1ae59eb9dbf9359d24942fd3ef5928162c1800d97a28c61d51be0ab5",
+        ),
+        Variant("taef1", 16, False, "Tiny AutoEncoder for the FLUX.1 latent space (16 channels)"),
+        Variant("taesd3", 16, False, "Tiny AutoEncoder for the SD3 latent space (16 channels)"),
+        Variant("taesdxl", 4, False, "Tiny AutoEncoder for the SDXL latent space (4 channels)"),
+        Variant("taesd", 4, False, "Tiny AutoEncoder for the SD 1/2 latent space (4 channels)"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TAEConfig:
+    """Spec parameters of a tiny autoencoder: ``taef2:dtype=bf16,device=cuda,weights=/models``."""
+
+    dtype: Literal["fp32", "bf16"] = "fp32"
+    device: str = "auto"
+    weights: str | None = None
+    threads: int = 0
+
+    def validate(self, spec: str) -> None:
+        if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
+            raise SpecError(f"model spec {spec!r}: device={self.device!r} is not auto, cpu, cuda[:N] or mps")
+        if self.threads < 0:
+            raise SpecError(f"model spec {spec!r}: threads must be ≥ 0 (0 = PyTorch's default)")
+
+
+def pick_device(requested: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; an explicit device that is absent is an error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device {requested!r} was asked for but PyTorch sees no CUDA device here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise SpecError(f"device {requested!r} was asked for but MPS is not available here")
+    return device
+
+
+def frames_to_tensor(frames: Frames, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Stack NHWC ``uint8`` frames into an NCHW float tensor in [0, 1] that is channels_last in memory."""
+    batch = torch.from_numpy(np.stack(frames)).to(device)
+    return batch.permute(0, 3, 1, 2).to(dtype).div_(255)
+
+
+def tensor_to_frames(images: torch.Tensor) -> Frames:
+    """NCHW floats in [0, 1] → list of NHWC ``uint8`` frames, rounding half to even."""
+    quantised = images.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+    array = quantised.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return [np.ascontiguousarray(a) for a in array]
+
+
+class TAEReplicator:
+    """A pretrained tiny autoencoder; one ``replicate`` call is one batched round trip."""
+
+    def __init__(self, variant: Variant, config: TAEConfig) -> None:
+        self.variant = variant
+        self.config = config
+        self.spec = format_spec(variant.name, config)
+        self.device = pick_device(config.device)
+        self.dtype = torch.bfloat16 if config.dtype == "bf16" else torch.float32
+        self.requirements = Requirements(size_multiple=8, device=str(self.device), deterministic=True)
+        self.paths = resolve(variant.name, variant.files(), config.weights)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+
+    @cached_property
+    def model(self) -> TinyAutoEncoder:
+        """Loaded lazily so listing or validating a spec does not pay for it."""
+        model = TinyAutoEncoder(self.variant.latent_channels, self.variant.pool)
+        enc, dec = (
+            self.paths[f"{self.variant.name}_encoder.pth"],
+            self.paths[f"{self.variant.name}_decoder.pth"],
+        )
+        for part, path in ((model.encoder, enc), (model.decoder, dec)):
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                part.load_state_dict(state)
+            except Exception as exc:  # a truncated or foreign file: say which one
+                raise WeightsError(f"{path}: not a valid {self.variant.name} weight file ({exc})") from None
+        model = model.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+    @cached_property
+    def weights_sha256(self) -> dict[str, str]:
+        return {name: file_sha256(Path(p)) for name, p in self.paths.items()}
+
+    def replicate(self, frames: Frames, seeds: list[int]) -> Frames:
+        with torch.inference_mode():
+            x = frames_to_tensor(frames, self.device, self.dtype)
+            return tensor_to_frames(self.model(x))
+
+    def describe(self) -> dict[str, Any]:
+        combined = hashlib.sha256("".join(sorted(self.weights_sha256.values())).encode()).hexdigest()
+        return {
+            "kind": "tae",
+            "variant": self.variant.name,
+            "dtype": self.config.dtype,
+            "device": str(self.device),
+            "weights_sha256": combined,
+            "weight_files": {
+                name: {"path": str(p), "sha256": self.weights_sha256[name]} for name, p in self.paths.items()
+            },
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        }
+
+
+def _status(variant: Variant):
+    def status(config: TAEConfig) -> WeightsStatus:
+        found = find_local(variant.name, variant.files(), config.weights)
+        if found:
+            return WeightsStatus(True, str(next(iter(found.values())).parent))
+        return WeightsStatus(
+            False, "download on first use" + (" (sha256 pinned)" if variant.encoder_sha256 else "")
+        )
+
+    return status
+
+
+def backends() -> list[Backend]:
+    """One backend per variant."""
+    return [
+        Backend(
+            name=v.name,
+            summary=v.summary,
+            config_type=TAEConfig,
+            build=lambda config, v=v: TAEReplicator(v, config),
+            weights_status=_status(v),
+            notes="dtype=bf16 is faster on hardware with bf16 support but changes the chain's frames",
+        )
+        for v in VARIANTS.values()
+    ]

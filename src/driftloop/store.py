@@ -1,0 +1,339 @@
+"""The workspace: one SQLite database (WAL) plus one folder of PNG frames per run.
+
+This is the only module that speaks SQL. Layout::
+
+    WORKSPACE/driftloop.db
+    WORKSPACE/runs/RUN_ID/frames/cCCC/SSSS.png      chain CCC, step SSSS
+    WORKSPACE/runs/RUN_ID/...                       renders and reports
+
+Invariant: a frame exists iff its row exists. The PNG is written to a temp file, fsynced and renamed
+first; its row is committed after. A crash between the two leaves a file without a row, which
+:meth:`Store.clean_orphans` removes before a resume.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from driftloop.errors import RunNotFoundError, StoreError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    model TEXT NOT NULL,
+    n_steps INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    model_info TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS chains (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    chain INTEGER NOT NULL,
+    input_path TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    stop_reason TEXT,
+    PRIMARY KEY (run_id, chain)
+);
+CREATE TABLE IF NOT EXISTS frames (
+    run_id TEXT NOT NULL,
+    chain INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    seed INTEGER,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    model_seconds REAL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, chain, step),
+    FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    chain INTEGER,
+    step INTEGER,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as stored."""
+
+    id: str
+    created_at: float
+    updated_at: float
+    model: str
+    n_steps: int
+    status: str
+    config: dict[str, Any]
+    model_info: dict[str, Any]
+    versions: dict[str, Any]
+    host: dict[str, Any]
+    pid: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    """A chain as stored, with how far it got."""
+
+    run_id: str
+    chain: int
+    input_path: str
+    input_sha256: str
+    seed: int
+    status: str
+    stop_reason: str | None
+    last_step: int
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    """One stored frame."""
+
+    run_id: str
+    chain: int
+    step: int
+    seed: int | None
+    sha256: str
+    path: str
+    model_seconds: float | None
+    created_at: float
+
+
+class Store:
+    """A workspace folder. Safe to share between threads (one connection behind a lock)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.db_path = self.root / "driftloop.db"
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"workspace {self.root} is a file, not a folder")
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "runs").mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                self.db_path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(SCHEMA)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"workspace database {self.db_path} cannot be opened: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of writes."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # ---- paths -------------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.root / "runs" / run_id
+
+    def frame_relpath(self, chain: int, step: int) -> str:
+        return f"frames/c{chain:03d}/{step:04d}.png"
+
+    def frame_path(self, run_id: str, chain: int, step: int) -> Path:
+        return self.run_dir(run_id) / self.frame_relpath(chain, step)
+
+    # ---- runs --------------------------------------------------------------------------------------
+    def create_run(
+        self,
+        run_id: str,
+        model: str,
+        n_steps: int,
+        config: dict[str, Any],
+        model_info: dict[str, Any],
+        versions: dict[str, Any],
+        host: dict[str, Any],
+        chains: list[tuple[str, str, int]],
+    ) -> None:
+        """Insert a run and its chains (input path, input sha256, seed) in one transaction."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs(id, created_at, updated_at, model, n_steps, status, config, model_info,"
+                " versions, host) VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?, ?)",
+                (run_id, now, now, model, n_steps, json.dumps(config), json.dumps(model_info),
+                 json.dumps(versions), json.dumps(host)),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO chains(run_id, chain, input_path, input_sha256, seed, status) "
+                "VALUES (?, ?, ?, ?, ?, 'running')",
+                [(run_id, i, p, h, s) for i, (p, h, s) in enumerate(chains)],
+            )
+
+    def set_run_status(
+        self, run_id: str, status: str, pid: int | None = None, error: str | None = None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, pid = ?, error = ?, updated_at = ? WHERE id = ?",
+                (status, pid, error, time.time(), run_id),
+            )
+
+    def update_model_info(self, run_id: str, model_info: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET model_info = ? WHERE id = ?", (json.dumps(model_info), run_id))
+
+    def _run_row(self, row: sqlite3.Row) -> RunRow:
+        return RunRow(
+            id=row["id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            model=row["model"],
+            n_steps=row["n_steps"],
+            status=row["status"],
+            config=json.loads(row["config"]),
+            model_info=json.loads(row["model_info"]),
+            versions=json.loads(row["versions"]),
+            host=json.loads(row["host"]),
+            pid=row["pid"],
+            error=row["error"],
+        )
+
+    def runs(self) -> list[RunRow]:
+        return [self._run_row(r) for r in self._query("SELECT * FROM runs ORDER BY created_at, id")]
+
+    def get_run(self, run_id: str) -> RunRow:
+        """A run by id or unique id prefix."""
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            like = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = self._query("SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\'", (like,))
+        if not rows:
+            raise RunNotFoundError(f"no run {run_id!r} in workspace {self.root} (see `driftloop runs`)")
+        if len(rows) > 1:
+            ids = ", ".join(r["id"] for r in rows[:5])
+            raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous: {ids}")
+        return self._run_row(rows[0])
+
+    # ---- chains ------------------------------------------------------------------------------------
+    def chains(self, run_id: str) -> list[ChainRow]:
+        rows = self._query(
+            "SELECT c.*, COALESCE(MAX(f.step), -1) AS last_step FROM chains c "
+            "LEFT JOIN frames f ON f.run_id = c.run_id AND f.chain = c.chain "
+            "WHERE c.run_id = ? GROUP BY c.chain ORDER BY c.chain",
+            (run_id,),
+        )
+        return [
+            ChainRow(r["run_id"], r["chain"], r["input_path"], r["input_sha256"], r["seed"], r["status"],
+                     r["stop_reason"], r["last_step"])
+            for r in rows
+        ]  # fmt: skip
+
+    def set_chain_status(self, run_id: str, chain: int, status: str, reason: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE chains SET status = ?, stop_reason = ? WHERE run_id = ? AND chain = ?",
+                (status, reason, run_id, chain),
+            )
+
+    # ---- frames ------------------------------------------------------------------------------------
+    def add_frames(self, rows: list[FrameRow]) -> None:
+        """Commit rows whose PNG files are already durable on disk."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO frames(run_id, chain, step, seed, sha256, path, model_seconds, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.run_id, r.chain, r.step, r.seed, r.sha256, r.path, r.model_seconds, r.created_at)
+                    for r in rows
+                ],
+            )
+
+    def frames(self, run_id: str, chain: int | None = None) -> list[FrameRow]:
+        sql = "SELECT * FROM frames WHERE run_id = ?"
+        args: tuple[Any, ...] = (run_id,)
+        if chain is not None:
+            sql += " AND chain = ?"
+            args += (chain,)
+        rows = self._query(sql + " ORDER BY chain, step", args)
+        return [FrameRow(**dict(r)) for r in rows]
+
+    def frame_counts(self) -> dict[str, tuple[int, int]]:
+        """Per run: (number of chains, smallest last step over chains), for listings."""
+        rows = self._query(
+            "SELECT c.run_id AS run_id, COUNT(*) AS n, MIN(last) AS done FROM "
+            "(SELECT c.run_id, c.chain, COALESCE(MAX(f.step), -1) AS last FROM chains c LEFT JOIN frames f "
+            " ON f.run_id = c.run_id AND f.chain = c.chain GROUP BY c.run_id, c.chain) c GROUP BY c.run_id"
+        )
+        return {r["run_id"]: (r["n"], r["done"]) for r in rows}
+
+    def clean_orphans(self, run_id: str) -> list[Path]:
+        """Delete frame files that have no row (a crash between rename and commit) and temp leftovers.
+
+        Raises StoreError when a row's file is missing: that frame is lost and the run cannot be trusted.
+        """
+        frames_root = self.run_dir(run_id) / "frames"
+        known = {r.path for r in self.frames(run_id)}
+        removed: list[Path] = []
+        if frames_root.is_dir():
+            for path in sorted(frames_root.rglob("*")):
+                if path.is_file() and str(path.relative_to(self.run_dir(run_id))) not in known:
+                    path.unlink()
+                    removed.append(path)
+        for rel in known:
+            if not (self.run_dir(run_id) / rel).is_file():
+                raise StoreError(
+                    f"run {run_id}: frame file {self.run_dir(run_id) / rel} is recorded but missing on disk; "
+                    "the run folder was altered and cannot be resumed"
+                )
+        return removed
+
+    # ---- events ------------------------------------------------------------------------------------
+    def add_event(
+        self, run_id: str, kind: str, message: str, chain: int | None = None, step: int | None = None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events(run_id, chain, step, kind, message, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, chain, step, kind, message, time.time()),
+            )
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._query("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))]

@@ -1,0 +1,143 @@
+"""Where model weights come from.
+
+Order: an explicit path → ``DRIFTLOOP_MODEL_DIR`` (one sub-folder per model, ``taef2/taef2_encoder.pth``) →
+the user cache (``$XDG_CACHE_HOME/driftloop/models``) → a pinned download (URL + sha256) into that cache.
+With ``HF_HUB_OFFLINE=1`` / ``DRIFTLOOP_OFFLINE=1``, or when the network fails, a missing file is one clear
+error that lists where it looked and where to put the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from driftloop.errors import WeightsError
+
+ProgressFn = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One pinned file: its name, where to download it, and its sha256 (``None``: not pinned)."""
+
+    filename: str
+    url: str
+    sha256: str | None = None
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """The per-user download cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "driftloop" / "models"
+
+
+def offline() -> bool:
+    """True when the user asked for no network access."""
+    return any(
+        os.environ.get(v, "").lower() in {"1", "true", "yes"} for v in ("HF_HUB_OFFLINE", "DRIFTLOOP_OFFLINE")
+    )
+
+
+def candidate_dirs(model: str, explicit: str | Path | None = None) -> list[Path]:
+    """Folders searched for ``model``'s files, in order."""
+    dirs: list[Path] = []
+    if explicit:
+        root = Path(explicit).expanduser()
+        dirs += [root, root / model]
+    env = os.environ.get("DRIFTLOOP_MODEL_DIR")
+    if env:
+        dirs.append(Path(env).expanduser() / model)
+    dirs.append(cache_dir() / model)
+    return dirs
+
+
+def find_local(
+    model: str, files: list[WeightFile], explicit: str | Path | None = None
+) -> dict[str, Path] | None:
+    """The first folder holding every file, or ``None``. Never touches the network."""
+    for folder in candidate_dirs(model, explicit):
+        paths = {f.filename: folder / f.filename for f in files}
+        if all(p.is_file() for p in paths.values()):
+            return paths
+    return None
+
+
+def download(
+    weight: WeightFile, dest: Path, progress: ProgressFn | None = None, timeout: float = 60.0
+) -> Path:
+    """Download one file to ``dest`` atomically, checking its pinned sha256 before it is put in place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(weight.url, timeout=timeout) as resp:
+            total = resp.headers.get("Content-Length")
+            total_n = int(total) if total and total.isdigit() else None
+            done = 0
+            while block := resp.read(1 << 16):
+                out.write(block)
+                digest.update(block)
+                done += len(block)
+                if progress:
+                    progress(done, total_n)
+            out.flush()
+            os.fsync(out.fileno())
+        got = digest.hexdigest()
+        if weight.sha256 and got != weight.sha256:
+            raise WeightsError(
+                f"{weight.filename}: downloaded from {weight.url} but its sha256 is {got}, expected "
+                f"{weight.sha256}; the file was discarded"
+            )
+        os.replace(tmp, dest)
+        return dest
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise WeightsError(f"{weight.filename}: download from {weight.url} failed ({exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def resolve(
+    model: str,
+    files: list[WeightFile],
+    explicit: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Path]:
+    """Paths of every file of ``model``, downloading pinned files into the cache when allowed."""
+    if explicit and not Path(explicit).expanduser().exists():
+        raise WeightsError(f"weights path {explicit} does not exist")
+    found = find_local(model, files, explicit)
+    if found:
+        return found
+    looked = ", ".join(str(d) for d in candidate_dirs(model, explicit))
+    where = (
+        f"put {', '.join(f.filename for f in files)} in a folder '{model}/' under DRIFTLOOP_MODEL_DIR "
+        f"(or pass weights=PATH); looked in: {looked}"
+    )
+    if offline():
+        raise WeightsError(f"weights for {model!r} are missing and downloads are off (offline mode): {where}")
+    target = cache_dir() / model
+    try:
+        for f in files:
+            if not (target / f.filename).is_file():
+                download(f, target / f.filename, progress)
+    except WeightsError as exc:
+        raise WeightsError(
+            f"weights for {model!r} are missing and could not be downloaded: {exc}. {where}"
+        ) from None
+    return {f.filename: target / f.filename for f in files}
