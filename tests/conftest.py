@@ -46,7 +46,10 @@ def sample_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("samples")
     out = {}
-    for name, array, fmt in (("astronaut.png", data.astronaut(), "PNG"), ("chelsea.jpg", data.chelsea(), "JPEG")):
+    for name, array, fmt in (
+        ("astronaut.png", data.astronaut(), "PNG"),
+        ("chelsea.jpg", data.chelsea(), "JPEG"),
+    ):
         path = folder / name
         Image.fromarray(array).save(path, fmt)
         out[name] = path

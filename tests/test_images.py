@@ -751,20 +751,6 @@ def test_unreadable_file_permission_denied(tmp_path: Path, monkeypatch: pytest.M
     _assert_input_error(exc, path, "permission denied")
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file permissions")
-def test_unreadable_file_permission_denied_for_real(tmp_path: Path) -> None:
-    path = tmp_path / "secret.png"
-    Image.new("RGB", (16, 16)).save(path)
-    path.chmod(0)
-    try:
-        with pytest.raises(InputError) as exc:
-            load_image(path)
-    finally:
-        path.chmod(0o644)
-
-    _assert_input_error(exc, path, "permission denied")
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="uses /proc/self/fd")
 def test_no_file_handles_left_open(tmp_path: Path) -> None:
     good = _astronaut_jpeg(tmp_path)

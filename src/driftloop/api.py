@@ -341,8 +341,13 @@ def _resume(
                     f"run {run_id}: {store.run_dir(run_id) / last.path} does not match its recorded sha256; "
                     "the file was changed after it was written"
                 )
-            recent = [r.sha256 for r in rows[-(settings.patience + 1) :]]
-            states.append(engine.ChainState(c.chain, c.seed, last.step, frame, recent=recent))
+            state = engine.ChainState(c.chain, c.seed, last.step, frame, recent=[r.sha256 for r in rows])
+            if settings.stop_on_fixed_point and engine.is_fixed_point(state, settings.patience):
+                # reached before the interruption, but its status was not yet committed
+                reason = engine.fixed_point_reason(settings.patience)
+                store.set_chain_status(run_id, c.chain, "fixed_point", reason)
+                continue
+            states.append(state)
         if states:
             say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
             _execute(store, run_id, replicator, states, settings, progress, write_first=False)

@@ -146,6 +146,11 @@ def _check_outputs(replicator: Replicator, inputs: list[np.ndarray], outputs: ob
     return checked
 
 
+def fixed_point_reason(patience: int) -> str:
+    """Why a chain stopped early, in words stored with it."""
+    return f"no pixel change for {patience} steps"
+
+
 def is_fixed_point(state: ChainState, patience: int) -> bool:
     """True once the last ``patience`` steps produced no pixel change."""
     return len(state.recent) > patience and len(set(list(state.recent)[-(patience + 1) :])) == 1

@@ -58,3 +58,9 @@ class RunInterrupted(DriftloopError):
             f"run {run_id} interrupted; every finished frame is stored. Continue with: "
             f"driftloop resume {run_id}{ws}"
         )
+
+
+class RenderError(DriftloopError):
+    """A render request cannot be carried out (bad fps/size options, no frames, no usable ffmpeg)."""
+
+    exit_code = 2

@@ -1,0 +1,81 @@
+"""The one place where render outputs are written atomically.
+
+GIFs, MP4s and contact sheets take seconds to produce and are often watched by a file browser, a web
+server or a notebook while they are being written. Writing to a temporary file in the *same* folder
+(so ``os.replace`` is a rename on one file system, never a copy) and renaming it over the target once
+it is complete means a reader sees either the old file or the new one, never a truncated one, and a
+crash leaves no half-written target behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_write"]
+
+_TEMP_ATTEMPTS = 100
+
+
+def _reserve_temp(parent: Path, name: str) -> Path:
+    """Create an empty, uniquely named temp file next to the target and return its path.
+
+    ``os.open`` with ``O_EXCL`` and mode 0o666 (instead of ``tempfile.mkstemp``) so the final file gets
+    the permissions the user's umask asks for: ``mkstemp`` creates 0o600 files, which would make
+    rendered GIFs unreadable to e.g. a web server after the rename.
+    """
+    for _ in range(_TEMP_ATTEMPTS):
+        candidate = parent / f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+    raise FileExistsError(f"could not create a temporary file for {name!r} in {parent}")
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    """Flush a file (or a folder's entry list) to disk so a power cut cannot undo a completed rename."""
+    flags = os.O_RDONLY
+    if directory:
+        # Not every platform/file system can open or fsync a directory; the rename is still atomic.
+        with contextlib.suppress(OSError):
+            fd = os.open(path, flags)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path | str) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; on clean exit fsync it and rename it over ``path``.
+
+    The writer inside the ``with`` block writes the temp path by name (Pillow and ffmpeg both want a
+    file name). The temp name does not keep the target's suffix, so writers must name their format
+    explicitly. On any exception, including ``KeyboardInterrupt``, the temp file is removed and the
+    existing target, if any, is left untouched. The parent folder is created if needed.
+    """
+    target = Path(path)
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = _reserve_temp(parent, target.name)
+    try:
+        yield tmp
+        _fsync_path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_path(parent, directory=True)

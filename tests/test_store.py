@@ -1,0 +1,85 @@
+"""The workspace store: schema, lookups, the frame/row invariant."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import noise_frame
+from driftloop.errors import RunNotFoundError, StoreError
+from driftloop.images import write_png_atomic
+from driftloop.store import FrameRow, Store
+
+
+def _run(store: Store, run_id: str) -> None:
+    store.create_run(run_id, "jpeg", 3, {"k": 1}, {"m": 2}, {"v": 3}, {"h": 4}, [("a.png", "ab" * 32, 7)])
+
+
+def test_run_roundtrip_and_prefix_lookup(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _run(store, "20260101-aaa")
+    _run(store, "20260101-abb")
+    row = store.get_run("20260101-aa")
+    assert row.id == "20260101-aaa" and row.config == {"k": 1} and row.host == {"h": 4}
+    with pytest.raises(RunNotFoundError, match="ambiguous"):
+        store.get_run("20260101-a")
+    with pytest.raises(RunNotFoundError, match="driftloop runs"):
+        store.get_run("zzz")
+    assert store.chains("20260101-aaa")[0].last_step == -1
+    assert (tmp_path / "driftloop.db").is_file()
+    assert store._query("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_prefix_with_like_wildcards_is_literal(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _run(store, "run_1")
+    with pytest.raises(RunNotFoundError):
+        store.get_run("r%")
+
+
+def test_clean_orphans(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _run(store, "r")
+    kept = store.frame_path("r", 0, 0)
+    orphan = store.frame_path("r", 0, 1)
+    kept.parent.mkdir(parents=True)
+    write_png_atomic(kept, noise_frame(0))
+    write_png_atomic(orphan, noise_frame(1))
+    leftover = kept.parent / ".tmp-abc.png.part"
+    leftover.write_bytes(b"half")
+    store.add_frames([FrameRow("r", 0, 0, None, "x", store.frame_relpath(0, 0), None, time.time())])
+    removed = store.clean_orphans("r")
+    assert sorted(removed) == sorted([orphan, leftover])
+    assert kept.exists() and not orphan.exists() and not leftover.exists()
+
+
+def test_missing_frame_file_is_an_error(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _run(store, "r")
+    store.add_frames([FrameRow("r", 0, 0, None, "x", store.frame_relpath(0, 0), None, time.time())])
+    with pytest.raises(StoreError, match="recorded but missing"):
+        store.clean_orphans("r")
+
+
+def test_workspace_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StoreError, match="is a file"):
+        Store(tmp_path / "f")
+
+
+def test_foreign_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "driftloop.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="cannot be opened"):
+        Store(tmp_path)
+
+
+def test_duplicate_frame_rejected(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _run(store, "r")
+    row = FrameRow("r", 0, 0, None, "x", store.frame_relpath(0, 0), None, time.time())
+    store.add_frames([row])
+    with pytest.raises(Exception, match="UNIQUE"):
+        store.add_frames([row])
+    assert len(store.frames("r")) == 1
