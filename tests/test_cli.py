@@ -1,0 +1,162 @@
+"""The command line, driven as a user would: a subprocess, real weights, real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+
+def _frame_rows(ws: Path) -> dict[tuple[int, int], str]:
+    with sqlite3.connect(ws / "driftloop.db") as db:
+        return {(c, s): h for c, s, h in db.execute("SELECT chain, step, sha256 FROM frames")}
+
+
+def _count(ws: Path) -> int:
+    try:
+        with sqlite3.connect(ws / "driftloop.db", timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _only_run(ws: Path) -> Path:
+    (run_dir,) = (ws / "runs").iterdir()
+    return run_dir
+
+
+def test_run_runs_render_models(sample_images: dict[str, Path], workspace: Path) -> None:
+    res = run_cli("run", str(sample_images["astronaut.png"]), "-n", "3", "--size", "64", "--seeds", "1-2",
+                  "-w", str(workspace))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "2 chain(s)" in res.stderr
+    run_dir = _only_run(workspace)
+    assert len(_frame_rows(workspace)) == 2 * 4
+    assert (run_dir / "chain001.mp4").is_file() and (run_dir / "contact_sheet.png").is_file()
+
+    listing = run_cli("runs", "-w", str(workspace))
+    assert listing.returncode == 0
+    assert run_dir.name in listing.stdout and "3/3" in listing.stdout and "done" in listing.stdout
+
+    (run_dir / "contact_sheet.png").unlink()
+    rendered = run_cli("render", run_dir.name[:15], "--fps", "5", "-w", str(workspace))
+    assert rendered.returncode == 0, rendered.stderr
+    assert (run_dir / "contact_sheet.png").is_file()
+
+    models = run_cli("models")
+    assert models.returncode == 0 and "taef2" in models.stdout and "present" in models.stdout
+
+
+def test_quiet_and_non_tty_print_no_progress(sample_images: dict[str, Path], workspace: Path) -> None:
+    res = run_cli("run", str(sample_images["astronaut.png"]), "-m", "jpeg", "-n", "2", "--size", "32",
+                  "--no-render", "-q", "-w", str(workspace))  # fmt: skip
+    assert res.returncode == 0 and res.stderr == "" and res.stdout == ""
+
+
+def test_progress_bar_in_a_terminal(sample_images: dict[str, Path], workspace: Path) -> None:
+    primary, secondary = os.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "driftloop", "run", str(sample_images["astronaut.png"]), "-m", "jpeg",
+         "-n", "5", "--size", "32", "--no-render", "-w", str(workspace)],
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env, timeout=120,
+    )  # fmt: skip
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "replicating" in screen and "5/5" in screen and "s/step" in screen
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"", "empty"), (b"hello, not an image", "not an image"), (b"\x89PNG\r\n\x1a\n\x00\x00garbage", "")],
+)
+def test_bad_input_exit_2_nothing_written(tmp_path: Path, content: bytes, problem: str) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    ws = tmp_path / "ws"
+    res = run_cli("run", str(bad), "-m", "jpeg", "-n", "2", "-w", str(ws))
+    assert res.returncode == 2
+    assert str(bad) in res.stderr and problem in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not ws.exists()
+
+
+def test_missing_file_and_bad_spec(tmp_path: Path, sample_images: dict[str, Path]) -> None:
+    res = run_cli("run", str(tmp_path / "nope.jpg"), "-m", "jpeg", "-w", str(tmp_path / "ws"))
+    assert res.returncode == 2 and "nope.jpg" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli(
+        "run", str(sample_images["astronaut.png"]), "-m", "jpeg:quality=500", "-w", str(tmp_path / "ws")
+    )
+    assert res.returncode == 2 and "quality must be between 1 and 100" in res.stderr
+    res = run_cli("resume", "no-such-run", "-w", str(tmp_path / "ws"))
+    assert res.returncode == 2 and "no run 'no-such-run'" in res.stderr
+
+
+def test_missing_weights_exit_3(tmp_path: Path, sample_images: dict[str, Path]) -> None:
+    res = run_cli("run", str(sample_images["astronaut.png"]), "-w", str(tmp_path / "ws"),
+                  env={"DRIFTLOOP_MODEL_DIR": str(tmp_path / "none")})  # fmt: skip
+    assert res.returncode == 3
+    assert "taef2_encoder.pth" in res.stderr and "DRIFTLOOP_MODEL_DIR" in res.stderr
+
+
+def test_sigkill_then_resume_is_bit_identical(sample_images: dict[str, Path], tmp_path: Path) -> None:
+    """kill -9 mid-run, then resume: every frame equals the uninterrupted run's, nothing is orphaned."""
+    args = [
+        "run",
+        str(sample_images["chelsea.jpg"]),
+        "-n",
+        "40",
+        "--size",
+        "96",
+        "--seeds",
+        "1,2",
+        "--no-render",
+    ]
+    reference = run_cli(*args, "-w", str(tmp_path / "ref"))
+    assert reference.returncode == 0, reference.stderr
+    expected = _frame_rows(tmp_path / "ref")
+    assert len(expected) == 2 * 41
+
+    ws = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "driftloop", *args, "-w", str(ws)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while _count(ws) < 30 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = _count(ws)
+    assert 30 <= done_before < 82, "the kill must land mid-run"
+
+    listing = run_cli("runs", "-w", str(ws))
+    assert "interrupted" in listing.stdout
+
+    run_id = _only_run(ws).name
+    resumed = run_cli("resume", run_id, "--no-render", "-w", str(ws))
+    assert resumed.returncode == 0, resumed.stderr
+    assert _frame_rows(ws) == expected
+
+    frames_dir = _only_run(ws) / "frames"
+    files = {p.relative_to(frames_dir).as_posix() for p in frames_dir.rglob("*") if p.is_file()}
+    assert files == {f"c{c:03d}/{s:04d}.png" for c, s in expected}  # no orphans, no temp files
+    again = run_cli("runs", "-w", str(ws))
+    assert "40/40" in again.stdout and "done" in again.stdout
