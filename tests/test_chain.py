@@ -131,3 +131,15 @@ def test_writer_error_surfaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         advance(CallableReplicator(lambda fs, ss: fs), states, EngineSettings(5), writer)
         writer.close()
     assert store.frames("r1") == []
+
+
+def test_copy_info_is_stored_with_its_frame(tmp_path: Path) -> None:
+    from driftloop.replicators.base import Copy
+
+    store, states = _setup(tmp_path, 2)
+    rep = CallableReplicator(lambda fs, ss: [Copy(f, {"caption": f"copy {i}"}) for i, f in enumerate(fs)])
+    writer = FrameWriter(store, "r1")
+    advance(rep, states, EngineSettings(2), writer)
+    writer.close()
+    rows = store.frames("r1")
+    assert [r.info for r in rows] == [{"caption": "copy 0"}] * 2 + [{"caption": "copy 1"}] * 2

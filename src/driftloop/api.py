@@ -158,6 +158,7 @@ class RunHandle:
                 "sha256": r.sha256,
                 "path": str(self.path / r.path),
                 "model_seconds": r.model_seconds,
+                "info": r.info,
                 "input": chains[r.chain].input_path,
                 "chain_seed": chains[r.chain].seed,
             }
@@ -196,7 +197,7 @@ def _config_key(config: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _frame0(states: list[engine.ChainState], writer: engine.FrameWriter) -> None:
-    writer.write_frames([(s.chain, 0, None, s.frame, frame_sha256(s.frame), None) for s in states])
+    writer.write_frames([(s.chain, 0, None, s.frame, frame_sha256(s.frame), None, None) for s in states])
 
 
 def _execute(

@@ -19,12 +19,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from driftloop.errors import DriftloopError
 from driftloop.images import frame_sha256, write_png_atomic
-from driftloop.replicators.base import Replicator
+from driftloop.replicators.base import Copy, Replicator
 from driftloop.store import FrameRow, Store
 
 
@@ -67,6 +68,10 @@ class EngineSettings:
     patience: int = 3
 
 
+# (chain, step, step seed, frame, sha256, model seconds, info from the replicator)
+FrameJob = tuple[int, int, int | None, np.ndarray, str, float | None, dict[str, Any] | None]
+
+
 class FrameWriter:
     """Background thread that makes frames durable, then commits their rows, in submission order."""
 
@@ -92,18 +97,18 @@ class FrameWriter:
         self.check()
         self._queue.put(job)
 
-    def write_frames(self, items: list[tuple[int, int, int | None, np.ndarray, str, float | None]]) -> None:
-        """Queue frames (chain, step, seed, frame, sha256, model seconds) to write and commit as one."""
+    def write_frames(self, items: list[FrameJob]) -> None:
+        """Queue frames to write and commit as one transaction."""
 
         def job() -> None:
             rows = []
-            for chain, step, seed, frame, sha, seconds in items:
+            for chain, step, seed, frame, sha, seconds, info in items:
                 path = self.store.frame_path(self.run_id, chain, step)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_png_atomic(path, frame)
                 rows.append(
                     FrameRow(self.run_id, chain, step, seed, sha,
-                             self.store.frame_relpath(chain, step), seconds, time.time())
+                             self.store.frame_relpath(chain, step), seconds, time.time(), info)
                 )  # fmt: skip
             self.store.add_frames(rows)
 
@@ -129,20 +134,26 @@ def batches(items: Sequence[ChainState], size: int | None) -> Iterator[list[Chai
         yield list(items[i : i + size])
 
 
-def _check_outputs(replicator: Replicator, inputs: list[np.ndarray], outputs: object) -> list[np.ndarray]:
-    """The engine's contract with a replicator: one uint8 H×W×3 frame per input, same shape."""
+def _check_outputs(
+    replicator: Replicator, inputs: list[np.ndarray], outputs: object
+) -> list[tuple[np.ndarray, dict[str, Any] | None]]:
+    """The engine's contract with a replicator: one uint8 H×W×3 frame per input, same shape.
+
+    Returns (frame, info) pairs; ``info`` is what a :class:`Copy` carried, else ``None``.
+    """
     if not isinstance(outputs, list | tuple) or len(outputs) != len(inputs):
         got = len(outputs) if isinstance(outputs, list | tuple) else type(outputs).__name__
         raise DriftloopError(f"model {replicator.spec}: returned {got} frames for {len(inputs)} inputs")
     checked = []
     for src, out in zip(inputs, outputs, strict=True):
-        out = np.asarray(out)
-        if out.dtype != np.uint8 or out.shape != src.shape:
+        info = out.info if isinstance(out, Copy) else None
+        frame = np.asarray(out.frame if isinstance(out, Copy) else out)
+        if frame.dtype != np.uint8 or frame.shape != src.shape:
             raise DriftloopError(
-                f"model {replicator.spec}: returned a {out.dtype} array of shape {out.shape}; "
+                f"model {replicator.spec}: returned a {frame.dtype} array of shape {frame.shape}; "
                 f"expected uint8 {src.shape} (an RGB copy the size of its input)"
             )
-        checked.append(np.ascontiguousarray(out))
+        checked.append((np.ascontiguousarray(frame), info))
     return checked
 
 
@@ -183,12 +194,12 @@ def advance(
             outputs = _check_outputs(replicator, inputs, replicator.replicate(inputs, seeds))
             seconds = time.perf_counter() - started
             per_frame = seconds / len(batch)
-            shas = [frame_sha256(out) for out in outputs]
+            shas = [frame_sha256(out) for out, _ in outputs]
             writer.write_frames(
-                [(s.chain, low + 1, seed, out, sha, per_frame)
-                 for s, seed, out, sha in zip(batch, seeds, outputs, shas, strict=True)]
+                [(s.chain, low + 1, seed, out, sha, per_frame, info)
+                 for s, seed, (out, info), sha in zip(batch, seeds, outputs, shas, strict=True)]
             )  # fmt: skip
-            for s, out, sha in zip(batch, outputs, shas, strict=True):
+            for s, (out, _), sha in zip(batch, outputs, shas, strict=True):
                 s.frame, s.step = out, low + 1
                 s.recent.append(sha)
                 if settings.stop_on_fixed_point and is_fixed_point(s, settings.patience):

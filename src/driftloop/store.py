@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS frames (
     path TEXT NOT NULL,
     model_seconds REAL,
     created_at REAL NOT NULL,
+    info TEXT,
     PRIMARY KEY (run_id, chain, step),
     FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
 );
@@ -121,6 +122,7 @@ class FrameRow:
     path: str
     model_seconds: float | None
     created_at: float
+    info: dict[str, Any] | None = None
 
 
 class Store:
@@ -292,7 +294,7 @@ class Store:
             sql += " AND chain = ?"
             args += (chain,)
         rows = self._query(sql + " ORDER BY chain, step", args)
-        return [FrameRow(**dict(r)) for r in rows]
+        return [FrameRow(**{**dict(r), "info": json.loads(r["info"]) if r["info"] else None}) for r in rows]
 
     def frame_counts(self) -> dict[str, tuple[int, int]]:
         """Per run: (number of chains, smallest last step over chains), for listings."""

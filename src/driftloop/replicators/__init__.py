@@ -1,11 +1,19 @@
 """Model backends behind one protocol; see :mod:`driftloop.replicators.base`."""
 
-from driftloop.replicators.base import Backend, CallableReplicator, Replicator, Requirements, WeightsStatus
+from driftloop.replicators.base import (
+    Backend,
+    CallableReplicator,
+    Copy,
+    Replicator,
+    Requirements,
+    WeightsStatus,
+)
 from driftloop.replicators.registry import build, listing, lookup, parse
 
 __all__ = [
     "Backend",
     "CallableReplicator",
+    "Copy",
     "Replicator",
     "Requirements",
     "WeightsStatus",

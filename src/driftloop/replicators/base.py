@@ -18,6 +18,18 @@ ReplicateFn = Callable[[Frames, list[int]], Frames]
 
 
 @dataclass(frozen=True)
+class Copy:
+    """A copy with facts about how it was made, stored with its frame as JSON.
+
+    A replicator may return these instead of bare arrays when it has something to say per frame: the
+    caption a caption→redraw model drew from, the money a hosted model charged, the prompt it sent.
+    """
+
+    frame: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Requirements:
     """What a replicator asks of the engine.
 
@@ -41,8 +53,9 @@ class Replicator(Protocol):
     spec: str
     requirements: Requirements
 
-    def replicate(self, frames: Frames, seeds: list[int]) -> Frames:
-        """Return one copy of each frame; ``seeds[i]`` is the step seed of ``frames[i]``."""
+    def replicate(self, frames: Frames, seeds: list[int]) -> Sequence[np.ndarray | Copy]:
+        """Return one copy of each frame (an array, or a :class:`Copy` with facts about it);
+        ``seeds[i]`` is the step seed of ``frames[i]``."""
         ...
 
     def describe(self) -> dict[str, Any]:
