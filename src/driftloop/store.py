@@ -279,10 +279,20 @@ class Store:
         """Commit rows whose PNG files are already durable on disk."""
         with self.transaction() as db:
             db.executemany(
-                "INSERT INTO frames(run_id, chain, step, seed, sha256, path, model_seconds, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO frames(run_id, chain, step, seed, sha256, path, model_seconds, created_at,"
+                " info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.run_id, r.chain, r.step, r.seed, r.sha256, r.path, r.model_seconds, r.created_at)
+                    (
+                        r.run_id,
+                        r.chain,
+                        r.step,
+                        r.seed,
+                        r.sha256,
+                        r.path,
+                        r.model_seconds,
+                        r.created_at,
+                        None if r.info is None else json.dumps(r.info),
+                    )
                     for r in rows
                 ],
             )
