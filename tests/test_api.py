@@ -139,3 +139,36 @@ def test_fixed_point_stop_and_size_multiple(sample_images: dict[str, Path], tmp_
     image = sample_images["astronaut.png"]
     taef2 = driftloop.run(image, model="taef2", n=1, size=30, workspace=tmp_path / "t", render=False)
     assert taef2.frame(0, 1).shape == (32, 32, 3)  # rounded to the model's multiple of 8
+
+
+def test_cost_is_recorded_per_frame_and_totalled(sample_images, tmp_path: Path, monkeypatch) -> None:
+    from driftloop.cost import pick_meters
+
+    # a machine without readable RAPL counters, whatever this one has
+    no_rapl = lambda device, factors: pick_meters(device, factors, powercap_root=tmp_path / "none")  # noqa: E731
+    monkeypatch.setattr("driftloop.api.pick_meters", no_rapl)
+    factors = tmp_path / "factors.toml"
+    factors.write_text("[cost]\nwatts_per_core = 20\npue = 1.0\n")
+    image = sample_images["astronaut.png"]
+    run = driftloop.run(image, model="jpeg", n=4, seeds=[1, 2], size=32, workspace=tmp_path / "ws",
+                        render=False, cost_factors=factors, country="FR")  # fmt: skip
+    rows = [r for r in run.frame_rows() if r.step > 0]
+    assert all(r.cost is not None and r.cost["wall_s"] >= 0 for r in rows)
+    assert all(r.cost is None for r in run.frame_rows() if r.step == 0)  # the original cost nothing
+    per_chain, total = run.cost_totals()
+    assert set(per_chain) == {0, 1} and total.frames == 8
+    assert total.country == "FR" and run.factors.watts_per_core.value == 20
+    assert total.energy_wh == pytest.approx(sum(r.cost["energy_j"] for r in rows) / 3600, rel=1e-9)
+    for r in rows:  # no RAPL here: CPU seconds × the configured 20 W per core, labelled an estimate
+        assert not r.cost["measured"] and "estimate" in r.cost["energy_source"]
+        assert r.cost["energy_j"] == pytest.approx(r.cost["cpu_s"] * 20, abs=0.02)
+
+
+def test_unknown_country_is_refused_before_anything_is_written(sample_images, tmp_path: Path) -> None:
+    from driftloop.cost import CostConfigError
+
+    with pytest.raises(CostConfigError, match="XX"):
+        driftloop.run(
+            sample_images["astronaut.png"], model="jpeg", n=2, workspace=tmp_path / "ws", country="XX"
+        )
+    assert not (tmp_path / "ws").exists()

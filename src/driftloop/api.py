@@ -8,6 +8,7 @@ run.records()                     # one dict per stored frame
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import platform
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from driftloop import chain as engine
+from driftloop.cost import Factors, FrameCost, Meters, Totals, combine, load_factors, pick_meters, totals
 from driftloop.errors import DriftloopError, InputError, RunInterrupted, SpecError
 from driftloop.images import LoadedImage, frame_sha256, load_images, read_frame, target_size
 from driftloop.replicators import registry
@@ -168,6 +170,21 @@ class RunHandle:
     def events(self) -> list[dict[str, Any]]:
         return self.store.events(self.id)
 
+    @property
+    def factors(self) -> Factors:
+        """The cost factors the run was made with (a snapshot, so later edits do not rewrite history)."""
+        return Factors.from_dict(self.config["cost"]["factors"])
+
+    def cost_totals(self) -> tuple[dict[int, Totals], Totals]:
+        """Time, energy, CO2, water and money per chain and for the whole run."""
+        factors = self.factors
+        per_chain: dict[int, list[FrameCost]] = {c.chain: [] for c in self.chains()}
+        for r in self.frame_rows():
+            if r.cost is not None:
+                per_chain[r.chain].append(FrameCost.from_dict(r.cost))
+        chains = {chain: totals(costs, factors) for chain, costs in per_chain.items()}
+        return chains, combine(chains.values()) if chains else totals([], factors)
+
     def render(self, **kwargs: Any) -> dict[str, Path]:
         """GIF + MP4 per chain and a contact sheet of all chains, in the run folder."""
         from driftloop.outputs import render_run
@@ -197,7 +214,7 @@ def _config_key(config: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _frame0(states: list[engine.ChainState], writer: engine.FrameWriter) -> None:
-    writer.write_frames([(s.chain, 0, None, s.frame, frame_sha256(s.frame), None, None) for s in states])
+    writer.write_frames([engine.NewFrame(s.chain, 0, None, s.frame, frame_sha256(s.frame)) for s in states])
 
 
 def _execute(
@@ -208,6 +225,7 @@ def _execute(
     settings: engine.EngineSettings,
     progress: ProgressCallback | None,
     write_first: bool,
+    meters: Meters | None = None,
 ) -> None:
     """Advance the chains under the run's lock, keeping the run's status true whatever happens."""
     store.set_run_status(run_id, "running", pid=os.getpid())
@@ -216,7 +234,7 @@ def _execute(
     try:
         if write_first:
             _frame0(states, writer)
-        engine.advance(replicator, states, settings, writer, progress)
+        engine.advance(replicator, states, settings, writer, progress, meters)
     except KeyboardInterrupt:
         status = "interrupted"
         raise RunInterrupted(run_id, str(store.root)) from None
@@ -248,6 +266,8 @@ def run(
     device: str | None = None,
     resume: bool = False,
     render: bool = True,
+    cost_factors: str | Path | None = None,
+    country: str | None = None,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> RunHandle:
@@ -256,6 +276,8 @@ def run(
     ``model`` is a spec string (``taef2``, ``jpeg:quality=75``), a Replicator, or a plain callable
     ``(frames, seeds) -> frames``. With ``resume=True`` an unfinished run of the same inputs and settings
     is continued instead of starting a new one. Bad inputs raise before anything is written.
+    ``cost_factors`` is a TOML file overriding the energy/CO2/water/price factors; ``country`` picks the
+    grid intensity (default: the factors' own, a world average).
     """
     say = log or (lambda _msg: None)
     if n < 1:
@@ -279,6 +301,11 @@ def run(
     for item in loaded:
         for note in item.notes:
             say(f"{item.path}: {note}")
+    factors = load_factors(cost_factors, workspace if Path(workspace).is_dir() else None)
+    if country:
+        factors.grid(country)  # validates the code before anything is written
+        factors = dataclasses.replace(factors, country=country)
+    meters = pick_meters(replicator.requirements.device, factors)
     config = {
         "model": replicator.spec,
         "inputs": [{"path": str(i.path), "sha256": i.source_sha256} for i in loaded],
@@ -288,6 +315,7 @@ def run(
         "batch_size": batch_size,
         "stop_on_fixed_point": stop_on_fixed_point,
         "patience": patience,
+        "cost": {"factors": factors.to_dict(), "meters": meters.describe()},
     }
     store = Store(workspace)
     if resume:
@@ -304,7 +332,7 @@ def run(
     ]
     settings = engine.EngineSettings(n, batch_size, stop_on_fixed_point, patience)
     with run_lock(store, run_id):
-        _execute(store, run_id, replicator, states, settings, progress, write_first=True)
+        _execute(store, run_id, replicator, states, settings, progress, write_first=True, meters=meters)
     handle = RunHandle(store, run_id)
     if render:
         handle.render()
@@ -351,7 +379,8 @@ def _resume(
             states.append(state)
         if states:
             say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
-            _execute(store, run_id, replicator, states, settings, progress, write_first=False)
+            meters = pick_meters(replicator.requirements.device, Factors.from_dict(cfg["cost"]["factors"]))
+            _execute(store, run_id, replicator, states, settings, progress, write_first=False, meters=meters)
         else:
             store.set_run_status(run_id, "done")
     handle = RunHandle(store, run_id)

@@ -23,10 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from driftloop.cost import Meters, measure
 from driftloop.errors import DriftloopError
 from driftloop.images import frame_sha256, write_png_atomic
 from driftloop.replicators.base import Copy, Replicator
 from driftloop.store import FrameRow, Store
+
+NO_METERS = Meters(meters=(), notes=())
 
 
 def step_seed(chain_seed: int, step: int) -> int:
@@ -68,8 +71,18 @@ class EngineSettings:
     patience: int = 3
 
 
-# (chain, step, step seed, frame, sha256, model seconds, info from the replicator)
-FrameJob = tuple[int, int, int | None, np.ndarray, str, float | None, dict[str, Any] | None]
+@dataclass(frozen=True)
+class NewFrame:
+    """A frame the engine made, with what is recorded about it."""
+
+    chain: int
+    step: int
+    seed: int | None
+    frame: np.ndarray
+    sha256: str
+    model_seconds: float | None = None
+    info: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
 
 
 class FrameWriter:
@@ -97,18 +110,19 @@ class FrameWriter:
         self.check()
         self._queue.put(job)
 
-    def write_frames(self, items: list[FrameJob]) -> None:
+    def write_frames(self, items: list[NewFrame]) -> None:
         """Queue frames to write and commit as one transaction."""
 
         def job() -> None:
             rows = []
-            for chain, step, seed, frame, sha, seconds, info in items:
-                path = self.store.frame_path(self.run_id, chain, step)
+            for f in items:
+                path = self.store.frame_path(self.run_id, f.chain, f.step)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_png_atomic(path, frame)
+                write_png_atomic(path, f.frame)
+                relpath = self.store.frame_relpath(f.chain, f.step)
                 rows.append(
-                    FrameRow(self.run_id, chain, step, seed, sha,
-                             self.store.frame_relpath(chain, step), seconds, time.time(), info)
+                    FrameRow(self.run_id, f.chain, f.step, f.seed, f.sha256, relpath, f.model_seconds,
+                             time.time(), f.info, f.cost)
                 )  # fmt: skip
             self.store.add_frames(rows)
 
@@ -173,8 +187,12 @@ def advance(
     settings: EngineSettings,
     writer: FrameWriter,
     on_progress: Callable[[ProgressEvent], None] | None = None,
+    meters: Meters | None = None,
 ) -> None:
-    """Advance every chain to ``settings.n_steps`` (or its fixed point), writing frames as they come."""
+    """Advance every chain to ``settings.n_steps`` (or its fixed point), writing frames as they come.
+
+    With ``meters``, each model call is measured (wall, CPU, energy) and its cost shared among its frames.
+    """
     limit = replicator.requirements.max_batch
     size = min(x for x in (settings.batch_size, limit) if x) if (settings.batch_size or limit) else None
     frames_total = sum(max(0, settings.n_steps - s.step) for s in states if not s.stopped)
@@ -190,24 +208,26 @@ def advance(
         for batch in batches(group, size):
             inputs = [s.frame for s in batch]
             seeds = [step_seed(s.seed, low + 1) for s in batch]
-            started = time.perf_counter()
-            outputs = _check_outputs(replicator, inputs, replicator.replicate(inputs, seeds))
-            seconds = time.perf_counter() - started
-            per_frame = seconds / len(batch)
-            shas = [frame_sha256(out) for out, _ in outputs]
-            writer.write_frames(
-                [(s.chain, low + 1, seed, out, sha, per_frame, info)
-                 for s, seed, (out, info), sha in zip(batch, seeds, outputs, shas, strict=True)]
-            )  # fmt: skip
-            for s, (out, _), sha in zip(batch, outputs, shas, strict=True):
-                s.frame, s.step = out, low + 1
-                s.recent.append(sha)
+            with measure(meters or NO_METERS) as measurement:
+                started = time.perf_counter()
+                raw = replicator.replicate(inputs, seeds)
+                seconds = time.perf_counter() - started
+            outputs = _check_outputs(replicator, inputs, raw)
+            costs = (
+                [c.to_dict() for c in measurement.frame_costs(len(batch))] if meters else [None] * len(batch)
+            )
+            made = [
+                NewFrame(s.chain, low + 1, seed, out, frame_sha256(out), seconds / len(batch), info, cost)
+                for s, seed, (out, info), cost in zip(batch, seeds, outputs, costs, strict=True)
+            ]
+            writer.write_frames(made)
+            for s, new in zip(batch, made, strict=True):
+                s.frame, s.step = new.frame, new.step
+                s.recent.append(new.sha256)
                 if settings.stop_on_fixed_point and is_fixed_point(s, settings.patience):
                     s.stopped = "fixed_point"
                     frames_total -= settings.n_steps - s.step
-                    writer.set_status(
-                        s.chain, "fixed_point", f"no pixel change for {settings.patience} steps"
-                    )
+                    writer.set_status(s.chain, "fixed_point", fixed_point_reason(settings.patience))
             frames_done += len(batch)
             if on_progress:
                 on_progress(ProgressEvent(low + 1, settings.n_steps, frames_done, frames_total, seconds))

@@ -29,6 +29,7 @@ from rich.text import Text
 
 from driftloop import api
 from driftloop.chain import ProgressEvent
+from driftloop.cost import summary_lines
 from driftloop.errors import DriftloopError, SpecError
 from driftloop.images import AnimatedImageWarning
 
@@ -39,7 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 Workspace = Annotated[
     Path,
@@ -122,6 +123,9 @@ def print_outputs(run: api.RunHandle, quiet: bool) -> None:
     chains = run.chains()
     statuses = ", ".join(sorted({c.status for c in chains}))
     console.print(f"[green]run {run.id}[/] · {len(chains)} chain(s) · {statuses}")
+    _, total = run.cost_totals()
+    for line in summary_lines(total):
+        console.print(f"  {line}", highlight=False)
     console.print(f"  frames and outputs: {run.path}")
 
 
@@ -154,6 +158,14 @@ def run(
     render: Annotated[
         bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
     ] = True,
+    cost_factors: Annotated[
+        Path | None,
+        typer.Option("--cost-factors", help="TOML file overriding energy/CO2/water/price factors."),
+    ] = None,
+    country: Annotated[
+        str | None,
+        typer.Option("--country", help="Grid for CO2: a country code (US, DE, FR, ...) or 'world'."),
+    ] = None,
     workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
@@ -163,7 +175,7 @@ def run(
         handle = api.run(
             images, model=model, n=steps, seeds=parse_seeds(seeds), size=size, workspace=workspace,
             batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience, device=device,
-            resume=resume, render=render, progress=bar, log=say,
+            resume=resume, render=render, cost_factors=cost_factors, country=country, progress=bar, log=say,
         )  # fmt: skip
     print_outputs(handle, quiet)
 

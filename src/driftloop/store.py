@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS frames (
     model_seconds REAL,
     created_at REAL NOT NULL,
     info TEXT,
+    cost TEXT,
     PRIMARY KEY (run_id, chain, step),
     FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
 );
@@ -76,6 +77,14 @@ CREATE TABLE IF NOT EXISTS events (
     created_at REAL NOT NULL
 );
 """
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _parse_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,7 @@ class FrameRow:
     model_seconds: float | None
     created_at: float
     info: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
 
 
 class Store:
@@ -280,7 +290,7 @@ class Store:
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO frames(run_id, chain, step, seed, sha256, path, model_seconds, created_at,"
-                " info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " info, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         r.run_id,
@@ -291,7 +301,8 @@ class Store:
                         r.path,
                         r.model_seconds,
                         r.created_at,
-                        None if r.info is None else json.dumps(r.info),
+                        _json_or_null(r.info),
+                        _json_or_null(r.cost),
                     )
                     for r in rows
                 ],
@@ -304,7 +315,10 @@ class Store:
             sql += " AND chain = ?"
             args += (chain,)
         rows = self._query(sql + " ORDER BY chain, step", args)
-        return [FrameRow(**{**dict(r), "info": json.loads(r["info"]) if r["info"] else None}) for r in rows]
+        return [
+            FrameRow(**{**dict(r), "info": _parse_or_none(r["info"]), "cost": _parse_or_none(r["cost"])})
+            for r in rows
+        ]
 
     def frame_counts(self) -> dict[str, tuple[int, int]]:
         """Per run: (number of chains, smallest last step over chains), for listings."""
