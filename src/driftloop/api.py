@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,9 +29,13 @@ from driftloop import chain as engine
 from driftloop.cost import Factors, FrameCost, Meters, Totals, combine, load_factors, pick_meters, totals
 from driftloop.errors import DriftloopError, InputError, RunInterrupted, SpecError
 from driftloop.images import LoadedImage, frame_sha256, load_images, read_frame, target_size
+from driftloop.measure import MetricsRecorder, MetricsSettings, missing_frames
 from driftloop.replicators import registry
 from driftloop.replicators.base import Replicator
 from driftloop.store import ChainRow, FrameRow, RunRow, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_WORKSPACE = "driftloop-runs"
 DEFAULT_STEPS = 101
@@ -185,6 +189,36 @@ class RunHandle:
         chains = {chain: totals(costs, factors) for chain, costs in per_chain.items()}
         return chains, combine(chains.values()) if chains else totals([], factors)
 
+    def dataframe(self) -> pd.DataFrame:
+        """One row per (chain, step): the frame record, its cost and its metrics."""
+        from driftloop.export import frame_table
+
+        return frame_table(self)
+
+    def export(self, fmt: str = "csv", path: str | Path | None = None) -> Path:
+        """Write :meth:`dataframe` as csv, parquet or json (default: into the run folder)."""
+        from driftloop.export import export
+
+        return export(self, fmt, Path(path) if path else None)  # type: ignore[arg-type]
+
+    def recompute_metrics(
+        self, progress: Callable[[int, int], None] | None = None, perceptual: bool | None = None
+    ) -> int:
+        """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics added)."""
+        config = dict(self.config)
+        if perceptual is not None:
+            config["metrics"] = {"enabled": True, "perceptual": perceptual}
+        settings = _metrics_settings(self.store, self.id, config, lambda _m: None) or MetricsSettings()
+        self.store.delete_metrics(self.id)
+        recorder = MetricsRecorder(self.store, self.id, settings)
+        rows = self.frame_rows()
+        for i, r in enumerate(rows, 1):
+            recorder.submit(r.chain, r.step, read_frame(self.path / r.path))
+            if progress:
+                progress(i, len(rows))
+        recorder.close()
+        return len(rows)
+
     def render(self, **kwargs: Any) -> dict[str, Path]:
         """GIF + MP4 per chain and a contact sheet of all chains, in the run folder."""
         from driftloop.outputs import render_run
@@ -213,8 +247,10 @@ def _config_key(config: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _frame0(states: list[engine.ChainState], writer: engine.FrameWriter) -> None:
-    writer.write_frames([engine.NewFrame(s.chain, 0, None, s.frame, frame_sha256(s.frame)) for s in states])
+def _frame0(states: list[engine.ChainState], writer: engine.FrameWriter) -> list[engine.NewFrame]:
+    first = [engine.NewFrame(s.chain, 0, None, s.frame, frame_sha256(s.frame)) for s in states]
+    writer.write_frames(first)
+    return first
 
 
 def _execute(
@@ -226,15 +262,32 @@ def _execute(
     progress: ProgressCallback | None,
     write_first: bool,
     meters: Meters | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> None:
-    """Advance the chains under the run's lock, keeping the run's status true whatever happens."""
+    """Advance the chains under the run's lock, keeping the run's status true whatever happens.
+
+    Frames go to the writer thread (disk, then database) and, with ``metrics``, to the metrics thread.
+    """
     store.set_run_status(run_id, "running", pid=os.getpid())
     writer = engine.FrameWriter(store, run_id)
+    recorder = (
+        MetricsRecorder(store, run_id, metrics, on_error=lambda m: store.add_event(run_id, "metrics", m))
+        if metrics is not None
+        else None
+    )
+    on_frames = None
+    if recorder is not None:
+        recorder.submit_many(
+            (c, s, read_frame(store.frame_path(run_id, c, s))) for c, s in missing_frames(store, run_id)
+        )
+        on_frames = lambda made: recorder.submit_many((f.chain, f.step, f.frame) for f in made)  # noqa: E731
     status, error = "done", None
     try:
         if write_first:
-            _frame0(states, writer)
-        engine.advance(replicator, states, settings, writer, progress, meters)
+            first = _frame0(states, writer)
+            if on_frames:
+                on_frames(first)
+        engine.advance(replicator, states, settings, writer, progress, meters, on_frames)
     except KeyboardInterrupt:
         status = "interrupted"
         raise RunInterrupted(run_id, str(store.root)) from None
@@ -244,6 +297,8 @@ def _execute(
     finally:
         try:
             writer.close()
+            if recorder is not None:
+                recorder.close()
         except BaseException as exc:
             status, error = "failed", f"writing frames: {exc}"
             raise
@@ -251,6 +306,28 @@ def _execute(
             store.set_run_status(run_id, status, error=error)
             if error:
                 store.add_event(run_id, "error", error)
+
+
+def _metrics_settings(
+    store: Store, run_id: str, config: dict[str, Any], say: Logger
+) -> MetricsSettings | None:
+    """What the run measures, saying once (in the log and as an event) which metrics are skipped and why."""
+    wanted = config.get("metrics", {"enabled": True, "perceptual": False})
+    if not wanted["enabled"]:
+        return None
+    scorer = None
+    if wanted["perceptual"]:
+        from driftloop.metrics.perceptual import PerceptualScorer
+
+        scorer = PerceptualScorer(device="cpu")
+        for family, reason in scorer.skipped().items():
+            say(f"{family} metrics skipped: {reason}")
+            store.add_event(run_id, "metrics-skipped", f"{family}: {reason}")
+        if not scorer.available():
+            scorer = None
+    else:
+        store.add_event(run_id, "metrics-skipped", "perceptual metrics (LPIPS, CLIP, DINOv2) not requested")
+    return MetricsSettings(perceptual=scorer)
 
 
 def run(
@@ -268,6 +345,8 @@ def run(
     render: bool = True,
     cost_factors: str | Path | None = None,
     country: str | None = None,
+    metrics: bool = True,
+    perceptual: bool = False,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> RunHandle:
@@ -277,7 +356,8 @@ def run(
     ``(frames, seeds) -> frames``. With ``resume=True`` an unfinished run of the same inputs and settings
     is continued instead of starting a new one. Bad inputs raise before anything is written.
     ``cost_factors`` is a TOML file overriding the energy/CO2/water/price factors; ``country`` picks the
-    grid intensity (default: the factors' own, a world average).
+    grid intensity (default: the factors' own, a world average). ``metrics`` measures every frame as it
+    is made; ``perceptual`` adds LPIPS/CLIP/DINOv2 scores where their weights are present.
     """
     say = log or (lambda _msg: None)
     if n < 1:
@@ -316,6 +396,7 @@ def run(
         "stop_on_fixed_point": stop_on_fixed_point,
         "patience": patience,
         "cost": {"factors": factors.to_dict(), "meters": meters.describe()},
+        "metrics": {"enabled": metrics, "perceptual": perceptual},
     }
     store = Store(workspace)
     if resume:
@@ -332,7 +413,8 @@ def run(
     ]
     settings = engine.EngineSettings(n, batch_size, stop_on_fixed_point, patience)
     with run_lock(store, run_id):
-        _execute(store, run_id, replicator, states, settings, progress, write_first=True, meters=meters)
+        measuring = _metrics_settings(store, run_id, config, say)
+        _execute(store, run_id, replicator, states, settings, progress, True, meters, measuring)
     handle = RunHandle(store, run_id)
     if render:
         handle.render()
@@ -380,7 +462,8 @@ def _resume(
         if states:
             say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
             meters = pick_meters(replicator.requirements.device, Factors.from_dict(cfg["cost"]["factors"]))
-            _execute(store, run_id, replicator, states, settings, progress, write_first=False, meters=meters)
+            measuring = _metrics_settings(store, run_id, cfg, say)
+            _execute(store, run_id, replicator, states, settings, progress, False, meters, measuring)
         else:
             store.set_run_status(run_id, "done")
     handle = RunHandle(store, run_id)

@@ -188,10 +188,12 @@ def advance(
     writer: FrameWriter,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     meters: Meters | None = None,
+    on_frames: Callable[[list[NewFrame]], None] | None = None,
 ) -> None:
     """Advance every chain to ``settings.n_steps`` (or its fixed point), writing frames as they come.
 
     With ``meters``, each model call is measured (wall, CPU, energy) and its cost shared among its frames.
+    ``on_frames`` sees every batch of new frames (the metrics recorder listens here).
     """
     limit = replicator.requirements.max_batch
     size = min(x for x in (settings.batch_size, limit) if x) if (settings.batch_size or limit) else None
@@ -221,6 +223,8 @@ def advance(
                 for s, seed, (out, info), cost in zip(batch, seeds, outputs, costs, strict=True)
             ]
             writer.write_frames(made)
+            if on_frames:
+                on_frames(made)
             for s, new in zip(batch, made, strict=True):
                 s.frame, s.step = new.frame, new.step
                 s.recent.append(new.sha256)

@@ -166,6 +166,15 @@ def run(
         str | None,
         typer.Option("--country", help="Grid for CO2: a country code (US, DE, FR, ...) or 'world'."),
     ] = None,
+    metrics: Annotated[
+        bool, typer.Option("--metrics/--no-metrics", help="Measure every frame as it is made.")
+    ] = True,
+    perceptual: Annotated[
+        bool,
+        typer.Option(
+            "--perceptual", help="Add LPIPS / CLIP / DINOv2 scores where their weights are present."
+        ),
+    ] = False,
     workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
@@ -175,7 +184,8 @@ def run(
         handle = api.run(
             images, model=model, n=steps, seeds=parse_seeds(seeds), size=size, workspace=workspace,
             batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience, device=device,
-            resume=resume, render=render, cost_factors=cost_factors, country=country, progress=bar, log=say,
+            resume=resume, render=render, cost_factors=cost_factors, country=country, metrics=metrics,
+            perceptual=perceptual, progress=bar, log=say,
         )  # fmt: skip
     print_outputs(handle, quiet)
 
@@ -226,6 +236,63 @@ def render(
     if not quiet:
         for path in written.values():
             Console().print(str(path))
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file to write (default: RUN/report.html).")
+    ] = None,
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+) -> None:
+    """Write the self-contained HTML report (images embedded, no network needed to view it)."""
+    from driftloop.outputs import write_run_report
+
+    Console().print(str(write_run_report(api.open_run(run_id, workspace), output)))
+
+
+@app.command("metrics")
+def metrics_command(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    recompute: Annotated[bool, typer.Option("--recompute", help="Measure every stored frame again.")] = False,
+    perceptual: Annotated[
+        bool | None,
+        typer.Option("--perceptual/--no-perceptual", help="With --recompute: perceptual scores too."),
+    ] = None,
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Show how many frames are measured, or measure them all again with --recompute."""
+    handle = api.open_run(run_id, workspace)
+    if recompute:
+        with ProgressDisplay(quiet, "measuring") as bar:
+            task = bar.progress.add_task("measuring", total=None)
+            n = handle.recompute_metrics(
+                progress=lambda i, total: bar.progress.update(task, completed=i, total=total),
+                perceptual=perceptual,
+            )
+        if not quiet:
+            console.print(f"measured {n} frame(s) of run {handle.id}")
+    measured = handle.store.metrics(handle.id)
+    columns = sorted({name for values in measured.values() for name in values})
+    Console().print(
+        f"{len(measured)} of {len(handle.frame_rows())} frames measured; columns: {', '.join(columns)}"
+    )
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet or json.")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: in the run folder).")
+    ] = None,
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+) -> None:
+    """Write one row per (chain, step) with the frame record, its cost and its metrics."""
+    path = api.open_run(run_id, workspace).export(fmt, output)
+    Console().print(str(path))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""A run's shareable outputs: per-chain GIF and MP4 with a step counter, and one contact sheet.
+"""A run's shareable outputs: per-chain GIF and MP4 with a step counter, a contact sheet, the HTML report.
 
 Glue between the store (which frames exist) and :mod:`driftloop.render` (pure drawing functions).
 """
@@ -27,6 +27,7 @@ def render_run(
     gif: bool = True,
     mp4: bool = True,
     sheet: bool = True,
+    report: bool = True,
 ) -> dict[str, Path]:
     """Write the animations and the contact sheet into the run folder; return what was written."""
     written: dict[str, Path] = {}
@@ -50,4 +51,62 @@ def render_run(
     if sheet and rows:
         title = f"{run.id} · {run.row.model}"
         written["contact_sheet"] = contact_sheet(rows, run.path / "contact_sheet.png", title=title)
+    if report:
+        written["report"] = write_run_report(run)
     return written
+
+
+def _cost_section(run: RunHandle) -> str:
+    from driftloop.cost import cost_rows_for_report
+    from driftloop.render.report import html_table
+
+    _, total = run.cost_totals()
+    rows = [[label, value, provenance] for label, value, provenance in cost_rows_for_report(total)]
+    return html_table(["", "value", "measured or estimated, and from what"], rows)
+
+
+def _captions_section(run: RunHandle) -> str | None:
+    from driftloop.render.report import html_table
+
+    rows = [[r.chain, r.step, r.info["caption"]] for r in run.frame_rows() if r.info and "caption" in r.info]
+    return html_table(["chain", "step", "caption"], rows) if rows else None
+
+
+def write_run_report(run: RunHandle, path: Path | None = None) -> Path:
+    """The self-contained HTML report: animation, contact sheet, plots, plain-words summary, tables."""
+    from driftloop.analysis import sentences, summarize_run
+    from driftloop.api import host, versions
+    from driftloop.render.plots import plot_run
+    from driftloop.render.report import ReportContext, write_report
+
+    df = run.dataframe()
+    summaries = summarize_run(df) if len(df) else []
+    plots = [p for pair in plot_run(df, run.path / "plots") for p in pair] if len(df) else []
+    chains = run.chains()
+    first = run.path / "contact_sheet.png"
+    last_chain = chains[0] if chains else None
+    notes = [e["message"] for e in run.events() if e["kind"] in ("metrics-skipped", "metrics", "error")]
+    extra = [("Cost", _cost_section(run))]
+    captions = _captions_section(run)
+    if captions:
+        extra.append(("Captions", captions))
+    ctx = ReportContext(
+        title=f"driftloop · {run.row.model} · {len(chains)} chain(s)",
+        run_id=run.id,
+        model=run.row.model,
+        created=run.row.created_at,
+        config=run.config,
+        versions=run.row.versions or versions(),
+        host=run.row.host or host(),
+        sentences=sentences(summaries, df),
+        summaries=summaries,
+        df=df,
+        animation=(run.path / "chain000.gif") if (run.path / "chain000.gif").is_file() else None,
+        contact_sheet=first if first.is_file() else None,
+        first_frame=run.frame_path(0, 0) if last_chain else None,
+        last_frame=run.frame_path(0, last_chain.last_step) if last_chain else None,
+        plots=plots,
+        notes=notes,
+        extra_sections=extra,
+    )
+    return write_report(path or run.path / "report.html", ctx)

@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS frames (
     PRIMARY KEY (run_id, chain, step),
     FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    chain INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, chain, step, name),
+    FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -349,6 +358,30 @@ class Store:
                     "the run folder was altered and cannot be resumed"
                 )
         return removed
+
+    # ---- metrics -----------------------------------------------------------------------------------
+    def add_metrics(self, run_id: str, rows: list[tuple[int, int, dict[str, float]]]) -> None:
+        """Store (chain, step, {name: value}) rows; recomputing a frame replaces its values."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO metrics(run_id, chain, step, name, value) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, c, s, k, float(v)) for c, s, values in rows for k, v in values.items()],
+            )
+
+    def metrics(self, run_id: str) -> dict[tuple[int, int], dict[str, float]]:
+        """Every stored metric of a run, by (chain, step)."""
+        out: dict[tuple[int, int], dict[str, float]] = {}
+        for r in self._query("SELECT chain, step, name, value FROM metrics WHERE run_id = ?", (run_id,)):
+            out.setdefault((r["chain"], r["step"]), {})[r["name"]] = r["value"]
+        return out
+
+    def measured_steps(self, run_id: str) -> set[tuple[int, int]]:
+        rows = self._query("SELECT DISTINCT chain, step FROM metrics WHERE run_id = ?", (run_id,))
+        return {(r["chain"], r["step"]) for r in rows}
+
+    def delete_metrics(self, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
 
     # ---- events ------------------------------------------------------------------------------------
     def add_event(

@@ -1,0 +1,128 @@
+"""Per-frame metrics, computed while the model works on the next step.
+
+The chain engine hands every new frame to a :class:`MetricsRecorder`; a worker thread turns it into
+:mod:`driftloop.metrics` features (each frame's computed once and reused as the next frame's "previous")
+and stores one row of numbers per frame. The queue is bounded: if metrics ever fall behind the model the
+engine waits, so memory stays flat and the cost shows up honestly in the wall time.
+
+A frame's metrics only need the original and the previous frame, both on disk, so the worker heals
+itself: after a resume, or for frames measured out of order, it reads what it has not cached.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from driftloop.images import read_frame
+from driftloop.metrics import FrameFeatures, frame_metrics
+from driftloop.store import Store
+
+
+@dataclass
+class _ChainCache:
+    origin: FrameFeatures | None = None
+    origin_emb: Any = None
+    prev_step: int = -1
+    prev: FrameFeatures | None = None
+    prev_emb: Any = None
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """What to measure: the non-neural suite always; perceptual scores when a scorer is given."""
+
+    perceptual: Any = None  # a driftloop.metrics.perceptual.PerceptualScorer, or None
+    batch_rows: int = 8
+    depth: int = 16
+
+
+@dataclass
+class MetricsRecorder:
+    """Worker thread computing and storing metrics for (chain, step, frame) items in submission order."""
+
+    store: Store
+    run_id: str
+    settings: MetricsSettings = field(default_factory=MetricsSettings)
+    on_error: Callable[[str], None] | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue: queue.Queue[tuple[int, int, np.ndarray] | None] = queue.Queue(self.settings.depth)
+        self._cache: dict[int, _ChainCache] = {}
+        self._pending: list[tuple[int, int, dict[str, float]]] = []
+        self._thread = threading.Thread(target=self._work, name="driftloop-metrics", daemon=True)
+        self._thread.start()
+
+    # ---- feeding ----------------------------------------------------------------------------------
+    def submit(self, chain: int, step: int, frame: np.ndarray) -> None:
+        self._queue.put((chain, step, frame))
+
+    def submit_many(self, items: Iterable[tuple[int, int, np.ndarray]]) -> None:
+        for item in items:
+            self.submit(*item)
+
+    def close(self) -> None:
+        """Measure everything queued, store it, stop the worker."""
+        self._queue.put(None)
+        self._thread.join()
+        self._flush()
+
+    # ---- worker -----------------------------------------------------------------------------------
+    def _load(self, chain: int, step: int) -> np.ndarray:
+        return read_frame(self.store.frame_path(self.run_id, chain, step))
+
+    def _features(self, frame: np.ndarray) -> tuple[FrameFeatures, Any]:
+        scorer = self.settings.perceptual
+        return FrameFeatures.of(frame), (scorer.embed(frame) if scorer is not None else None)
+
+    def measure(self, chain: int, step: int, frame: np.ndarray) -> dict[str, float]:
+        """One frame's metrics against the chain's origin and its previous frame."""
+        cache = self._cache.setdefault(chain, _ChainCache())
+        feats, emb = self._features(frame)
+        if step == 0:
+            cache.origin, cache.origin_emb = feats, emb
+        elif cache.origin is None:
+            cache.origin, cache.origin_emb = self._features(self._load(chain, 0))
+        prev, prev_emb = None, None
+        if step > 0:
+            if cache.prev_step == step - 1 and cache.prev is not None:
+                prev, prev_emb = cache.prev, cache.prev_emb
+            else:
+                prev, prev_emb = self._features(self._load(chain, step - 1))
+        assert cache.origin is not None
+        row = frame_metrics(feats, cache.origin, prev)
+        scorer = self.settings.perceptual
+        if scorer is not None:
+            row.update(scorer.scores(emb, cache.origin_emb, prev_emb))
+        cache.prev_step, cache.prev, cache.prev_emb = step, feats, emb
+        return row
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            chain, step, frame = item
+            try:
+                self._pending.append((chain, step, self.measure(chain, step, frame)))
+            except Exception as exc:  # a metric bug must not cost the user their run
+                message = f"metrics of chain {chain} step {step} failed: {exc}"
+                self.errors.append(message)
+                if self.on_error:
+                    self.on_error(message)
+            if len(self._pending) >= self.settings.batch_rows or self._queue.empty():
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self.store.add_metrics(self.run_id, rows)
+
+
+def missing_frames(store: Store, run_id: str) -> list[tuple[int, int]]:
+    """Stored frames without metrics (left by an interruption), in chain/step order."""
+    done = store.measured_steps(run_id)
+    return [(r.chain, r.step) for r in store.frames(run_id) if (r.chain, r.step) not in done]
