@@ -26,7 +26,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from driftloop import chain as engine
-from driftloop.cost import Factors, FrameCost, Meters, Totals, combine, load_factors, pick_meters, totals
+from driftloop.cost import (
+    Factors,
+    FrameCost,
+    HostedEstimate,
+    Meters,
+    Totals,
+    combine,
+    load_factors,
+    pick_meters,
+    totals,
+)
 from driftloop.errors import DriftloopError, InputError, RunInterrupted, SpecError
 from driftloop.images import LoadedImage, frame_sha256, load_images, read_frame, target_size
 from driftloop.measure import MetricsRecorder, MetricsSettings, missing_frames
@@ -263,6 +273,7 @@ def _execute(
     write_first: bool,
     meters: Meters | None = None,
     metrics: MetricsSettings | None = None,
+    hosted: HostedEstimate | None = None,
 ) -> None:
     """Advance the chains under the run's lock, keeping the run's status true whatever happens.
 
@@ -287,7 +298,11 @@ def _execute(
             first = _frame0(states, writer)
             if on_frames:
                 on_frames(first)
-        engine.advance(replicator, states, settings, writer, progress, meters, on_frames)
+        spent = sum((r.cost or {}).get("usd") or 0.0 for r in store.frames(run_id))
+        engine.advance(replicator, states, settings, writer, progress, meters, on_frames, hosted, spent)
+    except engine.BudgetReached:
+        status = "budget"
+        raise
     except KeyboardInterrupt:
         status = "interrupted"
         raise RunInterrupted(run_id, str(store.root)) from None
@@ -306,6 +321,24 @@ def _execute(
             store.set_run_status(run_id, status, error=error)
             if error:
                 store.add_event(run_id, "error", error)
+
+
+def _settings(config: dict[str, Any]) -> engine.EngineSettings:
+    """Engine settings from a run's stored configuration (the same for a new run and a resumed one)."""
+    return engine.EngineSettings(
+        n_steps=config["n_steps"],
+        batch_size=config["batch_size"],
+        stop_on_fixed_point=config["stop_on_fixed_point"],
+        patience=config["patience"],
+        refusal_retries=config.get("refusal_retries", 2),
+        max_cost_usd=config.get("max_cost_usd"),
+    )
+
+
+def _hosted(replicator: Replicator, factors: Factors) -> HostedEstimate | None:
+    """A hosted model's per-image energy and price estimate (local models have none)."""
+    estimate = getattr(replicator, "hosted_estimate", None)
+    return estimate(factors) if callable(estimate) else None
 
 
 def _metrics_settings(
@@ -340,6 +373,8 @@ def run(
     batch_size: int | None = None,
     stop_on_fixed_point: bool = False,
     patience: int = 3,
+    refusal_retries: int = 2,
+    max_cost: float | None = None,
     device: str | None = None,
     resume: bool = False,
     render: bool = True,
@@ -368,6 +403,10 @@ def run(
         raise SpecError(f"batch size must be at least 1 (got {batch_size})")
     if patience < 1:
         raise SpecError(f"fixed-point patience must be at least 1 (got {patience})")
+    if refusal_retries < 0:
+        raise SpecError(f"refusal retries must be 0 or more (got {refusal_retries})")
+    if max_cost is not None and max_cost < 0:
+        raise SpecError(f"--max-cost must be 0 or more dollars (got {max_cost})")
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     if not seeds:
         raise SpecError("give at least one seed")
@@ -395,9 +434,19 @@ def run(
         "batch_size": batch_size,
         "stop_on_fixed_point": stop_on_fixed_point,
         "patience": patience,
+        "refusal_retries": refusal_retries,
+        "max_cost_usd": max_cost,
         "cost": {"factors": factors.to_dict(), "meters": meters.describe()},
         "metrics": {"enabled": metrics, "perceptual": perceptual},
     }
+    estimate = replicator.requirements.cost_per_image_usd * n * len(loaded) * len(seeds)
+    if max_cost is not None and estimate > max_cost + 1e-9:
+        raise DriftloopError(
+            f"this run would cost about ${estimate:.2f} ({len(loaded) * len(seeds)} chain(s) × {n} copies × "
+            f"${replicator.requirements.cost_per_image_usd:.3f}), more than --max-cost ${max_cost:.2f}"
+        )
+    if estimate:
+        say(f"estimated cost: ${estimate:.2f}")
     store = Store(workspace)
     if resume:
         for row in reversed(store.runs()):
@@ -411,10 +460,11 @@ def run(
         engine.ChainState(chain=i, seed=seed, step=0, frame=item.frame, recent=[frame_sha256(item.frame)])
         for i, (item, seed) in enumerate((item, seed) for item in loaded for seed in seeds)
     ]
-    settings = engine.EngineSettings(n, batch_size, stop_on_fixed_point, patience)
+    settings = _settings(config)
+    hosted = _hosted(replicator, factors)
     with run_lock(store, run_id):
         measuring = _metrics_settings(store, run_id, config, say)
-        _execute(store, run_id, replicator, states, settings, progress, True, meters, measuring)
+        _execute(store, run_id, replicator, states, settings, progress, True, meters, measuring, hosted)
     handle = RunHandle(store, run_id)
     if render:
         handle.render()
@@ -428,12 +478,13 @@ def _resume(
     progress: ProgressCallback | None,
     render: bool,
     say: Logger,
+    max_cost: float | None = None,
 ) -> RunHandle:
     row = store.get_run(run_id)
-    cfg = row.config
-    settings = engine.EngineSettings(
-        cfg["n_steps"], cfg["batch_size"], cfg["stop_on_fixed_point"], cfg["patience"]
-    )
+    cfg = dict(row.config)
+    if max_cost is not None:
+        cfg["max_cost_usd"] = max_cost
+    settings = _settings(cfg)
     with run_lock(store, run_id):
         removed = store.clean_orphans(run_id)
         if removed:
@@ -461,9 +512,11 @@ def _resume(
             states.append(state)
         if states:
             say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
-            meters = pick_meters(replicator.requirements.device, Factors.from_dict(cfg["cost"]["factors"]))
+            factors = Factors.from_dict(cfg["cost"]["factors"])
+            meters = pick_meters(replicator.requirements.device, factors)
             measuring = _metrics_settings(store, run_id, cfg, say)
-            _execute(store, run_id, replicator, states, settings, progress, False, meters, measuring)
+            hosted = _hosted(replicator, factors)
+            _execute(store, run_id, replicator, states, settings, progress, False, meters, measuring, hosted)
         else:
             store.set_run_status(run_id, "done")
     handle = RunHandle(store, run_id)
@@ -478,13 +531,14 @@ def resume(
     model: Replicator | Callable[..., Any] | None = None,
     device: str | None = None,
     render: bool = True,
+    max_cost: float | None = None,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> RunHandle:
     """Continue every unfinished chain of a run from its last stored frame.
 
     The model is rebuilt from the run's stored spec; a run made with a Python callable needs the same
-    callable passed again as ``model``.
+    callable passed again as ``model``. ``max_cost`` replaces the run's budget (after it stopped on it).
     """
     store = Store(workspace)
     row = store.get_run(run_id)
@@ -494,7 +548,7 @@ def resume(
             raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
         model = spec
     replicator = registry.build(model, **({"device": device} if device else {}))
-    return _resume(store, row.id, replicator, progress, render, log or (lambda _msg: None))
+    return _resume(store, row.id, replicator, progress, render, log or (lambda _msg: None), max_cost)
 
 
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> RunHandle:

@@ -12,6 +12,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import queue
 import threading
@@ -23,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from driftloop.cost import Meters, measure
+from driftloop.cost import HostedEstimate, Meters, measure
 from driftloop.errors import DriftloopError
 from driftloop.images import frame_sha256, write_png_atomic
-from driftloop.replicators.base import Copy, Replicator
+from driftloop.replicators.base import Copy, Failure, Refusal, Replicator
 from driftloop.store import FrameRow, Store
 
 NO_METERS = Meters(meters=(), notes=())
@@ -69,6 +70,8 @@ class EngineSettings:
     batch_size: int | None = None
     stop_on_fixed_point: bool = False
     patience: int = 3
+    refusal_retries: int = 2
+    max_cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,9 @@ class FrameWriter:
     def set_status(self, chain: int, status: str, reason: str | None = None) -> None:
         self.submit(lambda: self.store.set_chain_status(self.run_id, chain, status, reason))
 
+    def add_event(self, chain: int, step: int, kind: str, message: str) -> None:
+        self.submit(lambda: self.store.add_event(self.run_id, kind, message, chain=chain, step=step))
+
     def check(self) -> None:
         if self.error is not None:
             raise self.error
@@ -148,18 +154,23 @@ def batches(items: Sequence[ChainState], size: int | None) -> Iterator[list[Chai
         yield list(items[i : i + size])
 
 
-def _check_outputs(
-    replicator: Replicator, inputs: list[np.ndarray], outputs: object
-) -> list[tuple[np.ndarray, dict[str, Any] | None]]:
-    """The engine's contract with a replicator: one uint8 H×W×3 frame per input, same shape.
+Checked = tuple[np.ndarray, dict[str, Any] | None] | Refusal | Failure
 
-    Returns (frame, info) pairs; ``info`` is what a :class:`Copy` carried, else ``None``.
+
+def _check_outputs(replicator: Replicator, inputs: list[np.ndarray], outputs: object) -> list[Checked]:
+    """The engine's contract with a replicator: per input, a uint8 H×W×3 copy of the same shape, or a
+    :class:`Refusal` / :class:`Failure` for that frame alone.
+
+    Copies come back as (frame, info) pairs; ``info`` is what a :class:`Copy` carried, else ``None``.
     """
     if not isinstance(outputs, list | tuple) or len(outputs) != len(inputs):
         got = len(outputs) if isinstance(outputs, list | tuple) else type(outputs).__name__
         raise DriftloopError(f"model {replicator.spec}: returned {got} frames for {len(inputs)} inputs")
-    checked = []
+    checked: list[Checked] = []
     for src, out in zip(inputs, outputs, strict=True):
+        if isinstance(out, Refusal | Failure):
+            checked.append(out)
+            continue
         info = out.info if isinstance(out, Copy) else None
         frame = np.asarray(out.frame if isinstance(out, Copy) else out)
         if frame.dtype != np.uint8 or frame.shape != src.shape:
@@ -181,6 +192,60 @@ def is_fixed_point(state: ChainState, patience: int) -> bool:
     return len(state.recent) > patience and len(set(list(state.recent)[-(patience + 1) :])) == 1
 
 
+class BudgetReached(DriftloopError):
+    """``--max-cost`` would be exceeded by the next model call; the run stops cleanly and can be resumed."""
+
+    exit_code = 5
+
+
+def _check_budget(max_cost: float | None, spent: float, per_copy: float, copies: int) -> None:
+    """Raise :class:`BudgetReached` before a call whose copies would take spending past ``max_cost``."""
+    if max_cost is not None and spent + per_copy * copies > max_cost + 1e-9:
+        raise BudgetReached(
+            f"spent ${spent:.2f}; the next {copies} copies (≈ ${per_copy * copies:.2f}) would pass "
+            f"--max-cost ${max_cost:.2f}. Every finished frame is stored; resume with a higher --max-cost "
+            "to continue"
+        )
+
+
+@dataclass
+class _Call:
+    """One replicate() call on some chains, measured."""
+
+    checked: list[Checked]
+    seconds: float
+    costs: list[dict[str, Any] | None]
+
+
+def _call(
+    replicator: Replicator,
+    batch: list[ChainState],
+    seeds: list[int],
+    meters: Meters | None,
+    hosted: HostedEstimate | None,
+) -> _Call:
+    inputs = [s.frame for s in batch]
+    with measure(meters or NO_METERS) as measurement:
+        started = time.perf_counter()
+        raw = replicator.replicate(inputs, seeds)
+        seconds = time.perf_counter() - started
+    checked = _check_outputs(replicator, inputs, raw)
+    costs: list[dict[str, Any] | None] = [None] * len(batch)
+    if meters is not None or hosted is not None:
+        made = [c for c in checked if isinstance(c, tuple)]
+        frame_costs = iter(measurement.frame_costs(len(made), hosted=hosted) if made else [])
+        for i, c in enumerate(checked):
+            if isinstance(c, tuple):
+                cost = next(frame_costs)
+                reported = (c[1] or {}).get("usd")
+                if reported is not None:
+                    cost = dataclasses.replace(
+                        cost, usd=float(reported), usd_source="reported by the model's API"
+                    )
+                costs[i] = cost.to_dict()
+    return _Call(checked, seconds, costs)
+
+
 def advance(
     replicator: Replicator,
     states: list[ChainState],
@@ -189,18 +254,32 @@ def advance(
     on_progress: Callable[[ProgressEvent], None] | None = None,
     meters: Meters | None = None,
     on_frames: Callable[[list[NewFrame]], None] | None = None,
+    hosted: HostedEstimate | None = None,
+    spent_usd: float = 0.0,
 ) -> None:
     """Advance every chain to ``settings.n_steps`` (or its fixed point), writing frames as they come.
 
-    With ``meters``, each model call is measured (wall, CPU, energy) and its cost shared among its frames.
-    ``on_frames`` sees every batch of new frames (the metrics recorder listens here).
+    With ``meters``, each model call is measured (wall, CPU, energy) and its cost shared among its frames;
+    ``hosted`` prices the copies of a hosted model. A refused frame is asked for again up to
+    ``refusal_retries`` times, then its chain ends ``refused``; a failed frame ends its chain as ``error``.
+    ``on_frames`` sees every batch of new frames (the metrics recorder listens here). With a
+    ``max_cost_usd`` budget, :class:`BudgetReached` is raised before a call that could exceed it.
     """
     limit = replicator.requirements.max_batch
     size = min(x for x in (settings.batch_size, limit) if x) if (settings.batch_size or limit) else None
+    price = replicator.requirements.cost_per_image_usd
     frames_total = sum(max(0, settings.n_steps - s.step) for s in states if not s.stopped)
     frames_done = 0
+    paid_usd, paid_copies = 0.0, 0
     for s in states:
         s.recent = deque(s.recent, maxlen=settings.patience + 1)
+
+    def stop(state: ChainState, status: str, reason: str) -> None:
+        nonlocal frames_total
+        state.stopped = status
+        frames_total -= settings.n_steps - state.step
+        writer.set_status(state.chain, status, reason)
+
     while True:
         active = [s for s in states if not s.stopped and s.step < settings.n_steps]
         if not active:
@@ -208,33 +287,71 @@ def advance(
         low = min(s.step for s in active)
         group = [s for s in active if s.step == low]
         for batch in batches(group, size):
-            inputs = [s.frame for s in batch]
+            # price the next call at the listed price, or at what copies really cost so far if that is more
+            per_copy = max(price, paid_usd / paid_copies) if paid_copies else price
+            _check_budget(settings.max_cost_usd, spent_usd, per_copy, len(batch))
             seeds = [step_seed(s.seed, low + 1) for s in batch]
-            with measure(meters or NO_METERS) as measurement:
-                started = time.perf_counter()
-                raw = replicator.replicate(inputs, seeds)
-                seconds = time.perf_counter() - started
-            outputs = _check_outputs(replicator, inputs, raw)
-            costs = (
-                [c.to_dict() for c in measurement.frame_costs(len(batch))] if meters else [None] * len(batch)
-            )
-            made = [
-                NewFrame(s.chain, low + 1, seed, out, frame_sha256(out), seconds / len(batch), info, cost)
-                for s, seed, (out, info), cost in zip(batch, seeds, outputs, costs, strict=True)
-            ]
-            writer.write_frames(made)
-            if on_frames:
-                on_frames(made)
-            for s, new in zip(batch, made, strict=True):
+            call = _call(replicator, batch, seeds, meters, hosted)
+            results: dict[int, tuple[Checked, dict[str, Any] | None]] = {
+                s.chain: (c, cost) for s, c, cost in zip(batch, call.checked, call.costs, strict=True)
+            }
+            for attempt in range(1, settings.refusal_retries + 1):
+                refused = [s for s in batch if isinstance(results[s.chain][0], Refusal)]
+                if not refused:
+                    break
+                for s in refused:
+                    reason = results[s.chain][0].reason  # type: ignore[union-attr]
+                    writer.add_event(s.chain, low + 1, "refusal", f"attempt {attempt}: {reason}")
+                retry = _call(
+                    replicator, refused, [step_seed(s.seed, low + 1) for s in refused], meters, hosted
+                )
+                results.update(
+                    {
+                        s.chain: (c, cost)
+                        for s, c, cost in zip(refused, retry.checked, retry.costs, strict=True)
+                    }
+                )
+            made: list[NewFrame] = []
+            for s, seed in zip(batch, seeds, strict=True):
+                outcome, cost = results[s.chain]
+                if isinstance(outcome, Refusal):
+                    writer.add_event(s.chain, low + 1, "refusal", f"final: {outcome.reason}")
+                    stop(s, "refused", f"refused at step {low + 1}: {outcome.reason}")
+                elif isinstance(outcome, Failure):
+                    writer.add_event(s.chain, low + 1, "error", outcome.message)
+                    stop(s, "error", f"failed at step {low + 1}: {outcome.message}")
+                else:
+                    frame, info = outcome
+                    made.append(
+                        NewFrame(
+                            s.chain,
+                            low + 1,
+                            seed,
+                            frame,
+                            frame_sha256(frame),
+                            call.seconds / len(batch),
+                            info,
+                            cost,
+                        )
+                    )
+                    usd = (cost or {}).get("usd") or 0.0
+                    spent_usd, paid_usd, paid_copies = spent_usd + usd, paid_usd + usd, paid_copies + 1
+            if made:
+                writer.write_frames(made)
+                if on_frames:
+                    on_frames(made)
+            by_chain = {f.chain: f for f in made}
+            for s in batch:
+                new = by_chain.get(s.chain)
+                if new is None:
+                    continue
                 s.frame, s.step = new.frame, new.step
                 s.recent.append(new.sha256)
                 if settings.stop_on_fixed_point and is_fixed_point(s, settings.patience):
-                    s.stopped = "fixed_point"
-                    frames_total -= settings.n_steps - s.step
-                    writer.set_status(s.chain, "fixed_point", fixed_point_reason(settings.patience))
-            frames_done += len(batch)
+                    stop(s, "fixed_point", fixed_point_reason(settings.patience))
+            frames_done += len(made)
             if on_progress:
-                on_progress(ProgressEvent(low + 1, settings.n_steps, frames_done, frames_total, seconds))
+                on_progress(ProgressEvent(low + 1, settings.n_steps, frames_done, frames_total, call.seconds))
     for s in states:
         if not s.stopped:
             s.stopped = "done"

@@ -149,6 +149,13 @@ def run(
         bool, typer.Option("--stop-on-fixed-point", help="Stop a chain once its frames stop changing.")
     ] = False,
     patience: Annotated[int, typer.Option("--patience", help="Unchanged steps that make a fixed point.")] = 3,
+    refusal_retries: Annotated[
+        int, typer.Option("--refusal-retries", help="Ask a hosted model again this often after a refusal.")
+    ] = 2,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", help="Budget in USD: refuse a run estimated above it, stop at it."),
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps (default: the best available).")
     ] = None,
@@ -183,7 +190,8 @@ def run(
     with ProgressDisplay(quiet, "replicating") as bar:
         handle = api.run(
             images, model=model, n=steps, seeds=parse_seeds(seeds), size=size, workspace=workspace,
-            batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience, device=device,
+            batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience,
+            refusal_retries=refusal_retries, max_cost=max_cost, device=device,
             resume=resume, render=render, cost_factors=cost_factors, country=country, metrics=metrics,
             perceptual=perceptual, progress=bar, log=say,
         )  # fmt: skip
@@ -194,6 +202,10 @@ def run(
 def resume(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix), see `driftloop runs`.")],
     device: Annotated[str | None, typer.Option("--device", help="Device to continue on.")] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", help="A new budget in USD (after a run stopped at its budget)."),
+    ] = None,
     render: Annotated[
         bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
     ] = True,
@@ -203,8 +215,9 @@ def resume(
     """Continue every unfinished chain of a run from its last stored frame."""
     with ProgressDisplay(quiet, "replicating") as bar:
         handle = api.resume(
-            run_id, workspace=workspace, device=device, render=render, progress=bar, log=say_for(quiet)
-        )
+            run_id, workspace=workspace, device=device, render=render, max_cost=max_cost, progress=bar,
+            log=say_for(quiet),
+        )  # fmt: skip
     print_outputs(handle, quiet)
 
 

@@ -30,6 +30,29 @@ class Copy:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """The model declined to copy this frame (a content-policy refusal).
+
+    The engine records it on the chain, asks again up to ``refusal_retries`` times, then ends the chain
+    with status ``refused``; other chains go on.
+    """
+
+    reason: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """This frame could not be made (a malformed response, retries exhausted). Ends its chain as ``error``."""
+
+    message: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Outcome = np.ndarray | Copy | Refusal | Failure
+
+
+@dataclass(frozen=True)
 class Requirements:
     """What a replicator asks of the engine.
 
@@ -53,9 +76,10 @@ class Replicator(Protocol):
     spec: str
     requirements: Requirements
 
-    def replicate(self, frames: Frames, seeds: list[int]) -> Sequence[np.ndarray | Copy]:
-        """Return one copy of each frame (an array, or a :class:`Copy` with facts about it);
-        ``seeds[i]`` is the step seed of ``frames[i]``."""
+    def replicate(self, frames: Frames, seeds: list[int]) -> Sequence[Outcome]:
+        """One outcome per frame: a copy (an array, or a :class:`Copy` with facts about it), or a
+        :class:`Refusal` / :class:`Failure` for that frame alone. ``seeds[i]`` is the step seed of
+        ``frames[i]``. Raise only for problems that concern every frame (configuration, a bug)."""
         ...
 
     def describe(self) -> dict[str, Any]:
