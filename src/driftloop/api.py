@@ -382,6 +382,8 @@ def run(
     country: str | None = None,
     metrics: bool = True,
     perceptual: bool = False,
+    reuse_done: bool = False,
+    sweep: str | None = None,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> RunHandle:
@@ -438,6 +440,7 @@ def run(
         "max_cost_usd": max_cost,
         "cost": {"factors": factors.to_dict(), "meters": meters.describe()},
         "metrics": {"enabled": metrics, "perceptual": perceptual},
+        "sweep": sweep,
     }
     estimate = replicator.requirements.cost_per_image_usd * n * len(loaded) * len(seeds)
     if max_cost is not None and estimate > max_cost + 1e-9:
@@ -450,9 +453,14 @@ def run(
     store = Store(workspace)
     if resume:
         for row in reversed(store.runs()):
-            if row.status != "done" and _config_key(row.config) == _config_key(config):
+            if _config_key(row.config) != _config_key(config):
+                continue
+            if row.status != "done":
                 say(f"resuming run {row.id}")
                 return _resume(store, row.id, replicator, progress, render, say)
+            if reuse_done:
+                say(f"already done: run {row.id}")
+                return RunHandle(store, row.id)
     run_id = new_run_id(replicator.spec)
     chains = [(str(item.path), item.source_sha256, seed) for item in loaded for seed in seeds]
     store.create_run(run_id, replicator.spec, n, config, replicator.describe(), versions(), host(), chains)

@@ -6,6 +6,7 @@ Errors a user can cause print one line (no traceback) and exit non-zero: 2 for b
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import time
@@ -249,6 +250,70 @@ def render(
     if not quiet:
         for path in written.values():
             Console().print(str(path))
+
+
+@app.command()
+def sweep(
+    spec: Annotated[
+        Path, typer.Argument(help="Sweep spec (TOML): images, models (with grids), seeds, steps.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print chains, time and cost; run nothing.")
+    ] = False,
+    render: Annotated[bool, typer.Option("--render/--no-render", help="Write each run's outputs.")] = True,
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Run every (image, model, parameters, seed) of a spec; running it again only runs what is missing."""
+    from driftloop import sweep as sweeps
+
+    plan = sweeps.load_sweep(spec)
+    if dry_run:
+        rows = sweeps.plan(plan, workspace)
+        table = Table("model", "chains", "steps", "to do", "s/copy", "time", "cost", box=None)
+        total_s, total_usd, known = 0.0, 0.0, True
+        for row in rows:
+            seconds = row.seconds_per_frame
+            if seconds is None and row.remaining_frames:
+                seconds = sweeps.probe_seconds(row.model, plan.images[0], plan.size)
+            usd = row.usd_per_frame * row.remaining_frames
+            total_usd += usd
+            if seconds is None:
+                known = False
+                when = "unknown (hosted)"
+            else:
+                total_s += seconds * row.remaining_frames
+                when = _duration(seconds * row.remaining_frames)
+            table.add_row(row.model, str(row.chains), str(row.steps), str(row.remaining_frames),
+                          "-" if seconds is None else f"{seconds:.2f}", when, f"${usd:.2f}")  # fmt: skip
+        out = Console()
+        shape = f"{len(plan.images)} image(s) × {len(plan.models)} model(s) × {len(plan.seeds)} seed(s)"
+        out.print(f"sweep {plan.name}: {plan.chains} chain(s) = {shape}, {plan.steps} steps at {plan.size}px")
+        out.print(table)
+        out.print(f"total: {_duration(total_s)}{'' if known else ' + hosted time'}, ${total_usd:.2f}")
+        return
+    say = say_for(quiet)
+    ids = []
+    for model in plan.models:
+        with ProgressDisplay(quiet, model) as bar:
+            ids += sweeps.run_sweep(
+                dataclasses.replace(plan, models=[model]), workspace, lambda _m, bar=bar: bar, say, render
+            )
+    if not quiet:
+        console.print(f"[green]sweep {plan.name}[/]: {len(ids)} run(s): {', '.join(ids)}")
+        console.print(f"  bias card: driftloop bias {plan.name}" + _ws_flag(workspace))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _ws_flag(workspace: Path) -> str:
+    return "" if Path(workspace).resolve() == Path(api.DEFAULT_WORKSPACE).resolve() else f" -w {workspace}"
 
 
 @app.command()

@@ -1,0 +1,105 @@
+"""Sweep specs: parsing, errors that name the file and key, dry runs, idempotent reruns."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import driftloop
+from conftest import run_cli
+from driftloop.sweep import SweepSpecError, load_sweep, plan, run_sweep, sweep_runs
+
+
+@pytest.fixture
+def spec_dir(sample_images, tmp_path: Path) -> Path:
+    folder = tmp_path / "study"
+    (folder / "pics").mkdir(parents=True)
+    for p in sample_images.values():
+        shutil.copy(p, folder / "pics" / p.name)
+    return folder
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "sweep.toml"
+    path.write_text(text)
+    return path
+
+
+def test_spec_expands_images_models_and_grids(spec_dir: Path) -> None:
+    spec = _write(
+        spec_dir,
+        """
+name = "s1"
+images = ["pics/", "pics/*.png"]
+seeds = [1, 2]
+steps = 3
+size = 32
+[[models]]
+spec = "jpeg"
+grid = { quality = [50, 90], subsampling = [0, 2] }
+[[models]]
+spec = "webp:quality=60"
+""",
+    )
+    sweep = load_sweep(spec)
+    assert [p.name for p in sweep.images] == ["astronaut.png", "chelsea.jpg"]  # no duplicates
+    assert sweep.models == [
+        "jpeg:quality=50,subsampling=0",
+        "jpeg:quality=50",
+        "jpeg:quality=90,subsampling=0",
+        "jpeg:quality=90",
+        "webp:quality=60",
+    ]
+    assert sweep.chains == 2 * 2 * 5
+    assert sweep.control == "jpeg:quality=50,subsampling=0"  # the first JPEG model when none is named
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("images = [", "not valid TOML"),
+        ('images = ["pics/"]', "'models' is missing"),
+        ('images = ["nothing/*.png"]\nmodels = ["jpeg"]', "matches no image"),
+        ('images = ["pics/"]\nmodels = ["jpeg:quality=500"]', "models[0]: model spec"),
+        ('images = ["pics/"]\nmodels = ["jpeg"]\nsteps = 0', "steps must be"),
+        ('images = ["pics/"]\nmodels = ["jpeg"]\ncolour = 1', "unknown key(s) colour"),
+        ('images = ["pics/"]\nmodels = [{spec = "jpeg", grid = {quality = []}}]', "non-empty lists"),
+    ],
+)
+def test_bad_specs_name_file_and_key(spec_dir: Path, text: str, message: str) -> None:
+    spec = _write(spec_dir, text)
+    with pytest.raises(SweepSpecError) as info:
+        load_sweep(spec)
+    assert str(spec) in str(info.value) and message in str(info.value)
+
+
+def test_rerun_only_runs_what_is_missing(spec_dir: Path, tmp_path: Path) -> None:
+    spec = _write(spec_dir, 'name = "s2"\nimages = ["pics/"]\nseeds = [1, 2]\nsteps = 3\nsize = 32\n'
+                  'models = ["jpeg", "webp"]\n')  # fmt: skip
+    sweep = load_sweep(spec)
+    ws = tmp_path / "ws"
+    assert [r.remaining_frames for r in plan(sweep, ws)] == [12, 12]
+    first = run_sweep(sweep, ws, render=False)
+    assert len(first) == 2 and sweep_runs(ws, "s2") == first
+    assert [r.remaining_frames for r in plan(sweep, ws)] == [0, 0]
+    assert all(r.seconds_per_frame is not None for r in plan(sweep, ws))
+    again = run_sweep(sweep, ws, render=False)
+    assert again == first and len(driftloop.runs(ws)) == 2  # nothing new
+
+
+def test_cli_sweep_dry_run_and_run(spec_dir: Path, tmp_path: Path) -> None:
+    text = 'name = "s3"\nimages = ["pics/astronaut.png"]\nseeds = [1]\nsteps = 2\nsize = 32\n'
+    text += 'models = ["jpeg", "taef2"]\n'
+    spec = _write(spec_dir, text)
+    ws = tmp_path / "ws"
+    dry = run_cli("sweep", str(spec), "--dry-run", "-w", str(ws))
+    assert dry.returncode == 0, dry.stderr
+    assert "2 chain(s)" in dry.stdout and "taef2" in dry.stdout and "total:" in dry.stdout
+    assert not (ws / "runs").exists() or not any((ws / "runs").iterdir())
+    done = run_cli("sweep", str(spec), "--no-render", "-w", str(ws))
+    assert done.returncode == 0, done.stderr
+    assert len(driftloop.runs(ws)) == 2
+    bad = run_cli("sweep", str(tmp_path / "missing.toml"), "-w", str(ws))
+    assert bad.returncode == 2 and "missing.toml: no such sweep spec" in bad.stderr
