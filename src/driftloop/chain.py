@@ -27,7 +27,7 @@ import numpy as np
 from driftloop.cost import HostedEstimate, Meters, measure
 from driftloop.errors import DriftloopError
 from driftloop.images import frame_sha256, write_png_atomic
-from driftloop.replicators.base import Copy, Failure, Refusal, Replicator
+from driftloop.replicators.base import Copy, Failure, Refusal, Replicator, StepContext
 from driftloop.store import FrameRow, Store
 
 NO_METERS = Meters(meters=(), notes=())
@@ -220,14 +220,21 @@ class _Call:
 def _call(
     replicator: Replicator,
     batch: list[ChainState],
-    seeds: list[int],
+    step: int,
+    n_steps: int,
     meters: Meters | None,
     hosted: HostedEstimate | None,
 ) -> _Call:
+    """One measured replicate() call making ``step`` for the chains in ``batch``."""
     inputs = [s.frame for s in batch]
+    seeds = [step_seed(s.seed, step) for s in batch]
+    extra: dict[str, Any] = {}
+    if replicator.requirements.wants_context:  # chain seeds and step numbers, for seed policies and schedules
+        chains = [s.chain for s in batch]
+        extra["context"] = StepContext([s.seed for s in batch], [step] * len(batch), n_steps, chains)
     with measure(meters or NO_METERS) as measurement:
         started = time.perf_counter()
-        raw = replicator.replicate(inputs, seeds)
+        raw = replicator.replicate(inputs, seeds, **extra)
         seconds = time.perf_counter() - started
     checked = _check_outputs(replicator, inputs, raw)
     costs: list[dict[str, Any] | None] = [None] * len(batch)
@@ -291,7 +298,7 @@ def advance(
             per_copy = max(price, paid_usd / paid_copies) if paid_copies else price
             _check_budget(settings.max_cost_usd, spent_usd, per_copy, len(batch))
             seeds = [step_seed(s.seed, low + 1) for s in batch]
-            call = _call(replicator, batch, seeds, meters, hosted)
+            call = _call(replicator, batch, low + 1, settings.n_steps, meters, hosted)
             results: dict[int, tuple[Checked, dict[str, Any] | None]] = {
                 s.chain: (c, cost) for s, c, cost in zip(batch, call.checked, call.costs, strict=True)
             }
@@ -302,9 +309,7 @@ def advance(
                 for s in refused:
                     reason = results[s.chain][0].reason  # type: ignore[union-attr]
                     writer.add_event(s.chain, low + 1, "refusal", f"attempt {attempt}: {reason}")
-                retry = _call(
-                    replicator, refused, [step_seed(s.seed, low + 1) for s in refused], meters, hosted
-                )
+                retry = _call(replicator, refused, low + 1, settings.n_steps, meters, hosted)
                 results.update(
                     {
                         s.chain: (c, cost)

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -98,7 +99,7 @@ class ProgressDisplay:
 def say_for(quiet: bool):
     def say(message: str) -> None:
         if not quiet:
-            console.print(message, highlight=False)
+            console.print(escape(message), highlight=False)
 
     return say
 
@@ -381,7 +382,9 @@ def models() -> None:
     table = Table("model", "what", "weights", "notes", box=None)
     for row in registry.listing():
         mark = "[green]present[/]" if row.weights.present else "[yellow]missing[/]"
-        table.add_row(row.name, row.summary, f"{mark} {row.weights.where}", row.notes)
+        table.add_row(
+            escape(row.name), escape(row.summary), f"{mark} {escape(row.weights.where)}", escape(row.notes)
+        )
     Console().print(table)
     for problem in registry.plugin_problems():
         console.print(f"[yellow]plug-in failed to load:[/] {problem}")
@@ -393,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except DriftloopError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
 
 

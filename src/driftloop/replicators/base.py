@@ -53,6 +53,21 @@ Outcome = np.ndarray | Copy | Refusal | Failure
 
 
 @dataclass(frozen=True)
+class StepContext:
+    """Where each frame of a ``replicate`` call stands in its chain (one entry per frame), for replicators
+    that declare ``Requirements(wants_context=True)``: seed policies and strength schedules need it.
+
+    ``chain_seeds[i]``: the seed of frame i's chain; ``steps[i]``: the step being made (1 = the first copy of
+    the input); ``n_steps``: the run's length; ``chains[i]``: the chain's index in the run.
+    """
+
+    chain_seeds: list[int]
+    steps: list[int]
+    n_steps: int
+    chains: list[int] | None = None
+
+
+@dataclass(frozen=True)
 class Requirements:
     """What a replicator asks of the engine.
 
@@ -60,6 +75,7 @@ class Requirements:
     ``max_batch``: the most frames one ``replicate`` call accepts (``None``: no limit).
     ``deterministic``: same frames and seeds give bit-identical copies (what makes resume exact).
     ``cost_per_image_usd``: money per copy, for hosted models.
+    ``wants_context``: ``replicate`` is also called with ``context=StepContext(...)``.
     """
 
     size_multiple: int = 1
@@ -67,6 +83,7 @@ class Requirements:
     device: str = "cpu"
     deterministic: bool = True
     cost_per_image_usd: float = 0.0
+    wants_context: bool = False
 
 
 @runtime_checkable

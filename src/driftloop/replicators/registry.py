@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.replicators import codec, tae
+from driftloop.replicators import caption_redraw, codec, img2img, instruct, tae, vae
 from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
 from driftloop.replicators.spec import parse_config, split_spec
 
@@ -42,7 +42,15 @@ def backends() -> dict[str, Backend]:
     """Every backend by name (built-ins win over plug-ins of the same name)."""
     table: dict[str, Backend] = {}
     plugins, _ = _from_entry_points()
-    for b in [*plugins, *tae.backends(), *codec.backends()]:
+    builtins = [
+        *tae.backends(),
+        *codec.backends(),
+        *img2img.backends(),
+        *instruct.backends(),
+        *vae.backends(),
+        *caption_redraw.backends(),
+    ]
+    for b in [*plugins, *builtins]:
         table[b.name] = b
         for alias in b.aliases:
             table[alias] = b
