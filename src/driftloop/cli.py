@@ -379,13 +379,14 @@ def models() -> None:
     """List the models driftloop can run and whether their weights are here."""
     from driftloop.replicators import registry
 
+    out = Console() if Console().is_terminal else Console(width=160)
     table = Table("model", "what", "weights", "notes", box=None)
     for row in registry.listing():
         mark = "[green]present[/]" if row.weights.present else "[yellow]missing[/]"
         table.add_row(
             escape(row.name), escape(row.summary), f"{mark} {escape(row.weights.where)}", escape(row.notes)
         )
-    Console().print(table)
+    out.print(table)
     for problem in registry.plugin_problems():
         console.print(f"[yellow]plug-in failed to load:[/] {problem}")
 

@@ -3,14 +3,33 @@
 One replication is ``decode(encode(x))`` clamped to [0, 1] and quantised to 8 bits: the part of a latent
 diffusion model that every image passes through, small enough to run 101 times on a laptop CPU.
 
-Speed without changing a bit: the batch arrives as NHWC ``uint8``, which viewed as NCHW is already
-channels_last, the layout oneDNN's convolutions are fastest in; the model runs under ``inference_mode``.
-``dtype=bf16`` trades exactness for speed and changes the chain (it is a different model, numerically).
+Speed without changing a bit (fp32 on CPU, the default): frames are bit-identical to the plain eager model
+run on an NCHW float32 tensor (``model.decoder(model.encoder(x)).clamp(0, 1)``), about twice as fast at
+512² on a 2-core AVX2 machine (``benchmarks/bench_chain.py``). Two things make the difference:
+
+- :class:`~driftloop.replicators.tae_model.BlockedRunner` keeps activations in oneDNN's blocked layout
+  between convolutions, so the eager model's per-convolution copies into and out of that layout are gone,
+  while the convolutions are the same oneDNN kernels (same results; they are ~90% of the remaining time and
+  run near the CPU's FMA peak).
+- :func:`keep_freed_memory` stops glibc from returning every freed 64 MiB activation to the kernel, which
+  made each step page-fault ~700 000 fresh pages in (a third of eager PyTorch's time at 512²).
+
+What was measured and rejected for fp32: channels_last (the previous path here; different oneDNN kernels,
+frames differ by ±1 at some pixels, no faster once page faults are gone), ``torch.compile`` (different
+kernels and fused elementwise code, frames differ, 20-70 s of compilation for ≤ 10-25% at best), NNPACK
+(Winograd: inexact and slower here).
+
+``dtype=bf16`` changes the chain (it is a different model, numerically) and is only fast on hardware with
+bf16 instructions (AVX512-BF16, AMX, recent GPUs): on a CPU without them oneDNN emulates it, ~10× slower.
+It, and CUDA/MPS devices, run the eager model in channels_last.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +41,7 @@ import torch
 from driftloop.errors import SpecError, WeightsError
 from driftloop.replicators.base import Backend, Frames, Requirements, WeightsStatus
 from driftloop.replicators.spec import format_spec
-from driftloop.replicators.tae_model import TinyAutoEncoder
+from driftloop.replicators.tae_model import BlockedRunner, TinyAutoEncoder
 from driftloop.weights import WeightFile, file_sha256, find_local, resolve
 
 UPSTREAM = "https://github.com/madebyollin/taesd/raw/5cccb12dc72074a4be35680c3b108548a7c69978"
@@ -97,6 +116,36 @@ def pick_device(requested: str) -> torch.device:
     return device
 
 
+_MALLOC_TUNED = False
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc serve large blocks from the heap and keep freed memory for reuse: process-wide, once.
+
+    By default glibc ``mmap``s every block over 32 MiB (one 64-channel activation at 512² is 64 MiB) and
+    unmaps it when freed, so the next step gets fresh pages from the kernel and faults them in 4 KiB at a
+    time: ~700 000 page faults per eager round trip at 512². Setting ``M_MMAP_MAX=0`` (no mmap; blocks come
+    from the heap) and a 1 GiB ``M_TRIM_THRESHOLD`` (the heap is not shrunk) lets every step reuse the pages
+    of the step before. Numerics are untouched. The cost: the process keeps its heap high-water mark (about
+    the model's peak working set, ~0.8 GB for one 512² frame) until it exits. Returns whether it applied
+    (False off glibc, e.g. macOS, Windows, musl).
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # glibc only: musl's mallopt is a no-op stub  # noqa: B018
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    _MALLOC_TUNED = bool(mallopt(m_trim_threshold, 1 << 30)) and bool(mallopt(m_mmap_max, 0))
+    return _MALLOC_TUNED
+
+
 def frames_to_tensor(frames: Frames, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Stack NHWC ``uint8`` frames into an NCHW float tensor in [0, 1] that is channels_last in memory."""
     batch = torch.from_numpy(np.stack(frames)).to(device)
@@ -111,7 +160,12 @@ def tensor_to_frames(images: torch.Tensor) -> Frames:
 
 
 class TAEReplicator:
-    """A pretrained tiny autoencoder; one ``replicate`` call is one batched round trip."""
+    """A pretrained tiny autoencoder; one ``replicate`` call is one batched round trip.
+
+    fp32 on CPU runs through :class:`BlockedRunner` (bit-identical to the eager NCHW model, for any batch
+    size and thread count: both use the same oneDNN kernels with the same threads); everything else runs the
+    eager model in channels_last. On CPU, loading the model also applies :func:`keep_freed_memory`.
+    """
 
     def __init__(self, variant: Variant, config: TAEConfig) -> None:
         self.variant = variant
@@ -138,10 +192,27 @@ class TAEReplicator:
                 part.load_state_dict(state)
             except Exception as exc:  # a truncated or foreign file: say which one
                 raise WeightsError(f"{path}: not a valid {self.variant.name} weight file ({exc})") from None
-        model = model.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
+        model = model.to(self.device, self.dtype).eval()
         for p in model.parameters():
             p.requires_grad_(False)
+        if not self.exact:
+            model = model.to(memory_format=torch.channels_last)
         return model
+
+    @property
+    def exact(self) -> bool:
+        """Whether frames are bit-identical to the eager NCHW fp32 model (the blocked oneDNN path)."""
+        return (
+            self.device.type == "cpu" and self.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+        )
+
+    @cached_property
+    def forward(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The round trip (NCHW floats in [0, 1] → clamped NCHW floats), built on first use."""
+        model = self.model
+        if self.device.type == "cpu":
+            keep_freed_memory()
+        return BlockedRunner(model) if self.exact else model
 
     @cached_property
     def weights_sha256(self) -> dict[str, str]:
@@ -150,7 +221,7 @@ class TAEReplicator:
     def replicate(self, frames: Frames, seeds: list[int]) -> Frames:
         with torch.inference_mode():
             x = frames_to_tensor(frames, self.device, self.dtype)
-            return tensor_to_frames(self.model(x))
+            return tensor_to_frames(self.forward(x))
 
     def describe(self) -> dict[str, Any]:
         combined = hashlib.sha256("".join(sorted(self.weights_sha256.values())).encode()).hexdigest()
@@ -159,6 +230,7 @@ class TAEReplicator:
             "variant": self.variant.name,
             "dtype": self.config.dtype,
             "device": str(self.device),
+            "runner": "onednn-blocked" if self.exact else "eager-channels_last",
             "weights_sha256": combined,
             "weight_files": {
                 name: {"path": str(p), "sha256": self.weights_sha256[name]} for name, p in self.paths.items()
