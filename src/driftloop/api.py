@@ -348,6 +348,16 @@ def _metrics_settings(
     wanted = config.get("metrics", {"enabled": True, "perceptual": False})
     if not wanted["enabled"]:
         return None
+    faces = None
+    if wanted.get("faces", False):
+        from driftloop.metrics import face
+
+        ok, why = face.available()
+        if ok:
+            faces = face.FaceMeasurer()
+        else:
+            say(f"face metrics skipped: {why}")
+            store.add_event(run_id, "metrics-skipped", f"faces: {why}")
     scorer = None
     if wanted["perceptual"]:
         from driftloop.metrics.perceptual import PerceptualScorer
@@ -360,7 +370,7 @@ def _metrics_settings(
             scorer = None
     else:
         store.add_event(run_id, "metrics-skipped", "perceptual metrics (LPIPS, CLIP, DINOv2) not requested")
-    return MetricsSettings(perceptual=scorer)
+    return MetricsSettings(perceptual=scorer, faces=faces)
 
 
 def run(
@@ -382,6 +392,7 @@ def run(
     country: str | None = None,
     metrics: bool = True,
     perceptual: bool = False,
+    faces: bool = True,
     reuse_done: bool = False,
     sweep: str | None = None,
     progress: ProgressCallback | None = None,
@@ -394,7 +405,8 @@ def run(
     is continued instead of starting a new one. Bad inputs raise before anything is written.
     ``cost_factors`` is a TOML file overriding the energy/CO2/water/price factors; ``country`` picks the
     grid intensity (default: the factors' own, a world average). ``metrics`` measures every frame as it
-    is made; ``perceptual`` adds LPIPS/CLIP/DINOv2 scores where their weights are present.
+    is made; ``perceptual`` adds LPIPS/CLIP/DINOv2 scores where their weights are present; ``faces``
+    measures face landmarks (eyebrows, eyes, mouth) where MediaPipe is installed.
     """
     say = log or (lambda _msg: None)
     if n < 1:
@@ -439,7 +451,7 @@ def run(
         "refusal_retries": refusal_retries,
         "max_cost_usd": max_cost,
         "cost": {"factors": factors.to_dict(), "meters": meters.describe()},
-        "metrics": {"enabled": metrics, "perceptual": perceptual},
+        "metrics": {"enabled": metrics, "perceptual": perceptual, "faces": faces},
         "sweep": sweep,
     }
     estimate = replicator.requirements.cost_per_image_usd * n * len(loaded) * len(seeds)

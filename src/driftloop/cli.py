@@ -184,6 +184,9 @@ def run(
             "--perceptual", help="Add LPIPS / CLIP / DINOv2 scores where their weights are present."
         ),
     ] = False,
+    faces: Annotated[
+        bool, typer.Option("--faces/--no-faces", help="Measure face landmarks (needs driftloop[faces]).")
+    ] = True,
     workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
@@ -195,7 +198,7 @@ def run(
             batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience,
             refusal_retries=refusal_retries, max_cost=max_cost, device=device,
             resume=resume, render=render, cost_factors=cost_factors, country=country, metrics=metrics,
-            perceptual=perceptual, progress=bar, log=say,
+            perceptual=perceptual, faces=faces, progress=bar, log=say,
         )  # fmt: skip
     print_outputs(handle, quiet)
 

@@ -35,9 +35,10 @@ class _ChainCache:
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """What to measure: the non-neural suite always; perceptual scores when a scorer is given."""
+    """What to measure: the non-neural suite always; perceptual scores and face landmarks when given."""
 
     perceptual: Any = None  # a driftloop.metrics.perceptual.PerceptualScorer, or None
+    faces: Any = None  # a driftloop.metrics.face.FaceMeasurer, or None
     batch_rows: int = 8
     depth: int = 16
 
@@ -100,6 +101,8 @@ class MetricsRecorder:
         scorer = self.settings.perceptual
         if scorer is not None:
             row.update(scorer.scores(emb, cache.origin_emb, prev_emb))
+        if self.settings.faces is not None:
+            row.update(self.settings.faces.measure(frame))
         cache.prev_step, cache.prev, cache.prev_emb = step, feats, emb
         return row
 
