@@ -104,3 +104,14 @@ def test_cli_report_metrics_export(sample_images, tmp_path: Path) -> None:
     assert len(json.loads(out.read_text())) == 10
     bad = run_cli("export", run_dir.name, "-f", "xlsx", "-w", str(ws))
     assert bad.returncode == 1 and "not one of csv, parquet, json" in bad.stderr
+
+
+def test_faces_are_measured_when_asked(sample_images, tmp_path: Path) -> None:
+    run = driftloop.run(sample_images["astronaut.png"], model="jpeg:quality=60", n=2, size=256,
+                        workspace=tmp_path / "ws", render=False, faces=True)  # fmt: skip
+    df = run.dataframe()
+    assert list(df.face_found) == [1.0, 1.0, 1.0]
+    assert 0.5 < df.face_mouth_width.iloc[0] < 1.5 and 1.0 < df.face_aspect.iloc[0] < 1.8
+    plain = driftloop.run(sample_images["astronaut.png"], model="jpeg:quality=60", n=1, size=64,
+                          workspace=tmp_path / "ws2", render=False)  # fmt: skip
+    assert "face_found" not in plain.dataframe()  # off unless asked: it needs MediaPipe and a portrait

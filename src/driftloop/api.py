@@ -392,7 +392,7 @@ def run(
     country: str | None = None,
     metrics: bool = True,
     perceptual: bool = False,
-    faces: bool = True,
+    faces: bool = False,
     reuse_done: bool = False,
     sweep: str | None = None,
     progress: ProgressCallback | None = None,

@@ -185,8 +185,9 @@ def run(
         ),
     ] = False,
     faces: Annotated[
-        bool, typer.Option("--faces/--no-faces", help="Measure face landmarks (needs driftloop[faces]).")
-    ] = True,
+        bool,
+        typer.Option("--faces", help="Measure face landmarks: eyebrows, eyes, mouth (driftloop[faces])."),
+    ] = False,
     workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:

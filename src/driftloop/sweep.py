@@ -10,6 +10,7 @@ the same inputs and settings is reused, an unfinished one resumed.
     steps = 50
     size = 256
     control = "jpeg:quality=90"   # what the bias card compares with
+    faces = true                  # measure face landmarks (portraits)
 
     [[models]]
     spec = "taef2"
@@ -158,7 +159,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise _fail(path, "size must be a whole number ≥ 8")
     models = _model_specs(path, data["models"])
     control = data.get("control", next((m for m in models if split_spec(m)[0] == "jpeg"), None))
-    options = {k: data[k] for k in ("batch_size", "stop_on_fixed_point") if k in data}
+    options = {k: data[k] for k in ("batch_size", "stop_on_fixed_point", "faces") if k in data}
     return Sweep(
         name=str(data.get("name") or path.stem),
         path=path,

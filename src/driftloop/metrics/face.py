@@ -60,11 +60,9 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -174,20 +172,6 @@ def side_measures(points: np.ndarray) -> dict[str, dict[str, float]]:
     pts = _check_points(points)
     iod, down = _frame_axes(pts)
     return {"right": _side(pts, 0, down, iod), "left": _side(pts, 1, down, iod)}
-
-
-@contextmanager
-def _silent_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for a moment (native code logs there, past Python's reach)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def measures_from_landmarks(points: np.ndarray) -> dict[str, float]:
@@ -325,8 +309,6 @@ class FaceMeasurer:
                 f"{_INSTALL_HINT}"
             )
         self.description = f"MediaPipe {version} ({self.backend})"
-        with _silent_stderr():  # TFLite logs its start-up to fd 2; a quiet run stays quiet
-            self.landmarks(np.full((64, 64, 3), 128, np.uint8))
 
     def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
         """Face-mesh landmarks of the most confident face as ``N×2`` pixel coordinates (x, y), or ``None``.
