@@ -244,11 +244,10 @@ def _call(
         for i, c in enumerate(checked):
             if isinstance(c, tuple):
                 cost = next(frame_costs)
-                reported = (c[1] or {}).get("usd")
-                if reported is not None:
-                    cost = dataclasses.replace(
-                        cost, usd=float(reported), usd_source="reported by the model's API"
-                    )
+                info = c[1] or {}
+                if info.get("usd") is not None:
+                    source = str(info.get("usd_source") or "reported by the replicator")
+                    cost = dataclasses.replace(cost, usd=float(info["usd"]), usd_source=source)
                 costs[i] = cost.to_dict()
     return _Call(checked, seconds, costs)
 

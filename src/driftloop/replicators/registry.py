@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.replicators import caption_redraw, codec, img2img, instruct, tae, vae
+from driftloop.replicators import caption_redraw, codec, gemini, img2img, instruct, openai_images, tae, vae
 from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
 from driftloop.replicators.spec import parse_config, split_spec
 
@@ -49,6 +49,8 @@ def backends() -> dict[str, Backend]:
         *instruct.backends(),
         *vae.backends(),
         *caption_redraw.backends(),
+        *openai_images.backends(),
+        *gemini.backends(),
     ]
     for b in [*plugins, *builtins]:
         table[b.name] = b

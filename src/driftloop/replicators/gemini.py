@@ -1,0 +1,380 @@
+"""Google Gemini image models (``gemini-2.5-flash-image``, "nano banana") as replicators (google-genai).
+
+One ``models.generate_content`` call per frame: the frame (a PNG ``inline_data`` part) and the trend's prompt
+in ``contents``, ``response_modalities=["IMAGE"]`` and an ``image_config.aspect_ratio``; the copy is the last
+non-thought ``inline_data`` image part of the first candidate. No image, with a safety finish reason or a
+blocked prompt, is a :class:`Refusal`; no image otherwise is a :class:`Failure` (with any text the model
+wrote instead).
+
+Canvases: the frame is placed on the 1K canvas of the aspect ratio it fills best (``aspect=auto``) or the
+one given; the answer is read back from the same box whatever its pixel size (see
+:mod:`driftloop.replicators.hosted`). ``aspect=off`` sends no image_config (models without one).
+
+Key: ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` (the former wins when both are set, as in google-genai).
+Base URL: ``GOOGLE_GEMINI_BASE_URL``, which the client reads itself. The client's retries are off
+(``HttpRetryOptions(attempts=1)``); driftloop's own retries are counted in each copy's info.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from driftloop.replicators.base import Backend, WeightsStatus
+from driftloop.replicators.hosted import (
+    PROMPT,
+    RETRY_STATUSES,
+    Answer,
+    HostedConfigError,
+    HostedReplicator,
+    Job,
+    MissingAPIKeyError,
+    PadMode,
+    Problem,
+    Resample,
+    closest_canvas,
+    parse_retry_after,
+    short,
+    status_line,
+    validate_common,
+)
+
+KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
+# The 1K output sizes Google documents for gemini-2.5-flash-image, by aspect ratio.
+CANVASES: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "4:5": (896, 1152),
+    "5:4": (1152, 896),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+REFUSAL_REASONS = frozenset(
+    {
+        "SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+        "JAILBREAK",
+    }
+)
+
+
+@dataclass(frozen=True)
+class GeminiConfig:
+    """``gemini:gemini-2.5-flash-image,aspect=auto,concurrency=4,rpm=10``.
+
+    ``aspect``: the aspect ratio asked for (``auto``: the one the frame fills best; ``off``: none sent, the
+    frame goes on a square canvas). ``modalities``: ``image`` asks for an image only, ``text+image`` for
+    both (some models need that). ``seed=true`` sends each step's seed as ``generation_config.seed``.
+    """
+
+    model: str = "gemini-2.5-flash-image"
+    prompt: str = PROMPT
+    aspect: Literal[
+        "auto", "off", "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"
+    ] = "auto"
+    modalities: Literal["image", "text+image"] = "image"
+    seed: bool = False
+    pad: PadMode = "edge"
+    resample: Resample = "lanczos"
+    retries: int = 5
+    timeout: float = 120.0
+    backoff: float = 1.0
+    max_wait: float = 60.0
+    concurrency: int = 4
+    rpm: float = 0.0
+
+    def validate(self, spec: str) -> None:
+        validate_common(spec, self)
+
+
+def _import_genai() -> tuple[Any, Any, Any]:
+    try:
+        from google import genai
+        from google.genai import errors, types
+    except ImportError:
+        raise HostedConfigError(
+            "the gemini model needs the 'google-genai' package: pip install 'driftloop[hosted]' "
+            "(or pip install google-genai)"
+        ) from None
+    return genai, types, errors
+
+
+def _env_key() -> tuple[str, str] | None:
+    for name in KEY_ENVS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Timeouts and dropped connections of whichever HTTP stack the client uses."""
+    found: list[type[BaseException]] = []
+    for module, names in (
+        ("httpx2", ("TransportError",)),
+        ("httpx", ("TransportError",)),
+        ("requests.exceptions", ("ConnectionError", "Timeout")),
+    ):
+        try:
+            mod = __import__(module, fromlist=["_"])
+        except ImportError:
+            continue
+        found.extend(getattr(mod, n) for n in names if hasattr(mod, n))
+    found.extend([TimeoutError, ConnectionError])
+    return tuple(found)
+
+
+def _retry_info(details: Any) -> float | None:
+    """``retryDelay`` ("27s") of a google.rpc.RetryInfo in an error body."""
+    err = details.get("error", details) if isinstance(details, dict) else None
+    items = err.get("details") if isinstance(err, dict) else None
+    for item in items or []:
+        if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
+            match = re.fullmatch(r"\s*([0-9.]+)s\s*", str(item.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _enum_name(value: Any) -> str:
+    name = getattr(value, "name", None) or getattr(value, "value", None) or str(value)
+    return str(name).upper()
+
+
+class GeminiImageReplicator(HostedReplicator):
+    """``models.generate_content`` with image + prompt, one request per frame."""
+
+    provider = "gemini"
+
+    def __init__(self, config: GeminiConfig) -> None:
+        genai, types, errors = _import_genai()
+        found = _env_key()
+        if found is None:
+            raise MissingAPIKeyError(
+                "the gemini model needs an API key in the environment variable GEMINI_API_KEY "
+                "(or GOOGLE_API_KEY): export GEMINI_API_KEY=... (driftloop reads it from there only and "
+                "never stores it)"
+            )
+        self.key_env, key = found
+        super().__init__("gemini", config, [key, *(os.environ.get(n) for n in KEY_ENVS)])
+        self._types, self._errors = types, errors
+        self._transport = _transport_errors()
+        options = types.HttpOptions(
+            timeout=max(1, round(config.timeout * 1000)),
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        try:
+            # vertexai=False: the Gemini Developer API with a key. The client reads GOOGLE_GEMINI_BASE_URL.
+            self.client = genai.Client(api_key=key, vertexai=False, http_options=options)
+        except Exception as exc:
+            raise HostedConfigError(f"cannot set up the Gemini client: {self.redactor.text(exc)}") from None
+        try:  # for describe(); the client keeps it privately
+            self.base_url = str(self.client._api_client._http_options.base_url or "")
+        except AttributeError:
+            self.base_url = os.environ.get(BASE_URL_ENV, "default")
+        self._version = _genai_version()
+
+    # ------------------------------------------------------------------ hooks
+
+    def _aspect(self, frame: np.ndarray) -> str:
+        if self.config.aspect == "off":
+            return "1:1"
+        if self.config.aspect != "auto":
+            return self.config.aspect
+        canvas = closest_canvas(frame.shape[0], frame.shape[1], list(CANVASES.values()))
+        return next(name for name, c in CANVASES.items() if c == canvas)
+
+    def _canvas(self, frame: np.ndarray) -> tuple[int, int]:
+        return CANVASES[self._aspect(frame)]
+
+    def _params(self, canvas: tuple[int, int]) -> dict[str, Any]:
+        aspect = next(name for name, c in CANVASES.items() if c == canvas)
+        return {"aspect_ratio": aspect if self.config.aspect != "off" else None}
+
+    def _send(self, job: Job) -> Answer:
+        types, c = self._types, self.config
+        config: dict[str, Any] = {
+            "response_modalities": ["IMAGE"] if c.modalities == "image" else ["TEXT", "IMAGE"],
+        }
+        if job.params.get("aspect_ratio"):
+            config["image_config"] = types.ImageConfig(aspect_ratio=job.params["aspect_ratio"])
+        if c.seed:
+            config["seed"] = job.seed % (2**31)
+        contents = [
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part.from_bytes(data=job.png, mime_type="image/png"),
+                    types.Part.from_text(text=c.prompt),
+                ],
+            )
+        ]
+        response = self.client.models.generate_content(
+            model=c.model, contents=contents, config=types.GenerateContentConfig(**config)
+        )
+        return self._read(response)
+
+    def _read(self, response: Any) -> Answer:
+        request_id = getattr(response, "response_id", None)
+        facts: dict[str, Any] = {}
+        usage = getattr(response, "usage_metadata", None)
+        if usage is not None and hasattr(usage, "model_dump"):
+            facts["usage"] = usage.model_dump(exclude_none=True, mode="json")
+        if getattr(response, "model_version", None):
+            facts["model_version"] = str(response.model_version)
+        feedback = getattr(response, "prompt_feedback", None)
+        if feedback is not None and feedback.block_reason is not None:
+            reason = _enum_name(feedback.block_reason)
+            if reason != "BLOCKED_REASON_UNSPECIFIED":
+                text = f"prompt blocked: {reason}"
+                if feedback.block_reason_message:
+                    text += f" ({feedback.block_reason_message})"
+                return Answer(
+                    problem=Problem("refusal", text, code=reason), request_id=request_id, facts=facts
+                )
+        candidates = getattr(response, "candidates", None) or []
+        if not candidates:
+            return Answer(
+                problem=Problem("failure", "malformed response: no candidates"),
+                request_id=request_id,
+                facts=facts,
+            )
+        candidate = candidates[0]
+        parts = (candidate.content.parts if candidate.content is not None else None) or []
+        images = [
+            p
+            for p in parts
+            if p.inline_data is not None
+            and p.inline_data.data
+            and str(p.inline_data.mime_type or "image/").startswith("image/")
+            and not p.thought
+        ]
+        finish = _enum_name(candidate.finish_reason) if candidate.finish_reason is not None else None
+        if finish:
+            facts["finish_reason"] = finish
+        if images:
+            return Answer(image=images[-1].inline_data.data, request_id=request_id, facts=facts)
+        said = " ".join(p.text for p in parts if p.text and not p.thought)
+        detail = f"; finish message: {candidate.finish_message}" if candidate.finish_message else ""
+        detail += f"; the model wrote: {short(said, 200)!r}" if said else ""
+        if finish in REFUSAL_REASONS:
+            return Answer(
+                problem=Problem("refusal", f"{finish}{detail}", code=finish),
+                request_id=request_id,
+                facts=facts,
+            )
+        problem = Problem(
+            "failure", f"malformed response: no image (finish reason {finish}){detail}", code=finish
+        )
+        return Answer(problem=problem, request_id=request_id, facts=facts)
+
+    def _classify(self, exc: BaseException) -> Problem:
+        errors = self._errors
+        if isinstance(exc, errors.APIError):
+            status = int(exc.code) if isinstance(exc.code, int) else None
+            code = str(exc.status) if exc.status else None
+            message = str(exc.message or exc)
+            line = status_line(status, code, message)
+            details = exc.details if isinstance(exc.details, dict) else {}
+            text = f"{message} {details}"
+            if status in (401, 403) or "API_KEY_INVALID" in text or "API key not valid" in text:
+                return Problem("fatal", f"Gemini rejected the key in {self.key_env}: {line}", status, code)
+            if status == 404:
+                return Problem(
+                    "fatal", f"model {self.config.model!r} or endpoint not found: {line}", status, code
+                )
+            if status is not None and (status in RETRY_STATUSES or status >= 500):
+                headers = getattr(getattr(exc, "response", None), "headers", None)
+                retry_after = parse_retry_after(headers)
+                if retry_after is None:
+                    retry_after = _retry_info(details)
+                return Problem("transient", line, status, code, retry_after)
+            return Problem("failure", line, status, code)
+        if isinstance(exc, self._transport):
+            name = type(exc).__name__
+            if "timeout" in name.lower() or isinstance(exc, TimeoutError):
+                return Problem("transient", f"timed out after {self.config.timeout:g} s ({name})")
+            return Problem("transient", f"connection error: {name}: {exc}")
+        return Problem("failure", f"malformed response: {type(exc).__name__}: {short(exc, 300)}")
+
+    def price_params(self, answer: Answer | None, job: Job | None) -> tuple[str | None, str | None]:
+        size = None
+        if job is not None:
+            w, h = job.placement.canvas
+            size = f"{w}x{h}"
+        return None, size
+
+    def price_options(self) -> list[tuple[str | None, str | None]]:
+        if self.config.aspect not in ("auto", "off"):
+            w, h = CANVASES[self.config.aspect]
+            return [(None, f"{w}x{h}")]
+        if self.config.aspect == "off":
+            return [(None, "1024x1024")]
+        return [(None, f"{w}x{h}") for w, h in CANVASES.values()]
+
+    def describe(self) -> dict[str, Any]:
+        c = self.config
+        return self.redactor.data(
+            {
+                **self._describe_common(),
+                "endpoint": "models.generate_content",
+                "base_url": self.base_url,
+                "aspect": c.aspect,
+                "modalities": c.modalities,
+                "seed": c.seed,
+                "client_retries": 0,
+                "google-genai": self._version,
+            }
+        )
+
+
+def _genai_version() -> str:
+    try:
+        from google.genai import version
+
+        return str(version.__version__)
+    except Exception:
+        return "unknown"
+
+
+def _status(config: GeminiConfig) -> WeightsStatus:
+    if importlib.util.find_spec("google") is None or importlib.util.find_spec("google.genai") is None:
+        return WeightsStatus(False, "hosted API; pip install 'driftloop[hosted]'")
+    if _env_key() is None:
+        return WeightsStatus(False, "hosted API; set GEMINI_API_KEY")
+    return WeightsStatus(True, f"hosted API ({_env_key()[0]} set)")  # type: ignore[index]
+
+
+def backends() -> list[Backend]:
+    return [
+        Backend(
+            name="gemini",
+            summary="Google Gemini image models (gemini-2.5-flash-image, ...) via google-genai",
+            config_type=GeminiConfig,
+            build=GeminiImageReplicator,
+            positional="model",
+            weights_status=_status,
+            notes=(
+                f"key from GEMINI_API_KEY or GOOGLE_API_KEY; {BASE_URL_ENV} honoured; costs money per image; "
+                "params: aspect, modalities, seed, pad, resample, retries, timeout, backoff, max_wait, "
+                "concurrency, rpm"
+            ),
+        )
+    ]

@@ -1,0 +1,490 @@
+"""A local stand-in for the OpenAI image edit and Gemini generateContent endpoints, for tests.
+
+Real clients (``openai``, ``google-genai``) are pointed at it (``OPENAI_BASE_URL=<fake.openai_base>``,
+``GOOGLE_GEMINI_BASE_URL=<fake.url>``). It speaks the endpoints' request and response shapes:
+
+- ``POST /v1/images/edits``: multipart form (``image`` file part, ``prompt``, ``model``, ``size``,
+  ``quality``, ``output_format``, ...), ``Authorization: Bearer <key>``; answers ``{"created",
+  "data": [{"b64_json"}], "usage", "size", "quality", "output_format"}`` with an ``x-request-id`` header.
+- ``POST /{v1,v1beta}/models/{model}:generateContent`` (google-genai 3.x calls ``v1``): JSON
+  ``contents[].parts[]`` (``inlineData``/``inline_data`` with standard or URL-safe base64, ``text``),
+  ``generationConfig.imageConfig.aspectRatio``, header ``x-goog-api-key``; answers
+  ``candidates[0].content.parts[].inlineData {mimeType, data}``, ``finishReason``, ``usageMetadata``.
+
+By default a request gets its input image back at the requested size (OpenAI ``size``; Gemini: the 1K canvas
+of the requested aspect ratio) with red raised by 1. A wrong key gets a 401 that echoes the key it was
+given (as real APIs echo part of it). Missing fields get a 400. Tests script faults per request with
+:meth:`FakeImageAPI.script` (a queue shared by all requests, consumed in arrival order): :class:`Reply`
+objects or callables ``(Received) -> Reply | ndarray | None``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+GEMINI_CANVASES = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "4:5": (896, 1152),
+    "5:4": (1152, 896),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+OPENAI_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+OPENAI_QUALITIES = {"low", "medium", "high", "auto"}
+
+
+@dataclass
+class Received:
+    """One request as the fake saw it."""
+
+    provider: str
+    path: str
+    headers: dict[str, str]
+    fields: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # name -> (filename, type)
+    image: np.ndarray | None = None
+    body: Any = None
+    started: float = 0.0
+    auth_ok: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def requested_size(self) -> tuple[int, int] | None:
+        """(width, height) the client asked for, if any."""
+        if self.provider == "openai":
+            size = self.fields.get("size", "auto")
+            if size != "auto" and "x" in size:
+                w, h = size.split("x")
+                return int(w), int(h)
+            return None
+        ratio = self.fields.get("aspect_ratio")
+        return GEMINI_CANVASES.get(ratio) if ratio else None
+
+
+@dataclass
+class Reply:
+    """A scripted answer: status, JSON (dict) or raw bytes body, headers, and a delay before answering."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    image: np.ndarray | None = None  # with status 200 and no body: answer this image
+
+
+Action = Reply | Callable[[Received], "Reply | np.ndarray | None"]
+
+
+def png_b64(image: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(image, "RGB").save(buf, "PNG", compress_level=1)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def altered(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """The default "copy": resized to ``size`` (w, h) when given, red + 1."""
+    out = image
+    if size is not None and (image.shape[1], image.shape[0]) != size:
+        out = np.asarray(Image.fromarray(image, "RGB").resize(size, Image.Resampling.BICUBIC))
+    out = out.copy()
+    out[..., 0] = np.minimum(out[..., 0].astype(np.int16) + 1, 255).astype(np.uint8)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ scripted faults
+
+
+def openai_error(
+    status: int,
+    message: str,
+    code: str | None = None,
+    headers: dict | None = None,
+    type_: str = "invalid_request_error",
+) -> Reply:
+    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return Reply(status, body, headers or {})
+
+
+def gemini_error(
+    status: int, message: str, status_name: str, details: list | None = None, headers: dict | None = None
+) -> Reply:
+    body = {"error": {"code": status, "message": message, "status": status_name, "details": details or []}}
+    return Reply(status, body, headers or {})
+
+
+def rate_limited(provider: str, retry_after: str | None = "1", retry_delay: str | None = None) -> Reply:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    if provider == "openai":
+        return openai_error(
+            429, "Rate limit reached for images per min", "rate_limit_exceeded", headers, "requests"
+        )
+    details = []
+    if retry_delay is not None:
+        details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}]
+    return gemini_error(
+        429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED", details, headers
+    )
+
+
+def server_error(provider: str, status: int = 500, message: str = "The server had an error") -> Reply:
+    if provider == "openai":
+        return openai_error(status, message, None, type_="server_error")
+    return gemini_error(status, message, "INTERNAL")
+
+
+def hang(seconds: float) -> Callable[[Received], Reply]:
+    """Answer normally, but only after ``seconds`` (past the client's timeout: a hang)."""
+    return lambda req: Reply(200, None, {}, seconds, altered(req.image, req.requested_size))  # type: ignore[arg-type]
+
+
+def refusal(provider: str, kind: str = "finish") -> Reply:
+    """A content-policy refusal as each API gives it. Gemini ``kind``: ``finish`` (candidate finishReason
+    IMAGE_SAFETY, no image) or ``prompt`` (promptFeedback.blockReason, no candidates)."""
+    if provider == "openai":
+        return openai_error(
+            400,
+            "Your request was rejected by the safety system. If you believe this is an error, contact us "
+            "at help.openai.com and include the request ID req_fake.",
+            "moderation_blocked",
+            type_="image_generation_user_error",
+        )
+    if kind == "prompt":
+        return Reply(
+            200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "responseId": "fake-blocked"}
+        )
+    return Reply(
+        200,
+        {
+            "candidates": [{"content": {"role": "model"}, "finishReason": "IMAGE_SAFETY", "index": 0}],
+            "responseId": "fake-refused",
+        },
+    )
+
+
+def malformed(provider: str, kind: str) -> Reply:
+    """``no_data``, ``no_b64``, ``garbage_b64``, ``not_image``, ``not_json`` (and Gemini ``text_only``)."""
+    if kind == "not_json":
+        return Reply(200, b"<html>gateway says hello</html>", {"Content-Type": "application/json"})
+    bad = {"garbage_b64": "!!!not base64@@@", "not_image": base64.b64encode(b"hello, not a png").decode()}
+    if provider == "openai":
+        if kind == "no_data":
+            return Reply(200, {"created": int(time.time())})
+        if kind == "no_b64":
+            return Reply(200, {"created": int(time.time()), "data": [{}]})
+        return Reply(200, {"created": int(time.time()), "data": [{"b64_json": bad[kind]}]})
+    if kind == "no_data":
+        return Reply(200, {"responseId": "fake-empty"})
+    if kind in ("no_b64", "text_only"):
+        parts = [{"text": "I made a lovely copy but forgot to attach it."}]
+        return Reply(
+            200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]}
+        )
+    part = {"inlineData": {"mimeType": "image/png", "data": bad[kind]}}
+    return Reply(
+        200, {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}]}
+    )
+
+
+# ----------------------------------------------------------------------------------------------- the server
+
+
+class FakeImageAPI:
+    """``with FakeImageAPI(openai_key=..., gemini_key=...) as fake: ...``; ``fake.received``: requests."""
+
+    def __init__(self, openai_key: str = "sk-fake", gemini_key: str = "gm-fake", delay: float = 0.0) -> None:
+        self.openai_key = openai_key
+        self.gemini_key = gemini_key
+        self.delay = delay
+        self.received: list[Received] = []
+        self.refuse_when: Callable[[Received], bool] | None = None
+        self._queue: deque[Action] = deque()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._count = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.url}/v1"
+
+    def script(self, *actions: Action) -> None:
+        with self._lock:
+            self._queue.extend(actions)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def start(self) -> FakeImageAPI:
+        fake = self
+
+        class Handler(_Handler):
+            api = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-image-api",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._closing.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeImageAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ behaviour
+
+    def _next(self) -> tuple[int, Action | None]:
+        with self._lock:
+            self._count += 1
+            return self._count, (self._queue.popleft() if self._queue else None)
+
+    def answer(self, req: Received) -> Reply:
+        n, action = self._next()
+        key = self.openai_key if req.provider == "openai" else self.gemini_key
+        if not req.auth_ok:
+            given = req.headers.get("authorization", "").removeprefix("Bearer ") or req.headers.get(
+                "x-goog-api-key", ""
+            )
+            if req.provider == "openai":
+                return openai_error(401, f"Incorrect API key provided: {given}.", "invalid_api_key")
+            return gemini_error(
+                400,
+                f"API key not valid: {given}. Please pass a valid API key.",
+                "INVALID_ARGUMENT",
+                [{"reason": "API_KEY_INVALID"}],
+            )
+        del key
+        if req.problems:
+            message = "; ".join(req.problems)
+            if req.provider == "openai":
+                return openai_error(400, message, "invalid_value")
+            return gemini_error(400, message, "INVALID_ARGUMENT")
+        reply: Reply | None = None
+        if action is not None:
+            result = action(req) if callable(action) else action
+            if isinstance(result, Reply):
+                reply = result
+            elif isinstance(result, np.ndarray):
+                reply = Reply(200, None, {}, 0.0, result)
+        if reply is None and self.refuse_when is not None and self.refuse_when(req):
+            reply = refusal(req.provider)
+        if reply is None:
+            assert req.image is not None
+            reply = Reply(200, None, {}, 0.0, altered(req.image, req.requested_size))
+        reply.headers = {**reply.headers}
+        if req.provider == "openai":
+            reply.headers.setdefault("x-request-id", f"req_fake_{n}")
+        if reply.status == 200 and reply.body is None and reply.image is not None:
+            reply.body = self._success(req, reply.image, n)
+        return reply
+
+    def _success(self, req: Received, image: np.ndarray, n: int) -> dict[str, Any]:
+        data = png_b64(image)
+        if req.provider == "openai":
+            quality = req.fields.get("quality", "auto")
+            return {
+                "created": int(time.time()),
+                "data": [{"b64_json": data}],
+                "background": "opaque",
+                "output_format": req.fields.get("output_format", "png"),
+                "quality": "medium" if quality == "auto" else quality,
+                "size": f"{image.shape[1]}x{image.shape[0]}",
+                "usage": {
+                    "input_tokens": 323,
+                    "input_tokens_details": {"image_tokens": 259, "text_tokens": 64},
+                    "output_tokens": 4160,
+                    "total_tokens": 4483,
+                },
+            }
+        return {
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {"text": "Here is the copy."},
+                            {"inlineData": {"mimeType": "image/png", "data": data}},
+                        ],
+                    },
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 1302,
+                "candidatesTokenCount": 1290,
+                "totalTokenCount": 2592,
+            },
+            "modelVersion": req.fields.get("model", "?"),
+            "responseId": f"fake-{n}",
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeImageAPI
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        started = time.monotonic()
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        path = self.path.split("?", 1)[0]
+        if path.endswith("/images/edits"):
+            req = self._openai(path, headers, raw)
+        elif ":generateContent" in path:
+            req = self._gemini(path, headers, raw)
+        else:
+            self._send(
+                Reply(404, {"error": {"message": f"no route {path}", "code": 404, "status": "NOT_FOUND"}})
+            )
+            return
+        req.started = started
+        with self.api._lock:
+            self.api.received.append(req)
+        reply = self.api.answer(req)
+        wait = max(self.api.delay, reply.delay)
+        if wait and self.api._closing.wait(wait):
+            return
+        self._send(reply)
+
+    def _openai(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
+        req = Received("openai", path, headers)
+        req.auth_ok = headers.get("authorization") == f"Bearer {self.api.openai_key}"
+        ctype = headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            req.problems.append(f"expected multipart/form-data, got {ctype!r}")
+            return req
+        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            if filename is not None:
+                req.files[name] = (filename, part.get_content_type())
+                if name in ("image", "image[]") and req.image is None:
+                    req.image = _decode(payload, req.problems)
+            else:
+                req.fields[name] = payload.decode("utf-8")
+        for needed in ("prompt", "model"):
+            if not req.fields.get(needed):
+                req.problems.append(f"missing required parameter {needed!r}")
+        if req.image is None:
+            req.problems.append("missing required file 'image'")
+        if req.fields.get("size", "auto") not in OPENAI_SIZES:
+            req.problems.append(f"invalid size {req.fields['size']!r}")
+        if req.fields.get("quality", "auto") not in OPENAI_QUALITIES:
+            req.problems.append(f"invalid quality {req.fields['quality']!r}")
+        return req
+
+    def _gemini(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
+        req = Received("gemini", path, headers)
+        req.auth_ok = headers.get("x-goog-api-key") == self.api.gemini_key
+        req.fields["model"] = path.rsplit("/", 1)[-1].split(":", 1)[0]
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            req.problems.append("body is not JSON")
+            return req
+        req.body = body
+        for content in body.get("contents", []):
+            for part in content.get("parts", []):
+                blob = part.get("inlineData") or part.get("inline_data")
+                if blob is not None:
+                    req.fields["image_field"] = "inlineData" if "inlineData" in part else "inline_data"
+                    req.fields["mime_type"] = blob.get("mimeType") or blob.get("mime_type") or ""
+                    # proto3 JSON bytes: standard or URL-safe base64 (google-genai sends URL-safe)
+                    data = str(blob.get("data", "")).replace("-", "+").replace("_", "/")
+                    req.fields["b64_alphabet"] = "urlsafe" if data != blob.get("data", "") else "standard"
+                    req.image = _decode(base64.b64decode(data + "=" * (-len(data) % 4)), req.problems)
+                if "text" in part:
+                    req.fields["prompt"] = part["text"]
+        config = body.get("generationConfig") or body.get("generation_config") or {}
+        image_config = config.get("imageConfig") or config.get("image_config") or {}
+        if image_config.get("aspectRatio"):
+            req.fields["aspect_ratio"] = image_config["aspectRatio"]
+            if image_config["aspectRatio"] not in GEMINI_CANVASES:
+                req.problems.append(f"unsupported aspect ratio {image_config['aspectRatio']!r}")
+        modalities = config.get("responseModalities") or []
+        req.fields["modalities"] = ",".join(modalities)
+        if "seed" in config:
+            req.fields["seed"] = str(config["seed"])
+        if req.image is None:
+            req.problems.append("no inline image in contents")
+        if not req.fields.get("prompt"):
+            req.problems.append("no text prompt in contents")
+        return req
+
+    def _send(self, reply: Reply) -> None:
+        if isinstance(reply.body, bytes):
+            data = reply.body
+            ctype = reply.headers.get("Content-Type", "application/octet-stream")
+        else:
+            data = json.dumps(reply.body if reply.body is not None else {}).encode()
+            ctype = "application/json"
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in reply.headers.items():
+                if k.lower() not in ("content-type", "content-length"):
+                    self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+def _decode(data: bytes, problems: list[str]) -> np.ndarray | None:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB")).copy()
+    except Exception as exc:
+        problems.append(f"the image is not readable: {exc}")
+        return None
