@@ -344,3 +344,15 @@ def test_features_do_not_alias_the_frame(astronaut):
     frame[:] = 0  # the caller reuses its buffer
     assert frame_metrics(feats, feats, None) == before
     assert feats.planes.max() > 0
+
+
+def test_contrast_rms_is_the_luma_spread() -> None:
+    from driftloop.metrics import FrameFeatures, frame_metrics
+
+    flat = np.full((32, 32, 3), 90, np.uint8)
+    half = flat.copy()
+    half[:, 16:] = 170  # luma 90 and 170 on halves: std 40
+    flat_row = frame_metrics(FrameFeatures.of(flat), FrameFeatures.of(flat), None)
+    half_row = frame_metrics(FrameFeatures.of(half), FrameFeatures.of(half), None)
+    assert flat_row["contrast_rms"] == pytest.approx(0.0, abs=1e-6)
+    assert half_row["contrast_rms"] == pytest.approx(40.0, abs=0.05)

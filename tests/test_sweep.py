@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -103,3 +104,20 @@ def test_cli_sweep_dry_run_and_run(spec_dir: Path, tmp_path: Path) -> None:
     assert len(driftloop.runs(ws)) == 2
     bad = run_cli("sweep", str(tmp_path / "missing.toml"), "-w", str(ws))
     assert bad.returncode == 2 and "missing.toml: no such sweep spec" in bad.stderr
+
+
+def test_cli_bias_card_of_a_sweep(spec_dir: Path, tmp_path: Path) -> None:
+    text = 'name = "s4"\nimages = ["pics/"]\nseeds = [1, 2]\nsteps = 4\nsize = 32\ncontrol = "jpeg"\n'
+    text += 'models = ["jpeg", "webp:quality=30"]\n'
+    spec = _write(spec_dir, text)
+    ws = tmp_path / "ws"
+    assert run_cli("sweep", str(spec), "--no-render", "-q", "-w", str(ws)).returncode == 0
+    res = run_cli("bias", "s4", "-w", str(ws))
+    assert res.returncode == 0, res.stderr
+    card = json.loads((ws / "sweeps" / "s4" / "bias_card.json").read_text())
+    assert {m["model"] for m in card["models"]} == {"jpeg", "webp:quality=30"}
+    assert any(v.startswith("webp:quality=30") and "vs jpeg" in v for v in card["verdicts"])
+    html = (ws / "sweeps" / "s4" / "bias_card.html").read_text()
+    assert "Cost" in html and "https://" not in html
+    missing = run_cli("bias", "nothing-like-this", "-w", str(ws))
+    assert missing.returncode == 2 and "no run 'nothing-like-this'" in missing.stderr

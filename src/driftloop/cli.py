@@ -322,6 +322,35 @@ def _ws_flag(workspace: Path) -> str:
 
 
 @app.command()
+def bias(
+    target: Annotated[str, typer.Argument(help="A sweep name, or a run id (or unique prefix).")],
+    control: Annotated[
+        str | None,
+        typer.Option("--control", help="Model to compare with (default: the sweep's, else a JPEG run)."),
+    ] = None,
+    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+) -> None:
+    """The bias card: what a model does to pictures, with 95% CIs, tests against a control and attractors."""
+    from driftloop.outputs import write_bias_card_for
+    from driftloop.store import Store
+    from driftloop.sweep import sweep_runs
+
+    ids = sweep_runs(workspace, target)
+    if ids:
+        runs = [api.open_run(i, workspace) for i in ids]
+        folder = Store(workspace).root / "sweeps" / target
+        wanted = control or next((r.config.get("control") for r in runs if r.config.get("control")), None)
+    else:
+        runs = [api.open_run(target, workspace)]
+        folder = runs[0].path
+        wanted = control
+    html, js = write_bias_card_for(runs, folder, f"bias card · {target}", wanted)
+    out = Console()
+    out.print(str(html))
+    out.print(str(js))
+
+
+@app.command()
 def report(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     output: Annotated[

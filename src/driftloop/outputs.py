@@ -9,11 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from driftloop.errors import DriftloopError
 from driftloop.images import read_frame
 from driftloop.render import DEFAULT_SHEET_STEPS, contact_sheet, pick_steps, write_gif, write_mp4
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from driftloop.api import RunHandle
+    from driftloop.cost import Totals
 
 
 def chain_label(input_path: str, seed: int) -> str:
@@ -56,11 +60,10 @@ def render_run(
     return written
 
 
-def _cost_section(run: RunHandle) -> str:
+def _cost_table(total: Totals) -> str:
     from driftloop.cost import cost_rows_for_report
     from driftloop.render.report import html_table
 
-    _, total = run.cost_totals()
     rows = [[label, value, provenance] for label, value, provenance in cost_rows_for_report(total)]
     return html_table(["", "value", "measured or estimated, and from what"], rows)
 
@@ -86,7 +89,7 @@ def write_run_report(run: RunHandle, path: Path | None = None) -> Path:
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None
     notes = [e["message"] for e in run.events() if e["kind"] in ("metrics-skipped", "metrics", "error")]
-    extra = [("Cost", _cost_section(run))]
+    extra = [("Cost", _cost_table(run.cost_totals()[1]))]
     captions = _captions_section(run)
     if captions:
         extra.append(("Captions", captions))
@@ -110,3 +113,54 @@ def write_run_report(run: RunHandle, path: Path | None = None) -> Path:
         extra_sections=extra,
     )
     return write_report(path or run.path / "report.html", ctx)
+
+
+def _sweep_table(runs: list[RunHandle]) -> pd.DataFrame:
+    """All chains of several runs in one table, with the columns the bias card reads."""
+    import pandas as pd
+
+    parts = []
+    for run in runs:
+        df = run.dataframe()
+        if df.empty:
+            continue
+        df.insert(0, "model", run.row.model)
+        df["image"] = df["input"]
+        df["chain"] = df["run_id"] + "/" + df["chain"].astype(str)
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def write_bias_card_for(
+    runs: list[RunHandle], folder: Path, title: str, control: str | None
+) -> tuple[Path, Path]:
+    """The bias card of a set of runs (a sweep): statistics, verdicts, attractors, cost; HTML and JSON."""
+    from driftloop.attractors import find_attractors
+    from driftloop.bias import bias_card
+    from driftloop.cost import combine
+    from driftloop.render.bias_card import write_bias_card
+
+    df = _sweep_table(runs)
+    if df.empty:
+        raise DriftloopError(f"{title}: no stored frames to make a bias card from")
+    card = bias_card(df, control=control)
+    last, fixed, sources = {}, {}, {}
+    for run in runs:
+        for chain in run.chains():
+            if chain.last_step < 0:
+                continue
+            key = f"{run.id}/{chain.chain}"
+            last[key] = run.frame(chain.chain, chain.last_step)
+            fixed[key] = chain.last_step if chain.status == "fixed_point" else None
+            sources[key] = f"{run.row.model} · {Path(chain.input_path).name} · seed {chain.seed}"
+    attractors = find_attractors(last, fixed, sources=sources)
+    cost = _cost_table(combine(run.cost_totals()[1] for run in runs))
+    folder.mkdir(parents=True, exist_ok=True)
+    html, js = write_bias_card(
+        folder / "bias_card.html", folder / "bias_card.json", card, attractors, title=title,
+        extra_sections=[("Cost", cost)], run_id=title,
+        config={"runs": [r.id for r in runs], "control": control}, versions=runs[0].row.versions,
+        host=runs[0].row.host,
+    )  # fmt: skip
+    assert js is not None
+    return html, js

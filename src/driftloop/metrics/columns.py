@@ -44,6 +44,7 @@ COLUMNS.update(
         "sharpness": "Variance of the 4-neighbour Laplacian of the luma, (8-bit levels)²",
         "edge_density": "Share of pixels with Sobel gradient > 12 levels/pixel, 0..1",
         "entropy_bits": "Shannon entropy of the 8-bit luma histogram, bits 0..8",
+        "contrast_rms": "RMS contrast: standard deviation of the luma, 8-bit levels",
         "hf_energy_share": "Share of luma (DCT) spectral power above 1/8 cycle/pixel (¼ Nyquist), 0..1",
     }
 )

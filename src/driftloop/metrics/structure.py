@@ -119,4 +119,5 @@ def structure_metrics(y: np.ndarray) -> dict[str, float]:
         "edge_density": edge_density(y),
         "entropy_bits": entropy_bits(y),
         "hf_energy_share": hf_energy_share(y),
+        "contrast_rms": float(y.std(dtype=np.float64)),
     }

@@ -1,0 +1,369 @@
+"""The bias card as HTML sections and as a self-contained page, plus its JSON.
+
+:func:`bias_card_sections` gives ``(title, body)`` pairs for :class:`~driftloop.render.report.ReportContext`
+``extra_sections`` (a run or sweep report shows them like its own sections); :func:`bias_card_html` gives the
+same as finished ``<section>`` elements; :func:`write_bias_card` writes a page of its own through
+:func:`~driftloop.render.report.write_report` (same CSS, Content-Security-Policy and escaping rules) and the
+JSON beside it. Everything from the data is HTML-escaped; exemplar thumbnails are PNG ``data:`` URIs made
+in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from driftloop.attractors import AttractorReport
+from driftloop.bias import (
+    BIAS_MEASURES,
+    LAST,
+    RATE,
+    BiasCard,
+    Comparison,
+    Estimate,
+    interval_decimals,
+    signed_text,
+)
+from driftloop.render._atomic import atomic_write
+from driftloop.render.report import ReportContext, html_table, write_report
+
+__all__ = [
+    "bias_card_html",
+    "bias_card_json",
+    "bias_card_sections",
+    "frame_data_uri",
+    "write_bias_card",
+]
+
+THUMB_WIDTH = 128  # CSS pixels for an exemplar thumbnail
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def frame_data_uri(frame: np.ndarray) -> str:
+    """An RGB uint8 frame as a PNG ``data:`` URI (encoded in memory)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(frame, dtype=np.uint8)).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _thumb(frame: np.ndarray, alt: str, width: int = THUMB_WIDTH) -> str:
+    h, w = frame.shape[:2]
+    height = max(1, round(width * h / max(w, 1)))
+    pixel = ' class="pixel"' if w < width * 2 else ""
+    return (
+        f'<img src="{frame_data_uri(frame)}" alt="{_esc(alt)}" width="{width}" height="{height}"{pixel} '
+        'style="border: 1px solid var(--line); border-radius: 4px;">'
+    )
+
+
+def _measure_name(m: str) -> str:
+    info = BIAS_MEASURES.get(m)
+    if info is None:
+        return m
+    return f"{info.symbol}{' (' + info.unit.strip() + ')' if info.unit else ''}"
+
+
+def _est(e: Estimate | None, reading: bool = False, measure: str = "") -> str:
+    if e is None:
+        return "–"
+    d = interval_decimals(e.mean, e.ci_low, e.ci_high)
+    text = signed_text(e.mean, d)
+    text += f" [{signed_text(e.ci_low, d)}, {signed_text(e.ci_high, d)}]" if e.has_ci else " (no CI)"  # type: ignore[arg-type]
+    if reading and e.excludes_zero and measure in BIAS_MEASURES:
+        info = BIAS_MEASURES[measure]
+        text += f" {info.up_word if e.mean > 0 else info.down_word}"
+    return text
+
+
+def _cmp(c: Comparison | None) -> str:
+    if c is None:
+        return "–"
+    d = interval_decimals(c.difference, c.ci_low, c.ci_high)
+    text = signed_text(c.difference, d)
+    if c.ci_low is not None and c.ci_high is not None:
+        text += f" [{signed_text(c.ci_low, d)}, {signed_text(c.ci_high, d)}]"
+    g = "g n/a" if c.hedges_g is None else f"g {signed_text(c.hedges_g, 2)}"
+    return f"{text}; {g}; {c.p_text}"
+
+
+def _step_label(key: str, card: BiasCard) -> str:
+    if key != LAST:
+        return f"Step {key}"
+    lasts = {(m.last_step_min, m.last_step_max) for m in card.models}
+    if len(lasts) == 1:
+        lo, hi = next(iter(lasts))
+        return f"Last (step {lo})" if lo == hi else f"Last (steps {lo}–{hi})"
+    return "Last step"
+
+
+def _measures(card: BiasCard) -> list[str]:
+    seen: dict[str, None] = {}
+    for model in card.models:
+        for m in model.measures:
+            seen.setdefault(m, None)
+    order = list(BIAS_MEASURES)
+    return sorted(seen, key=lambda m: order.index(m) if m in order else len(order))
+
+
+def _overview(card: BiasCard) -> str:
+    items = "\n".join(f"<li>{_esc(v)}</li>" for v in card.verdicts) or "<li>No verdicts.</li>"
+    body = f'<ul class="findings">\n{items}\n</ul>'
+    rows = []
+    for m in card.models:
+        steps = f"0–{m.last_step_max}" if m.last_step_min == m.last_step_max else (
+            f"0–{m.last_step_min}…{m.last_step_max}"
+        )  # fmt: skip
+        rows.append([m.model, "control" if m.is_control else "", m.n_chains, m.n_images, m.n_seeds, steps,
+                     f"0–{m.rate_max_step}"])  # fmt: skip
+    body += "<h3>Models</h3>" + html_table(
+        ["Model", "Role", "Chains", "Source images", "Seeds", "Steps", "Rate over steps"],
+        rows,
+        text_columns=(0, 1),
+    )
+    control = (
+        f"Each model is compared with the control <code>{_esc(card.control)}</code>. "
+        if card.control
+        else "No control model: no comparisons. "
+    )
+    body += (
+        f'<p class="hint">{control}A rate is the least-squares slope of a measure against the step, per '
+        "chain, then averaged over chains. Brackets are 95% confidence intervals from a cluster bootstrap "
+        f"that resamples source images ({card.n_boot} resamples), because chains of one image are not "
+        "independent. "
+        "A change is reliable when its interval excludes 0; p-values come from a permutation test that "
+        "shuffles model labels among the chains of each shared source image "
+        f"(up to {card.n_perm} relabellings, exact when there are fewer). Seed {card.seed}.</p>"
+    )
+    if card.notes:
+        notes = "\n".join(f"<li>{_esc(n)}</li>" for n in card.notes)
+        body += f'<div class="notes"><h3>Notes</h3><ul>\n{notes}\n</ul></div>'
+    return body
+
+
+def _rates(card: BiasCard) -> str:
+    measures = _measures(card)
+    if not measures:
+        return ""
+    rows = []
+    for m in measures:
+        row = [_measure_name(m)]
+        for model in card.models:
+            r = model.measures.get(m)
+            row.append(_est(r.rate if r else None, reading=True, measure=m))
+        rows.append(row)
+    headers = ["Measure", *[f"{m.model}{' (control)' if m.is_control else ''}" for m in card.models]]
+    body = html_table(headers, rows)
+    body += (
+        '<p class="hint">Mean per-step rate over chains [95% CI]; a word follows when the interval excludes '
+        "0. CIELAB: L* lightness, a* green (−) to red (+), b* blue (−) to yellow (+); C* chroma; CCT in "
+        "kelvin (higher = bluer light).</p>"
+    )
+    return body
+
+
+def _versus(card: BiasCard) -> str:
+    others = [m for m in card.models if not m.is_control]
+    if card.control is None or not others:
+        return ""
+    measures = _measures(card)
+    rows = []
+    for m in measures:
+        row = [_measure_name(m)]
+        for model in others:
+            r = model.measures.get(m)
+            row.append(_cmp(r.vs_control.get(RATE) if r else None))
+        rows.append(row)
+    body = html_table(["Measure", *[m.model for m in others]], rows)
+    tests = {c.test for m in others for r in m.measures.values() for c in r.vs_control.values()}
+    remarks: dict[str, None] = {}
+    for model in others:
+        for r in model.measures.values():
+            c = r.vs_control.get(RATE)
+            for part in c.notes if c else ():
+                remarks.setdefault(f"{model.model}: {part}", None)
+    if remarks:
+        items = "\n".join(f"<li>{_esc(t)}</li>" for t in remarks)
+        body += f'<div class="notes"><h3>About these tests</h3><ul>\n{items}\n</ul></div>'
+
+    body += (
+        f'<p class="hint">Per-step rate of the model minus that of <code>{_esc(card.control)}</code> [95% '
+        "cluster-bootstrap CI]; Hedges' g (difference over the pooled SD of per-chain rates); two-sided "
+        f"permutation p ({_esc(', '.join(sorted(tests)) or 'none')}).</p>"
+    )
+    steps = [k for k in card.steps if k != LAST]
+    blocks = []
+    for model in others:
+        rows = []
+        for m in measures:
+            r = model.measures.get(m)
+            rows.append([_measure_name(m), *[_cmp(r.vs_control.get(k) if r else None) for k in steps]])
+        if steps:
+            table = html_table(["Measure", *[f"Δ at step {k}" for k in steps]], rows)
+            blocks.append(f"<details><summary>{_esc(model.model)}: change at each step vs control</summary>"
+                          f"{table}</details>")  # fmt: skip
+    return body + "\n".join(blocks)
+
+
+def _changes(card: BiasCard) -> str:
+    measures = _measures(card)
+    if not measures:
+        return ""
+    blocks = []
+    for i, model in enumerate(card.models):
+        rows = []
+        for m in measures:
+            r = model.measures.get(m)
+            rows.append([_measure_name(m), *[_est(r.change.get(k) if r else None) for k in card.steps]])
+        table = html_table(["Measure", *[_step_label(k, card) for k in card.steps]], rows)
+        label = f"{model.model}{' (control)' if model.is_control else ''}: {model.n_chains} chains"
+        blocks.append(
+            f"<details{' open' if i == 0 else ''}><summary>{_esc(label)}</summary>{table}</details>"
+        )
+    hint = (
+        '<p class="hint">Mean over chains of value(step) − value(step 0) [95% CI]; a chain counts at the '
+        "steps it reached; “Last” is each chain's own last step.</p>"
+    )
+    return "\n".join(blocks) + hint
+
+
+def _attractors(report: AttractorReport, thumb_width: int) -> str:
+    body = f'<ul class="findings"><li>{_esc(report.summary()[:1].upper() + report.summary()[1:])}</li></ul>'
+    figures = []
+    for c in report.clusters:
+        members = ", ".join(c.members)
+        kind = ""
+        if c.attractor is True:
+            kind = f"; {c.n_sources} source images: an attractor"
+        elif c.attractor is False:
+            kind = "; one source image"
+        caption = f"Cluster {c.label}: {len(c.members)} chain{'s' if len(c.members) != 1 else ''}{kind}"
+        alt = f"Cluster {c.label} exemplar (chain {c.exemplar})"
+        figures.append(
+            f"<figure>{_thumb(c.exemplar_frame, alt, thumb_width)}<figcaption><strong>{_esc(caption)}"
+            f"</strong><br>exemplar {_esc(c.exemplar)}; spread {c.spread:.3f}<br>"
+            f"<details><summary>members</summary>{_esc(members)}</details></figcaption></figure>"
+        )
+    if figures:
+        body += (
+            '<div style="display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); '
+            f'gap: 16px;">\n{"".join(figures)}\n</div>'
+        )
+    if report.silhouettes:
+        rows = [[k, f"{v:.3f}"] for k, v in sorted(report.silhouettes.items())]
+        body += "<h3>Choosing the number of clusters</h3>" + html_table(["k", "Silhouette"], rows)
+    if report.fixed_points:
+        rows = []
+        for chain, step in report.fixed_points.items():
+            cluster = next((c.label for c in report.clusters if chain in c.members), "–")
+            rows.append([chain, step, cluster])
+        body += "<h3>Chains at a fixed point</h3>" + html_table(["Chain", "Fixed from step", "Cluster"], rows)
+    else:
+        body += '<p class="hint">No chain reached a fixed point (or none was given).</p>'
+    if report.notes:
+        notes = "\n".join(f"<li>{_esc(n)}</li>" for n in report.notes)
+        body += f'<div class="notes"><h3>Notes</h3><ul>\n{notes}\n</ul></div>'
+    body += (
+        '<p class="hint">Last frames clustered by a 16×16 thumbnail and RGB histograms (k-means, k by '
+        "silhouette score); the exemplar is the member nearest its cluster's centre. Spread: RMS feature "
+        "distance from the centre (≈ RMS pixel difference, 0..1). A cluster is an attractor when its "
+        "chains started from different source images.</p>"
+    )
+    return body
+
+
+def bias_card_sections(
+    card: BiasCard | None, attractors: AttractorReport | None = None, thumb_width: int = THUMB_WIDTH
+) -> list[tuple[str, str]]:
+    """``(title, body_html)`` pairs for ``ReportContext.extra_sections`` (bodies are already escaped)."""
+    out: list[tuple[str, str]] = []
+    if card is not None:
+        out.append(("Bias card", _overview(card)))
+        for title, body in (
+            ("Drift rates by model", _rates(card)),
+            (f"Against the control ({card.control})", _versus(card)),
+            ("Change from the original by model", _changes(card)),
+        ):
+            if body:
+                out.append((title, body))
+    if attractors is not None:
+        out.append(("Attractors", _attractors(attractors, thumb_width)))
+    return out
+
+
+def bias_card_html(
+    card: BiasCard | None, attractors: AttractorReport | None = None, thumb_width: int = THUMB_WIDTH
+) -> str:
+    """The same content as finished ``<section>`` elements, to paste into any page using the report CSS."""
+    parts = []
+    for title, body in bias_card_sections(card, attractors, thumb_width):
+        anchor = "-".join("".join(ch if ch.isalnum() else " " for ch in title.lower()).split()) or "section"
+        parts.append(f'<section id="{_esc(anchor)}">\n<h2>{_esc(title)}</h2>\n{body}\n</section>')
+    return "\n".join(parts)
+
+
+def bias_card_json(card: BiasCard | None, attractors: AttractorReport | None = None) -> dict[str, Any]:
+    """One strict-JSON document: the card's :meth:`~driftloop.bias.BiasCard.to_dict` plus ``attractors``."""
+    out: dict[str, Any] = card.to_dict() if card is not None else {"schema": "driftloop.bias_card/1"}
+    out["attractors"] = attractors.to_dict() if attractors is not None else None
+    return out
+
+
+def write_bias_card(
+    path_html: Path | str,
+    path_json: Path | str | None,
+    card: BiasCard | None,
+    attractors: AttractorReport | None = None,
+    title: str = "Bias card",
+    extra_sections: Sequence[tuple[str, str]] = (),
+    run_id: str = "sweep",
+    config: dict[str, Any] | None = None,
+    versions: dict[str, Any] | None = None,
+    host: dict[str, Any] | None = None,
+    notes: Iterable[str] = (),
+    thumb_width: int = THUMB_WIDTH,
+) -> tuple[Path, Path | None]:
+    """Write the card as a self-contained HTML page (via :func:`write_report`) and as JSON; both atomic.
+
+    ``extra_sections`` (``(title, html_body)``, bodies inserted as given) follow the card's sections.
+    Returns (html path, json path or None).
+    """
+    models = [m.model for m in card.models] if card is not None else []
+    n_chains = sum(m.n_chains for m in card.models) if card is not None else 0
+    images = max((m.n_images for m in card.models), default=0) if card is not None else 0
+    lead = (
+        f"{len(models)} model{'s' if len(models) != 1 else ''}, {n_chains} chains, up to {images} source "
+        f"images per model; control: {card.control or 'none'}"
+        if card is not None
+        else "attractors only"
+    )
+    settings = {} if card is None else bias_card_json(card)["settings"]
+    ctx = ReportContext(
+        title=title,
+        run_id=run_id,
+        model=", ".join(models) or "–",
+        config={"bias_card": settings, **(config or {})},
+        versions=dict(versions or {}),
+        host=dict(host or {}),
+        sentences=[lead],
+        notes=list(notes),
+        extra_sections=[*bias_card_sections(card, attractors, thumb_width), *extra_sections],
+    )
+    html_path = write_report(path_html, ctx)
+    json_path = None
+    if path_json is not None:
+        json_path = Path(path_json)
+        text = json.dumps(bias_card_json(card, attractors), indent=1, ensure_ascii=False, allow_nan=False)
+        with atomic_write(json_path) as tmp:
+            tmp.write_text(text + "\n", encoding="utf-8")
+    return html_path, json_path
