@@ -121,3 +121,10 @@ def test_cli_bias_card_of_a_sweep(spec_dir: Path, tmp_path: Path) -> None:
     assert "Cost" in html and "https://" not in html
     missing = run_cli("bias", "nothing-like-this", "-w", str(ws))
     assert missing.returncode == 2 and "no run 'nothing-like-this'" in missing.stderr
+
+
+def test_spec_options_pass_through(spec_dir: Path) -> None:
+    text = 'images = ["pics/"]\nmodels = ["jpeg"]\nfaces = true\nstop_on_fixed_point = true\nbatch_size = 2\n'
+    sweep = load_sweep(_write(spec_dir, text))
+    assert sweep.options == {"faces": True, "stop_on_fixed_point": True, "batch_size": 2}
+    assert sweep.name == "sweep" and sweep.steps == 101 and sweep.size == 512  # defaults

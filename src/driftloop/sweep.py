@@ -140,6 +140,7 @@ def load_sweep(path: str | Path) -> Sweep:
         "control",
         "batch_size",
         "stop_on_fixed_point",
+        "faces",
     }
     unknown = set(data) - allowed
     if unknown:
