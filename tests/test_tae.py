@@ -139,3 +139,17 @@ def test_unreachable_download_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     files = [WeightFile(ENC, "http://127.0.0.1:9/none.pth", None)]
     with pytest.raises(WeightsError, match=r"could not be downloaded.*put taef2_encoder\.pth"):
         resolve("taef2", files)
+
+
+def test_resume_uses_the_recorded_thread_count(models_dir: Path) -> None:
+    import torch
+
+    rep = build("taef2")
+    before = torch.get_num_threads()
+    try:
+        other = 1 if before != 1 else 2
+        assert rep.align_with({"threads": other}) and torch.get_num_threads() == other
+        assert rep.align_with({"threads": other}) == []  # already aligned: nothing to say
+        assert build("taef2:threads=3").align_with({"threads": other}) == []  # an explicit setting wins
+    finally:
+        torch.set_num_threads(before)

@@ -505,6 +505,10 @@ def _resume(
     if max_cost is not None:
         cfg["max_cost_usd"] = max_cost
     settings = _settings(cfg)
+    align = getattr(replicator, "align_with", None)  # e.g. the thread count, which changes float rounding
+    if callable(align):
+        for message in align(row.model_info):
+            say(message)
     with run_lock(store, run_id):
         removed = store.clean_orphans(run_id)
         if removed:

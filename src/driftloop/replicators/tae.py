@@ -4,24 +4,24 @@ One replication is ``decode(encode(x))`` clamped to [0, 1] and quantised to 8 bi
 diffusion model that every image passes through, small enough to run 101 times on a laptop CPU.
 
 Speed without changing a bit (fp32 on CPU, the default): frames are bit-identical to the plain eager model
-run on an NCHW float32 tensor (``model.decoder(model.encoder(x)).clamp(0, 1)``), about twice as fast at
-512² on a 2-core AVX2 machine (``benchmarks/bench_chain.py``). Two things make the difference:
+run on an NCHW float32 tensor (``model.decoder(model.encoder(x)).clamp(0, 1)``, then ×255, round) with the
+same batch size and thread count, and ~1.6-1.9× faster at 512² on a 2-core AVX2 machine (3.0-3.4 s →
+1.6-2.0 s a step; ``benchmarks/bench_chain.py``). Two things make the difference:
 
+- :func:`keep_freed_memory` (most of the gain) stops glibc from handing every freed 64 MiB activation back
+  to the kernel, which made each eager step page-fault ~700 000 fresh pages in.
 - :class:`~driftloop.replicators.tae_model.BlockedRunner` keeps activations in oneDNN's blocked layout
-  between convolutions, so the eager model's per-convolution copies into and out of that layout are gone,
-  while the convolutions are the same oneDNN kernels (same results; they are ~90% of the remaining time and
-  run near the CPU's FMA peak).
-- :func:`keep_freed_memory` stops glibc from returning every freed 64 MiB activation to the kernel, which
-  made each step page-fault ~700 000 fresh pages in (a third of eager PyTorch's time at 512²).
+  between convolutions, so eager PyTorch's copies into and out of that layout around every convolution are
+  gone, while the convolutions are the same oneDNN kernels (so the same results).
 
-What was measured and rejected for fp32: channels_last (the previous path here; different oneDNN kernels,
-frames differ by ±1 at some pixels, no faster once page faults are gone), ``torch.compile`` (different
-kernels and fused elementwise code, frames differ, 20-70 s of compilation for ≤ 10-25% at best), NNPACK
-(Winograd: inexact and slower here).
+What is left is ~90% convolutions (265 GFLOP a step at 512²) running at ~70% of the CPU's FMA peak, which
+is why nothing in fp32 goes much faster here. Measured and not used: channels_last (the previous path;
+other oneDNN kernels, frames differ by 1 at some pixels, not faster), ``torch.compile`` with freezing
+(frames differ, ~20 s of compiling, no faster than this path), NNPACK's Winograd (inexact, slower).
 
-``dtype=bf16`` changes the chain (it is a different model, numerically) and is only fast on hardware with
-bf16 instructions (AVX512-BF16, AMX, recent GPUs): on a CPU without them oneDNN emulates it, ~10× slower.
-It, and CUDA/MPS devices, run the eager model in channels_last.
+``dtype=bf16`` changes the chain (it is a different model, numerically) and only pays off on hardware with
+bf16 instructions (AVX512-BF16, AMX, recent GPUs): without them oneDNN emulates it, ~10× slower than fp32.
+bf16, CUDA and MPS run the eager model in channels_last.
 """
 
 from __future__ import annotations
@@ -124,11 +124,12 @@ def keep_freed_memory() -> bool:
 
     By default glibc ``mmap``s every block over 32 MiB (one 64-channel activation at 512² is 64 MiB) and
     unmaps it when freed, so the next step gets fresh pages from the kernel and faults them in 4 KiB at a
-    time: ~700 000 page faults per eager round trip at 512². Setting ``M_MMAP_MAX=0`` (no mmap; blocks come
-    from the heap) and a 1 GiB ``M_TRIM_THRESHOLD`` (the heap is not shrunk) lets every step reuse the pages
-    of the step before. Numerics are untouched. The cost: the process keeps its heap high-water mark (about
-    the model's peak working set, ~0.8 GB for one 512² frame) until it exits. Returns whether it applied
-    (False off glibc, e.g. macOS, Windows, musl).
+    time: ~700 000 page faults per eager round trip at 512², a third of its time on a small VM. With
+    ``M_MMAP_MAX=0`` blocks come from the heap, and with ``M_TRIM_THRESHOLD=-1`` the heap is never shrunk,
+    so each step reuses the pages of the step before. Numerics are untouched. The cost: freed memory stays
+    with the process (its high-water mark, ~0.8 GB for one 512² frame, more for batches) for reuse by later
+    allocations instead of going back to the system. Returns whether it applied (False off glibc: macOS,
+    Windows, musl).
     """
     global _MALLOC_TUNED
     if _MALLOC_TUNED:
@@ -142,7 +143,7 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     m_trim_threshold, m_mmap_max = -1, -4
-    _MALLOC_TUNED = bool(mallopt(m_trim_threshold, 1 << 30)) and bool(mallopt(m_mmap_max, 0))
+    _MALLOC_TUNED = bool(mallopt(m_trim_threshold, -1)) and bool(mallopt(m_mmap_max, 0))
     return _MALLOC_TUNED
 
 
@@ -162,9 +163,9 @@ def tensor_to_frames(images: torch.Tensor) -> Frames:
 class TAEReplicator:
     """A pretrained tiny autoencoder; one ``replicate`` call is one batched round trip.
 
-    fp32 on CPU runs through :class:`BlockedRunner` (bit-identical to the eager NCHW model, for any batch
-    size and thread count: both use the same oneDNN kernels with the same threads); everything else runs the
-    eager model in channels_last. On CPU, loading the model also applies :func:`keep_freed_memory`.
+    fp32 on CPU runs through :class:`BlockedRunner`: bit-identical to the eager NCHW model called with the
+    same batch and thread count (same oneDNN kernels, same threads), and deterministic run to run. bf16 and
+    GPUs run the eager model in channels_last. On CPU, loading the model applies :func:`keep_freed_memory`.
     """
 
     def __init__(self, variant: Variant, config: TAEConfig) -> None:
@@ -238,6 +239,15 @@ class TAEReplicator:
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
         }
+
+    def align_with(self, recorded: dict[str, Any]) -> list[str]:
+        """Use the thread count a run was made with: oneDNN rounds differently with another one, and a
+        resumed chain must match the uninterrupted one bit for bit."""
+        threads = recorded.get("threads")
+        if self.config.threads or not isinstance(threads, int) or threads == torch.get_num_threads():
+            return []
+        torch.set_num_threads(threads)
+        return [f"using {threads} thread(s), as when the run was made (frames stay bit-identical)"]
 
 
 def _status(variant: Variant):

@@ -117,15 +117,22 @@ class BlockedRunner:
         return _dense(y).clamp(0, 1)
 
     def _use_onednn(self, conv: nn.Conv2d, x: torch.Tensor) -> bool:
-        """Whether eager PyTorch would convolve this (dense NCHW) input with oneDNN; cached per shape."""
-        key = (id(conv), tuple(x.shape), torch.get_num_threads(), torch.backends.mkldnn.is_available())
+        """Whether eager PyTorch would convolve this (dense NCHW) input with oneDNN; cached per shape.
+
+        If PyTorch's (private) backend query is missing or fails, the answer is no: the convolution then runs
+        eagerly, which is slower but still exact.
+        """
+        key = (id(conv), tuple(x.shape), torch.get_num_threads(), torch._C._get_mkldnn_enabled())
         if key not in self._backend:
-            probe = torch.empty(x.shape, dtype=conv.weight.dtype)  # never written: costs no page faults
-            backend = torch._C._select_conv_backend(
-                probe, conv.weight, conv.bias, list(conv.stride), list(conv.padding), list(conv.dilation),
-                False, [0, 0], conv.groups,
-            )  # fmt: skip
-            self._backend[key] = backend == torch._C._ConvBackend.Mkldnn
+            try:
+                probe = torch.empty(x.shape, dtype=conv.weight.dtype)  # never written: costs no page faults
+                backend = torch._C._select_conv_backend(
+                    probe, conv.weight, conv.bias, list(conv.stride), list(conv.padding), list(conv.dilation),
+                    False, [0, 0], conv.groups,
+                )  # fmt: skip
+                self._backend[key] = backend == torch._C._ConvBackend.Mkldnn
+            except (AttributeError, RuntimeError, TypeError):
+                self._backend[key] = False
         return self._backend[key]
 
     def _conv(self, conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -137,10 +144,11 @@ class BlockedRunner:
         )
 
     def _run(self, module: nn.Module, x: torch.Tensor, owned: bool = False) -> torch.Tensor:
-        """Apply ``module``; ``owned`` says ``x`` is a temporary nobody else reads, so it may be overwritten."""
+        """Apply ``module``; ``owned``: ``x`` is a temporary nobody else reads, so it may be overwritten."""
         if isinstance(module, nn.Sequential):
-            for i, child in enumerate(module):
-                x = self._run(child, x, owned or i > 0)
+            given = x
+            for child in module:
+                x = self._run(child, x, owned or x is not given)
             return x
         if isinstance(module, nn.Conv2d):
             return self._conv(module, x)
@@ -165,7 +173,7 @@ def _blocked(x: torch.Tensor) -> torch.Tensor:
 
 
 def _add(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """``fresh + other`` (floating-point addition commutes exactly), in place in ``fresh`` when both are blocked."""
+    """``fresh + other`` (float addition commutes exactly); in place in ``fresh`` when both are blocked."""
     if fresh.is_mkldnn and other.is_mkldnn:
         return fresh.add_(other)
     return _dense(fresh) + _dense(other)
