@@ -9,7 +9,6 @@ step is returned with its copy (``Copy.info["caption"]``) and stored with the fr
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,6 @@ from driftloop.replicators.diffusion_common import (
     ensure_available,
     find_model,
     group_by,
-    noise_seeds,
     require,
     status_of,
 )
@@ -91,7 +89,6 @@ class CaptionRedrawReplicator(PipelineReplicator):
             max_new_tokens=config.max_new_tokens,
             spec=self.spec,
         )
-        self._warned_fixed = False
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
         from diffusers import AutoPipelineForText2Image
@@ -102,13 +99,7 @@ class CaptionRedrawReplicator(PipelineReplicator):
 
     def replicate(self, frames: Frames, seeds: list[int], context: StepContext | None = None) -> list[Copy]:
         c = self.config
-        used_seeds, policy = noise_seeds(seeds, context, c.seed_policy)
-        if c.seed_policy != policy and not self._warned_fixed:
-            self._warned_fixed = True
-            warnings.warn(
-                f"{self.spec}: seed_policy=fixed needs the chain seeds from the engine; using fresh noise",
-                stacklevel=2,
-            )
+        used_seeds, policy = self.noise_for(seeds, context)
         captions = self.captioner.caption(frames)
         prompts = [" ".join(p for p in (c.prefix, cap, c.suffix) if p) for cap in captions]
         out: list[Copy | None] = [None] * len(frames)

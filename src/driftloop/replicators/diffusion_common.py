@@ -15,6 +15,7 @@ import inspect
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -813,6 +814,18 @@ class PipelineReplicator:
         except (TypeError, ValueError):
             self.call_params = set()
         self.ignored: set[str] = set()
+
+    def noise_for(self, seeds: Sequence[int], context: StepContext | None) -> tuple[list[int], SeedPolicy]:
+        """The noise seed of each frame under the config's seed policy; ``fixed`` needs the engine's
+        context (chain seeds) and falls back to fresh noise, once with a warning, when called without it."""
+        used, policy = noise_seeds(seeds, context, self.config.seed_policy)
+        if self.config.seed_policy != policy and not getattr(self, "_warned_fixed", False):
+            self._warned_fixed = True
+            warnings.warn(
+                f"{self.spec}: seed_policy=fixed needs the chain seeds from the engine; using fresh noise",
+                stacklevel=3,
+            )
+        return used, policy
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

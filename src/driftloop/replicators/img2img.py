@@ -15,7 +15,6 @@ stored with every frame (``info["prompt"]``).
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,7 +36,6 @@ from driftloop.replicators.diffusion_common import (
     combined_status,
     dependency_note,
     group_by,
-    noise_seeds,
     scheduled,
     status_of,
 )
@@ -107,7 +105,6 @@ class Img2ImgReplicator(PipelineReplicator):
         self.name = name
         super().__init__(format_spec(name, config, "model"), config, config.model)
         self._auto_prompts: OrderedDict[str, str] = OrderedDict()
-        self._warned_fixed = False
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
         from diffusers import AutoPipelineForImage2Image
@@ -161,13 +158,7 @@ class Img2ImgReplicator(PipelineReplicator):
     def replicate(self, frames: Frames, seeds: list[int], context: StepContext | None = None) -> list[Copy]:
         c = self.config
         n = len(frames)
-        used_seeds, policy = noise_seeds(seeds, context, c.seed_policy)
-        if c.seed_policy != policy and not self._warned_fixed:
-            self._warned_fixed = True
-            warnings.warn(
-                f"{self.spec}: seed_policy=fixed needs the chain seeds from the engine; using fresh noise",
-                stacklevel=2,
-            )
+        used_seeds, policy = self.noise_for(seeds, context)
         steps = context.steps if context is not None else [None] * n
         n_steps = context.n_steps if context is not None else None
         strengths = [self.strength_at(s, n_steps) for s in steps]

@@ -12,7 +12,6 @@ back to the frame's size with Lanczos, and the size the model produced is stored
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,6 @@ from driftloop.replicators.diffusion_common import (
     check_positive,
     dependency_note,
     group_by,
-    noise_seeds,
     status_of,
 )
 from driftloop.replicators.presets import INSTRUCTION, make_backends
@@ -80,7 +78,6 @@ class InstructReplicator(PipelineReplicator):
                 f"model {config.model!r} ({type(self.pipe).__name__}) is not an instruction editor: its call "
                 f"takes no {' or '.join(sorted(missing))}= argument (for image-to-image use img2img:)"
             )
-        self._warned_fixed = False
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
         from diffusers import DiffusionPipeline
@@ -91,13 +88,7 @@ class InstructReplicator(PipelineReplicator):
 
     def replicate(self, frames: Frames, seeds: list[int], context: StepContext | None = None) -> list[Copy]:
         c = self.config
-        used_seeds, policy = noise_seeds(seeds, context, c.seed_policy)
-        if c.seed_policy != policy and not self._warned_fixed:
-            self._warned_fixed = True
-            warnings.warn(
-                f"{self.spec}: seed_policy=fixed needs the chain seeds from the engine; using fresh noise",
-                stacklevel=2,
-            )
+        used_seeds, policy = self.noise_for(seeds, context)
         out: list[Copy | None] = [None] * len(frames)
         for idx in group_by([f.shape for f in frames]).values():
             kwargs: dict[str, Any] = {"prompt": [c.instruction] * len(idx), "num_inference_steps": c.steps}
