@@ -600,3 +600,100 @@ def test_run_refusal_ends_only_its_chain(env: FakeImageAPI, registered: None, tm
     assert len(events) == 2  # the first answer and one retry
     assert all("moderation_blocked" in e["message"] for e in events), events
     _scan_for_keys(tmp_path / "ws")
+
+
+def _quota() -> Any:
+    return openai_error(429, "You exceeded your current quota", "insufficient_quota", {"Retry-After": "0"})
+
+
+def test_run_account_error_keeps_paid_copies_and_resume_buys_each_once(
+    env: FakeImageAPI, registered: None, tmp_path: Path
+) -> None:
+    """A quota error part-way through a batch: the copies already bought are stored, and a resume asks only
+    for what is missing, so no (chain, step) is paid twice."""
+    ws = tmp_path / "ws"
+    images = [_image(tmp_path / "a.png", (200, 120, 40)), _image(tmp_path / "b.png", (40, 120, 200))]
+    ok = lambda req: None  # noqa: E731 - the default copy
+    env.script(ok, ok, ok, _quota())  # step 1 of both chains, step 2 of chain 0, then the quota runs out
+    spec = "openai:gpt-image-1,backoff=0.01,concurrency=1,quality=low"
+    kwargs: dict[str, Any] = {"n": 3, "size": 32, "workspace": ws, "render": False, "metrics": False}
+    with pytest.raises(HostedAuthError, match="insufficient_quota"):
+        driftloop.run(images, model=spec, **kwargs)
+    (summary,) = driftloop.runs(ws)
+    assert summary.status == "failed"
+    handle = driftloop.open_run(summary.id, ws)
+    assert sorted((r.chain, r.step) for r in handle.frame_rows() if r.step > 0) == [(0, 1), (0, 2), (1, 1)]
+    assert len(env.received) == 4
+    resumed = driftloop.resume(summary.id, workspace=ws, render=False)
+    assert resumed.status == "done" and [c.status for c in resumed.chains()] == ["done", "done"]
+    assert len(env.received) == 4 + 3  # chain 1 step 2, then step 3 of both: nothing bought twice
+    rows = [r for r in resumed.frame_rows() if r.step > 0]
+    assert len(rows) == 6
+    _, total = resumed.cost_totals()
+    assert total.usd == pytest.approx(6 * 0.011)
+    _scan_for_keys(ws)
+
+
+def test_run_max_cost_uses_the_runs_price_table(env: FakeImageAPI, registered: None, tmp_path: Path) -> None:
+    prices = tmp_path / "prices.toml"
+    low = "\n".join(f'"low:{size}" = 1.0' for size in ("1024x1024", "1536x1024", "1024x1536"))
+    prices.write_text(f'[prices."openai:gpt-image-1"]\nas_of = "2026-11"\nsource = "test"\n{low}\n')
+    image = _image(tmp_path / "in.png", (200, 120, 40))
+    ws = tmp_path / "ws"
+    with pytest.raises(DriftloopError, match=r"about \$3\.00 .* more than --max-cost \$0\.50"):
+        driftloop.run(image, model="openai:gpt-image-1,quality=low", n=3, size=32, workspace=ws,
+                      cost_factors=prices, max_cost=0.5, render=False)  # fmt: skip
+    assert env.received == [] and not (ws / "driftloop.db").exists()
+
+
+def test_run_max_cost_needs_a_price(env: FakeImageAPI, registered: None, tmp_path: Path) -> None:
+    image = _image(tmp_path / "in.png", (200, 120, 40))
+    with pytest.raises(SpecError, match=r'--max-cost needs a price.*\[prices\."openai:gpt-image-9"\]'):
+        driftloop.run(image, model="openai:gpt-image-9", n=3, size=32, workspace=tmp_path / "ws",
+                      max_cost=0.5, render=False)  # fmt: skip
+    assert env.received == []
+    run = driftloop.run(
+        image,
+        model="openai:gpt-image-9",
+        n=1,
+        size=32,
+        workspace=tmp_path / "ws",
+        render=False,
+        metrics=False,
+    )  # fmt: skip  (no budget: runs, unpriced)
+    assert run.status == "done" and len(env.received) == 1
+
+
+def test_run_error_chain_is_asked_again_with_retry_failed(
+    env: FakeImageAPI, registered: None, tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    image = _image(tmp_path / "in.png", (200, 120, 40))
+    env.script(lambda req: None, malformed("openai", "not_json"))
+    run = driftloop.run(image, model="openai:gpt-image-1,backoff=0.01", n=3, size=32, workspace=ws,
+                        render=False, metrics=False)  # fmt: skip
+    assert [(c.status, c.last_step) for c in run.chains()] == [("error", 1)]
+    again = driftloop.resume(run.id, workspace=ws, render=False)
+    assert [(c.status, c.last_step) for c in again.chains()] == [("error", 1)]  # final unless asked
+    assert len(env.received) == 2
+    again = driftloop.resume(run.id, workspace=ws, render=False, retry_failed=True)
+    assert [(c.status, c.last_step) for c in again.chains()] == [("done", 3)]
+    assert len(env.received) == 4 and again.status == "done"
+    assert any(e["kind"] == "retry" for e in again.events())
+
+
+def test_gemini_run_end_to_end_through_the_fake(env: FakeImageAPI, registered: None, tmp_path: Path) -> None:
+    env.script(server_error("gemini", 503, "The model is overloaded"))
+    ws = tmp_path / "ws"
+    image = _image(tmp_path / "in.png", (30, 160, 90))
+    run = driftloop.run(image, model="gemini:gemini-2.5-flash-image,backoff=0.02", n=2, seeds=[1, 2],
+                        size=32, workspace=ws, render=False, metrics=False)  # fmt: skip
+    assert [c.status for c in run.chains()] == ["done", "done"]
+    assert len(env.received) == 5 and all(r.provider == "gemini" for r in env.received)
+    infos = [r["info"] for r in run.records() if r["step"] > 0]
+    assert sum(i["retries"] for i in infos) == 1
+    assert all(i["usd"] == pytest.approx(0.039) for i in infos)
+    assert run.frame(chain=1, step=2).shape == (32, 32, 3)
+    _, total = run.cost_totals()
+    assert total.usd == pytest.approx(4 * 0.039)
+    _scan_for_keys(ws)

@@ -112,3 +112,45 @@ def test_max_cost_stops_cleanly_and_resume_never_pays_twice(sample_images, tmp_p
     rows = [r for r in resumed.frame_rows() if r.step > 0]
     assert len(rows) == 12 and [r.cost["usd"] for r in rows if r.step == 1] == paid  # step 1 not bought again
     assert resumed.status == "done"
+
+
+def test_aborted_batch_stores_what_was_made_and_resume_asks_only_for_the_rest(
+    sample_images, tmp_path: Path
+) -> None:
+    """Ctrl-C while a hosted batch is in flight: the copies already made (paid for) are stored before the
+    run ends ``interrupted``; the resume asks for each missing (chain, step) once."""
+    from driftloop.errors import RunInterrupted
+    from driftloop.replicators.base import BatchAborted
+
+    asked: list[tuple[int, int]] = []
+
+    class Interrupted(Scripted):
+        def replicate(self, frames, seeds):
+            keys = [(s % 1000, s // 1000) for s in seeds]  # (chain seed, step), see _seed_tag
+            asked.extend(keys)
+            out = [Copy((f // 2 + 1).astype(np.uint8), {"usd": 0.04}) for f in frames]
+            if len(asked) == 6:  # step 2: chain seed 1 came back, then Ctrl-C
+                raise BatchAborted(KeyboardInterrupt(), [out[0], None, None])
+            return out
+
+    ws = tmp_path / "ws"
+    with pytest.raises(RunInterrupted):
+        _run(sample_images["astronaut.png"], ws, Interrupted())
+    (summary,) = driftloop.runs(ws)
+    assert summary.status == "interrupted"
+    handle = driftloop.open_run(summary.id, ws)
+    assert sorted((r.chain, r.step) for r in handle.frame_rows() if r.step > 0) == [
+        (0, 1),
+        (0, 2),
+        (1, 1),
+        (2, 1),
+    ]
+    before = len(asked)
+    again = Scripted()
+    resumed = driftloop.resume(summary.id, workspace=ws, model=again, render=False)
+    assert resumed.status == "done"
+    assert again.calls == {1: 2, 2: 3, 3: 3}  # chain seed 1 had step 2; the others restart at step 2
+    rows = [r for r in resumed.frame_rows() if r.step > 0]
+    assert len(rows) == 12 and before == 6
+    _, total = resumed.cost_totals()
+    assert total.usd == pytest.approx(12 * 0.04)  # every copy paid once

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 DEFAULT_WORKSPACE = "driftloop-runs"
 DEFAULT_STEPS = 101
+RETRYABLE = ("error", "refused")  # chain outcomes `resume --retry-failed` asks again
 
 ProgressCallback = Callable[[engine.ProgressEvent], None]
 Logger = Callable[[str], None]
@@ -341,6 +342,18 @@ def _hosted(replicator: Replicator, factors: Factors) -> HostedEstimate | None:
     return estimate(factors) if callable(estimate) else None
 
 
+def _check_priced(replicator: Replicator, max_cost: float | None) -> None:
+    """A budget needs a price: refuse ``--max-cost`` for a paid model the cost table cannot price."""
+    req = replicator.requirements
+    if max_cost is not None and req.device == "api" and req.cost_per_image_usd <= 0:
+        key = getattr(replicator, "price_model", replicator.spec)
+        raise SpecError(
+            f"--max-cost needs a price, and the cost table has none for {key}: put "
+            f'[prices."{key}"] with default = <USD per image> in a --cost-factors file '
+            f'(or [cost.prices."{key}"] in WORKSPACE/driftloop.toml)'
+        )
+
+
 def _metrics_settings(
     store: Store, run_id: str, config: dict[str, Any], say: Logger
 ) -> MetricsSettings | None:
@@ -454,6 +467,8 @@ def run(
         "metrics": {"enabled": metrics, "perceptual": perceptual, "faces": faces},
         "sweep": sweep,
     }
+    hosted = _hosted(replicator, factors)  # prices from this run's factor table, overrides included
+    _check_priced(replicator, max_cost)
     estimate = replicator.requirements.cost_per_image_usd * n * len(loaded) * len(seeds)
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise DriftloopError(
@@ -481,7 +496,6 @@ def run(
         for i, (item, seed) in enumerate((item, seed) for item in loaded for seed in seeds)
     ]
     settings = _settings(config)
-    hosted = _hosted(replicator, factors)
     with run_lock(store, run_id):
         measuring = _metrics_settings(store, run_id, config, say)
         _execute(store, run_id, replicator, states, settings, progress, True, meters, measuring, hosted)
@@ -499,6 +513,7 @@ def _resume(
     render: bool,
     say: Logger,
     max_cost: float | None = None,
+    retry_failed: bool = False,
 ) -> RunHandle:
     row = store.get_run(run_id)
     cfg = dict(row.config)
@@ -515,7 +530,11 @@ def _resume(
             say(f"removed {len(removed)} unfinished frame file(s) left by the interruption")
         states = []
         for c in store.chains(run_id):
-            if c.status != "running":
+            if retry_failed and c.status in RETRYABLE:
+                say(f"chain {c.chain} ended {c.status} ({c.stop_reason}); asking again")
+                store.add_event(run_id, "retry", f"was {c.status}: {c.stop_reason}", chain=c.chain)
+                store.set_chain_status(run_id, c.chain, "running")
+            elif c.status != "running":
                 continue
             rows = store.frames(run_id, c.chain)
             if not rows:
@@ -540,6 +559,7 @@ def _resume(
             meters = pick_meters(replicator.requirements.device, factors)
             measuring = _metrics_settings(store, run_id, cfg, say)
             hosted = _hosted(replicator, factors)
+            _check_priced(replicator, settings.max_cost_usd)
             _execute(store, run_id, replicator, states, settings, progress, False, meters, measuring, hosted)
         else:
             store.set_run_status(run_id, "done")
@@ -556,6 +576,7 @@ def resume(
     device: str | None = None,
     render: bool = True,
     max_cost: float | None = None,
+    retry_failed: bool = False,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> RunHandle:
@@ -563,6 +584,7 @@ def resume(
 
     The model is rebuilt from the run's stored spec; a run made with a Python callable needs the same
     callable passed again as ``model``. ``max_cost`` replaces the run's budget (after it stopped on it).
+    ``retry_failed`` also continues chains that ended ``error`` or ``refused`` (after an outage, say).
     """
     store = Store(workspace)
     row = store.get_run(run_id)
@@ -572,7 +594,8 @@ def resume(
             raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
         model = spec
     replicator = registry.build(model, **({"device": device} if device else {}))
-    return _resume(store, row.id, replicator, progress, render, log or (lambda _msg: None), max_cost)
+    say = log or (lambda _msg: None)
+    return _resume(store, row.id, replicator, progress, render, say, max_cost, retry_failed)
 
 
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> RunHandle:

@@ -27,7 +27,7 @@ import numpy as np
 from driftloop.cost import HostedEstimate, Meters, measure
 from driftloop.errors import DriftloopError
 from driftloop.images import frame_sha256, write_png_atomic
-from driftloop.replicators.base import Copy, Failure, Refusal, Replicator, StepContext
+from driftloop.replicators.base import BatchAborted, Copy, Failure, Refusal, Replicator, StepContext
 from driftloop.store import FrameRow, Store
 
 NO_METERS = Meters(meters=(), notes=())
@@ -154,12 +154,14 @@ def batches(items: Sequence[ChainState], size: int | None) -> Iterator[list[Chai
         yield list(items[i : i + size])
 
 
-Checked = tuple[np.ndarray, dict[str, Any] | None] | Refusal | Failure
+Checked = tuple[np.ndarray, dict[str, Any] | None] | Refusal | Failure | None
 
 
-def _check_outputs(replicator: Replicator, inputs: list[np.ndarray], outputs: object) -> list[Checked]:
+def _check_outputs(
+    replicator: Replicator, inputs: list[np.ndarray], outputs: object, partial: bool = False
+) -> list[Checked]:
     """The engine's contract with a replicator: per input, a uint8 H×W×3 copy of the same shape, or a
-    :class:`Refusal` / :class:`Failure` for that frame alone.
+    :class:`Refusal` / :class:`Failure` for that frame alone (and, from an aborted batch, ``None``: not made).
 
     Copies come back as (frame, info) pairs; ``info`` is what a :class:`Copy` carried, else ``None``.
     """
@@ -168,7 +170,7 @@ def _check_outputs(replicator: Replicator, inputs: list[np.ndarray], outputs: ob
         raise DriftloopError(f"model {replicator.spec}: returned {got} frames for {len(inputs)} inputs")
     checked: list[Checked] = []
     for src, out in zip(inputs, outputs, strict=True):
-        if isinstance(out, Refusal | Failure):
+        if isinstance(out, Refusal | Failure) or (partial and out is None):
             checked.append(out)
             continue
         info = out.info if isinstance(out, Copy) else None
@@ -215,6 +217,7 @@ class _Call:
     checked: list[Checked]
     seconds: float
     costs: list[dict[str, Any] | None]
+    aborted: BaseException | None = None  # the batch stopped part-way; raised once its copies are stored
 
 
 def _call(
@@ -234,9 +237,13 @@ def _call(
         extra["context"] = StepContext([s.seed for s in batch], [step] * len(batch), n_steps, chains)
     with measure(meters or NO_METERS) as measurement:
         started = time.perf_counter()
-        raw = replicator.replicate(inputs, seeds, **extra)
+        aborted: BaseException | None = None
+        try:
+            raw: object = replicator.replicate(inputs, seeds, **extra)
+        except BatchAborted as exc:
+            raw, aborted = exc.outcomes, exc.cause
         seconds = time.perf_counter() - started
-    checked = _check_outputs(replicator, inputs, raw)
+    checked = _check_outputs(replicator, inputs, raw, partial=aborted is not None)
     costs: list[dict[str, Any] | None] = [None] * len(batch)
     if meters is not None or hosted is not None:
         made = [c for c in checked if isinstance(c, tuple)]
@@ -249,7 +256,7 @@ def _call(
                     source = str(info.get("usd_source") or "reported by the replicator")
                     cost = dataclasses.replace(cost, usd=float(info["usd"]), usd_source=source)
                 costs[i] = cost.to_dict()
-    return _Call(checked, seconds, costs)
+    return _Call(checked, seconds, costs, aborted)
 
 
 def advance(
@@ -301,9 +308,10 @@ def advance(
             results: dict[int, tuple[Checked, dict[str, Any] | None]] = {
                 s.chain: (c, cost) for s, c, cost in zip(batch, call.checked, call.costs, strict=True)
             }
+            aborted = call.aborted
             for attempt in range(1, settings.refusal_retries + 1):
                 refused = [s for s in batch if isinstance(results[s.chain][0], Refusal)]
-                if not refused:
+                if not refused or aborted is not None:
                     break
                 for s in refused:
                     reason = results[s.chain][0].reason  # type: ignore[union-attr]
@@ -315,9 +323,12 @@ def advance(
                         for s, c, cost in zip(refused, retry.checked, retry.costs, strict=True)
                     }
                 )
+                aborted = retry.aborted
             made: list[NewFrame] = []
             for s, seed in zip(batch, seeds, strict=True):
                 outcome, cost = results[s.chain]
+                if outcome is None or (aborted is not None and isinstance(outcome, Refusal)):
+                    continue  # not made before the batch was aborted: a resume asks for it
                 if isinstance(outcome, Refusal):
                     writer.add_event(s.chain, low + 1, "refusal", f"final: {outcome.reason}")
                     stop(s, "refused", f"refused at step {low + 1}: {outcome.reason}")
@@ -354,6 +365,8 @@ def advance(
                 if settings.stop_on_fixed_point and is_fixed_point(s, settings.patience):
                     stop(s, "fixed_point", fixed_point_reason(settings.patience))
             frames_done += len(made)
+            if aborted is not None:
+                raise aborted  # after the copies it made were queued for the store
             if on_progress:
                 on_progress(ProgressEvent(low + 1, settings.n_steps, frames_done, frames_total, call.seconds))
     for s in states:

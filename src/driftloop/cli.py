@@ -212,6 +212,12 @@ def resume(
         float | None,
         typer.Option("--max-cost", help="A new budget in USD (after a run stopped at its budget)."),
     ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="Also continue chains that ended 'error' or 'refused' (after an outage)."
+        ),
+    ] = False,
     render: Annotated[
         bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
     ] = True,
@@ -221,8 +227,8 @@ def resume(
     """Continue every unfinished chain of a run from its last stored frame."""
     with ProgressDisplay(quiet, "replicating") as bar:
         handle = api.resume(
-            run_id, workspace=workspace, device=device, render=render, max_cost=max_cost, progress=bar,
-            log=say_for(quiet),
+            run_id, workspace=workspace, device=device, render=render, max_cost=max_cost,
+            retry_failed=retry_failed, progress=bar, log=say_for(quiet),
         )  # fmt: skip
     print_outputs(handle, quiet)
 

@@ -52,6 +52,21 @@ class Failure:
 Outcome = np.ndarray | Copy | Refusal | Failure
 
 
+class BatchAborted(Exception):
+    """A problem that concerns every frame (a revoked key, an exhausted quota, Ctrl-C) stopped a batch
+    part-way, after some copies were already made.
+
+    ``outcomes`` has one entry per frame of the call: what was made (with a hosted model: already paid for)
+    or ``None`` where nothing was. The engine stores what was made, then re-raises ``cause``; so no finished
+    copy is lost, and a resume never buys it twice.
+    """
+
+    def __init__(self, cause: BaseException, outcomes: Sequence[Outcome | None]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.outcomes = list(outcomes)
+
+
 @dataclass(frozen=True)
 class StepContext:
     """Where each frame of a ``replicate`` call stands in its chain (one entry per frame), for replicators
@@ -96,7 +111,8 @@ class Replicator(Protocol):
     def replicate(self, frames: Frames, seeds: list[int]) -> Sequence[Outcome]:
         """One outcome per frame: a copy (an array, or a :class:`Copy` with facts about it), or a
         :class:`Refusal` / :class:`Failure` for that frame alone. ``seeds[i]`` is the step seed of
-        ``frames[i]``. Raise only for problems that concern every frame (configuration, a bug)."""
+        ``frames[i]``. Raise only for problems that concern every frame (configuration, a bug); if some
+        frames were already made when that happens, raise :class:`BatchAborted` with them."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from driftloop.errors import DriftloopError, SpecError
-from driftloop.replicators.base import Copy, Failure, Frames, Outcome, Refusal, Requirements
+from driftloop.replicators.base import BatchAborted, Copy, Failure, Frames, Outcome, Refusal, Requirements
 
 PROMPT = "Create the exact replica of this image, don't change a thing."
 """The prompt of the viral trend (ChatGPT, spring 2025)."""
@@ -335,6 +335,12 @@ class _Fatal:
     error: HostedAuthError
 
 
+def _made(results: Sequence[object]) -> list[Outcome | None]:
+    """What a stopped batch had finished: copies (paid for) and malformed answers (final); a refusal is
+    dropped (``None``: asked again on resume, it costs nothing), and so is every frame still pending."""
+    return [r if isinstance(r, Copy | Failure) else None for r in results]
+
+
 @dataclass(frozen=True)
 class Job:
     """One frame's request: the canvas to send and what is needed to read the answer back."""
@@ -505,13 +511,17 @@ class HostedReplicator:
                     t.start()
                 for t in threads:
                     t.join()
+        except KeyboardInterrupt as exc:
+            stop.set()
+            raise BatchAborted(exc, _made(results)) from None
         finally:
             stop.set()
         for r in results:
-            if isinstance(r, _Fatal):
-                raise r.error
             if isinstance(r, BaseException):
                 raise r
+        for r in results:
+            if isinstance(r, _Fatal):
+                raise BatchAborted(r.error, _made(results))
         return [r if r is not None else Failure("cancelled: the batch was stopped") for r in results]  # type: ignore[misc]
 
     def _job(self, index: int, frame: np.ndarray, seed: int) -> Job:
@@ -531,14 +541,14 @@ class HostedReplicator:
             **job.placement.to_dict(),
         }
 
-    def _run(self, job: Job, stop: threading.Event) -> Outcome | _Fatal:
+    def _run(self, job: Job, stop: threading.Event) -> Outcome | _Fatal | None:
         """One frame: attempts until an image, a refusal, a lost frame or the retry budget is spent."""
         attempts, waited, errors = 0, 0.0, []
         redact = self.redactor
         while True:
             waited += self._limiter.acquire(stop)
             if stop.is_set():  # another frame hit a fatal error (or a bug); do not spend more requests
-                return Failure("cancelled: the batch was stopped", {"attempts": attempts})
+                return None
             attempts += 1
             answer: Answer | None = None
             try:
@@ -593,7 +603,7 @@ class HostedReplicator:
             delay = self._jitter_delay(attempts, problem.retry_after)
             waited += delay
             if stop.wait(delay):
-                return Failure("cancelled: the batch was stopped", redact.data(info))
+                return None  # the batch was stopped: nothing made, nothing final
 
     # ------------------------------------------------------------------ description
 
