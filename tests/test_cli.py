@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import driftloop
 from conftest import run_cli
 
 
@@ -109,6 +110,20 @@ def test_missing_file_and_bad_spec(tmp_path: Path, sample_images: dict[str, Path
     assert res.returncode == 2 and "quality must be between 1 and 100" in res.stderr
     res = run_cli("resume", "no-such-run", "-w", str(tmp_path / "ws"))
     assert res.returncode == 2 and "no run 'no-such-run'" in res.stderr
+
+
+def test_dtype_flag(tmp_path: Path, sample_images: dict[str, Path]) -> None:
+    image = str(sample_images["astronaut.png"])
+    res = run_cli("run", image, "-m", "jpeg", "--dtype", "bf16", "-w", str(tmp_path / "ws"))
+    assert res.returncode == 2 and "--dtype: jpeg has no dtype parameter" in res.stderr
+    res = run_cli("run", image, "-m", "taef2", "--dtype", "fp8", "-w", str(tmp_path / "ws"))
+    assert res.returncode == 2 and "dtype='fp8' is not one of fp32, bf16" in res.stderr
+    assert not (tmp_path / "ws").exists()
+    res = run_cli("run", image, "-m", "taef2", "--dtype", "bf16", "-n", "1", "--size", "16", "--no-render",
+                  "--no-metrics", "-q", "-w", str(tmp_path / "ws"))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    (run,) = driftloop.runs(tmp_path / "ws")
+    assert run.model == "taef2:dtype=bf16"
 
 
 def test_missing_weights_exit_3(tmp_path: Path, sample_images: dict[str, Path]) -> None:

@@ -16,7 +16,8 @@ from PIL import Image
 
 import driftloop
 from diffusion_fixtures import install_in_hf_cache, save_all
-from driftloop.errors import DriftloopError, SpecError, WeightsError
+from driftloop.errors import DriftloopError, RunInterrupted, SpecError, WeightsError
+from driftloop.images import frame_sha256
 from driftloop.replicators import build, caption_redraw, img2img, instruct, listing, parse, registry, vae
 from driftloop.replicators.diffusion_common import (
     Captioner,
@@ -374,18 +375,30 @@ def test_caption_redraw_stores_a_caption_per_frame(
 def test_prompt_auto_captions_each_chain_once(
     tiny: dict[str, Path], photo: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[int] = []
+    captioned: list[list[str]] = []
     real = Captioner.caption
 
-    def counting(self, batch):
-        calls.append(len(batch))
+    def recording(self, batch):
+        captioned.append([frame_sha256(f) for f in batch])
         return real(self, batch)
 
-    monkeypatch.setattr(Captioner, "caption", counting)
+    monkeypatch.setattr(Captioner, "caption", recording)
     spec = f"img2img:{tiny['sd']},steps=2,strength=0.5,prompt=auto,captioner={tiny['blip']}"
-    run = driftloop.run(photo, model=spec, n=3, seeds=(0, 1), size=32, workspace=workspace, render=False)
-    assert calls == [2]  # frame 0 of both chains, in one batch, once
-    prompts = {r["info"]["prompt"] for r in run.records() if r["step"] > 0}
+
+    def interrupt_after_step_2(event) -> None:
+        if event.step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        driftloop.run(photo, model=spec, n=4, seeds=(0, 1), size=32, workspace=workspace, render=False,
+                      progress=interrupt_after_step_2)  # fmt: skip
+    (summary,) = driftloop.runs(workspace)
+    run = driftloop.resume(summary.id, workspace=workspace, render=False)  # a new replicator: asks again
+    origin = run.records()[0]["sha256"]
+    assert captioned == [[origin], [origin]]  # frame 0 (both chains start from it), once per process
+    records = [r for r in run.records() if r["step"] > 0]
+    assert [r["step"] for r in records if r["chain"] == 0] == [1, 2, 3, 4]
+    prompts = {r["info"]["prompt"] for r in records}
     assert len(prompts) == 1 and prompts.pop()
 
 

@@ -342,6 +342,18 @@ def _hosted(replicator: Replicator, factors: Factors) -> HostedEstimate | None:
     return estimate(factors) if callable(estimate) else None
 
 
+def _overrides(model: object, device: str | None, dtype: str | None) -> dict[str, str]:
+    """``--device`` / ``--dtype`` as spec overrides; a dtype for a model that has none is an error."""
+    out = {"device": device} if device else {}
+    if dtype:
+        backend = registry.lookup(model) if isinstance(model, str) else None
+        if backend is None or "dtype" not in {f.name for f in dataclasses.fields(backend.config_type)}:
+            name = model if isinstance(model, str) else "this model"
+            raise SpecError(f"--dtype: {name} has no dtype parameter")
+        out["dtype"] = dtype
+    return out
+
+
 def _check_priced(replicator: Replicator, max_cost: float | None) -> None:
     """A budget needs a price: refuse ``--max-cost`` for a paid model the cost table cannot price."""
     req = replicator.requirements
@@ -399,6 +411,7 @@ def run(
     refusal_retries: int = 2,
     max_cost: float | None = None,
     device: str | None = None,
+    dtype: str | None = None,
     resume: bool = False,
     render: bool = True,
     cost_factors: str | Path | None = None,
@@ -440,8 +453,7 @@ def run(
     paths = _as_list(images)
     if not paths:
         raise InputError("no input images given")
-    overrides = {"device": device} if device else {}
-    replicator = registry.build(model, **overrides)
+    replicator = registry.build(model, **_overrides(model, device, dtype))
     multiple = replicator.requirements.size_multiple
     loaded: list[LoadedImage] = load_images(paths, size=size, multiple=multiple)
     for item in loaded:
@@ -492,7 +504,9 @@ def run(
     chains = [(str(item.path), item.source_sha256, seed) for item in loaded for seed in seeds]
     store.create_run(run_id, replicator.spec, n, config, replicator.describe(), versions(), host(), chains)
     states = [
-        engine.ChainState(chain=i, seed=seed, step=0, frame=item.frame, recent=[frame_sha256(item.frame)])
+        engine.ChainState(
+            chain=i, seed=seed, step=0, frame=item.frame, recent=[frame_sha256(item.frame)], origin=item.frame
+        )
         for i, (item, seed) in enumerate((item, seed) for item in loaded for seed in seeds)
     ]
     settings = _settings(config)
@@ -546,7 +560,10 @@ def _resume(
                     f"run {run_id}: {store.run_dir(run_id) / last.path} does not match its recorded sha256; "
                     "the file was changed after it was written"
                 )
-            state = engine.ChainState(c.chain, c.seed, last.step, frame, recent=[r.sha256 for r in rows])
+            origin = frame if last.step == 0 else read_frame(store.run_dir(run_id) / rows[0].path)
+            state = engine.ChainState(
+                c.chain, c.seed, last.step, frame, recent=[r.sha256 for r in rows], origin=origin
+            )
             if settings.stop_on_fixed_point and engine.is_fixed_point(state, settings.patience):
                 # reached before the interruption, but its status was not yet committed
                 reason = engine.fixed_point_reason(settings.patience)

@@ -49,6 +49,7 @@ class ChainState:
     frame: np.ndarray
     recent: deque[str] = field(default_factory=deque)
     stopped: str | None = None
+    origin: np.ndarray | None = None  # frame 0, for replicators that look at it (``prompt=auto``)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,8 @@ def _call(
     extra: dict[str, Any] = {}
     if replicator.requirements.wants_context:  # chain seeds and step numbers, for seed policies and schedules
         chains = [s.chain for s in batch]
-        extra["context"] = StepContext([s.seed for s in batch], [step] * len(batch), n_steps, chains)
+        origins = [s.origin if s.origin is not None else s.frame for s in batch]
+        extra["context"] = StepContext([s.seed for s in batch], [step] * len(batch), n_steps, chains, origins)
     with measure(meters or NO_METERS) as measurement:
         started = time.perf_counter()
         aborted: BaseException | None = None

@@ -161,6 +161,10 @@ def run(
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps (default: the best available).")
     ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option("--dtype", help="Number format where the model has one: fp32, bf16, fp16 (GPU), auto."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an unfinished run with the same inputs and settings.")
     ] = False,
@@ -197,7 +201,7 @@ def run(
         handle = api.run(
             images, model=model, n=steps, seeds=parse_seeds(seeds), size=size, workspace=workspace,
             batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience,
-            refusal_retries=refusal_retries, max_cost=max_cost, device=device,
+            refusal_retries=refusal_retries, max_cost=max_cost, device=device, dtype=dtype,
             resume=resume, render=render, cost_factors=cost_factors, country=country, metrics=metrics,
             perceptual=perceptual, faces=faces, progress=bar, log=say,
         )  # fmt: skip

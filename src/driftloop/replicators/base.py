@@ -73,13 +73,15 @@ class StepContext:
     that declare ``Requirements(wants_context=True)``: seed policies and strength schedules need it.
 
     ``chain_seeds[i]``: the seed of frame i's chain; ``steps[i]``: the step being made (1 = the first copy of
-    the input); ``n_steps``: the run's length; ``chains[i]``: the chain's index in the run.
+    the input); ``n_steps``: the run's length; ``chains[i]``: the chain's index in the run; ``origins[i]``:
+    the chain's frame 0 (what ``prompt=auto`` captions, the same on a resumed run).
     """
 
     chain_seeds: list[int]
     steps: list[int]
     n_steps: int
     chains: list[int] | None = None
+    origins: list[np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -127,27 +127,24 @@ class Img2ImgReplicator(PipelineReplicator):
         return scheduled(c.strength, c.strength_end, c.schedule, step, c.schedule_steps or n_steps)
 
     def _prompts(self, frames: Frames, context: StepContext | None) -> tuple[list[str], list[dict[str, Any]]]:
-        """Per-frame prompts; with ``prompt=auto`` each chain's input is captioned once.
+        """Per-frame prompts; with ``prompt=auto`` each chain's frame 0 is captioned once.
 
-        A chain is followed through the sha256 of the copies this replicator made, so a frame it has not
-        made is a chain's input (or, on a resumed run, the frame it resumes from: noted in the info).
+        The engine's context names each chain's frame 0 (read back from the store on a resumed run, so a
+        resumed chain gets the very prompt it started with); called without one, the frame itself is
+        captioned.
         """
         n = len(frames)
         if self.config.prompt != "auto":
             return [self.config.prompt] * n, [{} for _ in range(n)]
-        shas = [frame_sha256(f) for f in frames]
-        infos: list[dict[str, Any]] = [{} for _ in range(n)]
-        new = [i for i, sha in enumerate(shas) if sha not in self._auto_prompts]
+        origins = context.origins if context is not None and context.origins is not None else frames
+        shas = [frame_sha256(f) for f in origins]
+        new = list({sha: i for i, sha in enumerate(shas) if sha not in self._auto_prompts}.values())
         if new:
-            captions = self.captioner.caption([frames[i] for i in new])
+            captions = self.captioner.caption([origins[i] for i in new])
             for i, caption in zip(new, captions, strict=True):
                 self._remember(shas[i], caption)
-                if context is not None and context.steps[i] > 1:
-                    infos[i]["prompt_from_step"] = context.steps[i] - 1
         prompts = [self._auto_prompts[sha] for sha in shas]
-        for info, prompt in zip(infos, prompts, strict=True):
-            info["prompt"] = prompt
-        return prompts, infos
+        return prompts, [{"prompt": prompt} for prompt in prompts]
 
     def _remember(self, sha: str, prompt: str) -> None:
         self._auto_prompts[sha] = prompt

@@ -94,7 +94,7 @@ def parse_config(spec: str, config_type: type, positional: str | None = None, **
         values[key] = _coerce(spec, key, value, hints[key])
     for key, value in overrides.items():
         if value is not None and key in fields:
-            values[key] = value
+            values[key] = _coerce(spec, key, value, hints[key]) if isinstance(value, str) else value
     config = config_type(**values)
     validate = getattr(config, "validate", None)
     if validate is not None:
