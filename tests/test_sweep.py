@@ -120,7 +120,7 @@ def test_cli_bias_card_of_a_sweep(spec_dir: Path, tmp_path: Path) -> None:
     html = (ws / "sweeps" / "s4" / "bias_card.html").read_text()
     assert "Cost" in html and "https://" not in html
     missing = run_cli("bias", "nothing-like-this", "-w", str(ws))
-    assert missing.returncode == 2 and "no run 'nothing-like-this'" in missing.stderr
+    assert missing.returncode == 2 and "no sweep or run 'nothing-like-this'" in missing.stderr
 
 
 def test_spec_options_pass_through(spec_dir: Path) -> None:
@@ -128,3 +128,84 @@ def test_spec_options_pass_through(spec_dir: Path) -> None:
     sweep = load_sweep(_write(spec_dir, text))
     assert sweep.options == {"faces": True, "stop_on_fixed_point": True, "batch_size": 2}
     assert sweep.name == "sweep" and sweep.steps == 101 and sweep.size == 512  # defaults
+
+
+def _card(ws: Path, name: str) -> dict:
+    res = run_cli("bias", name, "-w", str(ws))
+    assert res.returncode == 0, res.stderr
+    return json.loads((ws / "sweeps" / name / "bias_card.json").read_text())
+
+
+def test_named_control_is_run_and_compared_with(spec_dir: Path, tmp_path: Path) -> None:
+    text = 'name = "s5"\nimages = ["pics/"]\nseeds = [1]\nsteps = 3\nsize = 32\ncontrol = "webp:quality=50"\n'
+    text += 'models = ["jpeg:quality=90"]\n'
+    sweep = load_sweep(_write(spec_dir, text))
+    assert sweep.models == ["jpeg:quality=90", "webp:quality=50"] and sweep.control == "webp:quality=50"
+    ws = tmp_path / "ws"
+    run_sweep(sweep, ws, render=False)
+    card = _card(ws, "s5")
+    assert card["settings"]["control"] == "webp:quality=50"
+    assert any("vs webp:quality=50" in v for v in card["verdicts"] if v.startswith("jpeg:quality=90"))
+
+
+def test_default_and_no_control(spec_dir: Path) -> None:
+    base = 'images = ["pics/"]\nmodels = ["webp"]\n'
+    sweep = load_sweep(_write(spec_dir, base))
+    assert sweep.control == "jpeg:quality=90" and sweep.models == ["webp", "jpeg:quality=90"]
+    sweep = load_sweep(_write(spec_dir, base + "control = false\n"))
+    assert sweep.control is None and sweep.models == ["webp"]
+    with pytest.raises(SweepSpecError, match="control: "):
+        load_sweep(_write(spec_dir, base + 'control = "jpeg:quality=0"\n'))
+
+
+def test_added_seeds_and_images_run_only_the_missing_chains(spec_dir: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    head = 'name = "grow"\nsteps = 3\nsize = 32\nmodels = ["webp"]\ncontrol = false\n'
+    small = load_sweep(_write(spec_dir, head + 'images = ["pics/astronaut.png"]\nseeds = [1, 2]\n'))
+    first = run_sweep(small, ws, render=False)
+    assert len(first) == 1
+    grown = load_sweep(_write(spec_dir, head + 'images = ["pics/"]\nseeds = [1, 2, 3]\n'))
+    (row,) = plan(grown, ws)
+    assert row.chains == 6 and row.remaining_frames == (6 - 2) * 3
+    ids = run_sweep(grown, ws, render=False)
+    assert ids[0] == first[0] and len(ids) == 3  # astronaut × seed 3, chelsea × seeds 1-3
+    made = sorted(len(driftloop.open_run(i, ws).chains()) for i in ids)
+    assert made == [1, 2, 3]  # each missing chain made once, nothing made twice
+    assert run_sweep(grown, ws, render=False) == ids and len(driftloop.runs(ws)) == 3
+    (model,) = _card(ws, "grow")["models"]
+    assert model["n_chains"] == 6 and model["n_images"] == 2 and model["n_seeds"] == 3
+
+
+def test_a_matching_earlier_run_is_reused_and_counted_once(spec_dir: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    pics = spec_dir / "pics"
+    earlier = driftloop.run(
+        [pics / "astronaut.png", pics / "chelsea.jpg"],
+        model="webp",
+        n=3,
+        seeds=[1, 7],
+        size=32,
+        workspace=ws,
+        render=False,
+    )  # fmt: skip  (seed 7 is not in the sweep)
+    text = 'name = "reuse"\nimages = ["pics/"]\nseeds = [1]\nsteps = 3\nsize = 32\nmodels = ["webp"]\n'
+    text += "control = false\n"
+    sweep = load_sweep(_write(spec_dir, text))
+    assert [r.remaining_frames for r in plan(sweep, ws)] == [0]
+    assert run_sweep(sweep, ws, render=False) == [earlier.id] and len(driftloop.runs(ws)) == 1
+    (model,) = _card(ws, "reuse")["models"]
+    assert (
+        model["n_chains"] == 2 and model["n_seeds"] == 1
+    )  # the earlier run's seed-7 chains are not the sweep's
+
+
+def test_attractors_and_fixed_points_of_a_sweep(spec_dir: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    text = 'name = "fp"\nimages = ["pics/"]\nseeds = [1, 2]\nsteps = 8\nsize = 32\n'
+    text += 'models = ["jpeg:quality=90"]\n'
+    run_sweep(load_sweep(_write(spec_dir, text)), ws, render=False)
+    attractors = _card(ws, "fp")["attractors"]
+    assert attractors["fixed_points"]  # JPEG at a fixed quality settles within a few steps
+    assert attractors["n_chains"] == 4
+    for cluster in attractors["clusters"]:  # two pictures: at most two source images per cluster
+        assert cluster["n_sources"] <= 2

@@ -470,6 +470,7 @@ def run(
         "seeds": seeds,
         "n_steps": n,
         "size": target_size(size, multiple),
+        "requested_size": size,
         "batch_size": batch_size,
         "stop_on_fixed_point": stop_on_fixed_point,
         "patience": patience,

@@ -6,7 +6,6 @@ Errors a user can cause print one line (no traceback) and exit non-zero: 2 for b
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
 import time
@@ -32,7 +31,7 @@ from rich.text import Text
 from driftloop import api
 from driftloop.chain import ProgressEvent
 from driftloop.cost import summary_lines
-from driftloop.errors import DriftloopError, SpecError
+from driftloop.errors import DriftloopError, RunNotFoundError, SpecError
 from driftloop.images import AnimatedImageWarning
 
 app = typer.Typer(
@@ -311,9 +310,7 @@ def sweep(
     ids = []
     for model in plan.models:
         with ProgressDisplay(quiet, model) as bar:
-            ids += sweeps.run_sweep(
-                dataclasses.replace(plan, models=[model]), workspace, lambda _m, bar=bar: bar, say, render
-            )
+            ids += sweeps.run_sweep(plan, workspace, lambda _m, bar=bar: bar, say, render, models=[model])
     if not quiet:
         console.print(f"[green]sweep {plan.name}[/]: {len(ids)} run(s): {', '.join(ids)}")
         console.print(f"  bias card: driftloop bias {plan.name}" + _ws_flag(workspace))
@@ -343,18 +340,20 @@ def bias(
     """The bias card: what a model does to pictures, with 95% CIs, tests against a control and attractors."""
     from driftloop.outputs import write_bias_card_for
     from driftloop.store import Store
-    from driftloop.sweep import sweep_runs
+    from driftloop.sweep import sweep_chains
 
-    ids = sweep_runs(workspace, target)
-    if ids:
-        runs = [api.open_run(i, workspace) for i in ids]
+    chains, sweep_control = sweep_chains(workspace, target)
+    if chains:
+        runs = [api.open_run(i, workspace) for i in chains]
         folder = Store(workspace).root / "sweeps" / target
-        wanted = control or next((r.config.get("control") for r in runs if r.config.get("control")), None)
+        wanted = control or sweep_control
     else:
-        runs = [api.open_run(target, workspace)]
-        folder = runs[0].path
-        wanted = control
-    html, js = write_bias_card_for(runs, folder, f"bias card · {target}", wanted)
+        try:
+            runs = [api.open_run(target, workspace)]
+        except RunNotFoundError:
+            raise RunNotFoundError(f"no sweep or run {target!r} in {workspace}") from None
+        folder, wanted, chains = runs[0].path, control, None
+    html, js = write_bias_card_for(runs, folder, f"bias card · {target}", wanted, chains)
     out = Console()
     out.print(str(html))
     out.print(str(js))

@@ -5,7 +5,7 @@ Glue between the store (which frames exist) and :mod:`driftloop.render` (pure dr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,44 +115,71 @@ def write_run_report(run: RunHandle, path: Path | None = None) -> Path:
     return write_report(path or run.path / "report.html", ctx)
 
 
-def _sweep_table(runs: list[RunHandle]) -> pd.DataFrame:
-    """All chains of several runs in one table, with the columns the bias card reads."""
+def _sweep_table(runs: list[RunHandle], chains: Mapping[str, set[int]] | None = None) -> pd.DataFrame:
+    """The chains of several runs in one table (``chains``: only these, per run id), with the columns the
+    bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs."""
     import pandas as pd
 
     parts = []
     for run in runs:
         df = run.dataframe()
+        if chains is not None:
+            df = df[df["chain"].isin(chains.get(run.id, set()))]
         if df.empty:
             continue
+        sha = {c.chain: c.input_sha256 or c.input_path for c in run.chains()}
+        df = df.copy()
         df.insert(0, "model", run.row.model)
-        df["image"] = df["input"]
+        df["image"] = df["chain"].map(sha)
         df["chain"] = df["run_id"] + "/" + df["chain"].astype(str)
         parts.append(df)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def fixed_point_step(hashes: Sequence[str], k: int) -> int | None:
+    """First step whose frame stays the same for the next ``k`` steps (from the frames' sha256, so it holds
+    whether or not the run stopped there), else None."""
+    same = 0
+    for i in range(1, len(hashes)):
+        same = same + 1 if hashes[i] == hashes[i - 1] else 0
+        if same >= k:
+            return i - k
+    return None
+
+
 def write_bias_card_for(
-    runs: list[RunHandle], folder: Path, title: str, control: str | None
+    runs: list[RunHandle],
+    folder: Path,
+    title: str,
+    control: str | None,
+    chains: Mapping[str, set[int]] | None = None,
 ) -> tuple[Path, Path]:
-    """The bias card of a set of runs (a sweep): statistics, verdicts, attractors, cost; HTML and JSON."""
+    """The bias card of a set of runs (a sweep): statistics, verdicts, attractors, cost; HTML and JSON.
+
+    ``chains`` limits it to some chains of each run (a sweep's own); default: every chain.
+    """
     from driftloop.attractors import find_attractors
     from driftloop.bias import bias_card
     from driftloop.cost import combine
     from driftloop.render.bias_card import write_bias_card
 
-    df = _sweep_table(runs)
+    df = _sweep_table(runs, chains)
     if df.empty:
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
     card = bias_card(df, control=control)
     last, fixed, sources = {}, {}, {}
     for run in runs:
+        k = int(run.config.get("patience", 3))
+        hashes: dict[int, list[str]] = {}
+        for row in run.frame_rows():
+            hashes.setdefault(row.chain, []).append(row.sha256)
         for chain in run.chains():
-            if chain.last_step < 0:
+            if chain.last_step < 0 or (chains is not None and chain.chain not in chains.get(run.id, set())):
                 continue
             key = f"{run.id}/{chain.chain}"
             last[key] = run.frame(chain.chain, chain.last_step)
-            fixed[key] = chain.last_step if chain.status == "fixed_point" else None
-            sources[key] = f"{run.row.model} · {Path(chain.input_path).name} · seed {chain.seed}"
+            fixed[key] = fixed_point_step(hashes.get(chain.chain, []), k)
+            sources[key] = chain.input_sha256 or chain.input_path
     attractors = find_attractors(last, fixed, sources=sources)
     cost = _cost_table(combine(run.cost_totals()[1] for run in runs))
     folder.mkdir(parents=True, exist_ok=True)

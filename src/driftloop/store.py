@@ -76,6 +76,16 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (run_id, chain, step, name),
     FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_runs (
+    sweep TEXT NOT NULL REFERENCES sweeps(name) ON DELETE CASCADE,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    PRIMARY KEY (sweep, run_id)
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -384,6 +394,33 @@ class Store:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
 
     # ---- events ------------------------------------------------------------------------------------
+    # ---- sweeps ------------------------------------------------------------------------------------
+    def save_sweep(self, name: str, spec: dict[str, Any]) -> None:
+        """Record what a sweep asks for (models, control, inputs, seeds, ...); the latest spec wins."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO sweeps(name, spec, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+                (name, json.dumps(spec), time.time()),
+            )
+
+    def get_sweep(self, name: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT spec FROM sweeps WHERE name = ?", (name,))
+        return json.loads(rows[0]["spec"]) if rows else None
+
+    def add_sweep_run(self, name: str, run_id: str) -> None:
+        """A run holds chains of the sweep (made for it, or made before and reused)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO sweep_runs(sweep, run_id) VALUES (?, ?)", (name, run_id))
+
+    def sweep_run_ids(self, name: str) -> list[str]:
+        rows = self._query(
+            "SELECT r.id FROM sweep_runs s JOIN runs r ON r.id = s.run_id WHERE s.sweep = ? "
+            "ORDER BY r.created_at, r.id",
+            (name,),
+        )
+        return [r["id"] for r in rows]
+
     def add_event(
         self, run_id: str, kind: str, message: str, chain: int | None = None, step: int | None = None
     ) -> None:

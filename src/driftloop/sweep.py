@@ -1,8 +1,10 @@
 """Sweeps: every (image, model, parameters, seed) of a TOML spec is a chain.
 
-One run per model configuration holds all of its chains (images × seeds), so a sweep is a list of runs
-tagged with the sweep's name. Running the same spec again only runs what is missing: a finished run with
-the same inputs and settings is reused, an unfinished one resumed.
+The workspace remembers each sweep (its models, control, inputs and seeds) and which runs hold its chains.
+Running a spec again only runs what is missing: every (model, image, seed) chain already stored with the
+same steps and size, by this sweep or any earlier run, is reused (an unfinished one resumed); the missing
+chains of a model go into new runs (one per set of seeds, e.g. all images × an added seed). The bias card
+reads exactly the sweep's chains, each once. The control model is run too when it is not among the models.
 
     name = "controls"          # tags the runs; `driftloop bias controls` reads them back
     images = ["photos/", "extra/*.png", "portrait.jpg"]   # files, folders, globs; relative to the spec
@@ -37,7 +39,9 @@ from driftloop.errors import DriftloopError
 from driftloop.replicators import registry
 from driftloop.replicators.spec import format_spec, split_spec
 from driftloop.store import Store
+from driftloop.weights import file_sha256
 
+DEFAULT_CONTROL = "jpeg:quality=90"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
@@ -159,7 +163,9 @@ def load_sweep(path: str | Path) -> Sweep:
     if not isinstance(size, int) or size < 8:
         raise _fail(path, "size must be a whole number ≥ 8")
     models = _model_specs(path, data["models"])
-    control = data.get("control", next((m for m in models if split_spec(m)[0] == "jpeg"), None))
+    control = _control(path, data.get("control"), models)
+    if control is not None and control not in models:
+        models.append(control)
     options = {k: data[k] for k in ("batch_size", "stop_on_fixed_point", "faces") if k in data}
     return Sweep(
         name=str(data.get("name") or path.stem),
@@ -172,6 +178,99 @@ def load_sweep(path: str | Path) -> Sweep:
         control=control,
         options=options,
     )
+
+
+def _control(path: Path, given: Any, models: list[str]) -> str | None:
+    """The control's canonical spec: as given, else the first JPEG model, else ``jpeg:quality=90``;
+    ``control = false`` means none."""
+    if given is False:
+        return None
+    if given is None:
+        return next((m for m in models if split_spec(m)[0] == "jpeg"), DEFAULT_CONTROL)
+    if not isinstance(given, str) or not given:
+        raise _fail(path, 'control must be a model spec (e.g. "jpeg:quality=90") or false')
+    try:
+        backend, config = registry.parse(given)
+    except DriftloopError as exc:
+        raise _fail(path, f"control: {exc}") from None
+    return format_spec(backend.name, config, backend.positional)
+
+
+def input_hashes(sweep: Sweep) -> dict[Path, str]:
+    """sha256 of each input file: what identifies an image across runs (as stored with each chain)."""
+    return {path: file_sha256(path) for path in sweep.images if path.is_file()}
+
+
+def sweep_record(sweep: Sweep, hashes: dict[Path, str]) -> dict[str, Any]:
+    """What the workspace remembers of a sweep, so ``driftloop bias NAME`` reads exactly its chains."""
+    return {
+        "models": sweep.models,
+        "control": sweep.control,
+        "inputs": [{"path": str(p), "sha256": hashes[p]} for p in sweep.images if p in hashes],
+        "seeds": sweep.seeds,
+        "steps": sweep.steps,
+        "size": sweep.size,
+        "options": sweep.options,
+        "spec_file": str(sweep.path),
+    }
+
+
+@dataclass
+class Coverage:
+    """Which of a model's sweep chains are already stored, and in which runs."""
+
+    runs: list[str] = field(default_factory=list)  # runs holding at least one wanted chain
+    unfinished: list[str] = field(default_factory=list)  # of those, runs to resume
+    chains: set[tuple[str, int]] = field(default_factory=set)  # (input sha256, seed) already present
+    frames: int = 0  # frames of wanted chains already stored (step 0 excluded)
+    seconds: list[float] = field(default_factory=list)  # per-frame model seconds seen at this size
+
+
+def _matches(cfg: dict[str, Any], model: str, sweep: Sweep) -> bool:
+    """A stored run made the same kind of chains: same model, steps, size, stop rule, and faces if wanted."""
+    size = cfg.get("requested_size", cfg.get("size"))
+    wants_faces = bool(sweep.options.get("faces"))
+    return (
+        cfg.get("model") == model
+        and cfg.get("n_steps") == sweep.steps
+        and size == sweep.size
+        and bool(cfg.get("stop_on_fixed_point")) == bool(sweep.options.get("stop_on_fixed_point", False))
+        and (not wants_faces or bool(cfg.get("metrics", {}).get("faces")))
+    )
+
+
+def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) -> Coverage:
+    """The stored chains a sweep can reuse for ``model``: any run's, not only its own."""
+    wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
+    out = Coverage()
+    for run in store.runs():
+        cfg = run.config
+        if cfg.get("model") == model and cfg.get("requested_size", cfg.get("size")) == sweep.size:
+            out.seconds += [f.model_seconds for f in store.frames(run.id) if f.model_seconds is not None]
+        if not _matches(cfg, model, sweep):
+            continue
+        mine = [c for c in store.chains(run.id) if (c.input_sha256, c.seed) in wanted]
+        mine = [c for c in mine if (c.input_sha256, c.seed) not in out.chains]
+        if not mine:
+            continue
+        out.runs.append(run.id)
+        if run.status != "done":
+            out.unfinished.append(run.id)
+        out.chains |= {(c.input_sha256, c.seed) for c in mine}
+        out.frames += sum(max(c.last_step, 0) for c in mine)
+    return out
+
+
+def missing_runs(
+    sweep: Sweep, hashes: dict[Path, str], have: set[tuple[str, int]]
+) -> list[tuple[list[Path], list[int]]]:
+    """The new runs a model needs: (images, seeds) groups covering exactly its missing chains."""
+    by_seeds: dict[tuple[int, ...], list[Path]] = {}
+    for path in sweep.images:
+        seeds = tuple(s for s in sweep.seeds if (hashes[path], s) not in have)
+        if seeds:
+            by_seeds.setdefault(seeds, []).append(path)
+    return [(images, list(seeds)) for seeds, images in by_seeds.items()]
 
 
 @dataclass(frozen=True)
@@ -203,22 +302,14 @@ def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
     """What running the sweep would do, with a time estimate from earlier runs of each model at this size."""
     store = Store(workspace) if Path(workspace).exists() else None
     factors = load_factors(workspace=workspace if Path(workspace).is_dir() else None)
+    hashes = input_hashes(sweep)
     rows = []
     for model in sweep.models:
-        done, timings = 0, []
-        if store is not None:
-            for run in store.runs():
-                cfg = run.config
-                if cfg["model"] != model or cfg["size"] != sweep.size:
-                    continue
-                frames = [f for f in store.frames(run.id) if f.model_seconds is not None]
-                timings += [f.model_seconds for f in frames]
-                if cfg.get("sweep") == sweep.name and cfg["n_steps"] == sweep.steps:
-                    done += len(frames)
+        cov = coverage(store, sweep, model, hashes) if store is not None else Coverage()
         chains = len(sweep.images) * len(sweep.seeds)
         rows.append(
-            PlanRow(model, chains, sweep.steps, min(done, chains * sweep.steps),
-                    statistics.median(timings) if timings else None, price_per_copy(model, factors))
+            PlanRow(model, chains, sweep.steps, min(cov.frames, chains * sweep.steps),
+                    statistics.median(cov.seconds) if cov.seconds else None, price_per_copy(model, factors))
         )  # fmt: skip
     return rows
 
@@ -229,24 +320,77 @@ def run_sweep(
     progress_for: Callable[[str], Any] | None = None,
     log: Callable[[str], None] | None = None,
     render: bool = True,
+    models: list[str] | None = None,
 ) -> list[str]:
-    """Run (or finish) every run of the sweep; return their ids in spec order."""
+    """Run (or finish) the sweep's chains for ``models`` (default: all); return the ids of the runs that
+    hold them, in spec order."""
     from driftloop import api
 
-    ids = []
-    for model in sweep.models:
-        handle = api.run(
-            sweep.images, model=model, n=sweep.steps, seeds=sweep.seeds, size=sweep.size, workspace=workspace,
-            resume=True, reuse_done=True, sweep=sweep.name, render=render,
-            progress=progress_for(model) if progress_for else None, log=log, **sweep.options,
-        )  # fmt: skip
-        ids.append(handle.id)
+    say = log or (lambda _msg: None)
+    hashes = input_hashes(sweep)
+    missing = [p for p in sweep.images if p not in hashes]
+    if missing:
+        from driftloop.errors import InputError
+
+        raise InputError(f"{missing[0]}: no such file (listed by the sweep {sweep.path})")
+    store = Store(workspace)
+    store.save_sweep(sweep.name, sweep_record(sweep, hashes))
+    ids: list[str] = []
+    for model in models or sweep.models:
+        progress = progress_for(model) if progress_for else None
+        cov = coverage(store, sweep, model, hashes)
+        for run_id in cov.runs:
+            store.add_sweep_run(sweep.name, run_id)
+            if run_id in cov.unfinished:
+                say(f"{model}: resuming run {run_id}")
+                api.resume(run_id, workspace=workspace, render=render, progress=progress, log=log)
+            ids.append(run_id)
+        if cov.runs and not cov.unfinished:
+            say(f"{model}: {len(cov.chains)} chain(s) already done in {', '.join(cov.runs)}")
+        for images, seeds in missing_runs(sweep, hashes, cov.chains):
+            handle = api.run(
+                images, model=model, n=sweep.steps, seeds=seeds, size=sweep.size, workspace=workspace,
+                sweep=sweep.name, render=render, progress=progress, log=log, **sweep.options,
+            )  # fmt: skip
+            store.add_sweep_run(sweep.name, handle.id)
+            ids.append(handle.id)
     return ids
 
 
 def sweep_runs(workspace: str | Path, name: str) -> list[str]:
-    """Ids of the runs tagged with sweep ``name``, oldest first."""
-    return [r.id for r in Store(workspace).runs() if r.config.get("sweep") == name]
+    """Ids of the runs holding a sweep's chains, oldest first (runs tagged by older versions included)."""
+    store = Store(workspace)
+    ids = store.sweep_run_ids(name)
+    tagged = [r.id for r in store.runs() if r.config.get("sweep") == name and r.id not in ids]
+    return ids + tagged
+
+
+def sweep_chains(workspace: str | Path, name: str) -> tuple[dict[str, set[int]], str | None]:
+    """The chains that make up sweep ``name`` (run id → chain numbers) and its control.
+
+    Exactly the (model, image, seed) chains its spec asks for, each once (the one with most steps when
+    several runs hold the same chain); for a sweep the workspace has no record of, every chain of its runs.
+    """
+    store = Store(workspace)
+    record = store.get_sweep(name)
+    ids = sweep_runs(workspace, name)
+    if record is None:
+        return {i: {c.chain for c in store.chains(i)} for i in ids}, None
+    models = set(record["models"])
+    wanted = {(i["sha256"], seed) for i in record["inputs"] for seed in record["seeds"]}
+    best: dict[tuple[str, str, int], tuple[int, str, int]] = {}
+    for run_id in ids:
+        run = store.get_run(run_id)
+        if run.config.get("model") not in models:
+            continue
+        for c in store.chains(run_id):
+            key = (run.config["model"], c.input_sha256, c.seed)
+            if (c.input_sha256, c.seed) in wanted and c.last_step > best.get(key, (-1, "", 0))[0]:
+                best[key] = (c.last_step, run_id, c.chain)
+    chosen: dict[str, set[int]] = {}
+    for _, run_id, chain in best.values():
+        chosen.setdefault(run_id, set()).add(chain)
+    return chosen, record.get("control")
 
 
 def probe_seconds(model: str, image: Path, size: int) -> float | None:
@@ -256,7 +400,10 @@ def probe_seconds(model: str, image: Path, size: int) -> float | None:
     """
     from driftloop.images import load_image
 
-    replicator = registry.build(model)
+    backend, config = registry.parse(model)
+    if not backend.weights_status(config).present:
+        return None  # timing it would mean downloading it
+    replicator = backend.build(config)
     if replicator.requirements.device == "api":
         return None
     frame = load_image(image, size, replicator.requirements.size_multiple).frame
