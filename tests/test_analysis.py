@@ -345,3 +345,36 @@ def test_fmt_signed_uses_a_real_minus_and_two_significant_digits() -> None:
     assert fmt_signed(0.0) == "0"
     assert fmt_signed(-0.0001, 2) == "0.00"
     assert fmt_signed(12.0, 0, " K") == "+12 K"
+
+
+def test_identical_chains_of_one_image_are_one_chain_not_proof() -> None:
+    """Seeds of a deterministic model on one image give identical chains: the across-chain interval must not
+    collapse to zero width (it is the chains' own interval), and the words say how many images there are."""
+    one = summarize_chain(chain_df(chain=0, input="a.png"))
+    copies = pd.concat([chain_df(chain=c, input="a.png").assign(lab_b_mean=chain_df()["lab_b_mean"])
+                        for c in range(3)])  # fmt: skip
+    rate = run_overview(summarize_run(copies))["rates"]["lab_b_mean"]
+    own = one.rates["lab_b_mean"]
+    assert rate.chains == 3 and rate.images == 1
+    assert rate.ci_low == pytest.approx(own.ci_low) and rate.ci_high == pytest.approx(own.ci_high)
+    assert rate.ci_high - rate.ci_low > 0
+    assert any("mean of 3 chains from 1 image" in s for s in sentences(summarize_run(copies)))
+
+
+def test_interval_across_images_averages_each_images_chains_first() -> None:
+    chains = [("a", -0.2), ("a", -0.2), ("a", -0.2), ("b", -0.4)]
+    frames = [chain_df(chain=c, b_slope=slope, input=image) for c, (image, slope) in enumerate(chains)]
+    rate = run_overview(summarize_run(pd.concat(frames)))["rates"]["lab_b_mean"]
+    assert rate.images == 2 and rate.chains == 4
+    assert rate.slope == pytest.approx(-0.3, abs=0.01)  # the mean of the two images, not of four chains
+    assert rate.ci_low < -0.4 and rate.ci_high > -0.2  # t(0.975, 1) across two images is wide
+
+
+def test_face_lost_step_in_summary_and_words() -> None:
+    found = np.where(np.arange(41) < 7, 1.0, 0.0)
+    summary = summarize_chain(chain_df(face_found=found))
+    assert summary.face_at_start is True and summary.face_lost_step == 7
+    assert "the face is lost at step 7" in sentences([summary])
+    kept = summarize_chain(chain_df(face_found=np.ones(41)))
+    assert kept.face_lost_step is None and "the face is still found at step 40" in sentences([kept])
+    assert summarize_chain(chain_df()).face_at_start is None

@@ -457,3 +457,17 @@ def test_unrelated_last_frames_are_diffuse_not_an_attractor() -> None:
     report = find_attractors(frames, sources={k: k for k in frames})
     assert report.structure == "diffuse" and report.k == 1 and report.clusters[0].attractor is False
     assert "no clear clusters" in report.summary()
+
+
+def test_face_lost_step_on_the_card() -> None:
+    df = _synthetic(n_images=3, seeds=(0, 1), steps=6)
+    image = df["image"].str[-1].astype(int)
+    # img0: no face at all; img1: the face goes at step 4; img2: the face stays
+    df["face_found"] = np.where(image == 0, 0.0, np.where((image == 1) & (df["step"] >= 4), 0.0, 1.0))
+    card = bias_card(df, control=None, n_boot=200, n_perm=100)
+    face = card.model("m").face
+    assert face is not None and (face.chains_with_face, face.lost, face.first_lost_steps) == (4, 2, [4, 4])
+    assert "m: the face is lost in 2 of 4 chains that start with one, at step 4" in card.verdicts
+    js = card.to_dict()["models"][0]["face"]
+    assert js == {"chains_with_face": 4, "lost": 2, "first_lost_steps": [4, 4], "median_step": 4.0}
+    assert bias_card(_synthetic(), control=None, n_boot=100, n_perm=100).model("m").face is None

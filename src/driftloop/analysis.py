@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from driftloop.metrics.face import first_lost_step
+
 __all__ = [
     "COLOUR_MEASURES",
     "HALF_LIFE_SSIM",
@@ -139,6 +141,7 @@ class Rate:
     n: int
     max_step: int = 0
     chains: int = 1
+    images: int = 1  # independent units behind an across-chain interval (source images)
 
     @property
     def has_ci(self) -> bool:
@@ -169,6 +172,9 @@ class ChainSummary:
     drift: dict[int, dict[str, float]] = field(default_factory=dict)
     rates: dict[str, Rate] = field(default_factory=dict)
     final: dict[str, float] = field(default_factory=dict)
+    source: str | None = None  # the input it started from (chains of one source are not independent)
+    face_at_start: bool | None = None  # None: faces not measured
+    face_lost_step: int | None = None  # first step without the face frame 0 had
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (non-finite numbers become None, step keys become strings)."""
@@ -276,22 +282,38 @@ def _ols_rate(x: np.ndarray, y: np.ndarray) -> Rate | None:
     return Rate(slope, slope - half, slope + half, n, last)
 
 
-def _mean_rate(rates: Sequence[Rate]) -> Rate | None:
-    """Mean of per-chain slopes with a 95% t-interval across chains (one chain: that chain's rate)."""
-    rates = [r for r in rates if math.isfinite(r.slope)]
-    if not rates:
+def _mean_rate(rates: Sequence[Rate], sources: Sequence[str] | None = None) -> Rate | None:
+    """Mean of per-chain slopes with a 95% t-interval across source images (one chain: that chain's rate).
+
+    Chains of one source image (several seeds) are not independent samples, so each image's chains are
+    averaged first and the interval is across images; with a single image it is the mean of its chains' own
+    intervals (identical chains of a deterministic model then count as one chain, not as proof).
+    """
+    keep = [i for i, r in enumerate(rates) if math.isfinite(r.slope)]
+    if not keep:
         return None
+    rates = [rates[i] for i in keep]
+    labels = [sources[i] for i in keep] if sources is not None else [str(i) for i in range(len(rates))]
     if len(rates) == 1:
         return rates[0]
-    slopes = np.array([r.slope for r in rates])
-    m = len(slopes)
-    mean = float(slopes.mean())
-    sd = float(slopes.std(ddof=1))
-    if sd <= 1e-12 * max(abs(mean), 1.0):
-        sd = 0.0
-    half = float(stats.t.ppf(0.975, m - 1)) * sd / math.sqrt(m)
     n = sum(r.n for r in rates)
-    return Rate(mean, mean - half, mean + half, n=n, max_step=max(r.max_step for r in rates), chains=m)
+    max_step = max(r.max_step for r in rates)
+    mean = float(np.mean([r.slope for r in rates]))
+    groups: dict[str, list[float]] = {}
+    for r, label in zip(rates, labels, strict=True):
+        groups.setdefault(label, []).append(r.slope)
+    if len(groups) == 1:
+        low = float(np.mean([r.ci_low for r in rates]))
+        high = float(np.mean([r.ci_high for r in rates]))
+        return Rate(mean, low, high, n=n, max_step=max_step, chains=len(rates), images=1)
+    units = np.array([np.mean(v) for v in groups.values()])
+    m = len(units)
+    sd = float(units.std(ddof=1))
+    if sd <= 1e-12 * max(abs(float(units.mean())), 1.0):
+        sd = 0.0
+    centre = float(units.mean())
+    half = float(stats.t.ppf(0.975, m - 1)) * sd / math.sqrt(m)
+    return Rate(centre, centre - half, centre + half, n=n, max_step=max_step, chains=len(rates), images=m)
 
 
 # -------------------------------------------------------------------------------------------- summaries
@@ -359,7 +381,15 @@ def summarize_chain(
             if ok.size and int(steps[ok[-1]]) == last_step:
                 final[m] = float(v[ok[-1]])
 
+    face_at_start, face_lost = None, None
+    if "face_found" in df.columns and has_origin:
+        found = _numeric(df, "face_found")
+        face_at_start = bool(found[0] > 0)
+        face_lost = first_lost_step(dict(zip(steps.tolist(), found.tolist(), strict=True)))
     return ChainSummary(
+        source=str(df["input"].iloc[0]) if "input" in df.columns else None,
+        face_at_start=face_at_start,
+        face_lost_step=face_lost,
         chain=chain,
         last_step=last_step,
         n_frames=len(df),
@@ -421,6 +451,13 @@ def run_overview(summaries: Sequence[ChainSummary]) -> dict[str, Any]:
     checked = [s for s in chains if s.fixed_point_checked]
     fixed = [s.fixed_point_step for s in checked if s.fixed_point_step is not None]
     out["fixed_point"] = {"checked": len(checked), "n_reached": len(fixed), "steps": _spread(fixed)}
+    with_face = [s for s in chains if s.face_at_start]
+    lost = [s.face_lost_step for s in with_face if s.face_lost_step is not None]
+    out["face"] = (
+        {"chains_with_face": len(with_face), "lost": len(lost), "steps": _spread(lost)}
+        if any(s.face_at_start is not None for s in chains)
+        else None
+    )
 
     drift: dict[int, dict[str, dict[str, float]]] = {}
     for step in sorted({st for s in chains for st in s.drift}):
@@ -447,7 +484,9 @@ def run_overview(summaries: Sequence[ChainSummary]) -> dict[str, Any]:
 
     rates: dict[str, Rate] = {}
     for m in sorted({m for s in chains for m in s.rates}, key=_measure_order):
-        rate = _mean_rate([s.rates[m] for s in chains if m in s.rates])
+        having = [s for s in chains if m in s.rates]
+        sources = [s.source if s.source is not None else str(s.chain) for s in having]
+        rate = _mean_rate([s.rates[m] for s in having], sources)
         if rate is not None:
             rates[m] = rate
     out["rates"] = rates
@@ -506,7 +545,10 @@ def _rate_sentence(measure: str, rate: Rate) -> str:
     symbol = info.symbol if info else f"Δ{measure}"
     unit = info.unit if info else ""
     over = _steps_phrase(rate.max_step)
-    of_chains = f" (mean of {rate.chains} chains)" if rate.chains > 1 else ""
+    from_images = (
+        f" from {rate.images} image{'s' if rate.images > 1 else ''}" if rate.images < rate.chains else ""
+    )
+    of_chains = f" (mean of {rate.chains} chains{from_images})" if rate.chains > 1 else ""
     d = _decimals(rate.slope, rate.ci_low, rate.ci_high)
     if rate.has_ci:
         interval = f"[{fmt_signed(rate.ci_low, d)}, {fmt_signed(rate.ci_high, d)}]"
@@ -521,7 +563,7 @@ def _rate_sentence(measure: str, rate: Rate) -> str:
         return f"{head}: {numbers} over {over}{of_chains}"
     if rate.clear:
         return f"{name} {'rises' if rate.slope > 0 else 'falls'}: {numbers} over {over}{of_chains}"
-    mean_of = f", mean of {rate.chains} chains" if rate.chains > 1 else ""
+    mean_of = f", mean of {rate.chains} chains{from_images}" if rate.chains > 1 else ""
     return f"{name}: no clear change over {over} ({numbers}{mean_of})"
 
 
@@ -623,6 +665,19 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
             f"{fp['n_reached']} of {n} chains reached a fixed point ({at} {_range(fp['steps'])}; "
             f"no pixel change over {k} steps)"
         )
+
+    # Faces (measured with --faces).
+    face = ov.get("face")
+    if face is not None:
+        if face["chains_with_face"] == 0:
+            out.append("no face found at step 0, so no face measures")
+        elif face["lost"] == 0:
+            out.append(f"the face is still found at {by_last}")
+        else:
+            spread = face["steps"]
+            at = f"step {int(spread['min'])}" if spread["min"] == spread["max"] else f"steps {_range(spread)}"
+            of = "" if n == 1 else f" in {face['lost']} of {face['chains_with_face']} chains"
+            out.append(f"the face is lost{of} at {at}")
 
     # Drift rates, then the total change of L*, a*, b*.
     for m in _SENTENCE_MEASURES:

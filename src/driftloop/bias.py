@@ -70,6 +70,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from driftloop.metrics.face import first_lost_step
+
 __all__ = [
     "BIAS_MEASURES",
     "DEFAULT_CONTROL",
@@ -264,6 +266,34 @@ class ModelCard:
     rate_max_step: int  # the highest step that went into any rate
     measures: dict[str, MeasureResult] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    face: FaceLoss | None = None  # None: faces were not measured
+
+
+@dataclass
+class FaceLoss:
+    """Of the chains whose frame 0 has a face: how many lose it, and at which step (first frame without)."""
+
+    chains_with_face: int
+    lost: int
+    first_lost_steps: list[int]
+
+    @property
+    def median_step(self) -> float | None:
+        return float(np.median(self.first_lost_steps)) if self.first_lost_steps else None
+
+    def sentence(self, model: str) -> str:
+        if not self.chains_with_face:
+            return f"{model}: no face found in any input, so no face measures"
+        if not self.lost:
+            return f"{model}: the face survives in all {self.chains_with_face} chains that start with one"
+        steps = self.first_lost_steps
+        where = (
+            f"at step {steps[0]}"
+            if min(steps) == max(steps)
+            else f"median step {self.median_step:g} ({min(steps)}–{max(steps)})"
+        )
+        n = self.chains_with_face
+        return f"{model}: the face is lost in {self.lost} of {n} chains that start with one, {where}"
 
 
 @dataclass
@@ -374,6 +404,8 @@ def _dataclass_dict(obj: Any) -> Any:
         if isinstance(obj, Comparison):
             out["significant"] = obj.significant
             out["reliable"] = obj.reliable
+        if isinstance(obj, FaceLoss):
+            out["median_step"] = obj.median_step
         return out
     if isinstance(obj, dict):
         return {str(k): _dataclass_dict(v) for k, v in obj.items()}
@@ -515,6 +547,9 @@ def chain_statistics(
         if "face_found" in g.columns:
             found = _numeric(g, "face_found")
             no_face = ~(found > 0)
+            lost = first_lost_step(dict(zip(st.tolist(), found.tolist(), strict=True)))
+            rec["face_at_start"] = bool(has0 and found[pos[0]] > 0)
+            rec["face_lost_step"] = math.nan if lost is None else float(lost)
         for m in present:
             v = _numeric(g, m)
             if m == "white_cast" and "white_cast_pixels" in g.columns:
@@ -1057,6 +1092,10 @@ def bias_card(
                 f"{model}: every chain uses the same seed; if the model uses its seed, the card describes "
                 "that seed's noise, not the model's average"
             )
+        if "face_at_start" in rows.columns:
+            with_face = rows.loc[rows["face_at_start"].fillna(False).astype(bool)]
+            steps_lost = sorted(int(x) for x in with_face["face_lost_step"].dropna())
+            card.face = FaceLoss(len(with_face), len(steps_lost), steps_lost)
         cols = [f"{m}:{k}" for m in with_data for k in stat_keys]
         ests = dict(zip(cols, _estimates(rows[cols].to_numpy(dtype=float), images, seeds, n_boot,
                                          _rng(seed, "boot", model), cols), strict=True))  # fmt: skip
@@ -1088,6 +1127,8 @@ def bias_card(
             result.verdict = _verdict(label, m, result, used)
             card.measures[m] = result
             verdicts.append(result.verdict)
+        if card.face is not None:
+            verdicts.append(card.face.sentence(f"{model} (control)" if model == used else model))
         cards.append(card)
         notes.extend(card.warnings)
     return BiasCard(

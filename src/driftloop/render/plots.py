@@ -124,6 +124,8 @@ def _long(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
             ),
             "step": pd.to_numeric(df["step"], errors="coerce"),
             "value": pd.to_numeric(df[column], errors="coerce").astype(float),
+            # chains of one source image are not independent: the band counts images, not chains
+            "source": df["input"].astype(str) if "input" in df.columns else df.get("chain", 0),
         }
     )
     infinite = int(np.isinf(out["value"].to_numpy()).sum())
@@ -133,7 +135,10 @@ def _long(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
 
 
 def _mean_band(data: pd.DataFrame) -> pd.DataFrame:
-    """Per step: mean across chains and the half-width of its 95% t-interval (NaN with too few chains)."""
+    """Per step: mean across chains and the half-width of its 95% t-interval across source images (each
+    image's chains averaged first: seeds of one picture are not independent samples); NaN with too few."""
+    if "source" in data.columns:
+        data = data.groupby(["source", "step"], as_index=False)["value"].mean()
     g = data.groupby("step")["value"]
     out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}).reset_index()
     n = out["n"].to_numpy(dtype=float)
