@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import driftloop
 from conftest import run_cli
+from driftloop.cost import chain_cost_line, cost_rows_for_report, summary_lines
 from driftloop.errors import RunInterrupted
 from driftloop.measure import missing_frames
 from driftloop.metrics import COLUMNS
@@ -94,6 +96,22 @@ def test_cli_report_metrics_export(sample_images, tmp_path: Path) -> None:
     html = (run_dir / "report.html").read_text()
     assert "SSIM to the original" in html and "Cost" in html and "estimated" in html
     assert "http://" not in html and "https://" not in html
+    # the totals in the summary and the report are the run's own numbers
+    run = driftloop.open_run(run_dir.name, ws)
+    per_chain, total = run.cost_totals()
+    for label, value, _ in cost_rows_for_report(total):
+        assert f"<td>{escape(value)}</td>" in html, (label, value)
+    assert "Cost per chain" in html
+    said = " ".join(res.stderr.split())  # the summary goes to stderr; the console may wrap lines
+    assert " ".join(summary_lines(total)[0].split()) in said
+    for chain, t in per_chain.items():
+        assert f"chain {chain} (astronaut.png · seed {chain + 1}): {chain_cost_line(t)}" in said
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [c["chain"] for c in summary["chains"]] == [0, 1]
+    assert summary["chains"][0]["rates"]["lab_b_mean"]["n"] == 5 and "half_life" in summary["chains"][0]
+    # two seeds of a deterministic codec on one image: one source image behind the interval
+    assert summary["overview"]["rates"]["lab_b_mean"]["images"] == 1
+    assert "Drift rate per step, per chain" in html
     (run_dir / "report.html").unlink()
     assert run_cli("report", run_dir.name, "-w", str(ws)).returncode == 0
     assert (run_dir / "report.html").is_file()

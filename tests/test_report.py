@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from driftloop.analysis import sentences, summarize_run
+from driftloop.metrics.columns import ALL_COLUMNS
 from driftloop.render.plots import plot_ab_trajectory, plot_fidelity_log, plot_metric, plot_run
 from driftloop.render.report import ReportContext, html_table, img_tag, write_report
 
@@ -145,6 +146,10 @@ def test_plot_names_and_content_are_deterministic(fake_run: dict, tmp_path: Path
     assert names[:4] == ["fidelity_log.png", "fidelity_log.svg", "ab_trajectory.png", "ab_trajectory.svg"]
     assert "metric_lab_b_mean.svg" in names and "metric_white_cast.png" in names
     assert "metric_lpips_to_origin.png" not in names  # column absent
+    assert names[-2:] == ["all_metrics.png", "all_metrics.svg"]  # every measured column, small multiples
+    svg = (fake_run["folder"] / "plots" / "all_metrics.svg").read_text()
+    measured = [c for c in fake_run["df"].columns if c in ALL_COLUMNS]
+    assert svg.count('<g id="axes_') == len(measured) and len(measured) >= 9
     df = metrics_df(3, 12)
     first = plot_run(df, tmp_path / "a", columns=("lab_b_mean",))
     second = plot_run(df, tmp_path / "b", columns=("lab_b_mean",))

@@ -47,6 +47,8 @@ from driftloop.store import ChainRow, FrameRow, RunRow, Store
 if TYPE_CHECKING:
     import pandas as pd
 
+    from driftloop.analysis import ChainSummary
+
 DEFAULT_WORKSPACE = "driftloop-runs"
 DEFAULT_STEPS = 101
 RETRYABLE = ("error", "refused")  # chain outcomes `resume --retry-failed` asks again
@@ -229,6 +231,15 @@ class RunHandle:
                 progress(i, len(rows))
         recorder.close()
         return len(rows)
+
+    def summary(self, df: pd.DataFrame | None = None) -> list[ChainSummary]:
+        """One summary per chain: half-life, first fixed point (over the run's ``patience``), colour drift
+        at steps 1, 10, 25, 50, 100 and the last, drift rates with 95% CIs, face loss. ``df``: this run's
+        :meth:`dataframe`, if already at hand."""
+        from driftloop.analysis import summarize_run
+
+        df = self.dataframe() if df is None else df
+        return summarize_run(df, fixed_point_k=int(self.config.get("patience", 3))) if len(df) else []
 
     def render(self, **kwargs: Any) -> dict[str, Path]:
         """GIF + MP4 per chain and a contact sheet of all chains, in the run folder."""

@@ -30,9 +30,12 @@ from rich.text import Text
 
 from driftloop import api
 from driftloop.chain import ProgressEvent
-from driftloop.cost import summary_lines
+from driftloop.cost import chain_cost_line, summary_lines
 from driftloop.errors import DriftloopError, RunNotFoundError, SpecError
 from driftloop.images import AnimatedImageWarning
+from driftloop.outputs import chain_label
+
+MAX_CHAIN_LINES = 12  # per-chain cost lines after a run with at most this many chains
 
 app = typer.Typer(
     name="driftloop",
@@ -124,9 +127,14 @@ def print_outputs(run: api.RunHandle, quiet: bool) -> None:
     chains = run.chains()
     statuses = ", ".join(sorted({c.status for c in chains}))
     console.print(f"[green]run {run.id}[/] · {len(chains)} chain(s) · {statuses}")
-    _, total = run.cost_totals()
+    per_chain, total = run.cost_totals()
     for line in summary_lines(total):
         console.print(f"  {line}", highlight=False)
+    if 1 < len(per_chain) <= MAX_CHAIN_LINES:
+        for chain in chains:
+            t = per_chain[chain.chain]
+            console.print(f"    chain {chain.chain} ({chain_label(chain.input_path, chain.seed)}): "
+                          f"{chain_cost_line(t)}", highlight=False)  # fmt: skip
     console.print(f"  frames and outputs: {run.path}")
 
 

@@ -16,6 +16,7 @@ from driftloop.render import DEFAULT_SHEET_STEPS, contact_sheet, pick_steps, wri
 if TYPE_CHECKING:
     import pandas as pd
 
+    from driftloop.analysis import ChainSummary
     from driftloop.api import RunHandle
     from driftloop.cost import Totals
 
@@ -68,6 +69,13 @@ def _cost_table(total: Totals) -> str:
     return html_table(["", "value", "measured or estimated, and from what"], rows)
 
 
+def _cost_by(groups: dict[str, Totals]) -> str:
+    from driftloop.cost import COST_BY_HEADERS, cost_rows_by
+    from driftloop.render.report import html_table
+
+    return html_table(COST_BY_HEADERS, cost_rows_by(groups))
+
+
 def _captions_section(run: RunHandle) -> str | None:
     from driftloop.render.report import html_table
 
@@ -75,21 +83,60 @@ def _captions_section(run: RunHandle) -> str | None:
     return html_table(["chain", "step", "caption"], rows) if rows else None
 
 
+def write_summary_json(run: RunHandle, summaries: Sequence[ChainSummary]) -> Path:
+    """RUN/summary.json: every chain's summary (half-life, fixed point, drift at steps, rates with CIs, face
+    loss) and the overview across chains, for people who want the numbers without the page."""
+    import dataclasses
+    import json
+
+    from driftloop.analysis import run_overview
+
+    chains = [s for s in summaries if s.n_frames]
+    overview = run_overview(chains) if chains else {}
+    if overview:
+        overview["rates"] = {m: dataclasses.asdict(r) for m, r in overview["rates"].items()}
+    data = {"run_id": run.id, "model": run.row.model, "chains": [s.to_dict() for s in summaries],
+            "overview": overview}  # fmt: skip
+    path = run.path / "summary.json"
+    path.write_text(json.dumps(_plain(data), indent=1, allow_nan=False) + "\n")
+    return path
+
+
+def _plain(value: object) -> object:
+    """JSON-safe: NaN and infinities become null, NumPy scalars Python numbers, keys strings."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()  # type: ignore[union-attr]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def write_run_report(run: RunHandle, path: Path | None = None) -> Path:
     """The self-contained HTML report: animation, contact sheet, plots, plain-words summary, tables."""
-    from driftloop.analysis import sentences, summarize_run
+    from driftloop.analysis import sentences
     from driftloop.api import host, versions
     from driftloop.render.plots import plot_run
     from driftloop.render.report import ReportContext, write_report
 
     df = run.dataframe()
-    summaries = summarize_run(df) if len(df) else []
+    summaries = run.summary(df)
+    write_summary_json(run, summaries)
     plots = [p for pair in plot_run(df, run.path / "plots") for p in pair] if len(df) else []
     chains = run.chains()
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None
     notes = [e["message"] for e in run.events() if e["kind"] in ("metrics-skipped", "metrics", "error")]
-    extra = [("Cost", _cost_table(run.cost_totals()[1]))]
+    per_chain, total = run.cost_totals()
+    extra = [("Cost", _cost_table(total))]
+    if len(per_chain) > 1:
+        labels = {c.chain: f"chain {c.chain}: {chain_label(c.input_path, c.seed)}" for c in chains}
+        extra.append(("Cost per chain", _cost_by({labels[k]: t for k, t in per_chain.items()})))
     captions = _captions_section(run)
     if captions:
         extra.append(("Captions", captions))
@@ -181,13 +228,25 @@ def write_bias_card_for(
             fixed[key] = fixed_point_step(hashes.get(chain.chain, []), k)
             sources[key] = chain.input_sha256 or chain.input_path
     attractors = find_attractors(last, fixed, sources=sources)
-    cost = _cost_table(combine(run.cost_totals()[1] for run in runs))
+    by_model: dict[str, list[Totals]] = {}
+    for run in runs:
+        per_chain, _ = run.cost_totals()
+        wanted = (
+            per_chain
+            if chains is None
+            else {k: t for k, t in per_chain.items() if k in chains.get(run.id, ())}
+        )
+        by_model.setdefault(run.row.model, []).extend(wanted.values())
+    model_totals = {m: combine(parts) for m, parts in by_model.items() if parts}
+    total = combine(model_totals.values())
+    sections = [("Cost", _cost_table(total)), ("Cost per model", _cost_by(model_totals))]
+    cost_json = {"total": total.to_dict(), "by_model": {m: t.to_dict() for m, t in model_totals.items()}}
     folder.mkdir(parents=True, exist_ok=True)
     html, js = write_bias_card(
         folder / "bias_card.html", folder / "bias_card.json", card, attractors, title=title,
-        extra_sections=[("Cost", cost)], run_id=title,
+        extra_sections=sections, run_id=title,
         config={"runs": [r.id for r in runs], "control": control}, versions=runs[0].row.versions,
-        host=runs[0].row.host,
+        host=runs[0].row.host, extra_json={"cost": _plain(cost_json)},
     )  # fmt: skip
     assert js is not None
     return html, js

@@ -17,11 +17,14 @@ The engine's use::
 """
 
 from driftloop.cost.accounting import (
+    COST_BY_HEADERS,
     Missing,
     SourceShare,
     Totals,
+    chain_cost_line,
     co2_g,
     combine,
+    cost_rows_by,
     cost_rows_for_report,
     energy_label,
     glasses,
@@ -61,6 +64,7 @@ from driftloop.cost.meters import (
 )
 
 __all__ = [
+    "COST_BY_HEADERS",
     "SOURCE_CPU_ESTIMATE",
     "SOURCE_NVML",
     "SOURCE_PER_IMAGE",
@@ -83,8 +87,10 @@ __all__ = [
     "Totals",
     "UnavailableMeter",
     "apply_overrides",
+    "chain_cost_line",
     "co2_g",
     "combine",
+    "cost_rows_by",
     "cost_rows_for_report",
     "default_factors",
     "energy_label",

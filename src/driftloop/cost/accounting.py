@@ -258,10 +258,37 @@ def fmt_fraction(x: float) -> str:
 
 
 def fmt_count(x: float, one: str, many: str) -> str:
-    """A comparison a person feels: "24 phone charges", "0.38 of a phone charge", "1/1,500 of a glass"."""
+    """A comparison a person feels: "24 phone charges", "0.38 of a phone charge", "1/1,500 of a glass";
+    below a millionth, "under a millionth of a glass" (a fraction that long says nothing)."""
     if x >= 1:
         return f"{fmt_number(x)} {many}"
+    if 0 < x < 1e-6:
+        return f"under a millionth of {one}"
     return f"{fmt_fraction(x)} of {one}"
+
+
+def cost_rows_by(groups: dict[str, Totals]) -> list[list[str]]:
+    """One row per group (a chain, a model): copies, energy, CO2e, water, money; labelled like the totals
+    (``estimated`` unless every frame's energy was measured)."""
+    rows = []
+    for label, t in groups.items():
+        money = fmt_usd(t.usd) if t.usd_unpriced < t.frames else "unknown"
+        rows.append([label, str(t.frames), fmt_energy(t.energy_wh), f"{fmt_number(t.co2_g)} g",
+                     fmt_water(t.water_ml), money, "measured" if t.measured else "estimated"])  # fmt: skip
+    return rows
+
+
+def chain_cost_line(t: Totals) -> str:
+    """One chain's cost in a line: "101 copies, 0.51 Wh, 0.39 g CO2e, 2.8 ml water, $0.00 (estimated)"."""
+    money = fmt_usd(t.usd) if t.usd_unpriced < t.frames else "money unknown"
+    kind = "measured" if t.measured else "estimated"
+    return (
+        f"{t.frames} copies, {fmt_energy(t.energy_wh)}, {fmt_number(t.co2_g)} g CO2e, "
+        f"{fmt_water(t.water_ml)} water, {money} ({kind} energy)"
+    )
+
+
+COST_BY_HEADERS = ["", "copies", "energy", "CO2e", "water", "money", "energy is"]
 
 
 def fmt_energy(wh: float) -> str:

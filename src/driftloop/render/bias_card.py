@@ -332,11 +332,12 @@ def write_bias_card(
     host: dict[str, Any] | None = None,
     notes: Iterable[str] = (),
     thumb_width: int = THUMB_WIDTH,
+    extra_json: dict[str, Any] | None = None,
 ) -> tuple[Path, Path | None]:
     """Write the card as a self-contained HTML page (via :func:`write_report`) and as JSON; both atomic.
 
-    ``extra_sections`` (``(title, html_body)``, bodies inserted as given) follow the card's sections.
-    Returns (html path, json path or None).
+    ``extra_sections`` (``(title, html_body)``, bodies inserted as given) follow the card's sections;
+    ``extra_json`` adds top-level keys to the JSON (e.g. the cost). Returns (html path, json path or None).
     """
     models = [m.model for m in card.models] if card is not None else []
     n_chains = sum(m.n_chains for m in card.models) if card is not None else 0
@@ -363,7 +364,8 @@ def write_bias_card(
     json_path = None
     if path_json is not None:
         json_path = Path(path_json)
-        text = json.dumps(bias_card_json(card, attractors), indent=1, ensure_ascii=False, allow_nan=False)
+        data = {**bias_card_json(card, attractors), **(extra_json or {})}
+        text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False)
         with atomic_write(json_path) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8")
     return html_path, json_path

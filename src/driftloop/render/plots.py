@@ -14,6 +14,7 @@ mean or band) and one step (markers instead of lines).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_PLOT_COLUMNS",
     "METRIC_LABELS",
     "plot_ab_trajectory",
+    "plot_all_metrics",
     "plot_fidelity_log",
     "plot_metric",
     "plot_run",
@@ -67,6 +69,7 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "edge_density": ("Edge density", "share of edge pixels (0–1)"),
     "entropy_bits": ("Entropy of the luma histogram", "entropy (bits, 0–8)"),
     "hf_energy_share": ("High-frequency energy share", "share of spectral energy (0–1)"),
+    "contrast_rms": ("RMS contrast", "standard deviation of the luma (8-bit levels)"),
     "lpips_to_origin": ("LPIPS to the original", "LPIPS (0 = identical)"),
     "lpips_to_prev": ("LPIPS to the previous frame", "LPIPS (0 = identical)"),
     "clip_cosine_to_origin": ("CLIP similarity to the original", "cosine similarity (1 = identical)"),
@@ -305,6 +308,35 @@ def plot_metric(df: pd.DataFrame, column: str, path_stem: Path | str) -> tuple[P
         return _save(fig, path_stem)
 
 
+def plot_all_metrics(df: pd.DataFrame, path_stem: Path | str, ncols: int = 4) -> tuple[Path, Path] | None:
+    """Every measured metric against the step, small multiples in one figure (the large plots show the
+    main ones): chains as thin lines, their mean and 95% band. None when nothing is measured."""
+    from driftloop.metrics.columns import ALL_COLUMNS
+
+    face = [c for c in df.columns if c.startswith("face_") and c != "face_found"]
+    columns = [c for c in (*ALL_COLUMNS, *face) if c in df.columns and not _long(df, c)[0].empty]
+    if not columns:
+        return None
+    nrows = math.ceil(len(columns) / ncols)
+    with matplotlib.rc_context({**_RC, "font.size": 7.5, "axes.titlesize": 7.5}):
+        # a fixed grid: a constrained layout of ~30 axes costs seconds and gains nothing here
+        height = 2.0 * nrows + 0.4
+        fig = Figure(figsize=(2.7 * ncols, height))
+        fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.3 / height, bottom=0.65 / height,
+                            hspace=0.55, wspace=0.38)  # fmt: skip
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+        for ax, column in zip(axes, columns, strict=False):
+            data, _ = _long(df, column)
+            _draw_chains(ax, data)
+            ax.set_title(METRIC_LABELS.get(column, (column, column))[0])
+            ax.grid(True, alpha=0.3)
+            ax.locator_params(nbins=4)
+        for ax in axes[len(columns) :]:
+            fig.delaxes(ax)
+        fig.supxlabel(_STEP_LABEL)
+        return _save(fig, path_stem)
+
+
 def plot_fidelity_log(df: pd.DataFrame, path_stem: Path | str) -> tuple[Path, Path]:
     """SSIM and PSNR to the original against the step on a log axis (steps ≥ 1), to show early decay.
 
@@ -428,4 +460,6 @@ def plot_run(
     for column in columns if columns is not None else DEFAULT_PLOT_COLUMNS:
         if column in df.columns:
             out.append(plot_metric(df, column, folder / f"metric_{column}"))
+    if columns is None and (every := plot_all_metrics(df, folder / "all_metrics")) is not None:
+        out.append(every)
     return out

@@ -390,6 +390,14 @@ def _reading(measure: str, rate: Any) -> str:
     return info.up_word if rate.slope > 0 else info.down_word
 
 
+def _face_cell(s: ChainSummary) -> str:
+    if s.face_at_start is None:
+        return "–"
+    if not s.face_at_start:
+        return "no face at step 0"
+    return "kept" if s.face_lost_step is None else f"step {s.face_lost_step}"
+
+
 def _chains_section(ctx: ReportContext) -> str:
     chains = [s for s in ctx.summaries if s.n_frames]
     if not chains:
@@ -401,6 +409,9 @@ def _chains_section(ctx: ReportContext) -> str:
         (m, h, d) for m, h, d in _TABLE_METRICS if m in _FINAL_COLUMNS and any(m in s.final for s in chains)
     ]
     headers += [h.replace(" to orig.", " at end") for _, h, _ in finals]
+    faces = any(s.face_at_start is not None for s in chains)
+    if faces:
+        headers.append("Face lost")
     rows = []
     for s in chains:
         if not s.fixed_point_checked:
@@ -413,6 +424,8 @@ def _chains_section(ctx: ReportContext) -> str:
         end = s.drift.get(s.last_step, {})
         row += [fmt_signed(end[m], 0 if m == "cct_kelvin" else 2) if m in end else "–" for m in drift_cols]
         row += [_num(s.final.get(m), d) for m, _, d in finals]
+        if faces:
+            row.append(_face_cell(s))
         rows.append(row)
     k = chains[0].fixed_point_k
     body = html_table(headers, rows)
@@ -421,6 +434,23 @@ def _chains_section(ctx: ReportContext) -> str:
         f"step after which no pixel changes for {k} steps. Δ: change from the original by the chain's last "
         "step; “at end”: at the chain's last step.</p>"
     )
+
+    rate_cols = [m for m in _SUMMARY_DRIFT if any(m in s.rates for s in chains)]
+    if rate_cols and len(chains) > 1:
+        rows = []
+        for s in chains:
+            row = [s.chain]
+            for m in rate_cols:
+                r = s.rates.get(m)
+                d = 0 if m == "cct_kelvin" else 3
+                if r is None:
+                    row.append("–")
+                else:
+                    ci = f" [{fmt_signed(r.ci_low, d)}, {fmt_signed(r.ci_high, d)}]" if r.has_ci else ""
+                    row.append(f"{fmt_signed(r.slope, d)}{ci}")
+            rows.append(row)
+        body += "<h3>Drift rate per step, per chain (95% CI of the chain's own fit)</h3>"
+        body += html_table(["Chain", *[MEASURE_INFO[m].symbol for m in rate_cols]], rows)
 
     overview = run_overview(chains)
     rates = overview["rates"]
@@ -434,11 +464,19 @@ def _chains_section(ctx: ReportContext) -> str:
             name = info.name if info else m
             if unit:
                 name = f"{name[:-1]}, {unit})" if name.endswith(")") else f"{name} ({unit})"
-            rows.append([name, fmt_signed(r.slope, d), ci, f"0–{r.max_step}", r.chains, _reading(m, r)])
-        title = "Drift rate per step" + (" (mean of chains, CI across chains)" if len(chains) > 1 else "")
+            rows.append(
+                [name, fmt_signed(r.slope, d), ci, f"0–{r.max_step}", r.chains, r.images, _reading(m, r)]
+            )
+        title = "Drift rate per step" + (
+            " (mean of chains; CI across source images, each image's chains averaged first)"
+            if len(chains) > 1
+            else ""
+        )
         body += f"<h3>{_esc(title)}</h3>"
         body += html_table(
-            ["Measure", "Per step", "95% CI", "Steps", "Chains", "Reading"], rows, text_columns=(0, 5)
+            ["Measure", "Per step", "95% CI", "Steps", "Chains", "Images", "Reading"],
+            rows,
+            text_columns=(0, 6),
         )
 
     drift = overview["drift"]
