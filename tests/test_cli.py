@@ -109,6 +109,10 @@ def test_missing_file_and_bad_spec(tmp_path: Path, sample_images: dict[str, Path
     )
     assert res.returncode == 2 and "quality must be between 1 and 100" in res.stderr
     res = run_cli("resume", "no-such-run", "-w", str(tmp_path / "ws"))
+    assert res.returncode == 2 and "no driftloop workspace at" in res.stderr  # nothing was ever written
+    assert run_cli("run", str(sample_images["astronaut.png"]), "-m", "jpeg", "-n", "1", "--size", "16",
+                   "--no-render", "-q", "-w", str(tmp_path / "ws")).returncode == 0  # fmt: skip
+    res = run_cli("resume", "no-such-run", "-w", str(tmp_path / "ws"))
     assert res.returncode == 2 and "no run 'no-such-run'" in res.stderr
 
 
@@ -175,3 +179,23 @@ def test_sigkill_then_resume_is_bit_identical(sample_images: dict[str, Path], tm
     assert files == {f"c{c:03d}/{s:04d}.png" for c, s in expected}  # no orphans, no temp files
     again = run_cli("runs", "-w", str(ws))
     assert "40/40" in again.stdout and "done" in again.stdout
+
+
+def test_runs_shows_whole_ids_and_typos_make_no_workspace(
+    sample_images: dict[str, Path], tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    image = str(sample_images["astronaut.png"])
+    args = ["run", image, "-m", "jpeg:quality=33,subsampling=0", "-n", "2", "--size", "16", "--no-render",
+            "--no-metrics", "-q", "-w", str(ws)]  # fmt: skip
+    assert run_cli(*args).returncode == 0
+    again = run_cli(*args, "--resume")  # finished: reused, not run again
+    assert again.returncode == 0
+    (run,) = driftloop.runs(ws)
+    listed = run_cli("runs", "-w", str(ws))  # piped, as in scripts
+    assert run.id in listed.stdout and "jpeg:quality=33,subsampling=0" in listed.stdout.replace("\n", "")
+    typo = tmp_path / "typo"
+    assert "no runs in" in run_cli("runs", "-w", str(typo)).stdout
+    res = run_cli("resume", "abc", "-w", str(typo))
+    assert res.returncode == 2 and "no driftloop workspace at" in res.stderr
+    assert not typo.exists()

@@ -3,10 +3,12 @@ CPU-time estimate), the factor table and its overrides, every conversion by hand
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -219,33 +221,57 @@ def test_measure_fills_in_when_the_call_raises() -> None:
 
 
 class FakeGpu:
-    """Stands in for the driver behind pynvml's device-query functions; nothing else is replaced."""
+    """Stands in for the NVIDIA driver library itself (``pynvml.nvmlLib``, the C functions pynvml calls
+    through ctypes): all of pynvml's own code runs, down to its return-code checks and ``byref`` outputs."""
+
+    UUIDS: ClassVar[dict[str, int]] = {
+        "GPU-00000000-0000-0000-0000-00000000000a": 0,
+        "GPU-00000000-0000-0000-0000-00000000000b": 1,
+    }
 
     def __init__(self, pynvml, energy_mj: int = 1_000_000, error: int | None = None) -> None:
         self.pynvml = pynvml
         self.energy_mj = energy_mj
         self.error = error
-        self.handles: list[int] = []
+        self.handles: list[int] = []  # device index of each handle asked for
+        self.queried: list[int] = []  # device index of each energy query
         self.shutdowns = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(self.pynvml, "nvmlInit", lambda: None)
-        monkeypatch.setattr(self.pynvml, "nvmlShutdown", self.shutdown)
-        monkeypatch.setattr(self.pynvml, "nvmlDeviceGetHandleByIndex", self.handle)
-        monkeypatch.setattr(self.pynvml, "nvmlDeviceGetTotalEnergyConsumption", self.total_energy)
+        monkeypatch.setattr(self.pynvml, "nvmlLib", self)
+        monkeypatch.setattr(self.pynvml, "_nvmlGetFunctionPointer_cache", {})
 
-    def shutdown(self) -> None:
+    @staticmethod
+    def _set_handle(ref: Any, index: int) -> None:
+        ctypes.cast(ctypes.pointer(ref._obj), ctypes.POINTER(ctypes.c_void_p)).contents.value = 0x1000 + index
+
+    # the C functions, as pynvml looks them up by name
+    def nvmlInitWithFlags(self, flags: int) -> int:
+        return 0
+
+    def nvmlShutdown(self) -> int:
         self.shutdowns += 1
+        return 0
 
-    def handle(self, index: int) -> str:
+    def nvmlDeviceGetHandleByIndex_v2(self, c_index: Any, ref: Any) -> int:
+        self.handles.append(c_index.value)
+        self._set_handle(ref, c_index.value)
+        return 0
+
+    def nvmlDeviceGetHandleByUUID(self, c_uuid: Any, ref: Any) -> int:
+        index = self.UUIDS.get(c_uuid.value.decode())
+        if index is None:
+            return self.pynvml.NVML_ERROR_NOT_FOUND
         self.handles.append(index)
-        return f"gpu{index}"
+        self._set_handle(ref, index)
+        return 0
 
-    def total_energy(self, handle: str) -> int:
-        assert handle.startswith("gpu")
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: Any, ref: Any) -> int:
+        self.queried.append(ctypes.cast(handle, ctypes.c_void_p).value - 0x1000)
         if self.error is not None:
-            raise self.pynvml.NVMLError(self.error)  # pynvml maps the code to its real subclass
-        return self.energy_mj
+            return self.error
+        ref._obj.value = self.energy_mj
+        return 0
 
 
 @pytest.fixture
@@ -306,11 +332,25 @@ def test_nvml_not_supported_falls_back(pynvml, monkeypatch: pytest.MonkeyPatch, 
     assert ("Not counted", "GPU energy, 5 frames") in [row[:2] for row in cost_rows_for_report(t)]
 
 
-def test_nvml_driver_missing(pynvml, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_driver() -> None:
-        raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+def test_nvml_by_uuid_meters_the_gpu_torch_means(pynvml, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NVML numbers GPUs in PCI order and ignores CUDA_VISIBLE_DEVICES; torch's cuda:N may be another GPU,
+    so the meter finds the device by its UUID."""
+    gpu = FakeGpu(pynvml)
+    gpu.install(monkeypatch)
+    meter = NvmlMeter(0, uuid="GPU-00000000-0000-0000-0000-00000000000b")  # cuda:0 is NVML's GPU 1 here
+    assert meter.available and gpu.handles == [1] and gpu.queried == [1]
+    assert "GPU-00000000-0000-0000-0000-00000000000b" in meter.describe()
+    missing = NvmlMeter(0, uuid="GPU-ffffffff-0000-0000-0000-000000000000")
+    assert not missing.available and "GPU-ffffffff" in (missing.unavailable or "")
 
-    monkeypatch.setattr(pynvml, "nvmlInit", no_driver)
+
+def test_nvml_driver_missing(pynvml, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_library(*args: Any, **kwargs: Any) -> None:
+        raise OSError("libnvidia-ml.so.1: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(pynvml, "nvmlLib", None)  # pynvml then loads the driver library itself ...
+    monkeypatch.setattr(pynvml, "CDLL", no_library)  # ... which is not there
+    monkeypatch.setattr(pynvml, "_nvmlGetFunctionPointer_cache", {})
     meter = NvmlMeter(0)
     assert "NVML could not start" in (meter.unavailable or "")
     assert meter.stop(meter.start()).joules is None

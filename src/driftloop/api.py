@@ -37,12 +37,12 @@ from driftloop.cost import (
     pick_meters,
     totals,
 )
-from driftloop.errors import DriftloopError, InputError, RunInterrupted, SpecError
+from driftloop.errors import DriftloopError, InputError, RunInterrupted, RunNotFoundError, SpecError
 from driftloop.images import LoadedImage, frame_sha256, load_images, read_frame, target_size
 from driftloop.measure import MetricsRecorder, MetricsSettings, missing_frames
 from driftloop.replicators import registry
 from driftloop.replicators.base import Replicator
-from driftloop.store import ChainRow, FrameRow, RunRow, Store
+from driftloop.store import DB_NAME, ChainRow, FrameRow, RunRow, Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -615,7 +615,7 @@ def resume(
     callable passed again as ``model``. ``max_cost`` replaces the run's budget (after it stopped on it).
     ``retry_failed`` also continues chains that ended ``error`` or ``refused`` (after an outage, say).
     """
-    store = Store(workspace)
+    store = _existing_store(workspace)
     row = store.get_run(run_id)
     spec = row.config["model"]
     if model is None:
@@ -629,11 +629,24 @@ def resume(
 
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> RunHandle:
     """A handle to a stored run (id or unique prefix)."""
-    return RunHandle(Store(workspace), run_id)
+    return RunHandle(_existing_store(workspace), run_id)
+
+
+def _existing_store(workspace: str | Path) -> Store:
+    """The store of a workspace that exists: a mistyped ``--workspace`` is an error, not a new workspace."""
+    if not Store.exists(workspace):
+        raise RunNotFoundError(
+            f"no driftloop workspace at {workspace} (no {DB_NAME} there); check --workspace"
+        )
+    return Store(workspace)
 
 
 def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:
-    """Every run in a workspace, oldest first; a 'running' run whose process died shows as 'interrupted'."""
+    """Every run in a workspace, oldest first; a 'running' run whose process died shows as 'interrupted'.
+
+    A folder that holds no workspace has no runs (and is not made into one)."""
+    if not Store.exists(workspace):
+        return []
     store = Store(workspace)
     counts = store.frame_counts()
     out = []

@@ -173,7 +173,10 @@ def run(
         typer.Option("--dtype", help="Number format where the model has one: fp32, bf16, fp16 (GPU), auto."),
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an unfinished run with the same inputs and settings.")
+        bool,
+        typer.Option(
+            "--resume", help="Continue (or, if finished, reuse) a run with the same inputs and settings."
+        ),
     ] = False,
     render: Annotated[
         bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
@@ -209,8 +212,8 @@ def run(
             images, model=model, n=steps, seeds=parse_seeds(seeds), size=size, workspace=workspace,
             batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience,
             refusal_retries=refusal_retries, max_cost=max_cost, device=device, dtype=dtype,
-            resume=resume, render=render, cost_factors=cost_factors, country=country, metrics=metrics,
-            perceptual=perceptual, faces=faces, progress=bar, log=say,
+            resume=resume, reuse_done=resume, render=render, cost_factors=cost_factors, country=country,
+            metrics=metrics, perceptual=perceptual, faces=faces, progress=bar, log=say,
         )  # fmt: skip
     print_outputs(handle, quiet)
 
@@ -247,11 +250,20 @@ def resume(
 @app.command("runs")
 def list_runs(workspace: Workspace = Path(api.DEFAULT_WORKSPACE)) -> None:
     """List the runs in the workspace."""
-    table = Table("id", "model", "chains", "steps", "status", "created", box=None)
-    for r in api.runs(workspace):
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True)  # what `resume` needs: never shortened
+    table.add_column("model", overflow="fold")
+    for name in ("chains", "steps", "status", "created"):
+        table.add_column(name, no_wrap=True)
+    found = api.runs(workspace)
+    for r in found:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         table.add_row(r.id, r.model, str(r.chains), f"{r.steps_done}/{r.n_steps}", r.status, created)
-    Console().print(table)
+    out = Console() if Console().is_terminal else Console(width=200)
+    if found:
+        out.print(table)
+    else:
+        out.print(f"no runs in {workspace}")
 
 
 @app.command()

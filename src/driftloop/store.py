@@ -26,6 +26,7 @@ from typing import Any
 from driftloop.errors import RunNotFoundError, StoreError
 
 SCHEMA_VERSION = 1
+DB_NAME = "driftloop.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -157,9 +158,14 @@ class FrameRow:
 class Store:
     """A workspace folder. Safe to share between threads (one connection behind a lock)."""
 
+    @staticmethod
+    def exists(root: str | Path) -> bool:
+        """Whether ``root`` holds a workspace (without creating one)."""
+        return (Path(root) / DB_NAME).is_file()
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
-        self.db_path = self.root / "driftloop.db"
+        self.db_path = self.root / DB_NAME
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"workspace {self.root} is a file, not a folder")
         self.root.mkdir(parents=True, exist_ok=True)

@@ -300,7 +300,7 @@ def price_per_copy(spec: str, factors: Factors) -> float:
 
 def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
     """What running the sweep would do, with a time estimate from earlier runs of each model at this size."""
-    store = Store(workspace) if Path(workspace).exists() else None
+    store = Store(workspace) if Store.exists(workspace) else None
     factors = load_factors(workspace=workspace if Path(workspace).is_dir() else None)
     hashes = input_hashes(sweep)
     rows = []
@@ -371,6 +371,8 @@ def sweep_chains(workspace: str | Path, name: str) -> tuple[dict[str, set[int]],
     Exactly the (model, image, seed) chains its spec asks for, each once (the one with most steps when
     several runs hold the same chain); for a sweep the workspace has no record of, every chain of its runs.
     """
+    if not Store.exists(workspace):
+        return {}, None
     store = Store(workspace)
     record = store.get_sweep(name)
     ids = sweep_runs(workspace, name)

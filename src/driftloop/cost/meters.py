@@ -217,8 +217,9 @@ class NvmlMeter:
     source = SOURCE_NVML
     component = "gpu"
 
-    def __init__(self, device_index: int = 0) -> None:
+    def __init__(self, device_index: int = 0, uuid: str | None = None) -> None:
         self.device_index = device_index
+        self.uuid = uuid
         self.unavailable: str | None = None
         self._handle: Any = None
         self._initialised = False
@@ -236,14 +237,20 @@ class NvmlMeter:
             self.unavailable = f"NVML could not start ({exc}); is the NVIDIA driver installed?"
             return
         try:
-            self._handle = nvml.nvmlDeviceGetHandleByIndex(device_index)
+            if uuid is not None:  # NVML's numbering is not CUDA's: match the device torch means
+                self._handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
+            else:
+                self._handle = nvml.nvmlDeviceGetHandleByIndex(device_index)
             nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
         except nvml.NVMLError_NotSupported:
             self.unavailable = (
-                f"GPU {device_index} has no NVML total-energy counter (supported from Volta GPUs on)"
+                f"{self._name()} has no NVML total-energy counter (supported from Volta GPUs on)"
             )
         except nvml.NVMLError as exc:
-            self.unavailable = f"NVML cannot read GPU {device_index} ({exc})"
+            self.unavailable = f"NVML cannot read {self._name()} ({exc})"
+
+    def _name(self) -> str:
+        return f"GPU {self.device_index}" + (f" ({self.uuid})" if self.uuid else "")
 
     @property
     def available(self) -> bool:
@@ -263,14 +270,14 @@ class NvmlMeter:
     def stop(self, token: int | None) -> EnergyReading:
         end = self.read_mj()
         if token is None or end is None:
-            reason = self.unavailable or f"NVML energy counter of GPU {self.device_index} could not be read"
+            reason = self.unavailable or f"NVML energy counter of {self._name()} could not be read"
             return EnergyReading(None, self.source, False, reason)
         if end < token:  # a 64-bit counter only goes back when the driver reloads
             return EnergyReading(None, self.source, False, "NVML energy counter went backwards")
         return EnergyReading((end - token) / 1000.0, self.source, True, self.describe())
 
     def describe(self) -> str:
-        return f"NVML total-energy counter of GPU {self.device_index}"
+        return f"NVML total-energy counter of {self._name()}"
 
     def close(self) -> None:
         if self._initialised and self._nvml is not None:
@@ -341,6 +348,19 @@ class Meters:
         return text
 
 
+def cuda_uuid(index: int) -> str | None:
+    """NVML's name (``GPU-<uuid>``) of torch's ``cuda:index``, or None when torch cannot tell."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        uuid = str(torch.cuda.get_device_properties(index).uuid)
+    except Exception:  # an old torch, a broken driver: fall back to NVML's own numbering
+        return None
+    return uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
+
+
 def pick_meters(
     device: str = "cpu",
     factors: Factors | None = None,
@@ -361,7 +381,8 @@ def pick_meters(
     meters: list[EnergyMeter] = []
     notes: list[str] = []
     if kind == "cuda":
-        nvml = NvmlMeter(int(index) if index.isdigit() else 0)
+        number = int(index) if index.isdigit() else 0
+        nvml = NvmlMeter(number, cuda_uuid(number))
         if nvml.available:
             meters.append(nvml)
         else:
