@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, help="frame side in pixels (default 512; 32 with --tiny)")
     p.add_argument("--batch-sizes", default=None, help="comma-separated (default 1,2,4,8; 1,2,4 with --tiny)")
     p.add_argument(
-        "--chain-steps", type=int, default=None, help="copies per chain (default 5; 3 with --tiny)"
+        "--chain-steps", type=int, default=None, help="copies per chain (default 20; 5 with --tiny)"
     )
     p.add_argument("--steps", type=int, default=2, help="inference steps per copy")
     p.add_argument("--strength", type=float, default=0.5)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             raw_loop(replicator, frame, batch, 1, args)
         header = (
             f"{'batch':>5} {'raw copies/s':>13} {'replicate()/s':>14} {'engine copies/s':>16} "
-            f"{'ratio':>6} {'raw ms/call':>12}"
+            f"{'ratio':>6} {'raw ms/call':>12} {'denoise steps/s':>16}"
         )
         print(header)
         for batch in args.batch_sizes:
@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(row)
             print(f"{batch:>5} {row['raw_copies_per_s']:>13.2f} {row['replicate_copies_per_s']:>14.2f} "
                   f"{row['engine_copies_per_s']:>16.2f} "
-                  f"{row['ratio']:>6.2f} {row['raw_ms_per_call']:>12.1f}")  # fmt: skip
+                  f"{row['ratio']:>6.2f} {row['raw_ms_per_call']:>12.1f} "
+                  f"{row['denoise_steps_per_s']:>16.1f}")  # fmt: skip
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     worst = min(r["ratio"] for r in results)

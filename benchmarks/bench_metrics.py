@@ -5,9 +5,10 @@
 
 Prints (1) frames per second of the full non-neural suite at the chosen size (features of the new frame,
 then every pair against the original and the previous frame), single-threaded as in the engine's worker;
-(2) the wall time of the same taef2 chain with metrics off and on, run back to back in this process, and
-their ratio. The goal is that metrics add at most 5% to a chain's wall time. Needs the TAEF2 weights
-(DRIFTLOOP_MODEL_DIR, or ../shared/models beside the checkout).
+(2) the wall time of the same taef2 chain with metrics off and on, run in this process in the order
+``--order`` (default off, on, on, off, so a machine that slowly speeds up or slows down does not favour
+either), and the ratio of the means. The goal is that metrics add at most 5% to a chain's wall time.
+Needs the TAEF2 weights (DRIFTLOOP_MODEL_DIR, or ../shared/models beside the checkout).
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=101)
     parser.add_argument("--repeats", type=int, default=20, help="frames timed for the suite's speed")
+    parser.add_argument(
+        "--order", default="off,on,on,off", help="chains to time; ABBA cancels a slow drift of the machine"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DRIFTLOOP_MODEL_DIR", str(REPO.parent / "shared" / "models"))
 
@@ -72,14 +76,21 @@ def main() -> None:
         f"metric suite at {args.size}²: {ms:.1f} ms per frame, {fps:.1f} frames/s (median of {args.repeats})"
     )
 
+    order = [part == "on" for part in args.order.split(",")]
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    models: dict[bool, list[float]] = {False: [], True: []}
+    print(f"taef2 chain, {args.steps} steps at {args.size}², same process, in the order {args.order}:")
     with tempfile.TemporaryDirectory() as tmp:
         chain_seconds(64, 2, True, Path(tmp) / "warm")  # load weights and warm oneDNN outside the timings
-        off_wall, off_model = chain_seconds(args.size, args.steps, False, Path(tmp) / "off")
-        on_wall, on_model = chain_seconds(args.size, args.steps, True, Path(tmp) / "on")
-    print(f"taef2 chain, {args.steps} steps at {args.size}², same process, back to back:")
-    print(f"  metrics off: {off_wall:7.1f} s wall ({off_model:.1f} s in the model)")
-    print(f"  metrics on:  {on_wall:7.1f} s wall ({on_model:.1f} s in the model)")
-    print(f"  overhead of metrics: {100 * (on_wall / off_wall - 1):+.1f}% of wall time (goal ≤ +5%)")
+        for i, on in enumerate(order):
+            wall, model = chain_seconds(args.size, args.steps, on, Path(tmp) / f"run{i}")
+            walls[on].append(wall)
+            models[on].append(model)
+            print(f"  metrics {'on ' if on else 'off'}: {wall:7.1f} s wall ({model:.1f} s in the model)")
+    off, on = statistics.mean(walls[False]), statistics.mean(walls[True])
+    model_off, model_on = statistics.mean(models[False]), statistics.mean(models[True])
+    print(f"  mean: off {off:.1f} s, on {on:.1f} s wall; model off {model_off:.1f} s, on {model_on:.1f} s")
+    print(f"  overhead of metrics: {100 * (on / off - 1):+.1f}% of wall time (goal ≤ +5%)")
 
 
 if __name__ == "__main__":

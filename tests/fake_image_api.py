@@ -94,6 +94,15 @@ class Reply:
 Action = Reply | Callable[[Received], "Reply | np.ndarray | None"]
 
 
+# gpt-image-1's output tokens per image (its docs: 272 / 1056 / 4160 at 1024², 408 / 1584 / 6240 otherwise)
+OUTPUT_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
+
+
+def output_tokens(quality: str, shape: tuple[int, ...]) -> int:
+    square, oblong = OUTPUT_TOKENS["medium" if quality == "auto" else quality]
+    return square if shape[0] == shape[1] else oblong
+
+
 def png_b64(image: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(image, "RGB").save(buf, "PNG", compress_level=1)
@@ -335,8 +344,8 @@ class FakeImageAPI:
                 "usage": {
                     "input_tokens": 323,
                     "input_tokens_details": {"image_tokens": 259, "text_tokens": 64},
-                    "output_tokens": 4160,
-                    "total_tokens": 4483,
+                    "output_tokens": output_tokens(quality, image.shape),
+                    "total_tokens": 323 + output_tokens(quality, image.shape),
                 },
             }
         return {

@@ -120,6 +120,8 @@ def test_dtype_flag(tmp_path: Path, sample_images: dict[str, Path]) -> None:
     image = str(sample_images["astronaut.png"])
     res = run_cli("run", image, "-m", "jpeg", "--dtype", "bf16", "-w", str(tmp_path / "ws"))
     assert res.returncode == 2 and "--dtype: jpeg has no dtype parameter" in res.stderr
+    res = run_cli("run", image, "-m", "jpeg", "--device", "cuda", "-w", str(tmp_path / "ws"))
+    assert res.returncode == 2 and "--device: jpeg has no device parameter" in res.stderr
     res = run_cli("run", image, "-m", "taef2", "--dtype", "fp8", "-w", str(tmp_path / "ws"))
     assert res.returncode == 2 and "dtype='fp8' is not one of fp32, bf16" in res.stderr
     assert not (tmp_path / "ws").exists()
@@ -199,3 +201,18 @@ def test_runs_shows_whole_ids_and_typos_make_no_workspace(
     res = run_cli("resume", "abc", "-w", str(typo))
     assert res.returncode == 2 and "no driftloop workspace at" in res.stderr
     assert not typo.exists()
+
+
+def test_max_pixels_guards_and_can_be_raised(tmp_path: Path) -> None:
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (2000, 1500), (120, 80, 40)).save(big)
+    ws = tmp_path / "ws"
+    res = run_cli("run", str(big), "-m", "jpeg", "-n", "1", "--size", "16", "--max-pixels", "1000000",
+                  "-w", str(ws))  # fmt: skip
+    assert res.returncode == 2 and "too large" in res.stderr and "--max-pixels" in res.stderr
+    assert not ws.exists()
+    res = run_cli("run", str(big), "-m", "jpeg", "-n", "1", "--size", "16", "--max-pixels", "4000000",
+                  "--no-render", "-q", "-w", str(ws))  # fmt: skip
+    assert res.returncode == 0, res.stderr

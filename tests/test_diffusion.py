@@ -522,3 +522,16 @@ def test_describe_is_json(sd_replicator) -> None:
     facts = sd_replicator.describe()
     json.dumps(facts)
     assert facts["device"] == "cpu" and facts["dtype"] == "fp32" and facts["schedule"] == "linear"
+
+
+def test_a_blacked_out_copy_is_a_refusal_not_a_frame() -> None:
+    """A safety checker returns a black image for a flagged copy: the chain must not go on from it."""
+    from driftloop.replicators.base import Copy, Refusal
+    from driftloop.replicators.diffusion_common import PipelineReplicator
+
+    black = np.zeros((8, 8, 3), np.uint8)
+    flagged = PipelineReplicator.outcome(black, {"nsfw_content_detected": True, "noise_seed": 1})
+    assert isinstance(flagged, Refusal) and "safety checker" in flagged.reason
+    assert flagged.info["noise_seed"] == 1
+    kept = PipelineReplicator.outcome(black + 5, {"noise_seed": 1})
+    assert isinstance(kept, Copy) and kept.frame[0, 0, 0] == 5

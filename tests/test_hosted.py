@@ -19,9 +19,10 @@ import pytest
 from PIL import Image
 
 import driftloop
+from driftloop.chain import BudgetReached
 from driftloop.errors import DriftloopError, SpecError
 from driftloop.replicators import gemini, openai_images, registry
-from driftloop.replicators.base import Copy, Failure, Refusal
+from driftloop.replicators.base import BatchAborted, Copy, Failure, Refusal
 from driftloop.replicators.hosted import (
     PROMPT,
     HostedAuthError,
@@ -40,9 +41,11 @@ from driftloop.replicators.spec import parse_config
 from fake_image_api import (
     FakeImageAPI,
     Received,
+    Reply,
     hang,
     malformed,
     openai_error,
+    png_b64,
     rate_limited,
     refusal,
     server_error,
@@ -51,6 +54,12 @@ from fake_image_api import (
 OPENAI_KEY = "sk-test-SECRET-0123456789abcdef"
 GEMINI_KEY = "AIzaTEST-SECRET-fedcba9876543210"
 REPO = Path(__file__).resolve().parents[1]
+GEMINI_USD = 1302 * 0.30e-6 + 1290 * 30e-6  # the fake's usage × the table's token rates
+
+
+def gpt_image_1_usd(output_tokens: int) -> float:
+    """gpt-image-1's price of one of the fake's answers: 64 text + 259 image input tokens, then the output."""
+    return 64 * 5e-6 + 259 * 10e-6 + output_tokens * 40e-6
 
 
 # -------------------------------------------------------------------------------------------- fixtures
@@ -199,7 +208,7 @@ def test_backoff_retry_after_and_limiter_units() -> None:
         assert 0.5 * 2 ** (attempt - 1) <= d <= 2 ** (attempt - 1)
     assert backoff_delay(10, 1.0, 5.0, None, rng) <= 5.0
     assert 2.0 <= backoff_delay(1, 0.05, 60.0, 2.0, rng) <= 2.2  # Retry-After wins over the base
-    assert backoff_delay(1, 0.05, 3.0, 100.0, rng) == 3.0  # ... but not past max_wait
+    assert 100.0 <= backoff_delay(1, 0.05, 3.0, 100.0, rng) <= 110.0  # ... and max_wait does not cut it
     assert parse_retry_after({"retry-after": "1"}) == 1.0
     assert parse_retry_after({"retry-after": "0.25"}) == 0.25
     assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
@@ -241,7 +250,8 @@ def test_openai_copy_request_shape_and_info(env: FakeImageAPI) -> None:
     info = out.info
     assert info["attempts"] == 1 and info["retries"] == 0
     assert info["request_id"] == "req_fake_1"
-    assert info["usd"] == pytest.approx(0.167)  # high:1024x1024 in the cost table
+    assert info["usd"] == pytest.approx(gpt_image_1_usd(4160))  # priced from the answer's tokens
+    assert "64 input text, 259 input image, 4,160 output tokens" in info["usd_source"]
     assert info["size"] == "1024x1024" and info["quality"] == "high" and info["model"] == "gpt-image-1"
     assert info["box"] == [0, 128, 1024, 768] and info["returned_size"] == [1024, 1024]
     assert info["usage"]["output_tokens"] == 4160
@@ -262,7 +272,7 @@ def test_openai_auto_size_and_quality_priced_from_the_answer(env: FakeImageAPI) 
     assert env.received[0].fields["size"] == "1536x1024"  # what a 4:3 frame fills best
     assert "input_fidelity" not in env.received[0].fields
     assert out.info["reported_quality"] == "medium"
-    assert out.info["usd"] == pytest.approx(0.015)  # medium:1536x1024 for gpt-image-1-mini
+    assert out.info["usd"] == pytest.approx(64 * 2e-6 + 259 * 2.5e-6 + 1584 * 8e-6)  # mini, medium, 1536 wide
     assert_close_copy(out.frame, frame)
     from driftloop.cost import load_factors
 
@@ -458,7 +468,7 @@ def test_gemini_copy_request_shape_and_info(env: FakeImageAPI) -> None:
     assert "seed" not in req.fields
     info = out.info
     assert info["attempts"] == 1 and info["request_id"] == "fake-1"
-    assert info["usd"] == pytest.approx(0.039) and info["finish_reason"] == "STOP"
+    assert info["usd"] == pytest.approx(GEMINI_USD) and info["finish_reason"] == "STOP"
     assert info["usage"]["candidates_token_count"] == 1290
     assert rep.requirements.cost_per_image_usd == pytest.approx(0.039)
     assert rep.spec == "gemini:gemini-2.5-flash-image"
@@ -567,13 +577,13 @@ def test_run_end_to_end_through_the_fake(env: FakeImageAPI, registered: None, tm
     assert len(made) == 3
     infos = [r["info"] for r in made]
     assert [i["attempts"] for i in infos] == [2, 1, 1] and infos[0]["retries"] == 1
-    assert all(i["usd"] == pytest.approx(0.011) and i["size"] == "1024x1024" for i in infos)  # low:1024x1024
+    assert all(i["usd"] == pytest.approx(gpt_image_1_usd(272)) and i["size"] == "1024x1024" for i in infos)
     assert infos[0]["request_id"] == "req_fake_2"
     frame = run.frame(chain=0, step=3)
     assert frame.shape == (64, 64, 3)
     assert int(frame[..., 0].astype(int).sum() - run.frame(chain=0, step=0)[..., 0].astype(int).sum()) > 0
     _, total = run.cost_totals()
-    assert total.usd == pytest.approx(0.033)
+    assert total.usd == pytest.approx(3 * gpt_image_1_usd(272))
     _scan_for_keys(ws)
 
 
@@ -630,7 +640,7 @@ def test_run_account_error_keeps_paid_copies_and_resume_buys_each_once(
     rows = [r for r in resumed.frame_rows() if r.step > 0]
     assert len(rows) == 6
     _, total = resumed.cost_totals()
-    assert total.usd == pytest.approx(6 * 0.011)
+    assert total.usd == pytest.approx(6 * gpt_image_1_usd(272))
     _scan_for_keys(ws)
 
 
@@ -641,7 +651,8 @@ def test_run_max_cost_uses_the_runs_price_table(env: FakeImageAPI, registered: N
     image = _image(tmp_path / "in.png", (200, 120, 40))
     ws = tmp_path / "ws"
     with pytest.raises(DriftloopError, match=r"about \$3\.00 .* more than --max-cost \$0\.50"):
-        driftloop.run(image, model="openai:gpt-image-1,quality=low", n=3, size=32, workspace=ws,
+        driftloop.run(image, model="openai:gpt-image-1,quality=low,size=1024x1024", n=3, size=32,
+                      workspace=ws,
                       cost_factors=prices, max_cost=0.5, render=False)  # fmt: skip
     assert env.received == [] and not (ws / "driftloop.db").exists()
 
@@ -692,8 +703,65 @@ def test_gemini_run_end_to_end_through_the_fake(env: FakeImageAPI, registered: N
     assert len(env.received) == 5 and all(r.provider == "gemini" for r in env.received)
     infos = [r["info"] for r in run.records() if r["step"] > 0]
     assert sum(i["retries"] for i in infos) == 1
-    assert all(i["usd"] == pytest.approx(0.039) for i in infos)
+    assert all(i["usd"] == pytest.approx(GEMINI_USD) for i in infos)
     assert run.frame(chain=1, step=2).shape == (32, 32, 3)
     _, total = run.cost_totals()
-    assert total.usd == pytest.approx(4 * 0.039)
+    assert total.usd == pytest.approx(4 * GEMINI_USD)
     _scan_for_keys(ws)
+
+
+def test_per_image_price_when_the_answer_reports_no_tokens(env: FakeImageAPI) -> None:
+    image = np.full((1024, 1024, 3), 90, np.uint8)
+    body = {"created": 1, "data": [{"b64_json": png_b64(image)}], "quality": "low", "size": "1024x1024"}
+    env.script(Reply(200, body))
+    (out,) = build_openai("openai:gpt-image-1,quality=low").replicate([frame_64x48()], [0])
+    assert isinstance(out, Copy) and out.info["usd"] == pytest.approx(0.011)  # low:1024x1024
+    assert "per image" in out.info["usd_source"]
+
+
+def test_token_prices_need_a_rate_for_every_kind_counted() -> None:
+    from driftloop.cost import load_factors
+
+    factors = load_factors()
+    price = factors.token_price("openai:gpt-image-1", {"input_text": 1000, "input_image": 0, "output": 2000})
+    assert price is not None and price.usd == pytest.approx(1000 * 5e-6 + 2000 * 40e-6)
+    assert factors.token_price("openai:gpt-image-1", {"input_audio": 10, "output": 2000}) is None
+    assert factors.token_price("openai:no-such-model", {"output": 2000}) is None
+
+
+def test_run_budget_stops_when_tokens_cost_more_than_listed(
+    env: FakeImageAPI, registered: None, tmp_path: Path
+) -> None:
+    """Listed at $0.011 a copy, each answer really costs ~$0.0138 (its input image is billed too): a $0.035
+    budget admits the 3-copy estimate ($0.033), then stops before the copy that would pass it; a resume with a
+    higher budget buys only that copy."""
+    ws = tmp_path / "ws"
+    image = _image(tmp_path / "in.png", (200, 120, 40))
+    with pytest.raises(BudgetReached, match="would pass --max-cost"):
+        driftloop.run(image, model="openai:gpt-image-1,quality=low,size=1024x1024", n=3, size=32,
+                      workspace=ws,
+                      max_cost=0.035, render=False, metrics=False)  # fmt: skip
+    (summary,) = driftloop.runs(ws)
+    assert summary.status == "budget" and summary.steps_done == 2 and len(env.received) == 2
+    resumed = driftloop.resume(summary.id, workspace=ws, max_cost=1.0, render=False)
+    assert resumed.status == "done" and len(env.received) == 3
+    assert resumed.cost_totals()[1].usd == pytest.approx(3 * gpt_image_1_usd(272))
+
+
+def test_openai_retry_after_past_the_limit_ends_the_frame(env: FakeImageAPI) -> None:
+    env.script(rate_limited("openai", retry_after="3600"))
+    started = time.monotonic()
+    (out,) = build_openai("openai:gpt-image-1,backoff=0.01").replicate([frame_64x48()], [0])
+    assert isinstance(out, Failure) and "retry after 3600 s" in out.message
+    assert time.monotonic() - started < 5 and len(env.received) == 1
+
+
+def test_account_error_after_some_copies_carries_them(env: FakeImageAPI) -> None:
+    ok = lambda req: None  # noqa: E731 - the default copy
+    env.script(ok, _quota())
+    rep = build_openai("openai:gpt-image-1,backoff=0.01,concurrency=1")
+    with pytest.raises(BatchAborted) as info:
+        rep.replicate([frame_64x48(i) for i in range(3)], [0, 1, 2])
+    cause, outcomes = info.value.cause, info.value.outcomes
+    assert isinstance(cause, HostedAuthError) and "insufficient_quota" in str(cause)
+    assert isinstance(outcomes[0], Copy) and outcomes[1:] == [None, None] and len(env.received) == 2

@@ -153,3 +153,45 @@ def test_resume_uses_the_recorded_thread_count(models_dir: Path) -> None:
         assert build("taef2:threads=3").align_with({"threads": other}) == []  # an explicit setting wins
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("size", "batch"), [(64, 1), (96, 3), (128, 2)])
+def test_fast_path_is_bit_identical_to_the_plain_model(
+    models_dir: Path, astronaut128: np.ndarray, size: int, batch: int
+) -> None:
+    """The oneDNN blocked-layout runner must give exactly what the eager NCHW float32 model gives."""
+    import torch
+
+    from driftloop.replicators.tae import frames_to_tensor, tensor_to_frames
+
+    rep = build("taef2")
+    assert rep.exact
+    frames = [np.roll(astronaut128[:size, :size], 7 * i, axis=1).copy() for i in range(batch)]
+    fast = rep.replicate(frames, [0] * batch)
+    with torch.no_grad():  # the plain loop: a contiguous NCHW float32 batch through the eager model
+        x = frames_to_tensor(frames, torch.device("cpu"), torch.float32).contiguous()
+        plain = tensor_to_frames(rep.model.decoder(rep.model.encoder(x)).clamp(0, 1))
+    for a, b in zip(fast, plain, strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(("name", "latent", "pool"), [("taesd", 4, False), ("taef1", 16, False)])
+def test_family_members_load_their_files_by_name(tmp_path: Path, name: str, latent: int, pool: bool) -> None:
+    """The other members' upstream files are plain state dicts named <model>_encoder/decoder.pth; random
+    weights of the same architecture stand in for them (they are not on this machine)."""
+    import torch
+
+    from driftloop.replicators.tae_model import TinyAutoEncoder
+
+    torch.manual_seed(0)
+    model = TinyAutoEncoder(latent, pool)
+    torch.save(model.encoder.state_dict(), tmp_path / f"{name}_encoder.pth")
+    torch.save(model.decoder.state_dict(), tmp_path / f"{name}_decoder.pth")
+    rep = build(f"{name}:weights={tmp_path}")
+    frame = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    (out,) = rep.replicate([frame], [0])
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert rep.describe()["variant"] == name
+    with pytest.raises(WeightsError, match=f"{name}_encoder.pth: not a valid {name} weight file"):
+        torch.save(TinyAutoEncoder(32, True).encoder.state_dict(), tmp_path / f"{name}_encoder.pth")
+        build(f"{name}:weights={tmp_path}").replicate([frame], [0])

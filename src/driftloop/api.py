@@ -38,7 +38,14 @@ from driftloop.cost import (
     totals,
 )
 from driftloop.errors import DriftloopError, InputError, RunInterrupted, RunNotFoundError, SpecError
-from driftloop.images import LoadedImage, frame_sha256, load_images, read_frame, target_size
+from driftloop.images import (
+    DEFAULT_MAX_PIXELS,
+    LoadedImage,
+    frame_sha256,
+    load_images,
+    read_frame,
+    target_size,
+)
 from driftloop.measure import MetricsRecorder, MetricsSettings, missing_frames
 from driftloop.replicators import registry
 from driftloop.replicators.base import Replicator
@@ -353,15 +360,17 @@ def _hosted(replicator: Replicator, factors: Factors) -> HostedEstimate | None:
     return estimate(factors) if callable(estimate) else None
 
 
-def _overrides(model: object, device: str | None, dtype: str | None) -> dict[str, str]:
-    """``--device`` / ``--dtype`` as spec overrides; a dtype for a model that has none is an error."""
-    out = {"device": device} if device else {}
-    if dtype:
+def _overrides(model: object, device: str | None, dtype: str | None = None) -> dict[str, str]:
+    """``--device`` / ``--dtype`` as spec overrides; one the model does not have is an error, not ignored."""
+    out: dict[str, str] = {}
+    for key, value in (("device", device), ("dtype", dtype)):
+        if not value:
+            continue
         backend = registry.lookup(model) if isinstance(model, str) else None
-        if backend is None or "dtype" not in {f.name for f in dataclasses.fields(backend.config_type)}:
+        if backend is None or key not in {f.name for f in dataclasses.fields(backend.config_type)}:
             name = model if isinstance(model, str) else "this model"
-            raise SpecError(f"--dtype: {name} has no dtype parameter")
-        out["dtype"] = dtype
+            raise SpecError(f"--{key}: {name} has no {key} parameter")
+        out[key] = value
     return out
 
 
@@ -432,6 +441,7 @@ def run(
     faces: bool = False,
     reuse_done: bool = False,
     sweep: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> RunHandle:
@@ -466,7 +476,7 @@ def run(
         raise InputError("no input images given")
     replicator = registry.build(model, **_overrides(model, device, dtype))
     multiple = replicator.requirements.size_multiple
-    loaded: list[LoadedImage] = load_images(paths, size=size, multiple=multiple)
+    loaded: list[LoadedImage] = load_images(paths, size=size, multiple=multiple, max_pixels=max_pixels)
     for item in loaded:
         for note in item.notes:
             say(f"{item.path}: {note}")
@@ -622,7 +632,7 @@ def resume(
         if spec.startswith("callable:"):
             raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
         model = spec
-    replicator = registry.build(model, **({"device": device} if device else {}))
+    replicator = registry.build(model, **_overrides(model, device))
     say = log or (lambda _msg: None)
     return _resume(store, row.id, replicator, progress, render, say, max_cost, retry_failed)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from driftloop.background import yield_to_model
 from driftloop.cost import HostedEstimate, Meters, measure
 from driftloop.errors import DriftloopError
 from driftloop.images import frame_sha256, write_png_atomic
@@ -103,6 +104,7 @@ class FrameWriter:
         self._thread.start()
 
     def _work(self) -> None:
+        yield_to_model()
         while (item := self._queue.get()) is not self._STOP:
             if self.error is None:
                 try:

@@ -32,7 +32,7 @@ from driftloop import api
 from driftloop.chain import ProgressEvent
 from driftloop.cost import chain_cost_line, summary_lines
 from driftloop.errors import DriftloopError, RunNotFoundError, SpecError
-from driftloop.images import AnimatedImageWarning
+from driftloop.images import DEFAULT_MAX_PIXELS, AnimatedImageWarning
 from driftloop.outputs import chain_label
 
 MAX_CHAIN_LINES = 12  # per-chain cost lines after a run with at most this many chains
@@ -202,6 +202,10 @@ def run(
         bool,
         typer.Option("--faces", help="Measure face landmarks: eyebrows, eyes, mouth (driftloop[faces])."),
     ] = False,
+    max_pixels: Annotated[
+        int,
+        typer.Option("--max-pixels", help="Largest input accepted, in pixels (a guard against image bombs)."),
+    ] = DEFAULT_MAX_PIXELS,
     workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
@@ -213,7 +217,7 @@ def run(
             batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience,
             refusal_retries=refusal_retries, max_cost=max_cost, device=device, dtype=dtype,
             resume=resume, reuse_done=resume, render=render, cost_factors=cost_factors, country=country,
-            metrics=metrics, perceptual=perceptual, faces=faces, progress=bar, log=say,
+            metrics=metrics, perceptual=perceptual, faces=faces, max_pixels=max_pixels, progress=bar, log=say,
         )  # fmt: skip
     print_outputs(handle, quiet)
 

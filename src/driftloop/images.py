@@ -359,7 +359,7 @@ def _decode_first_frame(path: Path, fh: IO[bytes], max_pixels: int) -> tuple[Ima
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(
             f"{path}: image is too large ({exc}); it may be a decompression bomb. "
-            "Shrink it first, or raise the pixel limit if you trust the file"
+            "Shrink it first, or raise the limit with --max-pixels if you trust the file"
         ) from exc
     except UnidentifiedImageError as exc:
         raise InputError(
@@ -394,7 +394,8 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
     if width * height > max_pixels:
         raise InputError(
             f"{path}: image is too large ({width}x{height} = {width * height} pixels, limit {max_pixels}); "
-            "it may be a decompression bomb. Shrink it first, or raise the pixel limit if you trust the file"
+            "it may be a decompression bomb. Shrink it first, or raise the limit with --max-pixels if you "
+            "trust the file"
         )
 
 

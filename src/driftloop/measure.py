@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from driftloop.background import yield_to_model
 from driftloop.images import read_frame
 from driftloop.metrics import FrameFeatures, frame_metrics
 from driftloop.store import Store
@@ -107,6 +108,7 @@ class MetricsRecorder:
         return row
 
     def _work(self) -> None:
+        yield_to_model()
         while (item := self._queue.get()) is not None:
             chain, step, frame = item
             try:

@@ -49,6 +49,9 @@ class Factor:
     source: str
 
 
+TOKEN_PREFIX = "tokens:"  # price-table keys of per-token rates (USD per 1M tokens): tokens:output, ...
+
+
 @dataclass(frozen=True)
 class Price:
     """Money per output image of a hosted model, dated."""
@@ -90,10 +93,7 @@ class Factors:
 
         Tries ``quality:size``, then ``quality``, then ``default``; ``None`` when the table has no such model.
         """
-        table = self.prices.get(model.lower())
-        if table is None:
-            bare = [t for name, t in self.prices.items() if name.split(":", 1)[-1] == model.lower()]
-            table = bare[0] if len(bare) == 1 else None
+        table = self._table(model)
         if table is None:
             return None
         keys = []
@@ -106,6 +106,30 @@ class Factors:
             if key in table:
                 return table[key]
         return None
+
+    def token_price(self, model: str, counts: dict[str, int]) -> Price | None:
+        """What an answer cost by its token counts (``input_text``, ``input_image``, ``output``), from the
+        model's ``tokens:<kind>`` rates in USD per 1M tokens; None unless the table has a rate for every
+        kind counted."""
+        table = self._table(model)
+        if not table or not counts:
+            return None
+        rates = {key.split(":", 1)[1]: p for key, p in table.items() if key.startswith(TOKEN_PREFIX)}
+        if not rates or any(kind not in rates for kind, n in counts.items() if n):
+            return None
+        usd = sum(n * rates[kind].usd / 1e6 for kind, n in counts.items() if n)
+        parts = ", ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in counts.items() if n)
+        rate = ", ".join(f"{kind.replace('_', ' ')} ${rates[kind].usd:g}" for kind, n in counts.items() if n)
+        first = next(iter(rates.values()))
+        source = f"{parts} tokens × ({rate}) per 1M tokens ({first.source.strip()})"
+        return Price(usd, source, first.as_of)
+
+    def _table(self, model: str) -> dict[str, Price] | None:
+        table = self.prices.get(model.lower())
+        if table is None:
+            bare = [t for name, t in self.prices.items() if name.split(":", 1)[-1] == model.lower()]
+            table = bare[0] if len(bare) == 1 else None
+        return table
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able snapshot (values, units, sources) to store with a run; :meth:`from_dict` reads it."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.replicators.base import Backend, Copy, Frames, WeightsStatus
+from driftloop.replicators.base import Backend, Frames, Outcome, WeightsStatus
 from driftloop.replicators.diffusion_common import (
     Captioner,
     PipelineReplicator,
@@ -97,12 +97,14 @@ class CaptionRedrawReplicator(PipelineReplicator):
             self.model_ref.load_from, **self.pretrained_kwargs(), **hub_kwargs
         )
 
-    def replicate(self, frames: Frames, seeds: list[int], context: StepContext | None = None) -> list[Copy]:
+    def replicate(
+        self, frames: Frames, seeds: list[int], context: StepContext | None = None
+    ) -> list[Outcome]:
         c = self.config
         used_seeds, policy = self.noise_for(seeds, context)
         captions = self.captioner.caption(frames)
         prompts = [" ".join(p for p in (c.prefix, cap, c.suffix) if p) for cap in captions]
-        out: list[Copy | None] = [None] * len(frames)
+        out: list[Outcome | None] = [None] * len(frames)
         for idx in group_by([f.shape for f in frames]).values():
             kwargs: dict[str, Any] = {"prompt": [prompts[i] for i in idx], "num_inference_steps": c.steps}
             if c.negative_prompt:
@@ -114,7 +116,7 @@ class CaptionRedrawReplicator(PipelineReplicator):
             )
             for i, frame, info in zip(idx, copies, infos, strict=True):
                 extra = {"prompt": prompts[i]} if prompts[i] != captions[i] else {}
-                out[i] = Copy(
+                out[i] = self.outcome(
                     frame,
                     {
                         "caption": captions[i],

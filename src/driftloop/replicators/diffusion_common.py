@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from driftloop.errors import DriftloopError, SpecError, WeightsError
-from driftloop.replicators.base import Frames, Requirements, StepContext, WeightsStatus
+from driftloop.replicators.base import Copy, Frames, Refusal, Requirements, StepContext, WeightsStatus
 from driftloop.weights import offline
 
 INSTALL_HINT = "pip install 'driftloop[diffusers]'"
@@ -872,6 +872,14 @@ class PipelineReplicator:
                 info["nsfw_content_detected"] = True
             infos.append(info)
         return copies, infos
+
+    @staticmethod
+    def outcome(frame: np.ndarray, info: dict[str, Any]) -> Copy | Refusal:
+        """A pipeline's copy, or a :class:`Refusal` when its safety checker blacked it out: a black frame is
+        not a copy, and the chain must not go on from it (the engine asks again, then ends it ``refused``)."""
+        if info.get("nsfw_content_detected"):
+            return Refusal("the pipeline's safety checker flagged the copy and blacked it out", info)
+        return Copy(frame, info)
 
     def describe_pipeline(self) -> dict[str, Any]:
         scheduler = getattr(self.pipe, "scheduler", None)

@@ -321,6 +321,22 @@ class GeminiImageReplicator(HostedReplicator):
             size = f"{w}x{h}"
         return None, size
 
+    def token_counts(self, answer: Answer) -> dict[str, int] | None:
+        usage = answer.facts.get("usage")
+        if not isinstance(usage, dict) or "candidates_token_count" not in usage:
+            return None
+        prompt = int(usage.get("prompt_token_count", 0))
+        image = sum(
+            int(d.get("token_count", 0))
+            for d in usage.get("prompt_tokens_details") or []
+            if str(d.get("modality", "")).upper() == "IMAGE"
+        )
+        return {
+            "input_text": prompt - image,
+            "input_image": image,
+            "output": int(usage["candidates_token_count"]),
+        }
+
     def price_options(self) -> list[tuple[str | None, str | None]]:
         if self.config.aspect not in ("auto", "off"):
             w, h = CANVASES[self.config.aspect]

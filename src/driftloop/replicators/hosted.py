@@ -2,8 +2,9 @@
 
 A hosted model is one HTTP request per frame. :class:`HostedReplicator` sends a batch concurrently (a thread
 pool of ``concurrency`` workers) under a requests-per-minute limit shared by every thread (retries count),
-retries 408/409/429/5xx answers, timeouts and dropped connections with exponential backoff and jitter (or
-exactly as long as a ``Retry-After`` header / Google ``RetryInfo`` asks, capped at ``max_wait``), and
+retries 408/409/429/5xx answers, timeouts and dropped connections with exponential backoff and jitter
+(capped at ``max_wait``), or exactly as long as a ``Retry-After`` header / Google ``RetryInfo`` asks (up to
+:data:`RETRY_AFTER_LIMIT`; a longer wait ends the frame as a failure, to resume later), and
 turns each frame's fate into one outcome: a :class:`Copy`, a :class:`Refusal` (content policy) or a
 :class:`Failure` (retries exhausted, a malformed answer). It raises only for what concerns every frame:
 a missing package or key, a rejected key, an exhausted quota, an unknown model.
@@ -35,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -286,17 +287,20 @@ def parse_retry_after(headers: Any) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+RETRY_AFTER_LIMIT = 900.0  # seconds: a longer Retry-After is an outage, not a pause
+
+
 def backoff_delay(
     attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random
 ) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based).
 
     With a server-given ``retry_after``: that long plus up to 10 % jitter (so threads do not return in
-    lockstep), capped at ``cap``. Otherwise exponential with "equal jitter": uniform in [d/2, d] where
-    d = min(cap, base · 2^(attempt-1)).
+    lockstep); coming back sooner than asked would only spend a retry on another refusal. Otherwise
+    exponential with "equal jitter": uniform in [d/2, d] where d = min(cap, base · 2^(attempt-1)).
     """
     if retry_after is not None:
-        return min(cap, retry_after * (1.0 + 0.1 * rng.random()))
+        return retry_after * (1.0 + 0.1 * rng.random())
     ceiling = min(cap, base * 2.0 ** (attempt - 1))
     return ceiling * (0.5 + 0.5 * rng.random())
 
@@ -333,6 +337,15 @@ class Answer:
 @dataclass
 class _Fatal:
     error: HostedAuthError
+
+
+def _abort(cause: BaseException, results: Sequence[object]) -> NoReturn:
+    """Stop a batch: with :class:`BatchAborted` when some frames were already made (so they are kept),
+    else with the cause itself."""
+    made = _made(results)
+    if any(m is not None for m in made):
+        raise BatchAborted(cause, made) from None
+    raise cause
 
 
 def _made(results: Sequence[object]) -> list[Outcome | None]:
@@ -466,7 +479,17 @@ class HostedReplicator:
         quality, size = options[0] if len(options) == 1 else (None, None)
         return hosted_estimate(factors, self.price_model, quality, size)
 
+    def token_counts(self, answer: Answer) -> dict[str, int] | None:
+        """The answer's billed tokens as ``input_text``, ``input_image``, ``output`` (None: not reported)."""
+        return None
+
     def _price(self, answer: Answer | None, job: Job | None) -> dict[str, Any]:
+        """A copy's price: from the tokens the answer reports when the table has token rates (that counts
+        the input image too), else the per-image list price."""
+        counts = self.token_counts(answer) if answer is not None else None
+        by_tokens = self.factors.token_price(self.price_model, counts) if counts else None
+        if by_tokens is not None:
+            return {"usd": by_tokens.usd, "usd_source": f"cost table {self.price_model}: {by_tokens.source}"}
         quality, size = self.price_params(answer, job)
         price = self.factors.price(self.price_model, quality, size)
         if price is None:
@@ -513,7 +536,7 @@ class HostedReplicator:
                     t.join()
         except KeyboardInterrupt as exc:
             stop.set()
-            raise BatchAborted(exc, _made(results)) from None
+            _abort(exc, results)
         finally:
             stop.set()
         for r in results:
@@ -521,7 +544,7 @@ class HostedReplicator:
                 raise r
         for r in results:
             if isinstance(r, _Fatal):
-                raise BatchAborted(r.error, _made(results))
+                _abort(r.error, results)
         return [r if r is not None else Failure("cancelled: the batch was stopped") for r in results]  # type: ignore[misc]
 
     def _job(self, index: int, frame: np.ndarray, seed: int) -> Job:
@@ -593,6 +616,13 @@ class HostedReplicator:
             if problem.kind == "failure":
                 return Failure(f"{self.provider} {self.config.model}: {message}", redact.data(info))
             errors.append(message)
+            if problem.retry_after is not None and problem.retry_after > RETRY_AFTER_LIMIT:
+                return Failure(
+                    f"{self.provider} {self.config.model}: the server asks to retry after "
+                    f"{problem.retry_after:.0f} s (more than {RETRY_AFTER_LIMIT:.0f} s): resume the run "
+                    f"later; last error: {message}",
+                    redact.data(info),
+                )
             if attempts > self.config.retries:
                 info["errors"] = errors[-5:]
                 return Failure(

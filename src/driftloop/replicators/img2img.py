@@ -22,7 +22,7 @@ from typing import Any
 
 from driftloop.errors import SpecError
 from driftloop.images import frame_sha256
-from driftloop.replicators.base import Backend, Copy, Frames
+from driftloop.replicators.base import Backend, Frames, Outcome
 from driftloop.replicators.diffusion_common import (
     DEFAULT_CAPTIONER,
     Captioner,
@@ -152,7 +152,9 @@ class Img2ImgReplicator(PipelineReplicator):
         while len(self._auto_prompts) > _AUTO_PROMPTS_KEPT:
             self._auto_prompts.popitem(last=False)
 
-    def replicate(self, frames: Frames, seeds: list[int], context: StepContext | None = None) -> list[Copy]:
+    def replicate(
+        self, frames: Frames, seeds: list[int], context: StepContext | None = None
+    ) -> list[Outcome]:
         c = self.config
         n = len(frames)
         used_seeds, policy = self.noise_for(seeds, context)
@@ -160,7 +162,7 @@ class Img2ImgReplicator(PipelineReplicator):
         n_steps = context.n_steps if context is not None else None
         strengths = [self.strength_at(s, n_steps) for s in steps]
         prompts, prompt_infos = self._prompts(frames, context)
-        out: list[Copy | None] = [None] * n
+        out: list[Outcome | None] = [None] * n
         for (_, strength), idx in group_by(
             [(f.shape, s) for f, s in zip(frames, strengths, strict=True)]
         ).items():
@@ -177,9 +179,7 @@ class Img2ImgReplicator(PipelineReplicator):
             for i, frame, info in zip(idx, copies, infos, strict=True):
                 info = {"noise_seed": used_seeds[i], "seed_policy": policy, "strength": strength,
                         **prompt_infos[i], **info}  # fmt: skip
-                out[i] = Copy(frame, info)
-                if c.prompt == "auto":
-                    self._remember(frame_sha256(frame), prompts[i])
+                out[i] = self.outcome(frame, info)
         return [o for o in out if o is not None]
 
     def describe(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.replicators.base import Backend, Copy, Frames
+from driftloop.replicators.base import Backend, Frames, Outcome
 from driftloop.replicators.diffusion_common import (
     PipelineReplicator,
     RuntimeConfig,
@@ -86,10 +86,12 @@ class InstructReplicator(PipelineReplicator):
             self.model_ref.load_from, **self.pretrained_kwargs(), **hub_kwargs
         )
 
-    def replicate(self, frames: Frames, seeds: list[int], context: StepContext | None = None) -> list[Copy]:
+    def replicate(
+        self, frames: Frames, seeds: list[int], context: StepContext | None = None
+    ) -> list[Outcome]:
         c = self.config
         used_seeds, policy = self.noise_for(seeds, context)
-        out: list[Copy | None] = [None] * len(frames)
+        out: list[Outcome | None] = [None] * len(frames)
         for idx in group_by([f.shape for f in frames]).values():
             kwargs: dict[str, Any] = {"prompt": [c.instruction] * len(idx), "num_inference_steps": c.steps}
             if c.negative_prompt:
@@ -107,7 +109,7 @@ class InstructReplicator(PipelineReplicator):
                 kwargs["max_area"] = round(w * scale) * round(h * scale)
             copies, infos = self.call([frames[i] for i in idx], [used_seeds[i] for i in idx], kwargs)
             for i, frame, info in zip(idx, copies, infos, strict=True):
-                out[i] = Copy(frame, {"noise_seed": used_seeds[i], "seed_policy": policy, **info})
+                out[i] = self.outcome(frame, {"noise_seed": used_seeds[i], "seed_policy": policy, **info})
         return [o for o in out if o is not None]
 
     def describe(self) -> dict[str, Any]:

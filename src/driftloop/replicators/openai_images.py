@@ -208,6 +208,18 @@ class OpenAIImageReplicator(HostedReplicator):
         size = facts.get("reported_size") or (job.params["size"] if job else None)
         return quality, size
 
+    def token_counts(self, answer: Answer) -> dict[str, int] | None:
+        usage = answer.facts.get("usage")
+        if not isinstance(usage, dict) or "output_tokens" not in usage:
+            return None
+        details = usage.get("input_tokens_details") or {}
+        text = int(details.get("text_tokens", usage.get("input_tokens", 0) if not details else 0))
+        return {
+            "input_text": text,
+            "input_image": int(details.get("image_tokens", 0)),
+            "output": int(usage["output_tokens"]),
+        }
+
     def price_options(self) -> list[tuple[str | None, str | None]]:
         qualities = QUALITIES if self.config.quality == "auto" else (self.config.quality,)
         sizes = tuple(SIZES) if self.config.size == "auto" else (self.config.size,)

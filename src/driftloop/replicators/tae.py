@@ -82,8 +82,24 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant("taef1", 16, False, "Tiny AutoEncoder for the FLUX.1 latent space (16 channels)"),
         Variant("taesd3", 16, False, "Tiny AutoEncoder for the SD3 latent space (16 channels)"),
-        Variant("taesdxl", 4, False, "Tiny AutoEncoder for the SDXL latent space (4 channels)"),
-        Variant("taesd", 4, False, "Tiny AutoEncoder for the SD 1/2 latent space (4 channels)"),
+        # taesdxl and taesd: the sha256 published for the upstream files (unchanged since before the pinned
+        # commit); taef1 and taesd3 have no published hash yet, so their downloads are not checked.
+        Variant(
+            "taesdxl",
+            4,
+            False,
+            "Tiny AutoEncoder for the SDXL latent space (4 channels)",
+            "a5648de089aba6b641e505c0f132b2dc7ff70ab6070c31be5e624e807e711c5e",
+            "a3956b8a7a763f251c7357aad6375dacdb6d971121c73e97a3069fc33a94fe1e",
+        ),
+        Variant(
+            "taesd",
+            4,
+            False,
+            "Tiny AutoEncoder for the SD 1/2 latent space (4 channels)",
+            "15bc6128f0ac51c673d3427216082ebfa62402ffc89763af74edfe259b32d49d",
+            "02873377c3f4659cd9f9adb2f718dcb434ba4c7bba3af3ee7bb95cbdabe2d3cf",
+        ),
     )
 }
 
@@ -155,7 +171,7 @@ def frames_to_tensor(frames: Frames, device: torch.device, dtype: torch.dtype) -
 
 def tensor_to_frames(images: torch.Tensor) -> Frames:
     """NCHW floats in [0, 1] → list of NHWC ``uint8`` frames, rounding half to even."""
-    quantised = images.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+    quantised = images.float().clamp(0, 1).mul_(255).round_().to(torch.uint8)  # leaves ``images`` as it was
     array = quantised.permute(0, 2, 3, 1).contiguous().cpu().numpy()
     return [np.ascontiguousarray(a) for a in array]
 
