@@ -471,3 +471,11 @@ def test_face_lost_step_on_the_card() -> None:
     js = card.to_dict()["models"][0]["face"]
     assert js == {"chains_with_face": 4, "lost": 2, "first_lost_steps": [4, 4], "median_step": 4.0}
     assert bias_card(_synthetic(), control=None, n_boot=100, n_perm=100).model("m").face is None
+
+
+def test_no_face_line_when_faces_were_not_measured_for_a_model() -> None:
+    df = pd.concat([_synthetic(models=("a",)), _synthetic(models=("b",), rng_seed=1)], ignore_index=True)
+    df["face_found"] = np.where(df["model"] == "a", 1.0, np.nan)  # only model a was measured
+    card = bias_card(df, control=None, n_boot=100, n_perm=100)
+    assert card.model("a").face is not None and card.model("b").face is None
+    assert not any(v.startswith("b:") and "face" in v for v in card.verdicts)

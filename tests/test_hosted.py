@@ -659,19 +659,11 @@ def test_run_max_cost_uses_the_runs_price_table(env: FakeImageAPI, registered: N
 
 def test_run_max_cost_needs_a_price(env: FakeImageAPI, registered: None, tmp_path: Path) -> None:
     image = _image(tmp_path / "in.png", (200, 120, 40))
+    unpriced: dict[str, Any] = {"model": "openai:gpt-image-9", "size": 32, "workspace": tmp_path / "ws"}
     with pytest.raises(SpecError, match=r'--max-cost needs a price.*\[prices\."openai:gpt-image-9"\]'):
-        driftloop.run(image, model="openai:gpt-image-9", n=3, size=32, workspace=tmp_path / "ws",
-                      max_cost=0.5, render=False)  # fmt: skip
+        driftloop.run(image, n=3, max_cost=0.5, render=False, **unpriced)
     assert env.received == []
-    run = driftloop.run(
-        image,
-        model="openai:gpt-image-9",
-        n=1,
-        size=32,
-        workspace=tmp_path / "ws",
-        render=False,
-        metrics=False,
-    )  # fmt: skip  (no budget: runs, unpriced)
+    run = driftloop.run(image, n=1, render=False, metrics=False, **unpriced)  # no budget: it runs, unpriced
     assert run.status == "done" and len(env.received) == 1
 
 
@@ -765,3 +757,29 @@ def test_account_error_after_some_copies_carries_them(env: FakeImageAPI) -> None
     cause, outcomes = info.value.cause, info.value.outcomes
     assert isinstance(cause, HostedAuthError) and "insufficient_quota" in str(cause)
     assert isinstance(outcomes[0], Copy) and outcomes[1:] == [None, None] and len(env.received) == 2
+
+
+def test_ctrl_c_in_a_one_worker_batch_keeps_the_copies_made(env: FakeImageAPI, monkeypatch) -> None:
+    rep = build_openai("openai:gpt-image-1,concurrency=1")
+    real = rep._send
+    sent: list[int] = []
+
+    def send(job):
+        sent.append(job.index)
+        if job.index == 1:
+            raise KeyboardInterrupt  # Ctrl-C while the second request is in flight (main thread)
+        return real(job)
+
+    monkeypatch.setattr(rep, "_send", send)
+    with pytest.raises(BatchAborted) as info:
+        rep.replicate([frame_64x48(i) for i in range(3)], [0, 1, 2])
+    assert isinstance(info.value.cause, KeyboardInterrupt) and sent == [0, 1]
+    made = info.value.outcomes
+    assert isinstance(made[0], Copy) and made[1:] == [None, None]
+
+
+def test_token_price_needs_counts() -> None:
+    from driftloop.cost import load_factors
+
+    zeros = {"input_text": 0, "input_image": 0, "output": 0}
+    assert load_factors().token_price("openai:gpt-image-1", zeros) is None  # falls back to the list price

@@ -154,3 +154,38 @@ def test_aborted_batch_stores_what_was_made_and_resume_asks_only_for_the_rest(
     assert len(rows) == 12 and before == 6
     _, total = resumed.cost_totals()
     assert total.usd == pytest.approx(12 * 0.04)  # every copy paid once
+
+
+def test_interrupt_during_a_refusal_retry_keeps_the_first_calls_copies(sample_images, tmp_path: Path) -> None:
+    from driftloop.errors import RunInterrupted
+
+    class InterruptedRetry(Scripted):
+        def replicate(self, frames, seeds):
+            if len(frames) == 1:  # the retry of chain seed 2's refusal
+                raise KeyboardInterrupt
+            return super().replicate(frames, seeds)
+
+    ws = tmp_path / "ws"
+    with pytest.raises(RunInterrupted):
+        _run(sample_images["astronaut.png"], ws, InterruptedRetry({2: {1: "refuse"}}))
+    (summary,) = driftloop.runs(ws)
+    handle = driftloop.open_run(summary.id, ws)
+    assert sorted((r.chain, r.step) for r in handle.frame_rows() if r.step > 0) == [(0, 1), (2, 1)]
+    assert [c.status for c in handle.chains()] == ["running"] * 3  # the refused chain is not final
+    again = Scripted()
+    resumed = driftloop.resume(summary.id, workspace=ws, model=again, render=False)
+    assert resumed.status == "done" and again.calls == {1: 3, 2: 4, 3: 3}
+
+
+def test_a_refusal_that_would_repeat_is_not_asked_again(sample_images, tmp_path: Path) -> None:
+    class Checker(Scripted):
+        def replicate(self, frames, seeds):
+            out = super().replicate(frames, seeds)
+            flagged = Refusal("flagged", retryable=False)
+            return [flagged if s % 1000 == 3 else o for s, o in zip(seeds, out, strict=True)]
+
+    model = Checker()
+    run = _run(sample_images["astronaut.png"], tmp_path / "ws", model, refusal_retries=2)
+    assert [c.status for c in run.chains()] == ["done", "done", "refused"]
+    assert model.calls[3] == 1  # refused at its first request, not asked twice more
+    assert [e["message"] for e in run.events() if e["kind"] == "refusal"] == ["final: flagged"]

@@ -10,7 +10,8 @@ import pytest
 
 import driftloop
 from conftest import run_cli
-from driftloop.sweep import SweepSpecError, load_sweep, plan, run_sweep, sweep_runs
+from driftloop.errors import RunInterrupted
+from driftloop.sweep import SweepSpecError, load_sweep, plan, run_sweep, sweep_chains, sweep_runs
 
 
 @pytest.fixture
@@ -212,3 +213,36 @@ def test_attractors_and_fixed_points_of_a_sweep(spec_dir: Path, tmp_path: Path) 
     assert attractors["n_chains"] == 4
     for cluster in attractors["clusters"]:  # two pictures: at most two source images per cluster
         assert cluster["n_sources"] <= 2
+
+
+def test_card_reads_only_chains_of_the_specs_current_size(spec_dir: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    head = 'name = "resize"\nimages = ["pics/astronaut.png"]\nseeds = [1]\nsteps = 3\nmodels = ["webp"]\n'
+    run_sweep(load_sweep(_write(spec_dir, head + "size = 32\ncontrol = false\n")), ws, render=False)
+    run_sweep(load_sweep(_write(spec_dir, head + "size = 48\ncontrol = false\n")), ws, render=False)
+    assert len(driftloop.runs(ws)) == 2
+    chains, _ = sweep_chains(ws, "resize")
+    (run_id,) = chains
+    assert driftloop.open_run(run_id, ws).config["requested_size"] == 48
+
+
+def test_an_unfinished_run_with_other_chains_is_not_resumed_by_a_sweep(
+    spec_dir: Path, tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    pics = spec_dir / "pics"
+
+    def stop_after_step_1(event) -> None:
+        if event.step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        driftloop.run([pics / "astronaut.png", pics / "chelsea.jpg"], model="webp", n=3, seeds=[1], size=32,
+                      workspace=ws, render=False, progress=stop_after_step_1)  # fmt: skip
+    (mine,) = driftloop.runs(ws)
+    text = 'name = "part"\nimages = ["pics/astronaut.png"]\nseeds = [1]\nsteps = 3\nsize = 32\n'
+    ids = run_sweep(
+        load_sweep(_write(spec_dir, text + 'models = ["webp"]\ncontrol = false\n')), ws, render=False
+    )
+    assert mine.id not in ids and len(ids) == 1  # a new run for astronaut; chelsea's chain is not the sweep's
+    assert [c.last_step for c in driftloop.open_run(mine.id, ws).chains()] == [1, 1]  # left as it was

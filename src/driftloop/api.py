@@ -518,7 +518,7 @@ def run(
                 continue
             if row.status != "done":
                 say(f"resuming run {row.id}")
-                return _resume(store, row.id, replicator, progress, render, say)
+                return _resume(store, row.id, replicator, progress, render, say, max_cost)
             if reuse_done:
                 say(f"already done: run {row.id}")
                 return RunHandle(store, row.id)
@@ -556,6 +556,9 @@ def _resume(
     if max_cost is not None:
         cfg["max_cost_usd"] = max_cost
     settings = _settings(cfg)
+    factors = Factors.from_dict(cfg["cost"]["factors"])
+    hosted = _hosted(replicator, factors)
+    _check_priced(replicator, settings.max_cost_usd)  # before anything about the run changes
     align = getattr(replicator, "align_with", None)  # e.g. the thread count, which changes float rounding
     if callable(align):
         for message in align(row.model_info):
@@ -594,11 +597,8 @@ def _resume(
             states.append(state)
         if states:
             say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
-            factors = Factors.from_dict(cfg["cost"]["factors"])
             meters = pick_meters(replicator.requirements.device, factors)
             measuring = _metrics_settings(store, run_id, cfg, say)
-            hosted = _hosted(replicator, factors)
-            _check_priced(replicator, settings.max_cost_usd)
             _execute(store, run_id, replicator, states, settings, progress, False, meters, measuring, hosted)
         else:
             store.set_run_status(run_id, "done")

@@ -547,9 +547,10 @@ def chain_statistics(
         if "face_found" in g.columns:
             found = _numeric(g, "face_found")
             no_face = ~(found > 0)
-            lost = first_lost_step(dict(zip(st.tolist(), found.tolist(), strict=True)))
-            rec["face_at_start"] = bool(has0 and found[pos[0]] > 0)
-            rec["face_lost_step"] = math.nan if lost is None else float(lost)
+            if np.isfinite(found).any():  # NaN throughout: faces were not measured on this chain
+                lost = first_lost_step(dict(zip(st.tolist(), found.tolist(), strict=True)))
+                rec["face_at_start"] = bool(has0 and found[pos[0]] > 0)
+                rec["face_lost_step"] = math.nan if lost is None else float(lost)
         for m in present:
             v = _numeric(g, m)
             if m == "white_cast" and "white_cast_pixels" in g.columns:
@@ -1092,7 +1093,7 @@ def bias_card(
                 f"{model}: every chain uses the same seed; if the model uses its seed, the card describes "
                 "that seed's noise, not the model's average"
             )
-        if "face_at_start" in rows.columns:
+        if "face_at_start" in rows.columns and rows["face_at_start"].notna().any():
             with_face = rows.loc[rows["face_at_start"].fillna(False).astype(bool)]
             steps_lost = sorted(int(x) for x in with_face["face_lost_step"].dropna())
             card.face = FaceLoss(len(with_face), len(steps_lost), steps_lost)

@@ -314,13 +314,20 @@ def advance(
             }
             aborted = call.aborted
             for attempt in range(1, settings.refusal_retries + 1):
-                refused = [s for s in batch if isinstance(results[s.chain][0], Refusal)]
+                refused = [
+                    s for s in batch
+                    if isinstance(r := results[s.chain][0], Refusal) and r.retryable
+                ]  # fmt: skip
                 if not refused or aborted is not None:
                     break
                 for s in refused:
                     reason = results[s.chain][0].reason  # type: ignore[union-attr]
                     writer.add_event(s.chain, low + 1, "refusal", f"attempt {attempt}: {reason}")
-                retry = _call(replicator, refused, low + 1, settings.n_steps, meters, hosted)
+                try:
+                    retry = _call(replicator, refused, low + 1, settings.n_steps, meters, hosted)
+                except BaseException as exc:  # the first call's copies are still stored, then this re-raised
+                    aborted = exc
+                    break
                 results.update(
                     {
                         s.chain: (c, cost)

@@ -299,6 +299,9 @@ def sweep(
         bool, typer.Option("--dry-run", help="Print chains, time and cost; run nothing.")
     ] = False,
     render: Annotated[bool, typer.Option("--render/--no-render", help="Write each run's outputs.")] = True,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Also ask again for chains that ended error or refused.")
+    ] = False,
     workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
@@ -334,7 +337,8 @@ def sweep(
     ids = []
     for model in plan.models:
         with ProgressDisplay(quiet, model) as bar:
-            ids += sweeps.run_sweep(plan, workspace, lambda _m, bar=bar: bar, say, render, models=[model])
+            ids += sweeps.run_sweep(plan, workspace, lambda _m, bar=bar: bar, say, render, models=[model],
+                                    retry_failed=retry_failed)  # fmt: skip
     if not quiet:
         console.print(f"[green]sweep {plan.name}[/]: {len(ids)} run(s): {', '.join(ids)}")
         console.print(f"  bias card: driftloop bias {plan.name}" + _ws_flag(workspace))

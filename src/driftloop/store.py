@@ -161,7 +161,7 @@ class Store:
     @staticmethod
     def exists(root: str | Path) -> bool:
         """Whether ``root`` holds a workspace (without creating one)."""
-        return (Path(root) / DB_NAME).is_file()
+        return (Path(root).expanduser() / DB_NAME).is_file()
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()

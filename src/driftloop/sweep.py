@@ -221,41 +221,54 @@ class Coverage:
 
     runs: list[str] = field(default_factory=list)  # runs holding at least one wanted chain
     unfinished: list[str] = field(default_factory=list)  # of those, runs to resume
+    failed: list[str] = field(default_factory=list)  # of those, runs with wanted chains ended error/refused
     chains: set[tuple[str, int]] = field(default_factory=set)  # (input sha256, seed) already present
     frames: int = 0  # frames of wanted chains already stored (step 0 excluded)
     seconds: list[float] = field(default_factory=list)  # per-frame model seconds seen at this size
 
 
-def _matches(cfg: dict[str, Any], model: str, sweep: Sweep) -> bool:
+def _matches(cfg: dict[str, Any], model: str, steps: int, size: int, options: dict[str, Any]) -> bool:
     """A stored run made the same kind of chains: same model, steps, size, stop rule, and faces if wanted."""
-    size = cfg.get("requested_size", cfg.get("size"))
-    wants_faces = bool(sweep.options.get("faces"))
     return (
         cfg.get("model") == model
-        and cfg.get("n_steps") == sweep.steps
-        and size == sweep.size
-        and bool(cfg.get("stop_on_fixed_point")) == bool(sweep.options.get("stop_on_fixed_point", False))
-        and (not wants_faces or bool(cfg.get("metrics", {}).get("faces")))
+        and cfg.get("n_steps") == steps
+        and cfg.get("requested_size", cfg.get("size")) == size
+        and bool(cfg.get("stop_on_fixed_point")) == bool(options.get("stop_on_fixed_point", False))
+        and (not options.get("faces") or bool(cfg.get("metrics", {}).get("faces")))
     )
 
 
 def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) -> Coverage:
-    """The stored chains a sweep can reuse for ``model``: any run's, not only its own."""
+    """The stored chains a sweep can reuse for ``model``: any run's, not only its own.
+
+    An unfinished run is resumed only when every chain it would continue is one the sweep wants (so a
+    sweep never pays for someone else's chains); otherwise only its finished wanted chains count.
+    """
+    from driftloop.api import RETRYABLE
+
     wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
     out = Coverage()
     for run in store.runs():
         cfg = run.config
         if cfg.get("model") == model and cfg.get("requested_size", cfg.get("size")) == sweep.size:
             out.seconds += [f.model_seconds for f in store.frames(run.id) if f.model_seconds is not None]
-        if not _matches(cfg, model, sweep):
+        if not _matches(cfg, model, sweep.steps, sweep.size, sweep.options):
             continue
-        mine = [c for c in store.chains(run.id) if (c.input_sha256, c.seed) in wanted]
-        mine = [c for c in mine if (c.input_sha256, c.seed) not in out.chains]
+        chains = store.chains(run.id)
+        running = [c for c in chains if c.status == "running"]
+        resumable = run.status != "done" and all((c.input_sha256, c.seed) in wanted for c in running)
+        mine = [
+            c for c in chains
+            if (c.input_sha256, c.seed) in wanted and (c.input_sha256, c.seed) not in out.chains
+            and (resumable or c.status != "running")
+        ]  # fmt: skip
         if not mine:
             continue
         out.runs.append(run.id)
-        if run.status != "done":
+        if resumable:
             out.unfinished.append(run.id)
+        if any(c.status in RETRYABLE for c in mine):
+            out.failed.append(run.id)
         out.chains |= {(c.input_sha256, c.seed) for c in mine}
         out.frames += sum(max(c.last_step, 0) for c in mine)
     return out
@@ -264,9 +277,14 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
 def missing_runs(
     sweep: Sweep, hashes: dict[Path, str], have: set[tuple[str, int]]
 ) -> list[tuple[list[Path], list[int]]]:
-    """The new runs a model needs: (images, seeds) groups covering exactly its missing chains."""
+    """The new runs a model needs: (images, seeds) groups covering exactly its missing chains (two paths
+    to the same picture count once)."""
     by_seeds: dict[tuple[int, ...], list[Path]] = {}
+    seen: set[str] = set()
     for path in sweep.images:
+        if hashes[path] in seen:
+            continue
+        seen.add(hashes[path])
         seeds = tuple(s for s in sweep.seeds if (hashes[path], s) not in have)
         if seeds:
             by_seeds.setdefault(seeds, []).append(path)
@@ -321,9 +339,10 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
     render: bool = True,
     models: list[str] | None = None,
+    retry_failed: bool = False,
 ) -> list[str]:
     """Run (or finish) the sweep's chains for ``models`` (default: all); return the ids of the runs that
-    hold them, in spec order."""
+    hold them, in spec order. ``retry_failed``: also ask again for chains that ended error/refused."""
     from driftloop import api
 
     say = log or (lambda _msg: None)
@@ -341,9 +360,11 @@ def run_sweep(
         cov = coverage(store, sweep, model, hashes)
         for run_id in cov.runs:
             store.add_sweep_run(sweep.name, run_id)
-            if run_id in cov.unfinished:
+            retry = retry_failed and run_id in cov.failed
+            if run_id in cov.unfinished or retry:
                 say(f"{model}: resuming run {run_id}")
-                api.resume(run_id, workspace=workspace, render=render, progress=progress, log=log)
+                api.resume(run_id, workspace=workspace, render=render, progress=progress, log=log,
+                           retry_failed=retry)  # fmt: skip
             ids.append(run_id)
         if cov.runs and not cov.unfinished:
             say(f"{model}: {len(cov.chains)} chain(s) already done in {', '.join(cov.runs)}")
@@ -383,8 +404,11 @@ def sweep_chains(workspace: str | Path, name: str) -> tuple[dict[str, set[int]],
     best: dict[tuple[str, str, int], tuple[int, str, int]] = {}
     for run_id in ids:
         run = store.get_run(run_id)
-        if run.config.get("model") not in models:
-            continue
+        model = run.config.get("model")
+        if model not in models or not _matches(
+            run.config, model, record["steps"], record["size"], record.get("options", {})
+        ):
+            continue  # made for an earlier version of the spec (other steps or size)
         for c in store.chains(run_id):
             key = (run.config["model"], c.input_sha256, c.seed)
             if (c.input_sha256, c.seed) in wanted and c.last_step > best.get(key, (-1, "", 0))[0]:

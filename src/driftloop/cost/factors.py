@@ -112,7 +112,7 @@ class Factors:
         model's ``tokens:<kind>`` rates in USD per 1M tokens; None unless the table has a rate for every
         kind counted."""
         table = self._table(model)
-        if not table or not counts:
+        if not table or not any(counts.values()):
             return None
         rates = {key.split(":", 1)[1]: p for key, p in table.items() if key.startswith(TOKEN_PREFIX)}
         if not rates or any(kind not in rates for kind, n in counts.items() if n):

@@ -34,11 +34,13 @@ class Refusal:
     """The model declined to copy this frame (a content-policy refusal).
 
     The engine records it on the chain, asks again up to ``refusal_retries`` times, then ends the chain
-    with status ``refused``; other chains go on.
+    with status ``refused``; other chains go on. ``retryable=False``: asking again would give the same
+    answer (a deterministic model's own checker), so the chain ends at once.
     """
 
     reason: str
     info: dict[str, Any] = field(default_factory=dict)
+    retryable: bool = True
 
 
 @dataclass(frozen=True)

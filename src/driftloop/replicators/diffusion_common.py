@@ -877,8 +877,9 @@ class PipelineReplicator:
     def outcome(frame: np.ndarray, info: dict[str, Any]) -> Copy | Refusal:
         """A pipeline's copy, or a :class:`Refusal` when its safety checker blacked it out: a black frame is
         not a copy, and the chain must not go on from it (the engine asks again, then ends it ``refused``)."""
-        if info.get("nsfw_content_detected"):
-            return Refusal("the pipeline's safety checker flagged the copy and blacked it out", info)
+        if info.get("nsfw_content_detected"):  # the same seed would be flagged again: no retry
+            reason = "the pipeline's safety checker flagged the copy and blacked it out"
+            return Refusal(reason, info, retryable=False)
         return Copy(frame, info)
 
     def describe_pipeline(self) -> dict[str, Any]:

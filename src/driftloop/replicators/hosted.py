@@ -517,7 +517,7 @@ class HostedReplicator:
                     return
                 try:
                     results[i] = self._run(jobs[i], stop)
-                except BaseException as exc:  # a bug: re-raised in the caller's thread
+                except Exception as exc:  # a bug: re-raised in the caller's thread (Ctrl-C is handled below)
                     results[i] = exc
                     stop.set()
 
@@ -541,7 +541,7 @@ class HostedReplicator:
             stop.set()
         for r in results:
             if isinstance(r, BaseException):
-                raise r
+                _abort(r, results)
         for r in results:
             if isinstance(r, _Fatal):
                 _abort(r.error, results)
@@ -619,8 +619,8 @@ class HostedReplicator:
             if problem.retry_after is not None and problem.retry_after > RETRY_AFTER_LIMIT:
                 return Failure(
                     f"{self.provider} {self.config.model}: the server asks to retry after "
-                    f"{problem.retry_after:.0f} s (more than {RETRY_AFTER_LIMIT:.0f} s): resume the run "
-                    f"later; last error: {message}",
+                    f"{problem.retry_after:.0f} s (more than {RETRY_AFTER_LIMIT:.0f} s): later, resume the "
+                    f"run with --retry-failed; last error: {message}",
                     redact.data(info),
                 )
             if attempts > self.config.retries:
