@@ -78,6 +78,8 @@ def test_interrupt_then_resume_matches_uninterrupted(sample_images: dict[str, Pa
     assert summary.status == "interrupted" and summary.steps_done == 4
     with pytest.raises(SpecError, match="pass it again as model="):
         driftloop.resume(summary.id, workspace=tmp_path / "cut")
+    with pytest.raises(SpecError, match="made with another callable"):
+        driftloop.resume(summary.id, workspace=tmp_path / "cut", model=lambda frames, seeds: frames)
     resumed = driftloop.resume(summary.id, workspace=tmp_path / "cut", model=Flaky(), render=False)
     assert [r["sha256"] for r in resumed.records()] == [r["sha256"] for r in full.records()]
     assert resumed.status == "done"

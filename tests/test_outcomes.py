@@ -68,6 +68,8 @@ def test_refusals_exhausted_end_only_that_chain(sample_images, tmp_path: Path) -
     assert [c.status for c in chains] == ["done", "refused", "done"]
     assert chains[1].last_step == 1 and "refused at step 2" in chains[1].stop_reason
     assert [c.last_step for c in chains] == [4, 1, 4]
+    (summary,) = driftloop.runs(tmp_path / "ws")
+    assert (summary.steps_done, summary.steps_most) == (1, 4)  # `driftloop runs` shows "1–4/4"
     kinds = [e["message"].split(":")[0] for e in run.events() if e["kind"] == "refusal" and e["chain"] == 1]
     assert kinds == ["attempt 1", "attempt 2", "final"]
     assert run.status == "done"

@@ -129,10 +129,11 @@ class RunSummary:
     id: str
     model: str
     chains: int
-    steps_done: int
+    steps_done: int  # the least advanced chain's last step
     n_steps: int
     status: str
     created_at: float
+    steps_most: int = 0  # the most advanced chain's (chains stopped early by a fixed point or a refusal)
 
 
 class RunHandle:
@@ -633,6 +634,9 @@ def resume(
             raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
         model = spec
     replicator = registry.build(model, **_overrides(model, device))
+    recorded = row.model_info.get("code_sha256")
+    if spec.startswith("callable:") and recorded and replicator.describe().get("code_sha256") != recorded:
+        raise SpecError(f"run {row.id} was made with another callable than the one passed; pass the same one")
     say = log or (lambda _msg: None)
     return _resume(store, row.id, replicator, progress, render, say, max_cost, retry_failed)
 
@@ -664,6 +668,8 @@ def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:
         status = r.status
         if status == "running" and not is_live(store, r.id):
             status = "interrupted"
-        chains, done = counts.get(r.id, (0, -1))
-        out.append(RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, status, r.created_at))
+        chains, done, most = counts.get(r.id, (0, -1, -1))
+        out.append(
+            RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, status, r.created_at, max(most, 0))
+        )
     return out

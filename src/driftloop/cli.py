@@ -262,7 +262,8 @@ def list_runs(workspace: Workspace = Path(api.DEFAULT_WORKSPACE)) -> None:
     found = api.runs(workspace)
     for r in found:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
-        table.add_row(r.id, r.model, str(r.chains), f"{r.steps_done}/{r.n_steps}", r.status, created)
+        steps = str(r.steps_done) if r.steps_most == r.steps_done else f"{r.steps_done}–{r.steps_most}"
+        table.add_row(r.id, r.model, str(r.chains), f"{steps}/{r.n_steps}", r.status, created)
     out = Console() if Console().is_terminal else Console(width=200)
     if found:
         out.print(table)

@@ -345,14 +345,14 @@ class Store:
             for r in rows
         ]
 
-    def frame_counts(self) -> dict[str, tuple[int, int]]:
-        """Per run: (number of chains, smallest last step over chains), for listings."""
+    def frame_counts(self) -> dict[str, tuple[int, int, int]]:
+        """Per run: (number of chains, smallest and largest last step over chains), for listings."""
         rows = self._query(
-            "SELECT c.run_id AS run_id, COUNT(*) AS n, MIN(last) AS done FROM "
+            "SELECT c.run_id AS run_id, COUNT(*) AS n, MIN(last) AS done, MAX(last) AS most FROM "
             "(SELECT c.run_id, c.chain, COALESCE(MAX(f.step), -1) AS last FROM chains c LEFT JOIN frames f "
             " ON f.run_id = c.run_id AND f.chain = c.chain GROUP BY c.run_id, c.chain) c GROUP BY c.run_id"
         )
-        return {r["run_id"]: (r["n"], r["done"]) for r in rows}
+        return {r["run_id"]: (r["n"], r["done"], r["most"]) for r in rows}
 
     def clean_orphans(self, run_id: str) -> list[Path]:
         """Delete frame files that have no row (a crash between rename and commit) and temp leftovers.

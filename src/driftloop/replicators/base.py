@@ -164,4 +164,18 @@ class CallableReplicator:
         return self._fn(frames, seeds)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "callable", "name": self.spec}
+        return {"kind": "callable", "name": self.spec, "code_sha256": code_fingerprint(self._fn)}
+
+
+def code_fingerprint(fn: object) -> str | None:
+    """sha256 of a function's bytecode and constants (None for callables without ``__code__``): tells, on
+    resume, whether the callable passed again is the one the run was made with."""
+    import hashlib
+
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a callable object: its class's __call__
+        code = getattr(vars(type(fn)).get("__call__"), "__code__", None)
+    if code is None:
+        return None
+    parts = [code.co_code, repr(code.co_consts).encode(), repr(code.co_names).encode()]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()
