@@ -66,14 +66,14 @@ def _cost_table(total: Totals) -> str:
     from driftloop.render.report import html_table
 
     rows = [[label, value, provenance] for label, value, provenance in cost_rows_for_report(total)]
-    return html_table(["", "value", "measured or estimated, and from what"], rows)
+    return html_table(["", "value", "measured or estimated, and from what"], rows, text_columns=(0, 2))
 
 
 def _cost_by(groups: dict[str, Totals]) -> str:
     from driftloop.cost import COST_BY_HEADERS, cost_rows_by
     from driftloop.render.report import html_table
 
-    return html_table(COST_BY_HEADERS, cost_rows_by(groups))
+    return html_table(COST_BY_HEADERS, cost_rows_by(groups), text_columns=(0, len(COST_BY_HEADERS) - 1))
 
 
 def _captions_section(run: RunHandle) -> str | None:

@@ -284,9 +284,9 @@ def _figure(width: float = 7.2, height: float = 4.3, ncols: int = 1) -> tuple[Fi
 def plot_metric(df: pd.DataFrame, column: str, path_stem: Path | str) -> tuple[Path, Path]:
     """One metric against the step: every chain as a thin line, their mean and 95% band on top.
 
-    The band is mean ± t·sd/√n across the chains at each step, drawn where at least 3 chains have a value
-    (with 2 it is ~9x their gap and hides everything); the y range follows the chains, so a wide band is
-    clipped at the axes. Writes ``<path_stem>.png`` and
+    The band is mean ± t·sd/√n across source images at each step (each image's chains averaged first),
+    drawn where at least 3 images have a value (with 2 it is ~9x their gap and hides everything); the y
+    range follows the chains, so a wide band is clipped at the axes. Writes ``<path_stem>.png`` and
     ``<path_stem>.svg``.
     """
     title, ylabel = METRIC_LABELS.get(column, (column, column))

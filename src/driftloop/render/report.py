@@ -302,7 +302,12 @@ def _plot_caption(path: Path) -> str:
     if stem.startswith("metric_"):
         column = stem[len("metric_") :]
         title = METRIC_LABELS.get(column, (column, ""))[0]
-        return f"{title}: every chain, their mean and its 95% confidence band"
+        return (
+            f"{title}: every chain and their mean; the 95% band (across source images, each image's chains "
+            "averaged first) where at least 3 images have a value"
+        )
+    if stem == "all_metrics":
+        return "Every measured metric against the step (chains, their mean and band as above)"
     return stem.replace("_", " ")
 
 
