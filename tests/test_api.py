@@ -78,11 +78,25 @@ def test_interrupt_then_resume_matches_uninterrupted(sample_images: dict[str, Pa
     assert summary.status == "interrupted" and summary.steps_done == 4
     with pytest.raises(SpecError, match="pass it again as model="):
         driftloop.resume(summary.id, workspace=tmp_path / "cut")
-    with pytest.raises(SpecError, match="made with another callable"):
-        driftloop.resume(summary.id, workspace=tmp_path / "cut", model=lambda frames, seeds: frames)
-    resumed = driftloop.resume(summary.id, workspace=tmp_path / "cut", model=Flaky(), render=False)
+    said: list[str] = []
+    resumed = driftloop.resume(
+        summary.id, workspace=tmp_path / "cut", model=Flaky(), render=False, log=said.append
+    )
     assert [r["sha256"] for r in resumed.records()] == [r["sha256"] for r in full.records()]
-    assert resumed.status == "done"
+    assert resumed.status == "done" and not any("not the one" in m for m in said)
+
+
+def test_resume_with_another_callable_warns(sample_images: dict[str, Path], tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    with pytest.raises(RunInterrupted):
+        driftloop.run(sample_images["chelsea.jpg"], model=Flaky(fail_at=3), n=5, size=32, workspace=ws,
+                      render=False)  # fmt: skip
+    (summary,) = driftloop.runs(ws)
+    said: list[str] = []
+    other = lambda frames, seeds: frames  # noqa: E731
+    driftloop.resume(summary.id, workspace=ws, model=other, render=False, log=said.append)
+    assert any("not the one the run was made with" in m for m in said)
+    assert any(e["kind"] == "warning" for e in driftloop.open_run(summary.id, ws).events())
 
 
 def test_resume_flag_continues_matching_run(sample_images: dict[str, Path], tmp_path: Path) -> None:

@@ -634,10 +634,13 @@ def resume(
             raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
         model = spec
     replicator = registry.build(model, **_overrides(model, device))
+    say = log or (lambda _msg: None)
     recorded = row.model_info.get("code_sha256")
     if spec.startswith("callable:") and recorded and replicator.describe().get("code_sha256") != recorded:
-        raise SpecError(f"run {row.id} was made with another callable than the one passed; pass the same one")
-    say = log or (lambda _msg: None)
+        message = "the callable passed is not the one the run was made with (its code differs): "
+        message += "resumed chains may not match an uninterrupted run"
+        say(f"warning: {message}")
+        store.add_event(row.id, "warning", message)
     return _resume(store, row.id, replicator, progress, render, say, max_cost, retry_failed)
 
 
