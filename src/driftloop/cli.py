@@ -121,6 +121,11 @@ def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     return numbers
 
 
+def stdout_console() -> Console:
+    """Standard output: the terminal's width, or wide when piped (a script wants whole lines, not wraps)."""
+    return Console() if Console().is_terminal else Console(width=200)
+
+
 def print_outputs(run: api.RunHandle, quiet: bool) -> None:
     if quiet:
         return
@@ -264,7 +269,7 @@ def list_runs(workspace: Workspace = Path(api.DEFAULT_WORKSPACE)) -> None:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         steps = str(r.steps_done) if r.steps_most == r.steps_done else f"{r.steps_done}–{r.steps_most}"
         table.add_row(r.id, r.model, str(r.chains), f"{steps}/{r.n_steps}", r.status, created)
-    out = Console() if Console().is_terminal else Console(width=200)
+    out = stdout_console()
     if found:
         out.print(table)
     else:
@@ -328,7 +333,7 @@ def sweep(
                 when = _duration(seconds * row.remaining_frames)
             table.add_row(row.model, str(row.chains), str(row.steps), str(row.remaining_frames),
                           "-" if seconds is None else f"{seconds:.2f}", when, f"${usd:.2f}")  # fmt: skip
-        out = Console()
+        out = stdout_console()
         shape = f"{len(plan.images)} image(s) × {len(plan.models)} model(s) × {len(plan.seeds)} seed(s)"
         out.print(f"sweep {plan.name}: {plan.chains} chain(s) = {shape}, {plan.steps} steps at {plan.size}px")
         out.print(table)
@@ -383,7 +388,7 @@ def bias(
             raise RunNotFoundError(f"no sweep or run {target!r} in {workspace}") from None
         folder, wanted, chains = runs[0].path, control, None
     html, js = write_bias_card_for(runs, folder, f"bias card · {target}", wanted, chains)
-    out = Console()
+    out = stdout_console()
     out.print(str(html))
     out.print(str(js))
 
@@ -450,7 +455,7 @@ def models() -> None:
     """List the models driftloop can run and whether their weights are here."""
     from driftloop.replicators import registry
 
-    out = Console() if Console().is_terminal else Console(width=160)
+    out = stdout_console()
     table = Table("model", "what", "weights", "notes", box=None)
     for row in registry.listing():
         mark = "[green]present[/]" if row.weights.present else "[yellow]missing[/]"
