@@ -41,6 +41,7 @@ __all__ = [
     "ChainSummary",
     "MeasureInfo",
     "Rate",
+    "fixed_point_step",
     "fmt_signed",
     "run_overview",
     "sentences",
@@ -253,6 +254,12 @@ def _fixed_point(df: pd.DataFrame, k: int) -> tuple[int | None, bool]:
         if run >= k:
             return int(steps[i - k]), True
     return None, True
+
+
+def fixed_point_step(df_chain: pd.DataFrame, k: int = 3) -> int | None:
+    """First step of one chain's rows whose frame stays the same for the next ``k`` steps (from ``sha256``,
+    else no change to the previous frame), or None: whether or not the run stopped there."""
+    return _fixed_point(_prepare(df_chain), k)[0]
 
 
 def _ols_rate(x: np.ndarray, y: np.ndarray) -> Rate | None:

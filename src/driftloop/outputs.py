@@ -183,17 +183,6 @@ def _sweep_table(runs: list[RunHandle], chains: Mapping[str, set[int]] | None = 
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def fixed_point_step(hashes: Sequence[str], k: int) -> int | None:
-    """First step whose frame stays the same for the next ``k`` steps (from the frames' sha256, so it holds
-    whether or not the run stopped there), else None."""
-    same = 0
-    for i in range(1, len(hashes)):
-        same = same + 1 if hashes[i] == hashes[i - 1] else 0
-        if same >= k:
-            return i - k
-    return None
-
-
 def write_bias_card_for(
     runs: list[RunHandle],
     folder: Path,
@@ -205,6 +194,7 @@ def write_bias_card_for(
 
     ``chains`` limits it to some chains of each run (a sweep's own); default: every chain.
     """
+    from driftloop.analysis import fixed_point_step
     from driftloop.attractors import find_attractors
     from driftloop.bias import bias_card
     from driftloop.cost import combine
@@ -214,19 +204,17 @@ def write_bias_card_for(
     if df.empty:
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
     card = bias_card(df, control=control)
-    last, fixed, sources = {}, {}, {}
+    patience = {run.id: int(run.config.get("patience", 3)) for run in runs}
+    fixed = {  # from the frames' hashes, whether or not the run stopped at the fixed point
+        key: fixed_point_step(rows, patience[rows["run_id"].iloc[0]]) for key, rows in df.groupby("chain")
+    }
+    last, sources = {}, {}
     for run in runs:
-        k = int(run.config.get("patience", 3))
-        hashes: dict[int, list[str]] = {}
-        for row in run.frame_rows():
-            hashes.setdefault(row.chain, []).append(row.sha256)
         for chain in run.chains():
-            if chain.last_step < 0 or (chains is not None and chain.chain not in chains.get(run.id, set())):
-                continue
             key = f"{run.id}/{chain.chain}"
-            last[key] = run.frame(chain.chain, chain.last_step)
-            fixed[key] = fixed_point_step(hashes.get(chain.chain, []), k)
-            sources[key] = chain.input_sha256 or chain.input_path
+            if key in fixed and chain.last_step >= 0:
+                last[key] = run.frame(chain.chain, chain.last_step)
+                sources[key] = chain.input_sha256 or chain.input_path
     attractors = find_attractors(last, fixed, sources=sources)
     by_model: dict[str, list[Totals]] = {}
     for run in runs:
