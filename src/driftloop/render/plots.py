@@ -314,7 +314,8 @@ def plot_all_metrics(df: pd.DataFrame, path_stem: Path | str, ncols: int = 4) ->
     from driftloop.metrics.columns import ALL_COLUMNS
 
     face = [c for c in df.columns if c.startswith("face_") and c != "face_found"]
-    columns = [c for c in (*ALL_COLUMNS, *face) if c in df.columns and not _long(df, c)[0].empty]
+    drawn = {c: _long(df, c)[0] for c in (*ALL_COLUMNS, *face) if c in df.columns}
+    columns = [c for c, data in drawn.items() if not data.empty]
     if not columns:
         return None
     nrows = math.ceil(len(columns) / ncols)
@@ -326,8 +327,7 @@ def plot_all_metrics(df: pd.DataFrame, path_stem: Path | str, ncols: int = 4) ->
                             hspace=0.55, wspace=0.38)  # fmt: skip
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
         for ax, column in zip(axes, columns, strict=False):
-            data, _ = _long(df, column)
-            _draw_chains(ax, data)
+            _draw_chains(ax, drawn[column])
             ax.set_title(METRIC_LABELS.get(column, (column, column))[0])
             ax.grid(True, alpha=0.3)
             ax.locator_params(nbins=4)
