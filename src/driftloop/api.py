@@ -586,7 +586,9 @@ def _resume(
                     f"run {run_id}: {store.run_dir(run_id) / last.path} does not match its recorded sha256; "
                     "the file was changed after it was written"
                 )
-            origin = frame if last.step == 0 else read_frame(store.run_dir(run_id) / rows[0].path)
+            origin = None  # frame 0, read back only for a replicator that looks at it (``prompt=auto``)
+            if replicator.requirements.wants_context:
+                origin = frame if last.step == 0 else read_frame(store.run_dir(run_id) / rows[0].path)
             state = engine.ChainState(
                 c.chain, c.seed, last.step, frame, recent=[r.sha256 for r in rows], origin=origin
             )
