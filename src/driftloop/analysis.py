@@ -42,6 +42,7 @@ __all__ = [
     "MeasureInfo",
     "Rate",
     "fixed_point_step",
+    "fmt_interval",
     "fmt_signed",
     "run_overview",
     "sentences",
@@ -527,6 +528,11 @@ def fmt_signed(value: float, decimals: int | None = None, unit: str = "") -> str
     return text.replace("-", MINUS) + unit
 
 
+def fmt_interval(rate: Rate, digits: int) -> str:
+    """A rate's 95% interval as "[−0.27, −0.21]"."""
+    return f"[{fmt_signed(rate.ci_low, digits)}, {fmt_signed(rate.ci_high, digits)}]"
+
+
 def _fmt(value: float, decimals: int | None = None) -> str:
     if not math.isfinite(value):
         return "∞" if value > 0 else "n/a"
@@ -558,7 +564,7 @@ def _rate_sentence(measure: str, rate: Rate) -> str:
     of_chains = f" (mean of {rate.chains} chains{from_images})" if rate.chains > 1 else ""
     d = _decimals(rate.slope, rate.ci_low, rate.ci_high)
     if rate.has_ci:
-        interval = f"[{fmt_signed(rate.ci_low, d)}, {fmt_signed(rate.ci_high, d)}]"
+        interval = fmt_interval(rate, d)
         numbers = f"{symbol} {fmt_signed(rate.slope, d, unit)} per step {interval}"
     else:
         numbers = f"{symbol} {fmt_signed(rate.slope, d, unit)} per step; too few points for an interval"

@@ -399,7 +399,6 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
 
-    # ---- events ------------------------------------------------------------------------------------
     # ---- sweeps ------------------------------------------------------------------------------------
     def save_sweep(self, name: str, spec: dict[str, Any]) -> None:
         """Record what a sweep asks for (models, control, inputs, seeds, ...); the latest spec wins."""
@@ -427,6 +426,7 @@ class Store:
         )
         return [r["id"] for r in rows]
 
+    # ---- events ------------------------------------------------------------------------------------
     def add_event(
         self, run_id: str, kind: str, message: str, chain: int | None = None, step: int | None = None
     ) -> None:

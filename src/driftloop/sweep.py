@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.cost import Factors, load_factors
-from driftloop.errors import DriftloopError
+from driftloop.errors import DriftloopError, InputError
 from driftloop.replicators import registry
 from driftloop.replicators.spec import format_spec, split_spec
 from driftloop.store import Store
@@ -349,8 +349,6 @@ def run_sweep(
     hashes = input_hashes(sweep)
     missing = [p for p in sweep.images if p not in hashes]
     if missing:
-        from driftloop.errors import InputError
-
         raise InputError(f"{missing[0]}: no such file (listed by the sweep {sweep.path})")
     store = Store(workspace)
     store.save_sweep(sweep.name, sweep_record(sweep, hashes))
@@ -410,7 +408,7 @@ def sweep_chains(workspace: str | Path, name: str) -> tuple[dict[str, set[int]],
         ):
             continue  # made for an earlier version of the spec (other steps or size)
         for c in store.chains(run_id):
-            key = (run.config["model"], c.input_sha256, c.seed)
+            key = (model, c.input_sha256, c.seed)
             if (c.input_sha256, c.seed) in wanted and c.last_step > best.get(key, (-1, "", 0))[0]:
                 best[key] = (c.last_step, run_id, c.chain)
     chosen: dict[str, set[int]] = {}

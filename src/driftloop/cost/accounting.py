@@ -267,12 +267,17 @@ def fmt_count(x: float, one: str, many: str) -> str:
     return f"{fmt_fraction(x)} of {one}"
 
 
+def _money_short(t: Totals, unknown: str = "unknown") -> str:
+    """The money in a table cell: the sum, or ``unknown`` when no copy had a price."""
+    return fmt_usd(t.usd) if t.usd_unpriced < t.frames else unknown
+
+
 def cost_rows_by(groups: dict[str, Totals]) -> list[list[str]]:
     """One row per group (a chain, a model): copies, energy, CO2e, water, money; labelled like the totals
     (``estimated`` unless every frame's energy was measured)."""
     rows = []
     for label, t in groups.items():
-        money = fmt_usd(t.usd) if t.usd_unpriced < t.frames else "unknown"
+        money = _money_short(t)
         rows.append([label, str(t.frames), fmt_energy(t.energy_wh), f"{fmt_number(t.co2_g)} g",
                      fmt_water(t.water_ml), money, "measured" if t.measured else "estimated"])  # fmt: skip
     return rows
@@ -280,7 +285,7 @@ def cost_rows_by(groups: dict[str, Totals]) -> list[list[str]]:
 
 def chain_cost_line(t: Totals) -> str:
     """One chain's cost in a line: "101 copies, 0.51 Wh, 0.39 g CO2e, 2.8 ml water, $0.00 (estimated)"."""
-    money = fmt_usd(t.usd) if t.usd_unpriced < t.frames else "money unknown"
+    money = _money_short(t, "money unknown")
     kind = "measured" if t.measured else "estimated"
     return (
         f"{t.frames} copies, {fmt_energy(t.energy_wh)}, {fmt_number(t.co2_g)} g CO2e, "
@@ -440,7 +445,7 @@ def cost_rows_for_report(t: Totals) -> list[tuple[str, str, str]]:
             fmt_fraction(t.glasses),
             f"estimated: {fmt_water(t.water_ml)} ÷ {f.glass_ml.value:g} ml — {f.glass_ml.source}",
         ),
-        ("Money", fmt_usd(t.usd) if t.usd_unpriced < t.frames else "unknown", _money_provenance(t)),
+        ("Money", _money_short(t), _money_provenance(t)),
     ]
     return rows
 

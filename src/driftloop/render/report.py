@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from driftloop.analysis import MEASURE_INFO, ChainSummary, fmt_signed, run_overview
+from driftloop.analysis import MEASURE_INFO, ChainSummary, fmt_interval, fmt_signed, run_overview
 from driftloop.render._atomic import atomic_write
 from driftloop.render.plots import METRIC_LABELS
 
@@ -450,9 +450,10 @@ def _chains_section(ctx: ReportContext) -> str:
                 d = 0 if m == "cct_kelvin" else 3
                 if r is None:
                     row.append("–")
+                elif r.has_ci:
+                    row.append(f"{fmt_signed(r.slope, d)} {fmt_interval(r, d)}")
                 else:
-                    ci = f" [{fmt_signed(r.ci_low, d)}, {fmt_signed(r.ci_high, d)}]" if r.has_ci else ""
-                    row.append(f"{fmt_signed(r.slope, d)}{ci}")
+                    row.append(fmt_signed(r.slope, d))
             rows.append(row)
         body += "<h3>Drift rate per step, per chain (95% CI of the chain's own fit)</h3>"
         body += html_table(["Chain", *[MEASURE_INFO[m].symbol for m in rate_cols]], rows)
@@ -465,7 +466,7 @@ def _chains_section(ctx: ReportContext) -> str:
             info = MEASURE_INFO.get(m)
             unit = info.unit.strip() if info else ""
             d = 0 if m == "cct_kelvin" else 3
-            ci = f"[{fmt_signed(r.ci_low, d)}, {fmt_signed(r.ci_high, d)}]" if r.has_ci else "–"
+            ci = fmt_interval(r, d) if r.has_ci else "–"
             name = info.name if info else m
             if unit:
                 name = f"{name[:-1]}, {unit})" if name.endswith(")") else f"{name} ({unit})"

@@ -213,9 +213,10 @@ class OpenAIImageReplicator(HostedReplicator):
         if not isinstance(usage, dict) or "output_tokens" not in usage:
             return None
         details = usage.get("input_tokens_details") or {}
-        text = int(details.get("text_tokens", usage.get("input_tokens", 0) if not details else 0))
+        # without the split, every input token is counted as text
+        text = details.get("text_tokens", 0) if details else usage.get("input_tokens", 0)
         return {
-            "input_text": text,
+            "input_text": int(text),
             "input_image": int(details.get("image_tokens", 0)),
             "output": int(usage["output_tokens"]),
         }
