@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from driftloop._fs import atomic_write
 from driftloop.errors import DriftloopError
 from driftloop.render import (
     DEFAULT_SHEET_STEPS,
@@ -23,7 +24,6 @@ from driftloop.render import (
     write_gif,
     write_mp4,
 )
-from driftloop.render._atomic import atomic_write
 from driftloop.render._fonts import displayable
 from driftloop.render.contact_sheet import sheet_layout
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from driftloop._fs import json_safe
 from driftloop.metrics.face import first_lost_step
 
 __all__ = [
@@ -181,16 +182,10 @@ class ChainSummary:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (non-finite numbers become None, step keys become strings)."""
         out = asdict(self)
-        out["drift"] = {str(s): {m: _json_num(v) for m, v in d.items()} for s, d in self.drift.items()}
-        out["rates"] = {m: {k: _json_num(v) for k, v in asdict(r).items()} for m, r in self.rates.items()}
-        out["final"] = {m: _json_num(v) for m, v in self.final.items()}
+        out["drift"] = {str(s): {m: json_safe(v) for m, v in d.items()} for s, d in self.drift.items()}
+        out["rates"] = {m: {k: json_safe(v) for k, v in asdict(r).items()} for m, r in self.rates.items()}
+        out["final"] = {m: json_safe(v) for m, v in self.final.items()}
         return out
-
-
-def _json_num(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ------------------------------------------------------------------------------------------------ helpers

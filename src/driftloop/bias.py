@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from driftloop._fs import json_safe
 from driftloop.metrics.face import first_lost_step
 
 __all__ = [
@@ -337,7 +338,7 @@ class BiasCard:
             "verdicts": list(self.verdicts),
             "notes": list(self.notes),
         }
-        return _json_clean(out)
+        return json_safe(out)
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
@@ -373,18 +374,6 @@ METHODS: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _json_clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _dataclass_dict(obj: Any) -> Any:

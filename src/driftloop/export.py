@@ -8,14 +8,12 @@ DataFrame, CSV and Parquet; JSON has no infinity, so it is written as ``null`` t
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
+from driftloop._fs import atomic_write, json_safe
 from driftloop.errors import DriftloopError
 from driftloop.metrics import ALL_COLUMNS
 
@@ -57,21 +55,9 @@ def frame_table(run: RunHandle) -> pd.DataFrame:
 
 
 def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_write(path) as tmp:
+        write(tmp)
     return path
-
-
-def _json_safe(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def export(run: RunHandle, fmt: Format, path: Path | None = None) -> Path:
@@ -84,9 +70,5 @@ def export(run: RunHandle, fmt: Format, path: Path | None = None) -> Path:
         return _atomic(target, lambda p: df.to_csv(p, index=False))
     if fmt == "parquet":
         return _atomic(target, lambda p: df.to_parquet(p, index=False))
-    records = [{k: _json_safe(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
-    for rec in records:
-        for k, v in rec.items():
-            if isinstance(v, float) and math.isnan(v):
-                rec[k] = None
+    records = json_safe(df.to_dict(orient="records"))
     return _atomic(target, lambda p: p.write_text(json.dumps(records, indent=1, default=str)))

@@ -5,10 +5,13 @@ Glue between the store (which frames exist) and :mod:`driftloop.render` (pure dr
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from driftloop._fs import json_safe, write_text_atomic
 from driftloop.errors import DriftloopError
 from driftloop.images import read_frame
 from driftloop.render import DEFAULT_SHEET_STEPS, contact_sheet, pick_steps, write_gif, write_mp4
@@ -86,9 +89,6 @@ def _captions_section(run: RunHandle) -> str | None:
 def write_summary_json(run: RunHandle, summaries: Sequence[ChainSummary]) -> Path:
     """RUN/summary.json: every chain's summary (half-life, fixed point, drift at steps, rates with CIs, face
     loss) and the overview across chains, for people who want the numbers without the page."""
-    import dataclasses
-    import json
-
     from driftloop.analysis import run_overview
 
     chains = [s for s in summaries if s.n_frames]
@@ -97,24 +97,9 @@ def write_summary_json(run: RunHandle, summaries: Sequence[ChainSummary]) -> Pat
         overview["rates"] = {m: dataclasses.asdict(r) for m, r in overview["rates"].items()}
     data = {"run_id": run.id, "model": run.row.model, "chains": [s.to_dict() for s in summaries],
             "overview": overview}  # fmt: skip
-    path = run.path / "summary.json"
-    path.write_text(json.dumps(_plain(data), indent=1, allow_nan=False) + "\n")
-    return path
-
-
-def _plain(value: object) -> object:
-    """JSON-safe: NaN and infinities become null, NumPy scalars Python numbers, keys strings."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()  # type: ignore[union-attr]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return write_text_atomic(
+        run.path / "summary.json", json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n"
+    )
 
 
 def write_run_report(run: RunHandle, path: Path | None = None) -> Path:
@@ -234,7 +219,7 @@ def write_bias_card_for(
         folder / "bias_card.html", folder / "bias_card.json", card, attractors, title=title,
         extra_sections=sections, run_id=title,
         config={"runs": [r.id for r in runs], "control": control}, versions=runs[0].row.versions,
-        host=runs[0].row.host, extra_json={"cost": _plain(cost_json)},
+        host=runs[0].row.host, extra_json={"cost": json_safe(cost_json)},
     )  # fmt: skip
     assert js is not None
     return html, js

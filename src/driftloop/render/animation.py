@@ -16,8 +16,8 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
+from driftloop._fs import atomic_write
 from driftloop.errors import RenderError
-from driftloop.render._atomic import atomic_write
 from driftloop.render._frames import as_rgb, check_frames, check_timing, fit_size, resized
 from driftloop.render.labels import draw_step_label
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from driftloop._fs import atomic_write
 from driftloop.attractors import AttractorReport
 from driftloop.bias import (
     BIAS_MEASURES,
@@ -32,7 +33,6 @@ from driftloop.bias import (
     interval_decimals,
     signed_text,
 )
-from driftloop.render._atomic import atomic_write
 from driftloop.render.report import ReportContext, html_table, write_report
 
 __all__ = [

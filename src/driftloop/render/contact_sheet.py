@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from driftloop._fs import atomic_write
 from driftloop.errors import RenderError
-from driftloop.render._atomic import atomic_write
 from driftloop.render._fonts import Font, displayable, font, line_height
 from driftloop.render._frames import as_rgb
 

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from scipy import stats
 
-from driftloop.render._atomic import atomic_write
+from driftloop._fs import atomic_write
 
 __all__ = [
     "DEFAULT_PLOT_COLUMNS",

@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
+from driftloop._fs import atomic_write
 from driftloop.analysis import MEASURE_INFO, ChainSummary, fmt_interval, fmt_signed, run_overview
-from driftloop.render._atomic import atomic_write
 from driftloop.render.plots import METRIC_LABELS
 
 __all__ = [

@@ -1,7 +1,8 @@
-"""The one place where render outputs are written atomically.
+"""The one atomic file write and the one JSON cleaner of the package.
 
-GIFs, MP4s and contact sheets take seconds to produce and are often watched by a file browser, a web
-server or a notebook while they are being written. Writing to a temporary file in the *same* folder
+Outputs (GIFs, MP4s, contact sheets, reports, JSON, exports) take time to produce and are often watched
+by a file browser, a web server or a notebook while they are being written. Writing to a temporary
+file in the *same* folder
 (so ``os.replace`` is a rename on one file system, never a copy) and renaming it over the target once
 it is complete means a reader sees either the old file or the new one, never a truncated one, and a
 crash leaves no half-written target behind.
@@ -10,12 +11,14 @@ crash leaves no half-written target behind.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "json_safe", "write_text_atomic"]
 
 _TEMP_ATTEMPTS = 100
 
@@ -79,3 +82,25 @@ def atomic_write(path: Path | str) -> Iterator[Path]:
             tmp.unlink()
         raise
     _fsync_path(parent, directory=True)
+
+
+def write_text_atomic(path: Path | str, text: str) -> Path:
+    """Write UTF-8 text to ``path`` atomically (see :func:`atomic_write`); return the path."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def json_safe(value: Any) -> Any:
+    """A value JSON can hold exactly: NaN and infinities become null, NumPy scalars Python numbers,
+    tuples lists, and mapping keys strings (recursively). JSON has no infinity, and a NaN written as
+    ``NaN`` is not JSON at all, so every file the package writes goes through this first."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
