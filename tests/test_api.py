@@ -162,7 +162,7 @@ def test_cost_is_recorded_per_frame_and_totalled(sample_images, tmp_path: Path, 
 
     # a machine without readable RAPL counters, whatever this one has
     no_rapl = lambda device, factors: pick_meters(device, factors, powercap_root=tmp_path / "none")  # noqa: E731
-    monkeypatch.setattr("driftloop.api.pick_meters", no_rapl)
+    monkeypatch.setattr("driftloop.engines.start.pick_meters", no_rapl)
     factors = tmp_path / "factors.toml"
     factors.write_text("[cost]\nwatts_per_core = 20\npue = 1.0\n")
     image = sample_images["astronaut.png"]

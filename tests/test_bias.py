@@ -30,9 +30,8 @@ from driftloop.bias import (
     format_p,
     stratified_permutation_test,
 )
-from driftloop.export import frame_table
 from driftloop.metrics import FrameFeatures, frame_metrics
-from driftloop.render.bias_card import bias_card_html, write_bias_card
+from driftloop.report.bias_card import bias_card_html, write_bias_card
 
 SIZE = 32
 STEPS = 12
@@ -99,7 +98,7 @@ def pull_towards(target: np.ndarray):
 
 
 def _table(run: driftloop.RunHandle, model: str) -> pd.DataFrame:
-    df = frame_table(run)
+    df = run.dataframe()
     df["model"] = model
     df["image"] = df["input"].map(lambda p: Path(p).name)
     return df
@@ -199,7 +198,7 @@ def test_one_target_gives_one_attractor_two_targets_two(sweep: dict, tmp_path: P
                             workspace=tmp_path / name, render=False)  # fmt: skip
         frames.update(last_frames(run, name))
         sources.update(chain_sources(run, name))
-        fixed.update({f"{name}/{s.chain}": s.fixed_point_step for s in summarize_run(frame_table(run))})
+        fixed.update({f"{name}/{s.chain}": s.fixed_point_step for s in summarize_run(run.dataframe())})
 
     one = find_attractors({k: v for k, v in frames.items() if k.startswith("A/")}, fixed, sources=sources)
     assert one.k == 1 and one.structure == "converged"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import noise_frame
-from driftloop.chain import ChainState, EngineSettings, FrameWriter, advance, step_seed
+from driftloop.chain import ChainState, EngineSettings, advance, step_seed
 from driftloop.errors import DriftloopError
-from driftloop.images import frame_sha256, read_frame
+from driftloop.frames import frame_sha256, read_frame
 from driftloop.replicators.base import CallableReplicator, Requirements
-from driftloop.store import Store
+from driftloop.store import FrameWriter, Store
 
 
 def test_step_seeds_depend_only_on_chain_seed_and_step() -> None:
@@ -125,7 +125,7 @@ def test_writer_error_surfaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     def boom(path, frame, compress_level=1):
         raise OSError("disk full")
 
-    monkeypatch.setattr("driftloop.chain.write_png_atomic", boom)
+    monkeypatch.setattr("driftloop.store.writer.write_png_atomic", boom)
     writer = FrameWriter(store, "r1")
     with pytest.raises(OSError, match="disk full"):
         advance(CallableReplicator(lambda fs, ss: fs), states, EngineSettings(5), writer)

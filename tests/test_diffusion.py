@@ -17,7 +17,7 @@ from PIL import Image
 import driftloop
 from diffusion_fixtures import install_in_hf_cache, save_all
 from driftloop.errors import DriftloopError, RunInterrupted, SpecError, WeightsError
-from driftloop.images import frame_sha256
+from driftloop.frames import frame_sha256
 from driftloop.replicators import build, caption_redraw, img2img, instruct, listing, parse, registry, vae
 from driftloop.replicators.diffusion_common import (
     Captioner,

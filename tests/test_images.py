@@ -23,17 +23,14 @@ from skimage import data as skdata
 
 from driftloop import images
 from driftloop.errors import DriftloopError, InputError
+from driftloop.frames import frame_sha256, is_temp_file, read_frame, write_png_atomic
 from driftloop.images import (
     AnimatedImageWarning,
     LoadedImage,
-    frame_sha256,
-    is_temp_file,
     load_image,
     load_images,
     normalise,
-    read_frame,
     target_size,
-    write_png_atomic,
 )
 
 WHITE = (255, 255, 255)

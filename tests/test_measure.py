@@ -15,8 +15,8 @@ import driftloop
 from conftest import run_cli
 from driftloop.cost import chain_cost_line, cost_rows_for_report, summary_lines
 from driftloop.errors import RunInterrupted
-from driftloop.measure import missing_frames
 from driftloop.metrics import COLUMNS
+from driftloop.metrics.recorder import missing_frames
 
 
 def _tint(frames, seeds):

@@ -22,7 +22,7 @@ from PIL import Image
 from driftloop.analysis import sentences, summarize_run
 from driftloop.metrics.columns import ALL_COLUMNS
 from driftloop.render.plots import plot_ab_trajectory, plot_fidelity_log, plot_metric, plot_run
-from driftloop.render.report import ReportContext, html_table, img_tag, write_report
+from driftloop.report.html import ReportContext, html_table, img_tag, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import noise_frame
 from driftloop.errors import RunNotFoundError, StoreError
-from driftloop.images import write_png_atomic
+from driftloop.frames import write_png_atomic
 from driftloop.store import FrameRow, Store
 
 

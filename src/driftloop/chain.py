@@ -5,31 +5,27 @@ Why it looks like this:
   uninterrupted one, whatever else was running.
 - Frames are quantised to 8 bits between steps (the replicator returns ``uint8``), so what is stored as
   PNG is exactly what the next step reads: resuming from disk changes nothing.
-- Writing PNGs and committing rows happens on a writer thread that overlaps the next model call; a frame's
-  row is committed only after its file is durable. A crash loses at most the frames still queued, which
-  a resume recomputes bit for bit.
+- It knows no SQL and no files: what it makes goes to a :class:`FrameSink`. The store's writer makes a
+  frame's file durable before committing its row, on a thread that overlaps the next model call; a crash
+  loses at most the frames still queued, which a resume recomputes bit for bit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from driftloop.background import yield_to_model
 from driftloop.cost import HostedEstimate, Meters, measure
 from driftloop.errors import DriftloopError
-from driftloop.images import frame_sha256, write_png_atomic
+from driftloop.frames import NewFrame, frame_sha256
 from driftloop.replicators.base import BatchAborted, Copy, Failure, Refusal, Replicator, StepContext
-from driftloop.store import FrameRow, Store
 
 NO_METERS = Meters(meters=(), notes=())
 
@@ -76,79 +72,19 @@ class EngineSettings:
     max_cost_usd: float | None = None
 
 
-@dataclass(frozen=True)
-class NewFrame:
-    """A frame the engine made, with what is recorded about it."""
-
-    chain: int
-    step: int
-    seed: int | None
-    frame: np.ndarray
-    sha256: str
-    model_seconds: float | None = None
-    info: dict[str, Any] | None = None
-    cost: dict[str, Any] | None = None
-
-
-class FrameWriter:
-    """Background thread that makes frames durable, then commits their rows, in submission order."""
-
-    _STOP = object()
-
-    def __init__(self, store: Store, run_id: str, depth: int = 2) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.error: BaseException | None = None
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._work, name="driftloop-writer", daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        yield_to_model()
-        while (item := self._queue.get()) is not self._STOP:
-            if self.error is None:
-                try:
-                    item()  # type: ignore[operator]
-                except BaseException as exc:
-                    self.error = exc
-
-    def submit(self, job: Callable[[], None]) -> None:
-        self.check()
-        self._queue.put(job)
+class FrameSink(Protocol):
+    """Where the engine sends what it makes. The engine knows no SQL and no files: the local engine's sink
+    is the store's :class:`driftloop.store.FrameWriter` (PNG, then row, on a background thread); the Ray
+    engine's driver writes what its workers send through the same writer."""
 
     def write_frames(self, items: list[NewFrame]) -> None:
-        """Queue frames to write and commit as one transaction."""
-
-        def job() -> None:
-            rows = []
-            for f in items:
-                path = self.store.frame_path(self.run_id, f.chain, f.step)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_png_atomic(path, f.frame)
-                relpath = self.store.frame_relpath(f.chain, f.step)
-                rows.append(
-                    FrameRow(self.run_id, f.chain, f.step, f.seed, f.sha256, relpath, f.model_seconds,
-                             time.time(), f.info, f.cost)
-                )  # fmt: skip
-            self.store.add_frames(rows)
-
-        self.submit(job)
+        """Store these frames (one step of some chains), in order."""
 
     def set_status(self, chain: int, status: str, reason: str | None = None) -> None:
-        self.submit(lambda: self.store.set_chain_status(self.run_id, chain, status, reason))
+        """Record that a chain ended (done, fixed_point, refused, error)."""
 
     def add_event(self, chain: int, step: int, kind: str, message: str) -> None:
-        self.submit(lambda: self.store.add_event(self.run_id, kind, message, chain=chain, step=step))
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def close(self) -> None:
-        """Flush everything queued, stop the thread, and re-raise a write error if there was one."""
-        self._queue.put(self._STOP)
-        self._thread.join()
-        self.check()
+        """Record something that happened to a chain at a step (a refusal, an error)."""
 
 
 def batches(items: Sequence[ChainState], size: int | None) -> Iterator[list[ChainState]]:
@@ -267,7 +203,7 @@ def advance(
     replicator: Replicator,
     states: list[ChainState],
     settings: EngineSettings,
-    writer: FrameWriter,
+    writer: FrameSink,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     meters: Meters | None = None,
     on_frames: Callable[[list[NewFrame]], None] | None = None,

@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -28,12 +28,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from driftloop import api
-from driftloop.chain import ProgressEvent
-from driftloop.cost import chain_cost_line, summary_lines
-from driftloop.errors import DriftloopError, RunNotFoundError, SpecError
-from driftloop.images import DEFAULT_MAX_PIXELS, AnimatedImageWarning
-from driftloop.outputs import chain_label
+from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
+from driftloop.errors import AnimatedImageWarning, DriftloopError, SpecError
+
+if TYPE_CHECKING:
+    from driftloop.api import Run
+    from driftloop.chain import ProgressEvent
 
 MAX_CHAIN_LINES = 12  # per-chain cost lines after a run with at most this many chains
 
@@ -126,9 +126,12 @@ def stdout_console() -> Console:
     return Console() if Console().is_terminal else Console(width=200)
 
 
-def print_outputs(run: api.RunHandle, quiet: bool) -> None:
+def print_outputs(run: Run, quiet: bool) -> None:
     if quiet:
         return
+    from driftloop.cost import chain_cost_line, summary_lines  # the library: loaded when a verb runs
+    from driftloop.render.run import chain_label
+
     chains = run.chains()
     statuses = ", ".join(sorted({c.status for c in chains}))
     console.print(f"[green]run {run.id}[/] · {len(chains)} chain(s) · {statuses}")
@@ -149,9 +152,7 @@ def run(
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model spec, e.g. taef2, taef2:dtype=bf16, jpeg:quality=75.")
     ] = "taef2",
-    steps: Annotated[
-        int, typer.Option("-n", "--steps", help="Number of copies per chain.")
-    ] = api.DEFAULT_STEPS,
+    steps: Annotated[int, typer.Option("-n", "--steps", help="Number of copies per chain.")] = DEFAULT_STEPS,
     seeds: Annotated[str, typer.Option("--seeds", help="Chain seeds: 1,2,3 or 0-4.")] = "0",
     size: Annotated[
         int, typer.Option("--size", help="Square frame side in pixels (rounded to the model's multiple).")
@@ -211,10 +212,12 @@ def run(
         int,
         typer.Option("--max-pixels", help="Largest input accepted, in pixels (a guard against image bombs)."),
     ] = DEFAULT_MAX_PIXELS,
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
     """Copy each image STEPS times with MODEL, storing every frame."""
+    from driftloop import api  # the library: loaded when a verb runs, so --help answers at once
+
     say = say_for(quiet)
     with ProgressDisplay(quiet, "replicating") as bar:
         handle = api.run(
@@ -244,10 +247,12 @@ def resume(
     render: Annotated[
         bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
     ] = True,
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
     """Continue every unfinished chain of a run from its last stored frame."""
+    from driftloop import api  # the library: loaded when a verb runs
+
     with ProgressDisplay(quiet, "replicating") as bar:
         handle = api.resume(
             run_id, workspace=workspace, device=device, render=render, max_cost=max_cost,
@@ -257,8 +262,10 @@ def resume(
 
 
 @app.command("runs")
-def list_runs(workspace: Workspace = Path(api.DEFAULT_WORKSPACE)) -> None:
+def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
     """List the runs in the workspace."""
+    from driftloop import api  # the library: loaded when a verb runs
+
     table = Table(box=None)
     table.add_column("id", no_wrap=True)  # what `resume` needs: never shortened
     table.add_column("model", overflow="fold")
@@ -283,12 +290,14 @@ def render(
     sheet_steps: Annotated[
         str, typer.Option("--steps", help="Steps on the contact sheet (the last is always added).")
     ] = "0,1,2,5,10,25,50,75,100",
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
     """Write GIF and MP4 (with a step counter) per chain, and a contact sheet."""
     if fps <= 0:
         raise SpecError(f"--fps must be positive (got {fps})")
+    from driftloop import api  # the library: loaded when a verb runs
+
     handle = api.open_run(run_id, workspace)
     written = handle.render(fps=fps, steps=parse_seeds(sheet_steps, "--steps"))
     if not quiet:
@@ -308,36 +317,27 @@ def sweep(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also ask again for chains that ended error or refused.")
     ] = False,
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
     """Run every (image, model, parameters, seed) of a spec; running it again only runs what is missing."""
-    from driftloop import sweep as sweeps
+    from driftloop import sweep as sweeps  # the library: loaded when a verb runs
 
     plan = sweeps.load_sweep(spec)
     if dry_run:
-        rows = sweeps.plan(plan, workspace)
+        estimate = sweeps.estimate(plan, workspace)
         table = Table("model", "chains", "steps", "to do", "s/copy", "time", "cost", box=None)
-        total_s, total_usd, known = 0.0, 0.0, True
-        for row in rows:
+        for row in estimate.rows:
             seconds = row.seconds_per_frame
-            if seconds is None and row.remaining_frames:
-                seconds = sweeps.probe_seconds(row.model, plan.images[0], plan.size)
-            usd = row.usd_per_frame * row.remaining_frames
-            total_usd += usd
-            if seconds is None:
-                known = False
-                when = "unknown (hosted)"
-            else:
-                total_s += seconds * row.remaining_frames
-                when = _duration(seconds * row.remaining_frames)
+            when = "unknown (hosted)" if seconds is None else _duration(seconds * row.remaining_frames)
             table.add_row(row.model, str(row.chains), str(row.steps), str(row.remaining_frames),
-                          "-" if seconds is None else f"{seconds:.2f}", when, f"${usd:.2f}")  # fmt: skip
+                          "-" if seconds is None else f"{seconds:.2f}", when, f"${row.usd:.2f}")  # fmt: skip
         out = stdout_console()
         shape = f"{len(plan.images)} image(s) × {len(plan.models)} model(s) × {len(plan.seeds)} seed(s)"
         out.print(f"sweep {plan.name}: {plan.chains} chain(s) = {shape}, {plan.steps} steps at {plan.size}px")
         out.print(table)
-        out.print(f"total: {_duration(total_s)}{'' if known else ' + hosted time'}, ${total_usd:.2f}")
+        hosted = "" if estimate.time_known else " + hosted time"
+        out.print(f"total: {_duration(estimate.seconds)}{hosted}, ${estimate.usd:.2f}")
         return
     say = say_for(quiet)
     ids = []
@@ -359,7 +359,7 @@ def _duration(seconds: float) -> str:
 
 
 def _ws_flag(workspace: Path) -> str:
-    return "" if Path(workspace).resolve() == Path(api.DEFAULT_WORKSPACE).resolve() else f" -w {workspace}"
+    return "" if Path(workspace).resolve() == Path(DEFAULT_WORKSPACE).resolve() else f" -w {workspace}"
 
 
 @app.command()
@@ -369,25 +369,12 @@ def bias(
         str | None,
         typer.Option("--control", help="Model to compare with (default: the sweep's, else a JPEG run)."),
     ] = None,
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """The bias card: what a model does to pictures, with 95% CIs, tests against a control and attractors."""
-    from driftloop.outputs import write_bias_card_for
-    from driftloop.store import Store
-    from driftloop.sweep import sweep_chains
+    from driftloop import api  # the library: loaded when a verb runs
 
-    chains, sweep_control = sweep_chains(workspace, target)
-    if chains:
-        runs = [api.open_run(i, workspace) for i in chains]
-        folder = Store(workspace).root / "sweeps" / target
-        wanted = control or sweep_control
-    else:
-        try:
-            runs = [api.open_run(target, workspace)]
-        except RunNotFoundError:
-            raise RunNotFoundError(f"no sweep or run {target!r} in {workspace}") from None
-        folder, wanted, chains = runs[0].path, control, None
-    html, js = write_bias_card_for(runs, folder, f"bias card · {target}", wanted, chains)
+    html, js = api.bias(target, workspace, control)
     out = stdout_console()
     out.print(str(html))
     out.print(str(js))
@@ -399,12 +386,12 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="HTML file to write (default: RUN/report.html).")
     ] = None,
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """Write the self-contained HTML report (images embedded, no network needed to view it)."""
-    from driftloop.outputs import write_run_report
+    from driftloop import api  # the library: loaded when a verb runs
 
-    Console().print(str(write_run_report(api.open_run(run_id, workspace), output)))
+    Console().print(str(api.open_run(run_id, workspace).report(output)))
 
 
 @app.command("metrics")
@@ -415,10 +402,12 @@ def metrics_command(
         bool | None,
         typer.Option("--perceptual/--no-perceptual", help="With --recompute: perceptual scores too."),
     ] = None,
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
     """Show how many frames are measured, or measure them all again with --recompute."""
+    from driftloop import api  # the library: loaded when a verb runs
+
     handle = api.open_run(run_id, workspace)
     if recompute:
         with ProgressDisplay(quiet, "measuring") as bar:
@@ -429,7 +418,7 @@ def metrics_command(
             )
         if not quiet:
             console.print(f"measured {n} frame(s) of run {handle.id}")
-    measured = handle.store.metrics(handle.id)
+    measured = handle.metric_rows()
     columns = sorted({name for values in measured.values() for name in values})
     Console().print(
         f"{len(measured)} of {len(handle.frame_rows())} frames measured; columns: {', '.join(columns)}"
@@ -443,9 +432,11 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: in the run folder).")
     ] = None,
-    workspace: Workspace = Path(api.DEFAULT_WORKSPACE),
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """Write one row per (chain, step) with the frame record, its cost and its metrics."""
+    from driftloop import api  # the library: loaded when a verb runs
+
     path = api.open_run(run_id, workspace).export(fmt, output)
     Console().print(str(path))
 
@@ -453,7 +444,7 @@ def export(
 @app.command()
 def models() -> None:
     """List the models driftloop can run and whether their weights are here."""
-    from driftloop.replicators import registry
+    from driftloop.replicators import registry  # the library: loaded when a verb runs
 
     out = stdout_console()
     table = Table("model", "what", "weights", "notes", box=None)

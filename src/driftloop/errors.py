@@ -9,6 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
+class AnimatedImageWarning(UserWarning):
+    """An input had several frames and only the first is used (its own class so callers can filter it)."""
+
+
 class DriftloopError(Exception):
     """Base class of user-facing errors."""
 
@@ -62,5 +66,11 @@ class RunInterrupted(DriftloopError):
 
 class RenderError(DriftloopError):
     """A render request cannot be carried out (bad fps/size options, no frames, no usable ffmpeg)."""
+
+    exit_code = 2
+
+
+class RunLockedError(DriftloopError):
+    """Another process is advancing the run right now (two resumes at once)."""
 
     exit_code = 2

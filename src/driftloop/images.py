@@ -1,4 +1,4 @@
-"""Loading input images into frames, and writing frames to disk safely.
+"""Loading input images into frames: validation, decoding and normalisation.
 
 A *frame* is an ``H x W x 3`` ``uint8`` C-contiguous numpy array in RGB order. Everything downstream (the
 replicators, the metrics, the store) assumes exactly that, so this module is the one place that turns
@@ -13,10 +13,7 @@ deterministic: same input file and parameters, same frame, same hash.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
-import os
-import secrets
 import stat
 import threading
 import warnings
@@ -28,28 +25,20 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from driftloop.errors import InputError
+from driftloop.config import DEFAULT_MAX_PIXELS
+from driftloop.errors import AnimatedImageWarning, InputError
+from driftloop.frames import _check_int
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "AnimatedImageWarning",
     "LoadedImage",
-    "frame_sha256",
-    "is_temp_file",
     "load_image",
     "load_images",
     "normalise",
-    "read_frame",
     "target_size",
-    "write_png_atomic",
 ]
 
-#: Same figure as Pillow's own default ``Image.MAX_IMAGE_PIXELS`` (~ 0.25 GiB of RGB data at 3 bytes a
-#: pixel): above it an input is much more likely to be a decompression bomb than a photo.
-DEFAULT_MAX_PIXELS = 89_478_485
-
-TEMP_PREFIX = ".tmp-"
-TEMP_SUFFIX = ".png.part"
 
 _HASH_CHUNK = 1 << 20
 
@@ -68,10 +57,6 @@ _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 
 # Guards the (rare) temporary raise of Pillow's global pixel limit; see _pillow_pixel_limit_at_least.
 _PIXEL_LIMIT_LOCK = threading.Lock()
-
-
-class AnimatedImageWarning(UserWarning):
-    """An input had several frames and only the first is used (its own class so callers can filter it)."""
 
 
 @dataclass(frozen=True)
@@ -103,79 +88,6 @@ def target_size(size: int, multiple: int) -> int:
     _check_int("multiple", multiple, 1)
     rounded = (2 * size + multiple) // (2 * multiple) * multiple
     return max(multiple, rounded)
-
-
-def frame_sha256(frame: np.ndarray) -> str:
-    """Return the sha256 hex digest of a frame's raw pixel bytes: the identity of a frame.
-
-    Only the bytes are hashed (not the shape), so two frames of different shape but identical bytes
-    would collide; callers that mix sizes should key on ``(shape, hash)``. The frame is validated first
-    so that a float or int16 array is rejected instead of being silently cast to a different identity.
-    """
-    _check_frame(frame)
-    return hashlib.sha256(np.ascontiguousarray(frame, dtype=np.uint8).tobytes()).hexdigest()
-
-
-def is_temp_file(name: str) -> bool:
-    """Tell whether ``name`` (a file name or path) is a leftover temp file of :func:`write_png_atomic`.
-
-    A crash between creating the temp file and renaming it leaves one behind; a resume uses this to find
-    and delete them without touching anything else in the directory.
-    """
-    base = os.path.basename(os.fspath(name))
-    return (
-        len(base) > len(TEMP_PREFIX) + len(TEMP_SUFFIX)
-        and base.startswith(TEMP_PREFIX)
-        and base.endswith(TEMP_SUFFIX)
-    )
-
-
-def write_png_atomic(path: Path, frame: np.ndarray, compress_level: int = 1) -> None:
-    """Write ``frame`` to ``path`` as a PNG so that ``path`` is either the old file or the complete new one.
-
-    Runs are long and get interrupted; a half-written frame that looks like a real one would poison a
-    resume. So the PNG goes to a temp file in the same directory (same filesystem, so the rename is
-    atomic), is fsynced, renamed over ``path``, and the directory is fsynced so the rename itself
-    survives a power cut. Any failure removes the temp file and leaves ``path`` untouched.
-
-    PNG is lossless, and Pillow writes no timestamps or other varying chunks, so the same frame and
-    ``compress_level`` give byte-identical files (with the same zlib). Level 1 is the default because
-    frames are written on every step and size matters less than time.
-
-    Raises ``ValueError`` for a frame that is not ``H x W x 3 uint8`` or a level outside 0-9.
-    """
-    _check_frame(frame)
-    _check_int("compress_level", compress_level, 0, 9)
-    path = Path(path)
-    directory = path.parent
-    image = Image.fromarray(np.ascontiguousarray(frame))
-    tmp, fd = _create_temp_file(directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG", compress_level=compress_level, optimize=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_directory(directory)
-    except BaseException:
-        # BaseException so that Ctrl-C mid-write does not leave a temp file behind either.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def read_frame(path: Path) -> np.ndarray:
-    """Read a PNG written by :func:`write_png_atomic` back into an ``H x W x 3 uint8`` frame.
-
-    Only PNG is accepted and only RGB: a frame file that is anything else was not written by us, and
-    converting it silently would give it a different identity than the one recorded for it. Pillow's
-    ``OSError``/``ValueError`` propagate unchanged; the store decides what a damaged frame file means.
-    """
-    with Image.open(path, formats=["PNG"]) as img:
-        img.load()
-        if img.mode != "RGB":
-            raise ValueError(f"{path}: expected an RGB PNG frame, found mode {img.mode}")
-        return np.array(img, dtype=np.uint8)
 
 
 def normalise(img: Image.Image, size: int, multiple: int) -> tuple[np.ndarray, list[str]]:
@@ -550,55 +462,3 @@ def _resize_and_crop(img: Image.Image, target: int, notes: list[str]) -> np.ndar
 
 # --------------------------------------------------------------------------------------------------
 # writing helpers
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    """Reject non-integers (bool and float included: ``size=512.0`` hides a bug upstream) and out-of-range."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
-
-
-def _check_frame(frame: np.ndarray) -> None:
-    """Frames are ``H x W x 3 uint8``; anything else here is a programming error."""
-    if not isinstance(frame, np.ndarray):
-        raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        raise ValueError(f"frame must have dtype uint8, got {frame.dtype}")
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
-        raise ValueError(f"frame must have shape (H, W, 3) with H, W >= 1, got {frame.shape}")
-
-
-def _create_temp_file(directory: Path) -> tuple[str, int]:
-    """Create a new temp file in ``directory``, returning its path and an open descriptor.
-
-    ``os.open`` with mode 0o666 (not ``tempfile.mkstemp``, which uses 0o600) so that, after the rename,
-    the frame gets the same umask-derived permissions as any other file the user creates.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}")
-        try:
-            return tmp, os.open(tmp, flags, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "could not create a unique temp file", os.fspath(directory))
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable. Not possible on Windows, and some filesystems refuse it."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)

@@ -35,10 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.cost import Factors, load_factors
+from driftloop.engines.start import RETRYABLE, continue_run, prepare, rebuild, start
 from driftloop.errors import DriftloopError, InputError
+from driftloop.images import load_image
+from driftloop.render.run import render_run
 from driftloop.replicators import registry
 from driftloop.replicators.spec import format_spec, split_spec
-from driftloop.store import Store
+from driftloop.report.run import write_run_report
+from driftloop.store import RunView, Store
 from driftloop.weights import file_sha256
 
 DEFAULT_CONTROL = "jpeg:quality=90"
@@ -244,8 +248,6 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
     An unfinished run is resumed only when every chain it would continue is one the sweep wants (so a
     sweep never pays for someone else's chains); otherwise only its finished wanted chains count.
     """
-    from driftloop.api import RETRYABLE
-
     wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
     out = Coverage()
     for run in store.runs():
@@ -332,6 +334,44 @@ def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class EstimateRow:
+    """A plan row with its time and price: what ``sweep --dry-run`` prints for one model."""
+
+    model: str
+    chains: int
+    steps: int
+    remaining_frames: int
+    seconds_per_frame: float | None  # None: unknown (a hosted model is never called to time it)
+    usd: float
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What running a sweep would take: per model, and in total."""
+
+    rows: list[EstimateRow]
+    seconds: float  # of the models whose time is known
+    usd: float
+    time_known: bool
+
+
+def estimate(sweep: Sweep, workspace: str | Path) -> Estimate:
+    """Chains, time and cost of what is still to do; calls no hosted model and stores nothing.
+
+    Time per copy comes from earlier runs of the model at this size, else from timing one copy of a local
+    model whose weights are here."""
+    rows = []
+    for row in plan(sweep, workspace):
+        seconds = row.seconds_per_frame
+        if seconds is None and row.remaining_frames:
+            seconds = probe_seconds(row.model, sweep.images[0], sweep.size)
+        rows.append(EstimateRow(row.model, row.chains, row.steps, row.remaining_frames, seconds,
+                                row.usd_per_frame * row.remaining_frames))  # fmt: skip
+    known = [r.seconds_per_frame * r.remaining_frames for r in rows if r.seconds_per_frame is not None]
+    return Estimate(rows, sum(known), sum(r.usd for r in rows), len(known) == len(rows))
+
+
 def run_sweep(
     sweep: Sweep,
     workspace: str | Path,
@@ -343,8 +383,6 @@ def run_sweep(
 ) -> list[str]:
     """Run (or finish) the sweep's chains for ``models`` (default: all); return the ids of the runs that
     hold them, in spec order. ``retry_failed``: also ask again for chains that ended error/refused."""
-    from driftloop import api
-
     say = log or (lambda _msg: None)
     hashes = input_hashes(sweep)
     missing = [p for p in sweep.images if p not in hashes]
@@ -361,19 +399,29 @@ def run_sweep(
             retry = retry_failed and run_id in cov.failed
             if run_id in cov.unfinished or retry:
                 say(f"{model}: resuming run {run_id}")
-                api.resume(run_id, workspace=workspace, render=render, progress=progress, log=log,
-                           retry_failed=retry)  # fmt: skip
+                replicator = rebuild(store, run_id, None, None, say)
+                continue_run(store, run_id, replicator, progress, say, retry_failed=retry)
+                finish(RunView(store, run_id), render)
             ids.append(run_id)
         if cov.runs and not cov.unfinished:
             say(f"{model}: {len(cov.chains)} chain(s) already done in {', '.join(cov.runs)}")
         for images, seeds in missing_runs(sweep, hashes, cov.chains):
-            handle = api.run(
-                images, model=model, n=sweep.steps, seeds=seeds, size=sweep.size, workspace=workspace,
-                sweep=sweep.name, render=render, progress=progress, log=log, **sweep.options,
+            prepared = prepare(
+                images, model, sweep.steps, seeds, sweep.size, workspace, sweep=sweep.name, log=log,
+                **sweep.options,
             )  # fmt: skip
-            store.add_sweep_run(sweep.name, handle.id)
-            ids.append(handle.id)
+            run_id = start(prepared, store, progress, log)
+            finish(RunView(store, run_id), render)
+            store.add_sweep_run(sweep.name, run_id)
+            ids.append(run_id)
     return ids
+
+
+def finish(run: RunView, render: bool) -> None:
+    """A sweep run's outputs, as after ``driftloop run``: animations, contact sheet and report."""
+    if render:
+        render_run(run)
+        write_run_report(run)
 
 
 def sweep_runs(workspace: str | Path, name: str) -> list[str]:
@@ -422,8 +470,6 @@ def probe_seconds(model: str, image: Path, size: int) -> float | None:
 
     Hosted models are not probed: a probe would be a paid request.
     """
-    from driftloop.images import load_image
-
     backend, config = registry.parse(model)
     if not backend.weights_status(config).present:
         return None  # timing it would mean downloading it

@@ -7,6 +7,7 @@ Three modules, one concern each:
   per-workspace and per-run overrides.
 - :mod:`~driftloop.cost.accounting`: conversions (CO2e, water, phone charges, glasses), totals per chain and
   per run, and the sentences and report rows that show them.
+- :mod:`~driftloop.cost.runs`: a stored run's totals, from its frame rows.
 
 The engine's use::
 
@@ -62,6 +63,7 @@ from driftloop.cost.meters import (
     measure,
     pick_meters,
 )
+from driftloop.cost.runs import run_factors, run_totals
 
 __all__ = [
     "COST_BY_HEADERS",
@@ -101,6 +103,8 @@ __all__ = [
     "measure",
     "phone_charges",
     "pick_meters",
+    "run_factors",
+    "run_totals",
     "summary_lines",
     "totals",
     "water_ml",

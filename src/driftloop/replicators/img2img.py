@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.images import frame_sha256
+from driftloop.frames import frame_sha256
 from driftloop.replicators.base import Backend, Frames, Outcome
 from driftloop.replicators.diffusion_common import (
     DEFAULT_CAPTIONER,

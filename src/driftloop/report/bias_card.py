@@ -1,9 +1,9 @@
 """The bias card as HTML sections and as a self-contained page, plus its JSON.
 
-:func:`bias_card_sections` gives ``(title, body)`` pairs for :class:`~driftloop.render.report.ReportContext`
+:func:`bias_card_sections` gives ``(title, body)`` pairs for :class:`~driftloop.report.html.ReportContext`
 ``extra_sections`` (a run or sweep report shows them like its own sections); :func:`bias_card_html` gives the
 same as finished ``<section>`` elements; :func:`write_bias_card` writes a page of its own through
-:func:`~driftloop.render.report.write_report` (same CSS, Content-Security-Policy and escaping rules) and the
+:func:`~driftloop.report.html.write_report` (same CSS, Content-Security-Policy and escaping rules) and the
 JSON beside it. Everything from the data is HTML-escaped; exemplar thumbnails are PNG ``data:`` URIs made
 in memory.
 """
@@ -14,15 +14,17 @@ import base64
 import html
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
-from driftloop._fs import atomic_write
-from driftloop.attractors import AttractorReport
+from driftloop._fs import atomic_write, json_safe
+from driftloop.analysis import fixed_point_step
+from driftloop.attractors import AttractorReport, find_attractors
 from driftloop.bias import (
     BIAS_MEASURES,
     LAST,
@@ -30,10 +32,15 @@ from driftloop.bias import (
     BiasCard,
     Comparison,
     Estimate,
+    bias_card,
     interval_decimals,
     signed_text,
 )
-from driftloop.render.report import ReportContext, html_table, write_report
+from driftloop.cost import Totals, combine, run_totals
+from driftloop.errors import DriftloopError
+from driftloop.report.html import ReportContext, html_table, write_report
+from driftloop.report.run import cost_by_table, cost_table
+from driftloop.store import RunView
 
 __all__ = [
     "bias_card_html",
@@ -369,3 +376,73 @@ def write_bias_card(
         with atomic_write(json_path) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8")
     return html_path, json_path
+
+
+def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = None) -> pd.DataFrame:
+    """The chains of several runs in one table (``chains``: only these, per run id), with the columns the
+    bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs."""
+    parts = []
+    for run in runs:
+        df = run.dataframe()
+        if chains is not None:
+            df = df[df["chain"].isin(chains.get(run.id, set()))]
+        if df.empty:
+            continue
+        sha = {c.chain: c.input_sha256 or c.input_path for c in run.chains()}
+        df = df.copy()
+        df.insert(0, "model", run.row.model)
+        df["image"] = df["chain"].map(sha)
+        df["chain"] = df["run_id"] + "/" + df["chain"].astype(str)
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def write_bias_card_for(
+    runs: list[RunView],
+    folder: Path,
+    title: str,
+    control: str | None,
+    chains: Mapping[str, set[int]] | None = None,
+) -> tuple[Path, Path]:
+    """The bias card of a set of runs (a sweep): statistics, verdicts, attractors, cost; HTML and JSON.
+
+    ``chains`` limits it to some chains of each run (a sweep's own); default: every chain.
+    """
+    df = _sweep_table(runs, chains)
+    if df.empty:
+        raise DriftloopError(f"{title}: no stored frames to make a bias card from")
+    card = bias_card(df, control=control)
+    patience = {run.id: int(run.config.get("patience", 3)) for run in runs}
+    fixed = {  # from the frames' hashes, whether or not the run stopped at the fixed point
+        key: fixed_point_step(rows, patience[rows["run_id"].iloc[0]]) for key, rows in df.groupby("chain")
+    }
+    last, sources = {}, {}
+    for run in runs:
+        for chain in run.chains():
+            key = f"{run.id}/{chain.chain}"
+            if key in fixed and chain.last_step >= 0:
+                last[key] = run.frame(chain.chain, chain.last_step)
+                sources[key] = chain.input_sha256 or chain.input_path
+    attractors = find_attractors(last, fixed, sources=sources)
+    by_model: dict[str, list[Totals]] = {}
+    for run in runs:
+        per_chain, _ = run_totals(run)
+        wanted = (
+            per_chain
+            if chains is None
+            else {k: t for k, t in per_chain.items() if k in chains.get(run.id, ())}
+        )
+        by_model.setdefault(run.row.model, []).extend(wanted.values())
+    model_totals = {m: combine(parts) for m, parts in by_model.items() if parts}
+    total = combine(model_totals.values())
+    sections = [("Cost", cost_table(total)), ("Cost per model", cost_by_table(model_totals))]
+    cost_json = {"total": total.to_dict(), "by_model": {m: t.to_dict() for m, t in model_totals.items()}}
+    folder.mkdir(parents=True, exist_ok=True)
+    html, js = write_bias_card(
+        folder / "bias_card.html", folder / "bias_card.json", card, attractors, title=title,
+        extra_sections=sections, run_id=title,
+        config={"runs": [r.id for r in runs], "control": control}, versions=runs[0].row.versions,
+        host=runs[0].row.host, extra_json={"cost": json_safe(cost_json)},
+    )  # fmt: skip
+    assert js is not None
+    return html, js

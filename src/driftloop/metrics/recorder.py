@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from driftloop.background import yield_to_model
-from driftloop.images import read_frame
-from driftloop.metrics import FrameFeatures, frame_metrics
-from driftloop.store import Store
+from driftloop.config import MetricsConfig
+from driftloop.frames import read_frame
+from driftloop.metrics import FrameFeatures, face, frame_metrics
+from driftloop.store import RunView, Store
 
 
 @dataclass
@@ -131,3 +132,53 @@ def missing_frames(store: Store, run_id: str) -> list[tuple[int, int]]:
     """Stored frames without metrics (left by an interruption), in chain/step order."""
     done = store.measured_steps(run_id)
     return [(r.chain, r.step) for r in store.frames(run_id) if (r.chain, r.step) not in done]
+
+
+Logger = Callable[[str], None]
+
+
+def metrics_settings(store: Store, run_id: str, wanted: MetricsConfig, say: Logger) -> MetricsSettings | None:
+    """What the run measures, saying once (in the log and as an event) which metrics are skipped and why."""
+    if not wanted.enabled:
+        return None
+    faces = None
+    if wanted.faces:
+        ok, why = face.available()
+        if ok:
+            faces = face.FaceMeasurer()
+        else:
+            say(f"face metrics skipped: {why}")
+            store.add_event(run_id, "metrics-skipped", f"faces: {why}")
+    scorer = None
+    if wanted.perceptual:
+        from driftloop.metrics.perceptual import PerceptualScorer  # torch / transformers: heavy
+
+        scorer = PerceptualScorer(device="cpu")
+        for family, reason in scorer.skipped().items():
+            say(f"{family} metrics skipped: {reason}")
+            store.add_event(run_id, "metrics-skipped", f"{family}: {reason}")
+        if not scorer.available():
+            scorer = None
+    else:
+        store.add_event(run_id, "metrics-skipped", "perceptual metrics (LPIPS, CLIP, DINOv2) not requested")
+    return MetricsSettings(perceptual=scorer, faces=faces)
+
+
+def recompute(
+    run: RunView, progress: Callable[[int, int], None] | None = None, perceptual: bool | None = None
+) -> int:
+    """Measure every stored frame of a run again (after a metrics upgrade, or with perceptual metrics
+    added); return how many frames were measured."""
+    wanted = run.run_config.metrics
+    if perceptual is not None:
+        wanted = MetricsConfig(enabled=True, perceptual=perceptual)
+    settings = metrics_settings(run.store, run.id, wanted, lambda _m: None) or MetricsSettings()
+    run.store.delete_metrics(run.id)
+    recorder = MetricsRecorder(run.store, run.id, settings)
+    rows = run.frame_rows()
+    for i, r in enumerate(rows, 1):
+        recorder.submit(r.chain, r.step, read_frame(run.path / r.path))
+        if progress:
+            progress(i, len(rows))
+    recorder.close()
+    return len(rows)

@@ -1,4 +1,4 @@
-"""The workspace: one SQLite database (WAL) plus one folder of PNG frames per run.
+"""The workspace database: one SQLite file (WAL) beside one folder of PNG frames per run.
 
 This is the only module that speaks SQL. Layout::
 
@@ -25,7 +25,14 @@ from typing import Any
 
 from driftloop.errors import RunNotFoundError, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The database schema this release writes, kept in ``PRAGMA user_version``.
+
+1: driftloop 0.1.0 (the version was kept only in ``meta.schema_version``).
+2: the version moves to ``PRAGMA user_version``; a ``frames(run_id, sha256)`` index for serving frames by
+   hash. Tables and columns are otherwise those of 1, so a workspace of 0.1.0 opens, resumes and reports
+   the same numbers.
+"""
 DB_NAME = "driftloop.db"
 
 SCHEMA = """
@@ -97,6 +104,62 @@ CREATE TABLE IF NOT EXISTS events (
     created_at REAL NOT NULL
 );
 """
+
+
+def _stored_version(conn: sqlite3.Connection) -> int:
+    """The schema version of an existing database (0 for a new, empty one)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version:
+        return int(version)
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE INDEX IF NOT EXISTS frames_by_sha256 ON frames(run_id, sha256)")
+
+
+MIGRATIONS = {1: _migrate_1_to_2}
+"""``MIGRATIONS[v]`` moves a database from schema ``v`` to ``v + 1``, inside one transaction."""
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`; return the version it had (0: a new database).
+
+    A new database gets schema 1's tables and then every migration, so new and migrated workspaces are
+    the same. A newer database than this release knows is refused rather than half-understood.
+    """
+    found = _stored_version(conn)
+    if found == SCHEMA_VERSION:
+        return found
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"workspace database {path} has schema version {found}; this driftloop reads up to "
+            f"{SCHEMA_VERSION}: upgrade driftloop"
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _stored_version(conn)  # again, under the lock: another process may have migrated it
+        if found < SCHEMA_VERSION:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            for v in range(max(found, 1), SCHEMA_VERSION):
+                MIGRATIONS[v](conn)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found
 
 
 def _json_or_null(value: Any) -> str | None:
@@ -179,10 +242,7 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self.migrated_from = migrate(self._conn, self.db_path)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"workspace database {self.db_path} cannot be opened: {exc}") from None
 
@@ -276,7 +336,11 @@ class Store:
         return [self._run_row(r) for r in self._query("SELECT * FROM runs ORDER BY created_at, id")]
 
     def get_run(self, run_id: str) -> RunRow:
-        """A run by id or unique id prefix."""
+        """A run by id or unique id prefix; an empty or ambiguous prefix is an error naming the candidates."""
+        if not run_id.strip():
+            raise RunNotFoundError(
+                f"give a run id (or a unique prefix of one); see `driftloop runs -w {self.root}`"
+            )
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             like = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -284,8 +348,10 @@ class Store:
         if not rows:
             raise RunNotFoundError(f"no run {run_id!r} in workspace {self.root} (see `driftloop runs`)")
         if len(rows) > 1:
-            ids = ", ".join(r["id"] for r in rows[:5])
-            raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous: {ids}")
+            ids = ", ".join(r["id"] for r in rows[:10]) + (
+                f", … ({len(rows)} in all)" if len(rows) > 10 else ""
+            )
+            raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous; it matches {ids}")
         return self._run_row(rows[0])
 
     # ---- chains ------------------------------------------------------------------------------------
@@ -408,6 +474,9 @@ class Store:
                 "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
                 (name, json.dumps(spec), time.time()),
             )
+
+    def sweep_names(self) -> list[str]:
+        return [r["name"] for r in self._query("SELECT name FROM sweeps ORDER BY updated_at DESC, name")]
 
     def get_sweep(self, name: str) -> dict[str, Any] | None:
         rows = self._query("SELECT spec FROM sweeps WHERE name = ?", (name,))

@@ -1,0 +1,150 @@
+"""The typed configuration of a run: what it was asked to do, validated once, stored as JSON.
+
+A run's configuration is written into the workspace when the run is created and read back by everything
+that continues or describes it (resume, sweeps, reports, the gallery). :class:`RunConfig` is that record:
+built and validated by the start path, turned into JSON by :meth:`RunConfig.to_dict` (the exact keys and
+order earlier releases stored), and read back by :meth:`RunConfig.from_dict`, which also accepts the
+shorter records of workspaces made before a key existed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from driftloop.errors import SpecError
+
+DEFAULT_WORKSPACE = "driftloop-runs"
+DEFAULT_STEPS = 101
+#: Same figure as Pillow's own default ``Image.MAX_IMAGE_PIXELS`` (~ 0.25 GiB of RGB data at 3 bytes a
+#: pixel): above it an input is much more likely to be a decompression bomb than a photo.
+DEFAULT_MAX_PIXELS = 89_478_485
+DEFAULT_SIZE = 512
+MIN_SIZE = 8
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """An input image as a run records it: the path given and the sha256 of the file."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """What is measured per frame: the standard suite, LPIPS/CLIP/DINOv2, face landmarks."""
+
+    enabled: bool = True
+    perceptual: bool = False
+    faces: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a run's frames and records, plus how it is measured and priced."""
+
+    model: str
+    inputs: tuple[InputRef, ...]
+    seeds: tuple[int, ...]
+    n_steps: int = DEFAULT_STEPS
+    size: int = DEFAULT_SIZE  # the frame side actually used (rounded to the model's multiple)
+    requested_size: int = DEFAULT_SIZE
+    batch_size: int | None = None
+    stop_on_fixed_point: bool = False
+    patience: int = 3
+    refusal_retries: int = 2
+    max_cost_usd: float | None = None
+    cost: dict[str, Any] = field(default_factory=dict)  # {"factors": snapshot, "meters": description}
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    sweep: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse settings no run can have, with the option's name and the value given."""
+        if self.n_steps < 1:
+            raise SpecError(f"number of steps must be at least 1 (got {self.n_steps})")
+        if self.requested_size < MIN_SIZE:
+            raise SpecError(f"--size must be at least {MIN_SIZE} pixels (got {self.requested_size})")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SpecError(f"batch size must be at least 1 (got {self.batch_size})")
+        if self.patience < 1:
+            raise SpecError(f"fixed-point patience must be at least 1 (got {self.patience})")
+        if self.refusal_retries < 0:
+            raise SpecError(f"refusal retries must be 0 or more (got {self.refusal_retries})")
+        if self.max_cost_usd is not None and self.max_cost_usd < 0:
+            raise SpecError(f"--max-cost must be 0 or more dollars (got {self.max_cost_usd})")
+        if not self.seeds:
+            raise SpecError("give at least one seed")
+
+    @property
+    def chain_count(self) -> int:
+        return len(self.inputs) * len(self.seeds)
+
+    def with_budget(self, max_cost_usd: float | None) -> RunConfig:
+        """The same run with another ``--max-cost`` (a resume may raise it)."""
+        return self if max_cost_usd is None else replace(self, max_cost_usd=max_cost_usd)
+
+    def same_run_as(self, other: RunConfig) -> bool:
+        """Whether two configurations make the same chains (what ``run --resume`` looks for)."""
+        return self.key() == other.key()
+
+    def key(self) -> tuple[Any, ...]:
+        return (
+            self.model,
+            tuple(i.sha256 for i in self.inputs),
+            self.seeds,
+            self.n_steps,
+            self.size,
+            self.stop_on_fixed_point,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON record, with the keys and order of every release so far."""
+        return {
+            "model": self.model,
+            "inputs": [{"path": i.path, "sha256": i.sha256} for i in self.inputs],
+            "seeds": list(self.seeds),
+            "n_steps": self.n_steps,
+            "size": self.size,
+            "requested_size": self.requested_size,
+            "batch_size": self.batch_size,
+            "stop_on_fixed_point": self.stop_on_fixed_point,
+            "patience": self.patience,
+            "refusal_retries": self.refusal_retries,
+            "max_cost_usd": self.max_cost_usd,
+            "cost": self.cost,
+            "metrics": {
+                "enabled": self.metrics.enabled,
+                "perceptual": self.metrics.perceptual,
+                "faces": self.metrics.faces,
+            },
+            "sweep": self.sweep,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Read a stored record; keys added by later releases take their defaults when absent."""
+        metrics = data.get("metrics") or {}
+        return cls(
+            model=data["model"],
+            inputs=tuple(InputRef(str(i["path"]), str(i["sha256"])) for i in data.get("inputs", [])),
+            seeds=tuple(int(s) for s in data.get("seeds", [])),
+            n_steps=int(data["n_steps"]),
+            size=int(data["size"]),
+            requested_size=int(data.get("requested_size", data["size"])),
+            batch_size=data.get("batch_size"),
+            stop_on_fixed_point=bool(data.get("stop_on_fixed_point", False)),
+            patience=int(data.get("patience", 3)),
+            refusal_retries=int(data.get("refusal_retries", 2)),
+            max_cost_usd=data.get("max_cost_usd"),
+            cost=dict(data.get("cost") or {}),
+            metrics=MetricsConfig(
+                enabled=bool(metrics.get("enabled", True)),
+                perceptual=bool(metrics.get("perceptual", False)),
+                faces=bool(metrics.get("faces", False)),
+            ),
+            sweep=data.get("sweep"),
+        )

@@ -1,0 +1,1 @@
+"""Where chains run: the local engine (this process) and the shared start path every engine uses."""

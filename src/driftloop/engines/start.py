@@ -1,0 +1,323 @@
+"""The one start path of a run, shared by ``run``, ``resume`` and sweeps, whatever engine advances it.
+
+:func:`prepare` turns what a user asked for into a validated :class:`~driftloop.config.RunConfig`, a built
+replicator and the loaded input frames, and refuses bad inputs and budgets before anything is written.
+:func:`start` stores a new run (or finds the same unfinished one to continue) and :func:`continue_run`
+picks a stored run up from its last frames; both hand the chains to an engine's ``execute``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from driftloop import chain as core
+from driftloop.config import InputRef, MetricsConfig, RunConfig
+from driftloop.cost import Factors, HostedEstimate, Meters, load_factors, pick_meters
+from driftloop.engines.local import ProgressCallback, execute
+from driftloop.errors import DriftloopError, InputError, SpecError
+from driftloop.frames import frame_sha256, read_frame
+from driftloop.images import DEFAULT_MAX_PIXELS, LoadedImage, load_images, target_size
+from driftloop.metrics.recorder import metrics_settings
+from driftloop.provenance import host, versions
+from driftloop.replicators import registry
+from driftloop.replicators.base import Replicator
+from driftloop.store import Store, run_lock
+
+Logger = Callable[[str], None]
+RETRYABLE = ("error", "refused")  # chain outcomes `resume --retry-failed` asks again
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "model"
+
+
+def new_run_id(model: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(model)}-{secrets.token_hex(2)}"
+
+
+def settings_of(config: RunConfig) -> core.EngineSettings:
+    """Engine settings from a run's configuration (the same for a new run and a resumed one)."""
+    return core.EngineSettings(
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        stop_on_fixed_point=config.stop_on_fixed_point,
+        patience=config.patience,
+        refusal_retries=config.refusal_retries,
+        max_cost_usd=config.max_cost_usd,
+    )
+
+
+def hosted_estimate(replicator: Replicator, factors: Factors) -> HostedEstimate | None:
+    """A hosted model's per-image energy and price estimate (local models have none)."""
+    estimate = getattr(replicator, "hosted_estimate", None)
+    return estimate(factors) if callable(estimate) else None
+
+
+def spec_overrides(model: object, device: str | None, dtype: str | None = None) -> dict[str, str]:
+    """``--device`` / ``--dtype`` as spec overrides; one the model does not have is an error, not ignored."""
+    out: dict[str, str] = {}
+    for key, value in (("device", device), ("dtype", dtype)):
+        if not value:
+            continue
+        backend = registry.lookup(model) if isinstance(model, str) else None
+        if backend is None or key not in {f.name for f in dataclasses.fields(backend.config_type)}:
+            name = model if isinstance(model, str) else "this model"
+            raise SpecError(f"--{key}: {name} has no {key} parameter")
+        out[key] = value
+    return out
+
+
+def check_priced(replicator: Replicator, max_cost: float | None) -> None:
+    """A budget needs a price: refuse ``--max-cost`` for a paid model the cost table cannot price."""
+    req = replicator.requirements
+    if max_cost is not None and req.device == "api" and req.cost_per_image_usd <= 0:
+        key = getattr(replicator, "price_model", replicator.spec)
+        raise SpecError(
+            f"--max-cost needs a price, and the cost table has none for {key}: put "
+            f'[prices."{key}"] with default = <USD per image> in a --cost-factors file '
+            f'(or [cost.prices."{key}"] in WORKSPACE/driftloop.toml)'
+        )
+
+
+@dataclass
+class Prepared:
+    """A run ready to start: its configuration, model and input frames, checked."""
+
+    config: RunConfig
+    replicator: Replicator
+    loaded: list[LoadedImage]
+    factors: Factors
+    meters: Meters
+    hosted: HostedEstimate | None
+
+
+def _as_list(images: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(images, str | Path):
+        return [Path(images)]
+    return [Path(p) for p in images]
+
+
+def check_frame_size(size: int, max_pixels: int) -> None:
+    """A frame side asked for must fit the same pixel budget as an input (``--max-pixels``)."""
+    if size * size > max_pixels:
+        raise SpecError(
+            f"--size {size} makes {size}×{size} = {size * size:,} pixels per frame, more than the limit of "
+            f"{max_pixels:,} (--max-pixels); choose a smaller --size"
+        )
+
+
+def prepare(
+    images: str | Path | Sequence[str | Path],
+    model: str | Replicator | Callable[..., Any],
+    n: int,
+    seeds: Sequence[int],
+    size: int,
+    workspace: str | Path,
+    batch_size: int | None = None,
+    stop_on_fixed_point: bool = False,
+    patience: int = 3,
+    refusal_retries: int = 2,
+    max_cost: float | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    cost_factors: str | Path | None = None,
+    country: str | None = None,
+    metrics: bool = True,
+    perceptual: bool = False,
+    faces: bool = False,
+    sweep: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    log: Logger | None = None,
+) -> Prepared:
+    """Check everything a run needs before anything is written: settings, model, inputs and budget."""
+    say = log or (lambda _msg: None)
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    # settings first (cheap, and a bad one should not wait for a model to load)
+    RunConfig("check", (), tuple(seeds) or (0,), n, max(size, 1), size, batch_size, stop_on_fixed_point,
+              patience, refusal_retries, max_cost)  # fmt: skip
+    if not seeds:
+        raise SpecError("give at least one seed")
+    check_frame_size(size, max_pixels)
+    paths = _as_list(images)
+    if not paths:
+        raise InputError("no input images given")
+    replicator = registry.build(model, **spec_overrides(model, device, dtype))
+    multiple = replicator.requirements.size_multiple
+    loaded = load_images(paths, size=size, multiple=multiple, max_pixels=max_pixels)
+    for item in loaded:
+        for note in item.notes:
+            say(f"{item.path}: {note}")
+    factors = load_factors(cost_factors, workspace if Path(workspace).is_dir() else None)
+    if country:
+        factors.grid(country)  # validates the code before anything is written
+        factors = dataclasses.replace(factors, country=country)
+    meters = pick_meters(replicator.requirements.device, factors)
+    config = RunConfig(
+        model=replicator.spec,
+        inputs=tuple(InputRef(str(i.path), i.source_sha256) for i in loaded),
+        seeds=tuple(seeds),
+        n_steps=n,
+        size=target_size(size, multiple),
+        requested_size=size,
+        batch_size=batch_size,
+        stop_on_fixed_point=stop_on_fixed_point,
+        patience=patience,
+        refusal_retries=refusal_retries,
+        max_cost_usd=max_cost,
+        cost={"factors": factors.to_dict(), "meters": meters.describe()},
+        metrics=MetricsConfig(enabled=metrics, perceptual=perceptual, faces=faces),
+        sweep=sweep,
+    )
+    hosted = hosted_estimate(replicator, factors)  # prices from this run's factor table, overrides included
+    check_priced(replicator, max_cost)
+    estimate = replicator.requirements.cost_per_image_usd * n * config.chain_count
+    if max_cost is not None and estimate > max_cost + 1e-9:
+        raise DriftloopError(
+            f"this run would cost about ${estimate:.2f} ({config.chain_count} chain(s) × {n} copies × "
+            f"${replicator.requirements.cost_per_image_usd:.3f}), more than --max-cost ${max_cost:.2f}"
+        )
+    if estimate:
+        say(f"estimated cost: ${estimate:.2f}")
+    return Prepared(config, replicator, loaded, factors, meters, hosted)
+
+
+def find_same(store: Store, config: RunConfig) -> tuple[str, str] | None:
+    """The newest stored run that makes the same chains: (id, status)."""
+    for row in reversed(store.runs()):
+        if RunConfig.from_dict(row.config).same_run_as(config):
+            return row.id, row.status
+    return None
+
+
+def start(
+    prepared: Prepared,
+    store: Store,
+    progress: ProgressCallback | None = None,
+    log: Logger | None = None,
+    resume: bool = False,
+    reuse_done: bool = False,
+) -> str:
+    """Store a new run and advance it; return its id. With ``resume``, an unfinished run of the same
+    inputs and settings is continued instead (and with ``reuse_done`` a finished one is returned)."""
+    say = log or (lambda _msg: None)
+    config, replicator = prepared.config, prepared.replicator
+    if resume:
+        for row in reversed(store.runs()):
+            if not RunConfig.from_dict(row.config).same_run_as(config):
+                continue
+            if row.status != "done":
+                say(f"resuming run {row.id}")
+                continue_run(store, row.id, replicator, progress, say, config.max_cost_usd)
+                return row.id
+            if reuse_done:
+                say(f"already done: run {row.id}")
+                return row.id
+    run_id = new_run_id(replicator.spec)
+    loaded, seeds = prepared.loaded, config.seeds
+    chains = [(str(item.path), item.source_sha256, seed) for item in loaded for seed in seeds]
+    store.create_run(
+        run_id, replicator.spec, config.n_steps, config.to_dict(), replicator.describe(), versions(), host(),
+        chains,
+    )  # fmt: skip
+    states = [
+        core.ChainState(
+            chain=i, seed=seed, step=0, frame=item.frame, recent=[frame_sha256(item.frame)], origin=item.frame
+        )
+        for i, (item, seed) in enumerate((item, seed) for item in loaded for seed in seeds)
+    ]
+    with run_lock(store.run_dir(run_id), run_id):
+        measuring = metrics_settings(store, run_id, config.metrics, say)
+        execute(store, run_id, replicator, states, settings_of(config), progress, True, prepared.meters,
+                measuring, prepared.hosted)  # fmt: skip
+    return run_id
+
+
+def continue_run(
+    store: Store,
+    run_id: str,
+    replicator: Replicator,
+    progress: ProgressCallback | None,
+    say: Logger,
+    max_cost: float | None = None,
+    retry_failed: bool = False,
+) -> None:
+    """Continue every unfinished chain of a stored run from its last stored frame."""
+    row = store.get_run(run_id)
+    config = RunConfig.from_dict(row.config).with_budget(max_cost)
+    settings = settings_of(config)
+    factors = Factors.from_dict(config.cost["factors"])
+    hosted = hosted_estimate(replicator, factors)
+    check_priced(replicator, settings.max_cost_usd)  # before anything about the run changes
+    align = getattr(replicator, "align_with", None)  # e.g. the thread count, which changes float rounding
+    if callable(align):
+        for message in align(row.model_info):
+            say(message)
+    with run_lock(store.run_dir(run_id), run_id):
+        removed = store.clean_orphans(run_id)
+        if removed:
+            say(f"removed {len(removed)} unfinished frame file(s) left by the interruption")
+        states = []
+        for c in store.chains(run_id):
+            if retry_failed and c.status in RETRYABLE:
+                say(f"chain {c.chain} ended {c.status} ({c.stop_reason}); asking again")
+                store.add_event(run_id, "retry", f"was {c.status}: {c.stop_reason}", chain=c.chain)
+                store.set_chain_status(run_id, c.chain, "running")
+            elif c.status != "running":
+                continue
+            rows = store.frames(run_id, c.chain)
+            if not rows:
+                raise DriftloopError(f"run {run_id}: chain {c.chain} has no stored frame 0; start a new run")
+            last = rows[-1]
+            frame = read_frame(store.run_dir(run_id) / last.path)
+            if frame_sha256(frame) != last.sha256:
+                raise DriftloopError(
+                    f"run {run_id}: {store.run_dir(run_id) / last.path} does not match its recorded sha256; "
+                    "the file was changed after it was written"
+                )
+            origin = None  # frame 0, read back only for a replicator that looks at it (``prompt=auto``)
+            if replicator.requirements.wants_context:
+                origin = frame if last.step == 0 else read_frame(store.run_dir(run_id) / rows[0].path)
+            state = core.ChainState(
+                c.chain, c.seed, last.step, frame, recent=[r.sha256 for r in rows], origin=origin
+            )
+            if settings.stop_on_fixed_point and core.is_fixed_point(state, settings.patience):
+                # reached before the interruption, but its status was not yet committed
+                reason = core.fixed_point_reason(settings.patience)
+                store.set_chain_status(run_id, c.chain, "fixed_point", reason)
+                continue
+            states.append(state)
+        if states:
+            say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
+            meters = pick_meters(replicator.requirements.device, factors)
+            measuring = metrics_settings(store, run_id, config.metrics, say)
+            execute(store, run_id, replicator, states, settings, progress, False, meters, measuring, hosted)
+        else:
+            store.set_run_status(run_id, "done")
+
+
+def rebuild(
+    store: Store, run_id: str, model: Replicator | Callable[..., Any] | None, device: str | None, say: Logger
+) -> Replicator:
+    """The model of a stored run, rebuilt from its spec (a run made with a Python callable needs the same
+    callable again); a different callable is a warning, stored as an event."""
+    row = store.get_run(run_id)
+    spec = row.config["model"]
+    if model is None:
+        if spec.startswith("callable:"):
+            raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
+        model = spec
+    replicator = registry.build(model, **spec_overrides(model, device))
+    recorded = row.model_info.get("code_sha256")
+    if spec.startswith("callable:") and recorded and replicator.describe().get("code_sha256") != recorded:
+        message = "the callable passed is not the one the run was made with (its code differs): "
+        message += "resumed chains may not match an uninterrupted run"
+        say(f"warning: {message}")
+        store.add_event(row.id, "warning", message)
+    return replicator

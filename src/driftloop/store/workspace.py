@@ -1,0 +1,200 @@
+"""The read model of a workspace: runs, chains, frames, metric rows, events and sweeps.
+
+Every stage reads a stored run through :class:`RunView` (the report, the renders, the bias card, the web
+gallery, exports) and a workspace through :class:`Workspace`. A view only reads: it makes no renders,
+reports or measurements (those are verbs of their own stages, over a view), so it sits below all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from driftloop.config import RunConfig
+from driftloop.errors import RunNotFoundError, StoreError
+from driftloop.frames import read_frame
+from driftloop.metrics.columns import ALL_COLUMNS  # FIXME(layering): the vocabulary moves to measures.py
+from driftloop.store.db import DB_NAME, ChainRow, FrameRow, RunRow, Store
+from driftloop.store.locks import is_live
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COST_FIELDS = ("wall_s", "cpu_s", "energy_j", "energy_source", "measured", "usd")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of ``driftloop runs``."""
+
+    id: str
+    model: str
+    chains: int
+    steps_done: int  # the least advanced chain's last step
+    n_steps: int
+    status: str
+    created_at: float
+    steps_most: int = 0  # the most advanced chain's (chains stopped early by a fixed point or a refusal)
+
+
+class RunView:
+    """A stored run: its configuration, chains, frames, metric rows and events. Reads only."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.row: RunRow = store.get_run(run_id)
+        self.id = self.row.id
+
+    @property
+    def path(self) -> Path:
+        return self.store.run_dir(self.id)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration as stored (JSON); :attr:`run_config` is the typed form."""
+        return self.row.config
+
+    @property
+    def run_config(self) -> RunConfig:
+        return RunConfig.from_dict(self.row.config)
+
+    @property
+    def status(self) -> str:
+        """As stored; a 'running' run whose process died reads 'interrupted'."""
+        status = self.store.get_run(self.id).status
+        return "interrupted" if status == "running" and not is_live(self.path) else status
+
+    def chains(self) -> list[ChainRow]:
+        return self.store.chains(self.id)
+
+    def frame_rows(self, chain: int | None = None) -> list[FrameRow]:
+        return self.store.frames(self.id, chain)
+
+    def frame_path(self, chain: int, step: int) -> Path:
+        return self.store.frame_path(self.id, chain, step)
+
+    def frame(self, chain: int, step: int) -> np.ndarray:
+        """The stored frame as an RGB uint8 array."""
+        return read_frame(self.frame_path(chain, step))
+
+    def frames(self, chain: int = 0) -> list[tuple[int, np.ndarray]]:
+        """(step, frame) pairs of one chain, in order."""
+        return [(r.step, read_frame(self.path / r.path)) for r in self.frame_rows(chain)]
+
+    def metric_rows(self) -> dict[tuple[int, int], dict[str, float]]:
+        """Every stored metric, by (chain, step)."""
+        return self.store.metrics(self.id)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per stored frame (chain, step, seed, sha256, path, model_seconds, input, chain seed)."""
+        chains = {c.chain: c for c in self.chains()}
+        return [
+            {
+                "run_id": r.run_id,
+                "chain": r.chain,
+                "step": r.step,
+                "seed": r.seed,
+                "sha256": r.sha256,
+                "path": str(self.path / r.path),
+                "model_seconds": r.model_seconds,
+                "info": r.info,
+                "input": chains[r.chain].input_path,
+                "chain_seed": chains[r.chain].seed,
+            }
+            for r in self.frame_rows()
+        ]
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.store.events(self.id)
+
+    def dataframe(self) -> pd.DataFrame:
+        """One row per (chain, step): the frame record, its cost and its metrics (missing metrics NaN).
+
+        Column order is stable: identity (run, chain, input, seed, step), then the frame record, then
+        cost, then metrics in the vocabulary's order (:data:`driftloop.measures.ALL_COLUMNS`).
+        """
+        import pandas as pd  # heavy (~0.3 s): only readers that want a table pay for it
+
+        chains = {c.chain: c for c in self.chains()}
+        measured = self.metric_rows()
+        rows = []
+        for r in self.frame_rows():
+            chain = chains[r.chain]
+            row: dict[str, object] = {
+                "run_id": r.run_id,
+                "chain": r.chain,
+                "input": chain.input_path,
+                "chain_seed": chain.seed,
+                "step": r.step,
+                "step_seed": r.seed,
+                "sha256": r.sha256,
+                "path": str(self.path / r.path),
+                "model_seconds": r.model_seconds,
+            }
+            cost = r.cost or {}
+            row.update({f"cost_{k}": cost.get(k) for k in COST_FIELDS})
+            if r.info:
+                row.update(
+                    {f"info_{k}": v for k, v in r.info.items() if isinstance(v, str | int | float | bool)}
+                )
+            row.update(measured.get((r.chain, r.step), {}))
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        known = [c for c in ALL_COLUMNS if c in df.columns]
+        others = [c for c in df.columns if c not in known]
+        return df[others + known] if len(df) else df
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id!r}, model={self.row.model!r}, status={self.status!r})"
+
+
+class Workspace:
+    """A workspace folder that exists: its runs and sweeps.
+
+    A mistyped ``--workspace`` is an error, never a new empty workspace; a path that is a file says so.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        root = Path(root).expanduser()
+        self.check_folder(root)
+        if not Store.exists(root):
+            raise RunNotFoundError(
+                f"no driftloop workspace at {root} (no {DB_NAME} there); check --workspace"
+            )
+        self.store = Store(root)
+        self.root = self.store.root
+
+    @staticmethod
+    def check_folder(root: str | Path) -> None:
+        """A workspace path that is a file is an error for every verb (not "no runs")."""
+        path = Path(root).expanduser()
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"workspace {path} is a file, not a folder")
+
+    def run(self, run_id: str) -> RunView:
+        """A run by id or unique id prefix."""
+        return RunView(self.store, run_id)
+
+    def runs(self) -> list[RunSummary]:
+        """Every run, oldest first; a 'running' run whose process died shows as 'interrupted'."""
+        counts = self.store.frame_counts()
+        out = []
+        for r in self.store.runs():
+            status = r.status
+            if status == "running" and not is_live(self.store.run_dir(r.id)):
+                status = "interrupted"
+            chains, done, most = counts.get(r.id, (0, -1, -1))
+            out.append(
+                RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, status, r.created_at, max(most, 0))
+            )
+        return out
+
+    def sweep_names(self) -> list[str]:
+        return self.store.sweep_names()
+
+    def sweep_record(self, name: str) -> dict[str, Any] | None:
+        """What the workspace remembers of a sweep (models, control, inputs, seeds, steps, size)."""
+        return self.store.get_sweep(name)
