@@ -54,7 +54,7 @@ from driftloop.store import DB_NAME, ChainRow, FrameRow, RunRow, Store
 if TYPE_CHECKING:
     import pandas as pd
 
-    from driftloop.analysis import ChainSummary
+    from driftloop.analysis.chains import ChainSummary
 
 DEFAULT_WORKSPACE = "driftloop-runs"
 DEFAULT_STEPS = 101
@@ -244,7 +244,7 @@ class RunHandle:
         """One summary per chain: half-life, first fixed point (over the run's ``patience``), colour drift
         at steps 1, 10, 25, 50, 100 and the last, drift rates with 95% CIs, face loss. ``df``: this run's
         :meth:`dataframe`, if already at hand."""
-        from driftloop.analysis import summarize_run
+        from driftloop.analysis.chains import summarize_run
 
         df = self.dataframe() if df is None else df
         return summarize_run(df, fixed_point_k=int(self.config.get("patience", 3))) if len(df) else []

@@ -19,7 +19,7 @@ from driftloop.render import DEFAULT_SHEET_STEPS, contact_sheet, pick_steps, wri
 if TYPE_CHECKING:
     import pandas as pd
 
-    from driftloop.analysis import ChainSummary
+    from driftloop.analysis.chains import ChainSummary
     from driftloop.api import RunHandle
     from driftloop.cost import Totals
 
@@ -89,7 +89,7 @@ def _captions_section(run: RunHandle) -> str | None:
 def write_summary_json(run: RunHandle, summaries: Sequence[ChainSummary]) -> Path:
     """RUN/summary.json: every chain's summary (half-life, fixed point, drift at steps, rates with CIs, face
     loss) and the overview across chains, for people who want the numbers without the page."""
-    from driftloop.analysis import run_overview
+    from driftloop.analysis.chains import run_overview
 
     chains = [s for s in summaries if s.n_frames]
     overview = run_overview(chains) if chains else {}
@@ -104,7 +104,7 @@ def write_summary_json(run: RunHandle, summaries: Sequence[ChainSummary]) -> Pat
 
 def write_run_report(run: RunHandle, path: Path | None = None) -> Path:
     """The self-contained HTML report: animation, contact sheet, plots, plain-words summary, tables."""
-    from driftloop.analysis import sentences
+    from driftloop.analysis.text import sentences
     from driftloop.api import host, versions
     from driftloop.render.plots import plot_run
     from driftloop.render.report import ReportContext, write_report
@@ -179,9 +179,9 @@ def write_bias_card_for(
 
     ``chains`` limits it to some chains of each run (a sweep's own); default: every chain.
     """
-    from driftloop.analysis import fixed_point_step
-    from driftloop.attractors import find_attractors
-    from driftloop.bias import bias_card
+    from driftloop.analysis.attractors import find_attractors
+    from driftloop.analysis.bias import bias_card
+    from driftloop.analysis.chains import fixed_point_step
     from driftloop.cost import combine
     from driftloop.render.bias_card import write_bias_card
 

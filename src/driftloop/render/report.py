@@ -29,7 +29,8 @@ import pandas as pd
 from PIL import Image
 
 from driftloop._fs import atomic_write
-from driftloop.analysis import MEASURE_INFO, ChainSummary, fmt_interval, fmt_signed, run_overview
+from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, run_overview
+from driftloop.analysis.text import fmt_interval, fmt_signed
 from driftloop.measures import PLOT_LABELS
 
 __all__ = [
