@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from driftloop.analysis import sentences, summarize_run
+from driftloop.analysis.chains import summarize_run
+from driftloop.analysis.text import sentences
 from driftloop.metrics.columns import ALL_COLUMNS
 from driftloop.render.plots import plot_ab_trajectory, plot_fidelity_log, plot_metric, plot_run
 from driftloop.report.html import ReportContext, html_table, img_tag, write_report

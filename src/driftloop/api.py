@@ -31,7 +31,7 @@ from driftloop.store import RunSummary, RunView, Store, Workspace
 from driftloop.sweep import sweep_chains
 
 if TYPE_CHECKING:
-    from driftloop.analysis import ChainSummary
+    from driftloop.analysis.chains import ChainSummary
     from driftloop.chain import ProgressEvent
 
 __all__ = [

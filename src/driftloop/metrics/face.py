@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 
 from driftloop.errors import WeightsError
+from driftloop.measures import column_descriptions
 
 __all__ = [
     "FACE_COLUMNS",
@@ -81,23 +82,7 @@ __all__ = [
     "side_measures",
 ]
 
-FACE_COLUMNS: dict[str, str] = {
-    "face_found": "1.0 if a face was detected in the frame, else 0.0 (then no other face_* column is given)",
-    "face_eyebrow_thickness": (
-        "Eyebrow thickness: upper-to-lower brow contour along the face's vertical axis, mean of both brows, "
-        "in inter-ocular distances (IOD)"
-    ),
-    "face_eyebrow_height": (
-        "Eyebrow height: eye centre (mid eye corners) to the brow's midline along the face's vertical axis, "
-        "mean of both sides, IOD"
-    ),
-    "face_eye_opening": (
-        "Eye opening: upper-to-lower eyelid along the face's vertical axis (3 point pairs), mean of both "
-        "eyes, IOD"
-    ),
-    "face_mouth_width": "Mouth width: distance between the mouth corners, IOD",
-    "face_aspect": "Face height (mesh top, mid forehead → chin) / face width (cheek to cheek), ratio",
-}
+FACE_COLUMNS: dict[str, str] = column_descriptions("face")
 
 N_LANDMARKS = 468  # the face mesh; the attention model adds 10 iris points (478), unused here
 

@@ -30,53 +30,16 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from scipy import stats
 
 from driftloop._fs import atomic_write
+from driftloop.measures import PLOT_LABELS, TABLE_ORDER
 
 __all__ = [
     "DEFAULT_PLOT_COLUMNS",
-    "METRIC_LABELS",
     "plot_ab_trajectory",
     "plot_all_metrics",
     "plot_fidelity_log",
     "plot_metric",
     "plot_run",
 ]
-
-# column -> (title, y-axis label with unit)
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "psnr_to_origin": ("PSNR to the original", "PSNR (dB; higher = closer)"),
-    "psnr_to_prev": ("PSNR to the previous frame", "PSNR (dB; higher = closer)"),
-    "ssim_to_origin": ("SSIM to the original", "SSIM (1 = identical)"),
-    "ssim_to_prev": ("SSIM to the previous frame", "SSIM (1 = identical)"),
-    "mae_to_origin": ("Mean absolute error to the original", "MAE (8-bit levels; 0 = identical)"),
-    "mae_to_prev": ("Mean absolute error to the previous frame", "MAE (8-bit levels; 0 = identical)"),
-    "phash_to_origin": ("Perceptual-hash distance to the original", "pHash distance (bits)"),
-    "phash_to_prev": ("Perceptual-hash distance to the previous frame", "pHash distance (bits)"),
-    "lab_l_mean": ("Mean lightness L*", "L* (CIELAB, 0–100)"),
-    "lab_a_mean": ("Mean a* (green–red)", "a* (CIELAB; − green, + red)"),
-    "lab_b_mean": ("Mean b* (blue–yellow)", "b* (CIELAB; − blue, + yellow)"),
-    "lab_l_delta": ("ΔL* from the original", "ΔL* (CIELAB)"),
-    "lab_a_delta": ("Δa* from the original", "Δa* (CIELAB)"),
-    "lab_b_delta": ("Δb* from the original", "Δb* (CIELAB)"),
-    "lab_delta_e": ("Colour shift of the mean colour from the original", "ΔE*ab (CIE76)"),
-    "lab_chroma_mean": ("Mean chroma C*", "C* (CIELAB)"),
-    "lab_hue_deg": ("Mean hue angle", "hue angle h (degrees)"),
-    "hsv_saturation_mean": ("Mean HSV saturation", "saturation (0–1)"),
-    "colourfulness": ("Colourfulness", "Hasler–Süsstrunk M (8-bit units)"),
-    "white_cast": ("White cast", "(R+G)/2 − B of bright neutrals (8-bit levels)"),
-    "white_cast_pixels": ("Pixels the white cast is measured on", "share of pixels (0–1)"),
-    "cct_kelvin": ("Correlated colour temperature", "CCT (K)"),
-    "sharpness": ("Sharpness (Laplacian variance)", "variance of the Laplacian ((8-bit levels)²)"),
-    "edge_density": ("Edge density", "share of edge pixels (0–1)"),
-    "entropy_bits": ("Entropy of the luma histogram", "entropy (bits, 0–8)"),
-    "hf_energy_share": ("High-frequency energy share", "share of spectral energy (0–1)"),
-    "contrast_rms": ("RMS contrast", "standard deviation of the luma (8-bit levels)"),
-    "lpips_to_origin": ("LPIPS to the original", "LPIPS (0 = identical)"),
-    "lpips_to_prev": ("LPIPS to the previous frame", "LPIPS (0 = identical)"),
-    "clip_cosine_to_origin": ("CLIP similarity to the original", "cosine similarity (1 = identical)"),
-    "clip_cosine_to_prev": ("CLIP similarity to the previous frame", "cosine similarity (1 = identical)"),
-    "dino_cosine_to_origin": ("DINOv2 similarity to the original", "cosine similarity (1 = identical)"),
-    "dino_cosine_to_prev": ("DINOv2 similarity to the previous frame", "cosine similarity (1 = identical)"),
-}
 
 # What plot_run draws as single-metric plots, when present.
 DEFAULT_PLOT_COLUMNS: tuple[str, ...] = (
@@ -289,7 +252,7 @@ def plot_metric(df: pd.DataFrame, column: str, path_stem: Path | str) -> tuple[P
     range follows the chains, so a wide band is clipped at the axes. Writes ``<path_stem>.png`` and
     ``<path_stem>.svg``.
     """
-    title, ylabel = METRIC_LABELS.get(column, (column, column))
+    title, ylabel = PLOT_LABELS.get(column, (column, column))
     data, infinite = _long(df, column)
     with matplotlib.rc_context(_RC):
         fig, (ax,) = _figure()
@@ -311,10 +274,8 @@ def plot_metric(df: pd.DataFrame, column: str, path_stem: Path | str) -> tuple[P
 def plot_all_metrics(df: pd.DataFrame, path_stem: Path | str, ncols: int = 4) -> tuple[Path, Path] | None:
     """Every measured metric against the step, small multiples in one figure (the large plots show the
     main ones): chains as thin lines, their mean and 95% band. None when nothing is measured."""
-    from driftloop.metrics.columns import ALL_COLUMNS
-
     face = [c for c in df.columns if c.startswith("face_") and c != "face_found"]
-    drawn = {c: _long(df, c)[0] for c in (*ALL_COLUMNS, *face) if c in df.columns}
+    drawn = {c: _long(df, c)[0] for c in (*TABLE_ORDER, *face) if c in df.columns}
     columns = [c for c, data in drawn.items() if not data.empty]
     if not columns:
         return None
@@ -328,7 +289,7 @@ def plot_all_metrics(df: pd.DataFrame, path_stem: Path | str, ncols: int = 4) ->
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
         for ax, column in zip(axes, columns, strict=False):
             _draw_chains(ax, drawn[column])
-            ax.set_title(METRIC_LABELS.get(column, (column, column))[0])
+            ax.set_title(PLOT_LABELS.get(column, (column, column))[0])
             ax.grid(True, alpha=0.3)
             ax.locator_params(nbins=4)
         for ax in axes[len(columns) :]:
@@ -347,7 +308,7 @@ def plot_fidelity_log(df: pd.DataFrame, path_stem: Path | str) -> tuple[Path, Pa
         fig, axes = _figure(width=10, height=4.0, ncols=2)
         fig.suptitle("Fidelity to the original (log step axis)", fontsize=12)
         for ax, column in zip(axes, ("ssim_to_origin", "psnr_to_origin"), strict=True):
-            title, ylabel = METRIC_LABELS[column]
+            title, ylabel = PLOT_LABELS[column]
             ax.set_title(title)
             if column not in df.columns:
                 _no_data(ax, f"{column}: not measured")

@@ -23,19 +23,12 @@ import pandas as pd
 from PIL import Image
 
 from driftloop._fs import atomic_write, json_safe
-from driftloop.analysis import fixed_point_step
-from driftloop.attractors import AttractorReport, find_attractors
-from driftloop.bias import (
-    BIAS_MEASURES,
-    LAST,
-    RATE,
-    BiasCard,
-    Comparison,
-    Estimate,
-    bias_card,
-    interval_decimals,
-    signed_text,
-)
+from driftloop.analysis.attractors import AttractorReport, find_attractors
+from driftloop.analysis.bias import bias_card
+from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
+from driftloop.analysis.chains import fixed_point_step
+from driftloop.analysis.stats import Estimate
+from driftloop.analysis.text import fmt_signed, interval_decimals
 from driftloop.cost import Totals, combine, run_totals
 from driftloop.errors import DriftloopError
 from driftloop.report.html import ReportContext, html_table, write_report
@@ -85,8 +78,8 @@ def _est(e: Estimate | None, reading: bool = False, measure: str = "") -> str:
     if e is None:
         return "–"
     d = interval_decimals(e.mean, e.ci_low, e.ci_high)
-    text = signed_text(e.mean, d)
-    text += f" [{signed_text(e.ci_low, d)}, {signed_text(e.ci_high, d)}]" if e.has_ci else " (no CI)"  # type: ignore[arg-type]
+    text = fmt_signed(e.mean, d)
+    text += f" [{fmt_signed(e.ci_low, d)}, {fmt_signed(e.ci_high, d)}]" if e.has_ci else " (no CI)"  # type: ignore[arg-type]
     if reading and e.excludes_zero and measure in BIAS_MEASURES:
         info = BIAS_MEASURES[measure]
         text += f" {info.up_word if e.mean > 0 else info.down_word}"
@@ -97,10 +90,10 @@ def _cmp(c: Comparison | None) -> str:
     if c is None:
         return "–"
     d = interval_decimals(c.difference, c.ci_low, c.ci_high)
-    text = signed_text(c.difference, d)
+    text = fmt_signed(c.difference, d)
     if c.ci_low is not None and c.ci_high is not None:
-        text += f" [{signed_text(c.ci_low, d)}, {signed_text(c.ci_high, d)}]"
-    g = "g n/a" if c.hedges_g is None else f"g {signed_text(c.hedges_g, 2)}"
+        text += f" [{fmt_signed(c.ci_low, d)}, {fmt_signed(c.ci_high, d)}]"
+    g = "g n/a" if c.hedges_g is None else f"g {fmt_signed(c.hedges_g, 2)}"
     return f"{text}; {g}; {c.p_text}"
 
 
@@ -320,7 +313,7 @@ def bias_card_html(
 
 
 def bias_card_json(card: BiasCard | None, attractors: AttractorReport | None = None) -> dict[str, Any]:
-    """One strict-JSON document: the card's :meth:`~driftloop.bias.BiasCard.to_dict` plus ``attractors``."""
+    """One strict-JSON document: the card's :meth:`BiasCard.to_dict` plus ``attractors``."""
     out: dict[str, Any] = card.to_dict() if card is not None else {"schema": "driftloop.bias_card/1"}
     out["attractors"] = attractors.to_dict() if attractors is not None else None
     return out

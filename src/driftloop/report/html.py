@@ -29,8 +29,9 @@ import pandas as pd
 from PIL import Image
 
 from driftloop._fs import atomic_write
-from driftloop.analysis import MEASURE_INFO, ChainSummary, fmt_interval, fmt_signed, run_overview
-from driftloop.render.plots import METRIC_LABELS
+from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, run_overview
+from driftloop.analysis.text import fmt_interval, fmt_signed
+from driftloop.measures import PLOT_LABELS
 
 __all__ = [
     "REPORT_STEPS",
@@ -301,7 +302,7 @@ def _plot_caption(path: Path) -> str:
         return "Mean colour of each chain in the CIELAB a*–b* plane; circle = start, square = last step"
     if stem.startswith("metric_"):
         column = stem[len("metric_") :]
-        title = METRIC_LABELS.get(column, (column, ""))[0]
+        title = PLOT_LABELS.get(column, (column, ""))[0]
         return (
             f"{title}: every chain and their mean; the 95% band (across source images, each image's chains "
             "averaged first) where at least 3 images have a value"

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftloop._fs import json_safe, write_text_atomic
-from driftloop.analysis import ChainSummary, run_overview, sentences, summarize_run
+from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
+from driftloop.analysis.text import sentences
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
 from driftloop.render.plots import plot_run

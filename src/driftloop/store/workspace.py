@@ -16,7 +16,7 @@ import numpy as np
 from driftloop.config import RunConfig
 from driftloop.errors import RunNotFoundError, StoreError
 from driftloop.frames import read_frame
-from driftloop.metrics.columns import ALL_COLUMNS  # FIXME(layering): the vocabulary moves to measures.py
+from driftloop.measures import TABLE_ORDER
 from driftloop.store.db import DB_NAME, ChainRow, FrameRow, RunRow, Store
 from driftloop.store.locks import is_live
 
@@ -114,7 +114,7 @@ class RunView:
         """One row per (chain, step): the frame record, its cost and its metrics (missing metrics NaN).
 
         Column order is stable: identity (run, chain, input, seed, step), then the frame record, then
-        cost, then metrics in the vocabulary's order (:data:`driftloop.measures.ALL_COLUMNS`).
+        cost, then metrics in the vocabulary's order (:data:`driftloop.measures.TABLE_ORDER`).
         """
         import pandas as pd  # heavy (~0.3 s): only readers that want a table pay for it
 
@@ -143,7 +143,7 @@ class RunView:
             row.update(measured.get((r.chain, r.step), {}))
             rows.append(row)
         df = pd.DataFrame(rows)
-        known = [c for c in ALL_COLUMNS if c in df.columns]
+        known = [c for c in TABLE_ORDER if c in df.columns]
         others = [c for c in df.columns if c not in known]
         return df[others + known] if len(df) else df
 

@@ -21,8 +21,8 @@ different pictures, look alike. :func:`find_attractors` groups last frames by ap
 A cluster counts as an **attractor** when its members started from at least two different source images
 (pass ``sources``) and it is a real cluster (not the one group of a diffuse set); a cluster of chains from
 one picture only shows that the picture survived. Chains given a fixed-point step in ``fixed_points``
-(see :func:`driftloop.analysis.summarize_chain`) are listed with the cluster they ended in. Chain ids are
-sorted first, so the result depends only on the mapping's content.
+(see :func:`driftloop.analysis.chains.fixed_point_step`) are listed with the cluster they ended in. Chain ids
+are sorted first, so the result depends only on the mapping's content.
 """
 
 from __future__ import annotations
@@ -30,21 +30,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    from driftloop.api import RunHandle
+from driftloop._fs import json_safe
 
 __all__ = [
     "AttractorCluster",
     "AttractorReport",
-    "chain_sources",
     "find_attractors",
     "frame_features",
-    "last_frames",
 ]
 
 THUMB = 16
@@ -73,7 +70,7 @@ class AttractorCluster:
             "n_members": len(self.members),
             "exemplar": self.exemplar,
             "exemplar_shape": list(self.exemplar_frame.shape),
-            "spread": _finite(self.spread),
+            "spread": json_safe(self.spread),
             "n_sources": self.n_sources,
             "attractor": self.attractor,
             "fixed_points": dict(self.fixed_points),
@@ -133,8 +130,8 @@ class AttractorReport:
             "n_chains": self.n_chains,
             "k": self.k,
             "structure": self.structure,
-            "silhouette": _finite(self.silhouette),
-            "silhouettes": {str(k): _finite(v) for k, v in self.silhouettes.items()},
+            "silhouette": json_safe(self.silhouette),
+            "silhouettes": {str(k): json_safe(v) for k, v in self.silhouettes.items()},
             "clusters": [c.to_dict() for c in self.clusters],
             "fixed_points": dict(self.fixed_points),
             "summary": self.summary(),
@@ -152,13 +149,6 @@ class AttractorReport:
                 "exemplar": "the member closest to its cluster's centroid",
             },
         }
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _as_rgb(frame: np.ndarray) -> np.ndarray:
@@ -224,6 +214,7 @@ def find_attractors(
         labels, structure, best = np.array([0, 1]), "clusters", None
         notes.append("2 chains with different last frames: each its own cluster")
     else:
+        # scikit-learn is heavy to import and needed only when there are clusters to look for.
         from sklearn.cluster import KMeans
         from sklearn.metrics import silhouette_score
 
@@ -287,15 +278,3 @@ def find_attractors(
         fixed_points=fixed,
         notes=notes,
     )
-
-
-def last_frames(run: RunHandle, prefix: str | None = None) -> dict[str, np.ndarray]:
-    """Each chain's last stored frame, keyed ``"<run id>/<chain>"`` (or ``"<prefix>/<chain>"``)."""
-    head = run.id if prefix is None else prefix
-    return {f"{head}/{c.chain}": run.frame(c.chain, c.last_step) for c in run.chains() if c.last_step >= 0}
-
-
-def chain_sources(run: RunHandle, prefix: str | None = None) -> dict[str, str]:
-    """Each chain's source image (the input's sha256, else its path), keyed like :func:`last_frames`."""
-    head = run.id if prefix is None else prefix
-    return {f"{head}/{c.chain}": c.input_sha256 or c.input_path for c in run.chains()}

@@ -20,16 +20,11 @@ from PIL import Image
 from skimage import color
 
 import driftloop
-from driftloop.analysis import summarize_run
-from driftloop.attractors import chain_sources, find_attractors, last_frames
-from driftloop.bias import (
-    MINUS,
-    bias_card,
-    chain_statistics,
-    cluster_bootstrap,
-    format_p,
-    stratified_permutation_test,
-)
+from driftloop.analysis.attractors import find_attractors
+from driftloop.analysis.bias import bias_card, chain_statistics
+from driftloop.analysis.chains import summarize_run
+from driftloop.analysis.stats import cluster_bootstrap, stratified_permutation_test
+from driftloop.analysis.text import MINUS, format_p
 from driftloop.metrics import FrameFeatures, frame_metrics
 from driftloop.report.bias_card import bias_card_html, write_bias_card
 
@@ -95,6 +90,18 @@ def pull_towards(target: np.ndarray):
         return [np.clip(np.rint(f + 0.3 * (t - f)), 0, 255).astype(np.uint8) for f in frames]
 
     return pull
+
+
+def last_frames(run: driftloop.RunHandle, prefix: str | None = None) -> dict[str, np.ndarray]:
+    """Each chain's last stored frame, keyed ``"<run id>/<chain>"`` (or ``"<prefix>/<chain>"``)."""
+    head = run.id if prefix is None else prefix
+    return {f"{head}/{c.chain}": run.frame(c.chain, c.last_step) for c in run.chains() if c.last_step >= 0}
+
+
+def chain_sources(run: driftloop.RunHandle, prefix: str | None = None) -> dict[str, str]:
+    """Each chain's source image (the input's sha256, else its path), keyed like :func:`last_frames`."""
+    head = run.id if prefix is None else prefix
+    return {f"{head}/{c.chain}": c.input_sha256 or c.input_path for c in run.chains()}
 
 
 def _table(run: driftloop.RunHandle, model: str) -> pd.DataFrame:

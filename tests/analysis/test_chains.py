@@ -1,4 +1,5 @@
-"""Tests for driftloop.analysis: chain summaries, drift rates with confidence intervals, sentences."""
+"""Tests for driftloop.analysis.chains (chain summaries, drift rates with confidence intervals) and the
+sentences and numbers of driftloop.analysis.text."""
 
 from __future__ import annotations
 
@@ -10,15 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.analysis import (
-    ChainSummary,
-    Rate,
-    fmt_signed,
-    run_overview,
-    sentences,
-    summarize_chain,
-    summarize_run,
-)
+from driftloop.analysis.chains import ChainSummary, run_overview, summarize_chain, summarize_run
+from driftloop.analysis.stats import Rate
+from driftloop.analysis.text import fmt_signed, sentences
 
 
 def chain_df(

@@ -1,0 +1,39 @@
+"""What the stored numbers say: chain summaries, the bias card, attractors, and their words.
+
+``stats`` (OLS rates with intervals, cluster bootstrap, permutation tests, Hedges' g) sits at the bottom;
+``chains`` summarises each chain of a run; ``card`` holds the bias card's records, ``compare`` sets a model
+against the control and ``bias`` computes the card; ``text`` formats numbers and writes the sentences;
+``attractors`` clusters the chains' last frames. Input is always a metrics table (a pandas DataFrame) or
+frames, never a workspace: this package reads nothing from disk and imports only the layers below it
+(metrics, the vocabulary of measures).
+"""
+
+from __future__ import annotations
+
+from driftloop.analysis.attractors import AttractorReport, find_attractors
+from driftloop.analysis.bias import bias_card, chain_statistics
+from driftloop.analysis.card import BiasCard
+from driftloop.analysis.chains import (
+    ChainSummary,
+    fixed_point_step,
+    run_overview,
+    summarize_chain,
+    summarize_run,
+)
+from driftloop.analysis.stats import Rate
+from driftloop.analysis.text import sentences
+
+__all__ = [
+    "AttractorReport",
+    "BiasCard",
+    "ChainSummary",
+    "Rate",
+    "bias_card",
+    "chain_statistics",
+    "find_attractors",
+    "fixed_point_step",
+    "run_overview",
+    "sentences",
+    "summarize_chain",
+    "summarize_run",
+]

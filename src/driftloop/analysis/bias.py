@@ -1,0 +1,339 @@
+"""The bias card: what a model does to images *on average*, with honest uncertainty.
+
+One chain is an anecdote; "an orange tint tends to appear" is a claim about a model, so it rests on many
+chains over many source images. Input is the sweep's metrics table, a pandas DataFrame with one row per
+(chain, step): ``model`` (spec string), ``image`` (source image id; ``input`` is accepted instead),
+``chain_seed``, ``chain`` (with ``run_id``, if present, it identifies a chain), ``step`` and the metric
+columns of :mod:`driftloop.metrics` (plus optional face columns). Statistics, exactly:
+
+**Per chain** (:func:`chain_statistics`), for every measure (column) *m* with values *v(step)*:
+
+* change at step *s*: ``v(s) − v(0)``, for each requested step the chain reached, and ``last``: the change
+  at the chain's own last step;
+* rate: the ordinary-least-squares slope of *v* against the step over the chain's steps ``0..rate_steps``
+  (all of them if the chain is shorter); needs two distinct steps with values; a constant series has
+  slope exactly 0.
+
+Missing values are left out: ``white_cast`` where ``white_cast_pixels`` is 0 (no bright near-neutral
+pixels: the score is 0 by convention, not a reading) and the face measures where ``face_found`` is 0.
+
+**Per model** (:func:`bias_card`): the estimate is the mean over the model's chains (each chain weighs the
+same). Its 95% confidence interval is a percentile **cluster bootstrap over source images**: draw as many
+images as there are, with replacement, take all chains of every drawn image, recompute the chain mean;
+``n_boot`` times; the interval is the 2.5th and 97.5th percentile of those means. Chains of one image are
+not independent (they share the picture), so the image, not the chain, is the resampled unit. Step seeds
+derive from (chain seed, step), so a sweep that runs the same seeds on every image gives chains of
+different images the same model noise; when that is the case (a seed value used on ≥ 2 images) and the
+measure differs between chains of one image (the model uses its seed), seeds are resampled as well: a
+two-way "pigeonhole" bootstrap (Owen 2007) in which a chain's weight is its image's draw count times its
+seed's draw count (``image×seed bootstrap``; conservative: it can overstate the chain-to-chain part of the
+variance up to threefold). When a measure's chains all come from one image, the interval resamples chains
+(``chain bootstrap``; it says nothing about other images); a single chain has no interval. Percentile
+intervals over fewer than 5 images come out somewhat too narrow; the card says so.
+
+**Against a control model** (per measure, for the rate and each change-at-step *s*):
+
+* difference = model mean − control mean, with a 95% bootstrap interval as above, drawing images from the
+  union of both models' images (one draw serves both, so shared images stay paired; likewise seeds);
+* Hedges' g = difference / pooled SD of the per-chain values × (1 − 3 / (4(n₁+n₂) − 9)), a descriptive
+  standardised effect size (chains as units);
+* p: a two-sided **paired image-level permutation test**. For each source image both models ran, the mean
+  of its chains per model; a relabelling swaps the model and control means of an image (a sign flip of
+  that image's difference), independently per image; statistic T = mean over shared images of (model mean
+  − control mean). Chains of images only one model has are left out. All 2^G relabellings are enumerated
+  when 2^G ≤ ``n_perm`` (exact p = share of relabellings with |T*| ≥ |T|, so the smallest possible p is
+  2/2^G: p < 0.05 needs ≥ 6 shared images, p < 0.01 needs ≥ 8); otherwise ``n_perm`` random ones and
+  p = (1 + count) / (n_perm + 1). With one shared image the chains of that image are permuted instead
+  (a statement about that image only); with none, image means are permuted across images (two-sample).
+  In a sweep that reuses seeds across images and whose model uses them, images are not fully
+  independent and p may be too small; the comparison notes this, and the bootstrap interval (which then
+  resamples seeds too) is the safer guide.
+
+**Verdict** per (model, measure), from the rate: a *reliable change* needs the rate's interval to exclude 0
+(a zero-width interval ``[0, 0]`` includes it). Against the control, *reliably different* needs p < 0.05
+**and** the difference's interval to exclude 0; the line gives the p-value either way. Otherwise: "no
+reliable <measure> change". All randomness comes from ``numpy.random.default_rng`` seeded by (``seed``,
+model): one set of image (and seed) draws serves every measure of a model, so the same data give the same
+card, whatever the row order or the other models and measures in the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftloop.analysis.card import (
+    BIAS_MEASURES,
+    FACE_MEASURES,
+    LAST,
+    RATE,
+    BiasCard,
+    Comparison,
+    FaceLoss,
+    MeasureResult,
+    ModelCard,
+)
+from driftloop.analysis.chains import numeric_column
+from driftloop.analysis.compare import compare_all
+from driftloop.analysis.stats import as_labels, estimates, ols_slope, seeded_rng
+from driftloop.analysis.text import verdict
+from driftloop.metrics.face import first_lost_step
+
+__all__ = ["DEFAULT_CONTROL", "DEFAULT_STEPS", "bias_card", "chain_statistics"]
+
+DEFAULT_CONTROL = "jpeg:quality=90"
+DEFAULT_STEPS: tuple[int, ...] = (1, 10, 25, 50, 100)
+FEW_IMAGES = 5  # below this many source images, say that percentile intervals are approximate
+
+
+def _step_key(step: int) -> str:
+    return str(int(step))
+
+
+def _columns(df: pd.DataFrame) -> tuple[str, str]:
+    image = "image" if "image" in df.columns else ("input" if "input" in df.columns else "")
+    model = "model" if "model" in df.columns else ""
+    return image, model
+
+
+def chain_statistics(
+    df: pd.DataFrame,
+    steps: Iterable[int] = DEFAULT_STEPS,
+    rate_steps: int = 20,
+    measures: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per chain: ``model``, ``image``, ``chain_seed``, ``chain_id``, ``last_step``, ``rate_max_step``
+    and, per measure *m*, ``m:rate`` and ``m:<s>`` (change at step *s*) for the requested steps that any
+    chain reached, plus ``m:last``. Missing numbers are NaN. Rows are sorted by (model, image, chain_id).
+
+    Without a ``model`` column every chain belongs to model ``"model"``; without an ``image`` (or
+    ``input``) column every chain is its own image.
+    """
+    if df is None or df.empty or "step" not in df.columns:
+        return pd.DataFrame(
+            columns=["model", "image", "chain_seed", "chain_id", "last_step", "rate_max_step"]
+        )
+    image_col, model_col = _columns(df)
+    wanted = list(measures) if measures is not None else list(BIAS_MEASURES)
+    present = [m for m in wanted if m in df.columns]
+    work = df.copy()
+    work["_step"] = pd.to_numeric(work["step"], errors="coerce")
+    work = work.loc[work["_step"].notna()]
+    work["_step"] = work["_step"].astype(int)
+    work["_model"] = work[model_col].astype(str) if model_col else "model"
+    if "chain" in work.columns:
+        work["_chain"] = work["chain"].astype(str)
+        if "run_id" in work.columns and not work["_chain"].str.contains("/").all():
+            work["_chain"] = work["run_id"].astype(str) + "/" + work["_chain"]
+    elif image_col:
+        seed = work["chain_seed"].astype(str) if "chain_seed" in work.columns else ""
+        work["_chain"] = work[image_col].astype(str) + "/" + seed
+    else:
+        work["_chain"] = "0"
+    if image_col:
+        work["_image"] = work[image_col].astype(str)
+    else:
+        work["_image"] = work["_model"] + "|" + work["_chain"]
+
+    max_step = int(work["_step"].max()) if len(work) else 0
+    step_keys = sorted({int(s) for s in steps if 0 < int(s) <= max_step})
+    records: list[dict[str, Any]] = []
+    for (model, chain), g in work.groupby(["_model", "_chain"], sort=True):
+        g = g.sort_values("_step", kind="stable").drop_duplicates("_step", keep="last")
+        st = g["_step"].to_numpy()
+        images = g["_image"].unique()
+        rec: dict[str, Any] = {
+            "model": model,
+            "image": str(images[0]),
+            "chain_seed": g["chain_seed"].iloc[0] if "chain_seed" in g.columns else None,
+            "chain_id": chain,
+            "last_step": int(st[-1]),
+        }
+        window = st <= rate_steps
+        rec["rate_max_step"] = int(st[window].max()) if window.any() else -1
+        pos = {int(s): i for i, s in enumerate(st)}
+        has0 = 0 in pos
+        no_face = None
+        if "face_found" in g.columns:
+            found = numeric_column(g, "face_found")
+            no_face = ~(found > 0)
+            if np.isfinite(found).any():  # NaN throughout: faces were not measured on this chain
+                lost = first_lost_step(dict(zip(st.tolist(), found.tolist(), strict=True)))
+                rec["face_at_start"] = bool(has0 and found[pos[0]] > 0)
+                rec["face_lost_step"] = math.nan if lost is None else float(lost)
+        for m in present:
+            v = numeric_column(g, m)
+            if m == "white_cast" and "white_cast_pixels" in g.columns:
+                v[~(numeric_column(g, "white_cast_pixels") > 0)] = np.nan
+            if m in FACE_MEASURES and no_face is not None:
+                v[no_face] = np.nan
+            v0 = v[pos[0]] if has0 else math.nan
+            for s in step_keys:
+                rec[f"{m}:{s}"] = float(v[pos[s]] - v0) if s in pos else math.nan
+            rec[f"{m}:{LAST}"] = float(v[-1] - v0) if st[-1] > 0 else math.nan
+            rec[f"{m}:{RATE}"] = ols_slope(st[window].astype(float), v[window])
+        records.append(rec)
+    out = pd.DataFrame.from_records(records)
+    out = out.sort_values(["model", "image", "chain_id"], kind="stable").reset_index(drop=True)
+    out.attrs["step_keys"] = [_step_key(s) for s in step_keys] + [LAST]
+    out.attrs["measures"] = present
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ card
+
+
+def _seed_labels(rows: pd.DataFrame) -> np.ndarray | None:
+    """Chain seeds as strings, or None when the table does not say."""
+    if "chain_seed" not in rows.columns or rows["chain_seed"].isna().all():
+        return None
+    return as_labels(rows["chain_seed"])
+
+
+def _pick_control(models: Sequence[str], control: str | None) -> tuple[str | None, str | None]:
+    """(control used, note)."""
+    if control is None:
+        jpeg = sorted(m for m in models if m.lower().startswith("jpeg"))
+        if jpeg:
+            return jpeg[0], None
+        return None, "no control model given and no JPEG model in the data: no comparisons"
+    if control in models:
+        return control, None
+    norm = {m.replace(" ", "").lower(): m for m in models}
+    key = control.replace(" ", "").lower()
+    if key in norm:
+        return norm[key], None
+    return None, f"control model {control!r} is not in the data: no comparisons"
+
+
+def bias_card(
+    df: pd.DataFrame,
+    control: str | None = DEFAULT_CONTROL,
+    steps: Iterable[int] = DEFAULT_STEPS,
+    rate_steps: int = 20,
+    n_boot: int = 2000,
+    n_perm: int = 5000,
+    seed: int = 0,
+    measures: Sequence[str] | None = None,
+) -> BiasCard:
+    """The bias card of a sweep's metrics table (see the module docstring for every definition).
+
+    ``control``: the model every other model is compared with; None picks a model whose spec starts with
+    ``jpeg`` if there is one. A control missing from the data means no comparisons (and a note saying so).
+    ``measures`` defaults to every column of :data:`BIAS_MEASURES` present in ``df``.
+    """
+    steps = tuple(int(s) for s in steps)
+    table = chain_statistics(df, steps=steps, rate_steps=rate_steps, measures=measures)
+    notes: list[str] = []
+    if table.empty:
+        return BiasCard([], None, control, [LAST], rate_steps, n_boot, n_perm, seed,
+                        ["no chains to summarise"], ["the metrics table has no chains"])  # fmt: skip
+    step_keys: list[str] = table.attrs["step_keys"]
+    present: list[str] = table.attrs["measures"]
+    with_data = [m for m in present if table[[f"{m}:{RATE}", f"{m}:{LAST}"]].notna().to_numpy().any()]
+    empty = [BIAS_MEASURES[m].noun if m in BIAS_MEASURES else m for m in present if m not in with_data]
+    if empty:
+        notes.append(f"no values (e.g. no face found) for: {', '.join(empty)}")
+    if not any(m in present for m in BIAS_MEASURES if m.startswith("contrast")):
+        notes.append("no contrast column in the table: contrast is not on this card")
+    if "image" not in df.columns and "input" not in df.columns:
+        notes.append("no image column: every chain counted as its own source image")
+
+    models = sorted(table["model"].unique().tolist())
+    used, note = _pick_control(models, control)
+    if note:
+        notes.append(note)
+    if used is not None:
+        models = [used] + [m for m in models if m != used]
+
+    stat_keys = [RATE, *step_keys]
+    cards: list[ModelCard] = []
+    verdicts: list[str] = []
+    ctrl_rows = table.loc[table["model"] == used] if used is not None else None
+    for model in models:
+        rows = table.loc[table["model"] == model]
+        images = as_labels(rows["image"])
+        n_images = len(set(images.tolist()))
+        seeds = _seed_labels(rows)
+        card = ModelCard(
+            model=model,
+            is_control=model == used,
+            n_chains=len(rows),
+            n_images=n_images,
+            n_seeds=0 if seeds is None else len(set(seeds.tolist())),
+            last_step_min=int(rows["last_step"].min()),
+            last_step_max=int(rows["last_step"].max()),
+            rate_max_step=int(rows["rate_max_step"].max()),
+        )
+        if n_images == 1 and len(rows) > 1:
+            card.warnings.append(
+                f"{model}: every chain comes from 1 source image, so intervals resample chains (seeds) and "
+                "say nothing about other images"
+            )
+        elif 1 < n_images < FEW_IMAGES:
+            card.warnings.append(
+                f"{model}: only {n_images} source images; bootstrap intervals over so few images are "
+                "approximate (likely too narrow)"
+            )
+        elif len(rows) == 1:
+            card.warnings.append(f"{model}: a single chain, so no confidence intervals")
+        if card.n_seeds == 1 and n_images > 1:
+            card.warnings.append(
+                f"{model}: every chain uses the same seed; if the model uses its seed, the card describes "
+                "that seed's noise, not the model's average"
+            )
+        if "face_at_start" in rows.columns and rows["face_at_start"].notna().any():
+            with_face = rows.loc[rows["face_at_start"].fillna(False).astype(bool)]
+            steps_lost = sorted(int(x) for x in with_face["face_lost_step"].dropna())
+            card.face = FaceLoss(len(with_face), len(steps_lost), steps_lost)
+        cols = [f"{m}:{k}" for m in with_data for k in stat_keys]
+        ests = dict(zip(cols, estimates(rows[cols].to_numpy(dtype=float), images, seeds, n_boot,
+                                         seeded_rng(seed, "boot", model), cols), strict=True))  # fmt: skip
+        cmps: dict[str, Comparison | None] = {}
+        if ctrl_rows is not None and model != used:
+            ccols = [f"{m}:{k}" for m in with_data for k in [RATE, *[k for k in step_keys if k != LAST]]]
+            mine = (rows[ccols].to_numpy(dtype=float), images, seeds)
+            theirs = (
+                ctrl_rows[ccols].to_numpy(dtype=float),
+                as_labels(ctrl_rows["image"]),
+                _seed_labels(ctrl_rows),
+            )
+            found = compare_all(mine, theirs, ccols, used, n_boot, n_perm, seeded_rng(seed, "compare", model))
+            cmps = dict(zip(ccols, found, strict=True))
+        for m in with_data:
+            symbol = BIAS_MEASURES[m].symbol if m in BIAS_MEASURES else f"Δ{m}"
+            result = MeasureResult(m, symbol, ests[f"{m}:{RATE}"])
+            result.change = {k: e for k in step_keys if (e := ests[f"{m}:{k}"]) is not None}
+            result.vs_control = {k: x for k in [RATE, *step_keys] if (x := cmps.get(f"{m}:{k}")) is not None}
+            if result.rate is None and not result.change:
+                continue
+            head = result.rate or result.change.get(LAST)
+            result.reliable = bool(head is not None and head.excludes_zero)
+            result.direction = (1 if head.mean > 0 else -1) if result.reliable and head else 0
+            key = RATE if result.rate is not None else LAST
+            if key in result.vs_control and result.vs_control[key].p_value is not None:
+                result.reliable_vs_control = result.vs_control[key].reliable
+            label = f"{model} (control)" if model == used else model
+            result.verdict = verdict(label, m, result, used)
+            card.measures[m] = result
+            verdicts.append(result.verdict)
+        if card.face is not None:
+            verdicts.append(card.face.sentence(f"{model} (control)" if model == used else model))
+        cards.append(card)
+        notes.extend(card.warnings)
+    return BiasCard(
+        models=cards,
+        control=used,
+        control_requested=control,
+        steps=step_keys,
+        rate_steps=rate_steps,
+        n_boot=n_boot,
+        n_perm=n_perm,
+        seed=seed,
+        verdicts=verdicts,
+        notes=notes,
+    )
