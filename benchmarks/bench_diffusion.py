@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from driftloop.images import load_image
-    from driftloop.replicators.img2img import Img2ImgConfig, Img2ImgReplicator
+    from driftloop.replicators.diffusers.img2img import Img2ImgConfig, Img2ImgReplicator
 
     if args.threads:
         torch.set_num_threads(args.threads)

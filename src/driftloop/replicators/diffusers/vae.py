@@ -15,17 +15,16 @@ from typing import Any
 import numpy as np
 
 from driftloop.errors import SpecError
-from driftloop.replicators.base import Backend, Copy, Frames, WeightsStatus
-from driftloop.replicators.diffusion_common import (
+from driftloop.replicators.base import Backend, Copy, Frames, StepContext, WeightsStatus
+from driftloop.replicators.diffusers.hub import find_model, load_model, status_of
+from driftloop.replicators.diffusers.presets import make_backends
+from driftloop.replicators.diffusers.runtime import (
     RuntimeConfig,
-    StepContext,
     dependency_note,
     diffusers_dtype_kwarg,
     dtype_name,
-    find_model,
     generators,
     library_versions,
-    load_model,
     make_requirements,
     noise_seeds,
     oom_guard,
@@ -33,9 +32,7 @@ from driftloop.replicators.diffusion_common import (
     pick_dtype,
     require,
     set_threads,
-    status_of,
 )
-from driftloop.replicators.presets import make_backends
 from driftloop.replicators.spec import format_spec
 
 _MARKERS = ("config.json", "vae/config.json")

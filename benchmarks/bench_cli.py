@@ -1,0 +1,81 @@
+"""How fast the command line answers: wall time and peak memory of commands users run all day.
+
+Each command runs in a fresh subprocess (a cold interpreter, as a user's shell starts it) ``--repeat`` times;
+the median wall time and the median peak RSS (``ru_maxrss`` of that child, from ``wait4``) are reported.
+
+    python benchmarks/bench_cli.py                     # registry import, --help, models, runs
+    python benchmarks/bench_cli.py --repeat 9 --json out.json
+
+The import of :mod:`driftloop.replicators.registry` is the floor every command pays: it must not import
+PyTorch (or diffusers, transformers, openai, google-genai); a backend's heavy dependencies are imported only
+when that backend is built. The goal for ``--help``, ``runs`` and ``models`` is under 0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAVY = ("torch", "diffusers", "transformers", "openai", "google.genai")
+
+
+def commands(workspace: Path) -> dict[str, list[str]]:
+    """The commands measured, by label."""
+    py = sys.executable
+    cli = [py, "-m", "driftloop"]
+    return {
+        "import registry": [py, "-c", "import driftloop.replicators.registry"],
+        "registry.listing()": [py, "-c", "import driftloop.replicators.registry as r; r.listing()"],
+        "driftloop --help": [*cli, "--help"],
+        "driftloop models": [*cli, "models"],
+        "driftloop runs": [*cli, "runs", "-w", str(workspace)],
+    }
+
+
+def measure(argv: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB and exit status of one run of ``argv``."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting again
+    return seconds, usage.ru_maxrss / 1024, proc.returncode
+
+
+def heavy_modules(code: str) -> list[str]:
+    """Which heavy libraries ``code`` leaves imported in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return [m for m in out.strip().split(",") if m]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=5, help="runs per command (the median is reported)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, cmd in commands(Path(tmp) / "ws").items():
+            runs = [measure(cmd) for _ in range(args.repeat)]
+            seconds = statistics.median(r[0] for r in runs)
+            rss = statistics.median(r[1] for r in runs)
+            rows.append({"command": label, "seconds": seconds, "peak_rss_mb": rss, "exit": runs[-1][2]})
+            print(f"{label:22s} {seconds:6.3f} s  {rss:7.1f} MB  exit {runs[-1][2]}", flush=True)
+    heavy = heavy_modules("import driftloop.replicators.registry as r; r.listing()")
+    print(f"heavy modules after registry.listing(): {', '.join(heavy) or 'none'}")
+    if args.json:
+        report = {"repeat": args.repeat, "rows": rows, "heavy": heavy}
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
