@@ -21,21 +21,17 @@ from PIL import Image
 import driftloop
 from driftloop.chain import BudgetReached
 from driftloop.errors import DriftloopError, SpecError
-from driftloop.replicators import gemini, openai_images, registry
+from driftloop.replicators import registry
 from driftloop.replicators.base import BatchAborted, Copy, Failure, Refusal
-from driftloop.replicators.hosted import (
+from driftloop.replicators.hosted import gemini, openai_images
+from driftloop.replicators.hosted.canvas import Placement, closest_canvas, place, unplace
+from driftloop.replicators.hosted.messages import Redactor
+from driftloop.replicators.hosted.pacing import RateLimiter, backoff_delay, parse_retry_after
+from driftloop.replicators.hosted.replicator import (
     PROMPT,
     HostedAuthError,
     HostedConfigError,
     MissingAPIKeyError,
-    Placement,
-    RateLimiter,
-    Redactor,
-    backoff_delay,
-    closest_canvas,
-    parse_retry_after,
-    place,
-    unplace,
 )
 from driftloop.replicators.spec import parse_config
 from fake_image_api import (
@@ -395,8 +391,8 @@ def test_openai_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_modules_import_the_clients_lazily() -> None:
     code = (
-        "import sys, driftloop.replicators.openai_images as o, driftloop.replicators.gemini as g, "
-        "driftloop.replicators.hosted; o.backends(); g.backends(); "
+        "import sys, driftloop.replicators.hosted.openai_images as o, "
+        "driftloop.replicators.hosted.gemini as g, driftloop.replicators.hosted; o.backends(); g.backends(); "
         "assert 'openai' not in sys.modules and 'google.genai' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -26,21 +26,17 @@ from typing import Any, Literal
 import numpy as np
 
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted import (
+from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas
+from driftloop.replicators.hosted.messages import short, status_line
+from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
+from driftloop.replicators.hosted.replicator import (
     PROMPT,
-    RETRY_STATUSES,
     Answer,
     HostedConfigError,
     HostedReplicator,
     Job,
     MissingAPIKeyError,
-    PadMode,
     Problem,
-    Resample,
-    closest_canvas,
-    parse_retry_after,
-    short,
-    status_line,
     validate_common,
 )
 
