@@ -48,7 +48,7 @@ from driftloop.images import (
 )
 from driftloop.measure import MetricsRecorder, MetricsSettings, missing_frames
 from driftloop.replicators import registry
-from driftloop.replicators.base import Replicator
+from driftloop.replicators.base import Replicator, align_with, hosted_estimate, price_model
 from driftloop.store import DB_NAME, ChainRow, FrameRow, RunRow, Store
 
 if TYPE_CHECKING:
@@ -357,8 +357,7 @@ def _settings(config: dict[str, Any]) -> engine.EngineSettings:
 
 def _hosted(replicator: Replicator, factors: Factors) -> HostedEstimate | None:
     """A hosted model's per-image energy and price estimate (local models have none)."""
-    estimate = getattr(replicator, "hosted_estimate", None)
-    return estimate(factors) if callable(estimate) else None
+    return hosted_estimate(replicator, factors)
 
 
 def _overrides(model: object, device: str | None, dtype: str | None = None) -> dict[str, str]:
@@ -379,7 +378,7 @@ def _check_priced(replicator: Replicator, max_cost: float | None) -> None:
     """A budget needs a price: refuse ``--max-cost`` for a paid model the cost table cannot price."""
     req = replicator.requirements
     if max_cost is not None and req.device == "api" and req.cost_per_image_usd <= 0:
-        key = getattr(replicator, "price_model", replicator.spec)
+        key = price_model(replicator)
         raise SpecError(
             f"--max-cost needs a price, and the cost table has none for {key}: put "
             f'[prices."{key}"] with default = <USD per image> in a --cost-factors file '
@@ -560,10 +559,8 @@ def _resume(
     factors = Factors.from_dict(cfg["cost"]["factors"])
     hosted = _hosted(replicator, factors)
     _check_priced(replicator, settings.max_cost_usd)  # before anything about the run changes
-    align = getattr(replicator, "align_with", None)  # e.g. the thread count, which changes float rounding
-    if callable(align):
-        for message in align(row.model_info):
-            say(message)
+    for message in align_with(replicator, row.model_info):  # e.g. the thread count, which changes rounding
+        say(message)
     with run_lock(store, run_id):
         removed = store.clean_orphans(run_id)
         if removed:
