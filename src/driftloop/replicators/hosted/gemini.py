@@ -8,7 +8,7 @@ wrote instead).
 
 Canvases: the frame is placed on the 1K canvas of the aspect ratio it fills best (``aspect=auto``) or the
 one given; the answer is read back from the same box whatever its pixel size (see
-:mod:`driftloop.replicators.hosted`). ``aspect=off`` sends no image_config (models without one).
+:mod:`driftloop.replicators.hosted.canvas`). ``aspect=off`` sends no image_config (models without one).
 
 Key: ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` (the former wins when both are set, as in google-genai).
 Base URL: ``GOOGLE_GEMINI_BASE_URL``, which the client reads itself. The client's retries are off
