@@ -1,7 +1,8 @@
 """Hosted replicators (OpenAI image edit, Gemini) through their real clients against a local fake API.
 
-Faults are scripted per request (see tests/fake_image_api.py): 429 with Retry-After, 5xx, hangs past the
-timeout, refusals, malformed bodies. Timings are kept small with ``backoff=0.05`` and ``timeout=0.5``.
+Faults are scripted per request (see tests/replicators/fake_image_api.py): 429 with Retry-After, 5xx, hangs
+past the timeout, refusals, malformed bodies. Timings are kept small with ``backoff=0.05`` and
+``timeout=0.5``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fake_image_api import (
+    FakeImageAPI,
+    Received,
+    Reply,
+    hang,
+    malformed,
+    openai_error,
+    png_b64,
+    rate_limited,
+    refusal,
+    server_error,
+)
 from PIL import Image
 
 import driftloop
@@ -34,22 +47,10 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
 )
 from driftloop.replicators.spec import parse_config
-from fake_image_api import (
-    FakeImageAPI,
-    Received,
-    Reply,
-    hang,
-    malformed,
-    openai_error,
-    png_b64,
-    rate_limited,
-    refusal,
-    server_error,
-)
 
 OPENAI_KEY = "sk-test-SECRET-0123456789abcdef"
 GEMINI_KEY = "AIzaTEST-SECRET-fedcba9876543210"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GEMINI_USD = 1302 * 0.30e-6 + 1290 * 30e-6  # the fake's usage × the table's token rates
 
 

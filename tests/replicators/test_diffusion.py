@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diffusion_fixtures import install_in_hf_cache, save_all
 from PIL import Image
 
 import driftloop
-from diffusion_fixtures import install_in_hf_cache, save_all
 from driftloop.errors import DriftloopError, RunInterrupted, SpecError, WeightsError
 from driftloop.images import frame_sha256
 from driftloop.replicators import build, listing, parse, registry
