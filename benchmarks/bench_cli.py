@@ -8,7 +8,8 @@ the median wall time and the median peak RSS (``ru_maxrss`` of that child, from 
 
 The import of :mod:`driftloop.replicators.registry` is the floor every command pays: it must not import
 PyTorch (or diffusers, transformers, openai, google-genai); a backend's heavy dependencies are imported only
-when that backend is built. The goal for ``--help``, ``runs`` and ``models`` is under 0.3 s.
+when that backend is built. The goal for ``--help``, ``runs`` and ``models`` is under 0.3 s. ``-X importtime``
+splits the registry's import into its own part and what the ``driftloop`` package imports first.
 """
 
 from __future__ import annotations
@@ -56,6 +57,19 @@ def heavy_modules(code: str) -> list[str]:
     return [m for m in out.strip().split(",") if m]
 
 
+def import_seconds(code: str, modules: tuple[str, ...]) -> dict[str, float]:
+    """Cumulative import seconds of each of ``modules`` (``-X importtime``: the module and what it imports
+    first) when a fresh interpreter runs ``code``; 0 for a module not imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    out = dict.fromkeys(modules, 0.0)
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        name = parts[2].strip() if len(parts) == 3 else ""
+        if name in out and not out[name]:  # the first line is the real import; later ones are re-entries
+            out[name] = int(parts[1]) / 1e6
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=5, help="runs per command (the median is reported)")
@@ -69,10 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             rss = statistics.median(r[1] for r in runs)
             rows.append({"command": label, "seconds": seconds, "peak_rss_mb": rss, "exit": runs[-1][2]})
             print(f"{label:22s} {seconds:6.3f} s  {rss:7.1f} MB  exit {runs[-1][2]}", flush=True)
+    parts = ("driftloop.replicators.registry", "driftloop.api", "driftloop")
+    runs = [import_seconds("import driftloop.replicators.registry", parts) for _ in range(args.repeat)]
+    breakdown = {m: statistics.median(r[m] for r in runs) for m in parts}
+    for module, seconds in breakdown.items():
+        print(f"  import of {module} (cumulative, -X importtime): {seconds:.3f} s")
     heavy = heavy_modules("import driftloop.replicators.registry as r; r.listing()")
     print(f"heavy modules after registry.listing(): {', '.join(heavy) or 'none'}")
     if args.json:
-        report = {"repeat": args.repeat, "rows": rows, "heavy": heavy}
+        report = {"repeat": args.repeat, "rows": rows, "imports": breakdown, "heavy": heavy}
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
 
