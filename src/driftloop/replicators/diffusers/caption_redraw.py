@@ -86,7 +86,7 @@ class CaptionRedrawReplicator(PipelineReplicator):
         )
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
-        from diffusers import AutoPipelineForText2Image
+        from diffusers import AutoPipelineForText2Image  # heavy, optional: only when a model runs
 
         return AutoPipelineForText2Image.from_pretrained(
             self.model_ref.load_from, **self.pretrained_kwargs(), **hub_kwargs

@@ -45,7 +45,7 @@ class Captioner:
             tokenizer.padding_side = "left"  # batched generation with a decoder-only model
 
     def _load(self, kwargs: dict[str, Any]) -> tuple[Any, Any]:
-        import transformers
+        import transformers  # heavy, optional: only when a model runs
 
         auto = (
             getattr(transformers, "AutoModelForImageTextToText", None) or transformers.AutoModelForVision2Seq
@@ -73,7 +73,7 @@ class Captioner:
 
     def caption(self, frames: Frames) -> list[str]:
         """One caption per frame, in one batched ``generate`` call."""
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         images = to_pil(frames)
         with oom_guard(self.spec, frames, self.device), torch.inference_mode():

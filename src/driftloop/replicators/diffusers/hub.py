@@ -136,7 +136,7 @@ def cached_snapshot(repo_id: str, markers: Sequence[str]) -> Path | None:
     """The folder of ``repo_id``'s cached snapshot holding one of ``markers``; never touches the network."""
     cache = hf_cache_dir()
     try:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache  # heavy, optional: only when a model runs
     except ImportError:  # driftloop without the extra: read the cache layout directly
         root = cache / f"models--{repo_id.replace('/', '--')}"
         ref = root / "refs" / "main"

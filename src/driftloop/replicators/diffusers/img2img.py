@@ -104,7 +104,7 @@ class Img2ImgReplicator(PipelineReplicator):
         self._auto_prompts: OrderedDict[str, str] = OrderedDict()
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
-        from diffusers import AutoPipelineForImage2Image
+        from diffusers import AutoPipelineForImage2Image  # heavy, optional: only when a model runs
 
         extra = self.pretrained_kwargs()
         if not self.config.safety_checker:

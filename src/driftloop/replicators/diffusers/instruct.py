@@ -73,7 +73,7 @@ class InstructReplicator(PipelineReplicator):
             )
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
-        from diffusers import DiffusionPipeline
+        from diffusers import DiffusionPipeline  # heavy, optional: only when a model runs
 
         return DiffusionPipeline.from_pretrained(
             self.model_ref.load_from, **self.pretrained_kwargs(), **hub_kwargs

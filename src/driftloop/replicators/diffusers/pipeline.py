@@ -138,7 +138,7 @@ class PipelineReplicator:
         Options the pipeline does not take are dropped (and listed in ``describe``); the output is resized
         back to the frames' shape when the model produced another size.
         """
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         size = model_size(frames[0], getattr(self.config, "size", 0), self.multiple)
         width, height = size or (frames[0].shape[1], frames[0].shape[0])

@@ -86,7 +86,7 @@ def generators(seeds: Sequence[int]) -> list[Any]:
     CPU generators give the same noise whichever device the model runs on (diffusers draws on the
     generator's device and moves the tensor).
     """
-    import torch
+    import torch  # heavy, optional: only when a model runs
 
     return [torch.Generator("cpu").manual_seed(int(s) & _SEED_MASK) for s in seeds]
 
@@ -191,7 +191,7 @@ def library_versions(*packages: str) -> dict[str, str]:
 
 def pick_device(requested: str) -> Any:
     """``auto`` → cuda > mps > cpu; an explicit device that is absent is a SpecError."""
-    import torch
+    import torch  # heavy, optional: only when a model runs
 
     mps = getattr(torch.backends, "mps", None)
     has_mps = bool(mps and mps.is_available())
@@ -212,7 +212,7 @@ def pick_device(requested: str) -> Any:
 
 def pick_dtype(requested: str, device: Any) -> Any:
     """``auto`` → fp16 on a GPU, fp32 on the CPU; explicit fp32/fp16/bf16 as asked."""
-    import torch
+    import torch  # heavy, optional: only when a model runs
 
     table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     if requested == "auto":
@@ -221,7 +221,7 @@ def pick_dtype(requested: str, device: Any) -> Any:
 
 
 def dtype_name(dtype: Any) -> str:
-    import torch
+    import torch  # heavy, optional: only when a model runs
 
     return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, str(dtype))
 
@@ -230,7 +230,7 @@ def diffusers_dtype_kwarg(dtype: Any) -> dict[str, Any]:
     """``dtype=`` for diffusers versions that take it (``torch_dtype`` is deprecated there), else
     ``torch_dtype=``."""
     try:
-        from diffusers.utils import deprecation_utils
+        from diffusers.utils import deprecation_utils  # heavy, optional: only when a model runs
 
         takes_dtype = hasattr(deprecation_utils, "_resolve_dtype")
     except ImportError:
@@ -240,7 +240,7 @@ def diffusers_dtype_kwarg(dtype: Any) -> dict[str, Any]:
 
 def set_threads(n: int) -> None:
     if n:
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         torch.set_num_threads(n)
 
@@ -254,7 +254,7 @@ def first_line(exc: BaseException) -> str:
 
 
 def is_oom(exc: BaseException) -> bool:
-    import torch
+    import torch  # heavy, optional: only when a model runs
 
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
     if isinstance(exc, oom):
@@ -273,7 +273,7 @@ def oom_guard(spec: str, frames: Sequence[np.ndarray], device: Any) -> Iterator[
     except Exception as exc:
         if not is_oom(exc):
             raise
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

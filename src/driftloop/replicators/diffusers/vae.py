@@ -72,7 +72,7 @@ class VAEReplicator:
         self.config = config
         self.spec = format_spec(name, config, "model")
         require(self.spec, "diffusers", "torch")
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         self.model_ref = find_model(config.model, _MARKERS)
         self.device = pick_device(config.device)
@@ -113,8 +113,8 @@ class VAEReplicator:
         return None
 
     def _load(self, hub_kwargs: dict[str, Any]) -> Any:
-        import torch
-        from diffusers import AutoencoderKL
+        import torch  # heavy, optional: only when a model runs
+        from diffusers import AutoencoderKL  # heavy, optional: only when a model runs
 
         kwargs: dict[str, Any] = {**diffusers_dtype_kwarg(torch.float32), **hub_kwargs}
         if self.config.variant:
@@ -133,7 +133,7 @@ class VAEReplicator:
     def replicate(
         self, frames: Frames, seeds: list[int], context: StepContext | None = None
     ) -> list[np.ndarray] | list[Copy]:
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         with oom_guard(self.spec, frames, self.device), torch.inference_mode():
             x = torch.from_numpy(np.stack(frames)).to(self.device)

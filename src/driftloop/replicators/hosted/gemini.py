@@ -102,8 +102,8 @@ class GeminiConfig:
 
 def _import_genai() -> tuple[Any, Any, Any]:
     try:
-        from google import genai
-        from google.genai import errors, types
+        from google import genai  # heavy, optional: only when a model runs
+        from google.genai import errors, types  # heavy, optional: only when a model runs
     except ImportError:
         raise HostedConfigError(
             "the gemini model needs the 'google-genai' package: pip install 'driftloop[hosted]' "
@@ -359,7 +359,7 @@ class GeminiImageReplicator(HostedReplicator):
 
 def _genai_version() -> str:
     try:
-        from google.genai import version
+        from google.genai import version  # heavy, optional: only when a model runs
 
         return str(version.__version__)
     except Exception:
