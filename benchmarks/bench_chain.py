@@ -143,7 +143,7 @@ def make_step(variant: str) -> Step:
     if variant == "reference":
         return eager_step(round_trip)
     if variant == "reference+malloc":
-        from driftloop.replicators.tae import keep_freed_memory
+        from driftloop.replicators.tae_runtime import keep_freed_memory
 
         keep_freed_memory()
         return eager_step(round_trip)
@@ -151,7 +151,7 @@ def make_step(variant: str) -> Step:
         model.to(memory_format=torch.channels_last)
         return eager_step(round_trip, channels_last=True, inference=True)
     if variant == "compile+malloc":
-        from driftloop.replicators.tae import keep_freed_memory
+        from driftloop.replicators.tae_runtime import keep_freed_memory
 
         keep_freed_memory()
         # inductor with frozen weights: prepacked oneDNN convolutions with fused elementwise ops

@@ -6,7 +6,8 @@ On a CUDA machine (the default model is SD-Turbo at 512², 2 steps at strength 0
     python benchmarks/bench_diffusion.py                       # batch sizes 1, 2, 4, 8
     python benchmarks/bench_diffusion.py --batch-sizes 1,4,16 --chain-steps 10 --json out.json
 
-Smoke test on a CPU with a tiny random pipeline (``python tests/diffusion_fixtures.py /tmp/tiny``):
+Smoke test on a CPU with a tiny random pipeline (``python tests/replicators/diffusion_fixtures.py
+/tmp/tiny``):
 
     python benchmarks/bench_diffusion.py --tiny /tmp/tiny/sd
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from driftloop.images import load_image
-    from driftloop.replicators.img2img import Img2ImgConfig, Img2ImgReplicator
+    from driftloop.replicators.diffusers.img2img import Img2ImgConfig, Img2ImgReplicator
 
     if args.threads:
         torch.set_num_threads(args.threads)

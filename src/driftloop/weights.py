@@ -66,15 +66,41 @@ def candidate_dirs(model: str, explicit: str | Path | None = None) -> list[Path]
     return dirs
 
 
+def explicit_dirs(model: str, explicit: str | Path) -> list[Path]:
+    """The folders an explicit ``weights=PATH`` names: PATH itself, or its sub-folder named for the model."""
+    root = Path(explicit).expanduser()
+    return [root, root / model]
+
+
 def find_local(
     model: str, files: list[WeightFile], explicit: str | Path | None = None
 ) -> dict[str, Path] | None:
-    """The first folder holding every file, or ``None``. Never touches the network."""
-    for folder in candidate_dirs(model, explicit):
+    """The first folder holding every file, or ``None``. Never touches the network.
+
+    An explicit path is the only place looked at: files found elsewhere must never stand in for the ones the
+    user named (the run would record one path and load another).
+    """
+    folders = explicit_dirs(model, explicit) if explicit else candidate_dirs(model)
+    for folder in folders:
         paths = {f.filename: folder / f.filename for f in files}
         if all(p.is_file() for p in paths.values()):
             return paths
     return None
+
+
+def explicit_missing(model: str, files: list[WeightFile], explicit: str | Path) -> str:
+    """Why an explicit ``weights=PATH`` does not hold ``model``'s files, and what is expected there."""
+    names = " and ".join(f.filename for f in files)
+    root = Path(explicit).expanduser()
+    if not root.exists():
+        return f"weights path {explicit} does not exist"
+    if root.is_file():
+        return (
+            f"weights={explicit} is a file; {model} needs a folder holding {names} "
+            f"(give that folder, or one with a '{model}/' sub-folder holding them)"
+        )
+    looked = ", ".join(str(d) for d in explicit_dirs(model, explicit))
+    return f"weights={explicit} does not hold {model}'s weight files: expected {names} in {looked}"
 
 
 def download(
@@ -118,12 +144,16 @@ def resolve(
     explicit: str | Path | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Path]:
-    """Paths of every file of ``model``, downloading pinned files into the cache when allowed."""
-    if explicit and not Path(explicit).expanduser().exists():
-        raise WeightsError(f"weights path {explicit} does not exist")
+    """Paths of every file of ``model``, downloading pinned files into the cache when allowed.
+
+    With ``explicit`` (``weights=PATH``) only that path is used: its files, or a WeightsError saying what
+    is missing there.
+    """
     found = find_local(model, files, explicit)
     if found:
         return found
+    if explicit:  # never downloads, never falls back to another folder
+        raise WeightsError(explicit_missing(model, files, explicit))
     looked = ", ".join(str(d) for d in candidate_dirs(model, explicit))
     where = (
         f"put {', '.join(f.filename for f in files)} in a folder '{model}/' under DRIFTLOOP_MODEL_DIR "

@@ -27,7 +27,7 @@ from driftloop.images import DEFAULT_MAX_PIXELS, LoadedImage, load_images, targe
 from driftloop.metrics.recorder import metrics_settings
 from driftloop.provenance import host, versions
 from driftloop.replicators import registry
-from driftloop.replicators.base import Replicator
+from driftloop.replicators.base import Replicator, align_with, hosted_estimate, price_model
 from driftloop.store import Store, run_lock
 
 Logger = Callable[[str], None]
@@ -54,12 +54,6 @@ def settings_of(config: RunConfig) -> core.EngineSettings:
     )
 
 
-def hosted_estimate(replicator: Replicator, factors: Factors) -> HostedEstimate | None:
-    """A hosted model's per-image energy and price estimate (local models have none)."""
-    estimate = getattr(replicator, "hosted_estimate", None)
-    return estimate(factors) if callable(estimate) else None
-
-
 def spec_overrides(model: object, device: str | None, dtype: str | None = None) -> dict[str, str]:
     """``--device`` / ``--dtype`` as spec overrides; one the model does not have is an error, not ignored."""
     out: dict[str, str] = {}
@@ -78,7 +72,7 @@ def check_priced(replicator: Replicator, max_cost: float | None) -> None:
     """A budget needs a price: refuse ``--max-cost`` for a paid model the cost table cannot price."""
     req = replicator.requirements
     if max_cost is not None and req.device == "api" and req.cost_per_image_usd <= 0:
-        key = getattr(replicator, "price_model", replicator.spec)
+        key = price_model(replicator)
         raise SpecError(
             f"--max-cost needs a price, and the cost table has none for {key}: put "
             f'[prices."{key}"] with default = <USD per image> in a --cost-factors file '
@@ -255,10 +249,8 @@ def continue_run(
     factors = Factors.from_dict(config.cost["factors"])
     hosted = hosted_estimate(replicator, factors)
     check_priced(replicator, settings.max_cost_usd)  # before anything about the run changes
-    align = getattr(replicator, "align_with", None)  # e.g. the thread count, which changes float rounding
-    if callable(align):
-        for message in align(row.model_info):
-            say(message)
+    for message in align_with(replicator, row.model_info):  # e.g. the thread count, which changes rounding
+        say(message)
     with run_lock(store.run_dir(run_id), run_id):
         removed = store.clean_orphans(run_id)
         if removed:

@@ -124,6 +124,48 @@ class Replicator(Protocol):
         ...
 
 
+class OptionalHooks(Protocol):
+    """Hooks a replicator may define besides the :class:`Replicator` protocol; the engine and the API reach
+    them only through the functions below, which give the default when a replicator has none.
+
+    ``price_model``: the replicator's key in the cost table (``openai:gpt-image-1``), named when a budget
+    (``--max-cost``) needs a price the table lacks. Default: the replicator's ``spec``.
+
+    ``hosted_estimate(factors)``: a hosted model's per-image energy and price estimate
+    (:class:`driftloop.cost.HostedEstimate`) under the run's cost factor table
+    (:class:`driftloop.cost.Factors`), which the replicator also adopts for the prices it puts on each copy.
+    Default: ``None`` (a local model, whose energy is metered where it runs).
+
+    ``align_with(model_info)``: on resume, given the facts :meth:`Replicator.describe` recorded when the run
+    was made, adjust what changes the numerics without being part of the spec (e.g. a CPU thread count,
+    which changes oneDNN's float rounding), so resumed frames stay bit-identical; returns one message per
+    change made, for the log. Default: nothing changes (``[]``).
+    """
+
+    price_model: str
+
+    def hosted_estimate(self, factors: Any) -> Any: ...
+
+    def align_with(self, model_info: dict[str, Any]) -> list[str]: ...
+
+
+def price_model(replicator: Replicator) -> str:
+    """The replicator's key in the cost table (see :class:`OptionalHooks`); its spec when it names none."""
+    return getattr(replicator, "price_model", replicator.spec)
+
+
+def hosted_estimate(replicator: Replicator, factors: Any) -> Any | None:
+    """A hosted model's per-image energy and price estimate under ``factors``; ``None`` for local models."""
+    hook = getattr(replicator, "hosted_estimate", None)
+    return hook(factors) if callable(hook) else None
+
+
+def align_with(replicator: Replicator, model_info: dict[str, Any]) -> list[str]:
+    """Align a resumed replicator with what its run recorded; the messages to log (``[]``: nothing to do)."""
+    hook = getattr(replicator, "align_with", None)
+    return list(hook(model_info)) if callable(hook) else []
+
+
 @dataclass(frozen=True)
 class WeightsStatus:
     """Whether a backend can run here without downloading anything, and where its weights are."""

@@ -13,8 +13,10 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.replicators import caption_redraw, codec, gemini, img2img, instruct, openai_images, tae, vae
+from driftloop.replicators import codec, tae
 from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
+from driftloop.replicators.diffusers import caption_redraw, img2img, instruct, vae
+from driftloop.replicators.hosted import gemini, openai_images
 from driftloop.replicators.spec import parse_config, split_spec
 
 ENTRY_POINT_GROUP = "driftloop.replicators"

@@ -13,23 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.replicators.base import Backend, Frames, Outcome, WeightsStatus
-from driftloop.replicators.diffusion_common import (
-    Captioner,
-    PipelineReplicator,
+from driftloop.replicators.base import Backend, Frames, Outcome, StepContext, WeightsStatus
+from driftloop.replicators.diffusers.captioner import Captioner
+from driftloop.replicators.diffusers.hub import combined_status, ensure_available, find_model, status_of
+from driftloop.replicators.diffusers.pipeline import PipelineReplicator, group_by
+from driftloop.replicators.diffusers.presets import make_backends
+from driftloop.replicators.diffusers.runtime import (
     RuntimeConfig,
     SeedPolicy,
-    StepContext,
     check_positive,
-    combined_status,
     dependency_note,
-    ensure_available,
-    find_model,
-    group_by,
     require,
-    status_of,
 )
-from driftloop.replicators.presets import make_backends
 from driftloop.replicators.spec import format_spec
 
 
@@ -91,7 +86,7 @@ class CaptionRedrawReplicator(PipelineReplicator):
         )
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
-        from diffusers import AutoPipelineForText2Image
+        from diffusers import AutoPipelineForText2Image  # heavy, optional: only when a model runs
 
         return AutoPipelineForText2Image.from_pretrained(
             self.model_ref.load_from, **self.pretrained_kwargs(), **hub_kwargs

@@ -12,23 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diffusion_fixtures import install_in_hf_cache, save_all
 from PIL import Image
 
 import driftloop
-from diffusion_fixtures import install_in_hf_cache, save_all
 from driftloop.errors import DriftloopError, RunInterrupted, SpecError, WeightsError
 from driftloop.frames import frame_sha256
-from driftloop.replicators import build, caption_redraw, img2img, instruct, listing, parse, registry, vae
-from driftloop.replicators.diffusion_common import (
-    Captioner,
-    MissingDependencyError,
-    ModelRef,
-    OutOfMemoryError,
-    StepContext,
-    load_model,
-    scheduled,
-)
-from driftloop.replicators.presets import PRESETS
+from driftloop.replicators import build, listing, parse, registry
+from driftloop.replicators.base import StepContext
+from driftloop.replicators.diffusers import caption_redraw, img2img, instruct, vae
+from driftloop.replicators.diffusers.captioner import Captioner
+from driftloop.replicators.diffusers.hub import ModelRef, load_model
+from driftloop.replicators.diffusers.presets import PRESETS
+from driftloop.replicators.diffusers.runtime import MissingDependencyError, OutOfMemoryError, scheduled
 from driftloop.replicators.spec import format_spec, split_spec
 
 pytest.importorskip("diffusers")
@@ -195,7 +191,7 @@ def test_dependency_note_and_error_without_diffusers(monkeypatch: pytest.MonkeyP
 def test_modules_import_without_loading_diffusers() -> None:
     code = (
         "import sys\n"
-        "from driftloop.replicators import img2img, instruct, vae, caption_redraw, presets\n"
+        "from driftloop.replicators.diffusers import img2img, instruct, vae, caption_redraw, presets\n"
         "names = [b.name for m in (img2img, instruct, vae, caption_redraw) for b in m.backends()]\n"
         "for m in (img2img, instruct, vae, caption_redraw):\n"
         "    [b.weights_status(b.config_type()) for b in m.backends()]\n"
@@ -527,7 +523,7 @@ def test_describe_is_json(sd_replicator) -> None:
 def test_a_blacked_out_copy_is_a_refusal_not_a_frame() -> None:
     """A safety checker returns a black image for a flagged copy: the chain must not go on from it."""
     from driftloop.replicators.base import Copy, Refusal
-    from driftloop.replicators.diffusion_common import PipelineReplicator
+    from driftloop.replicators.diffusers.pipeline import PipelineReplicator
 
     black = np.zeros((8, 8, 3), np.uint8)
     flagged = PipelineReplicator.outcome(black, {"nsfw_content_detected": True, "noise_seed": 1})

@@ -162,7 +162,7 @@ def test_fast_path_is_bit_identical_to_the_plain_model(
     """The oneDNN blocked-layout runner must give exactly what the eager NCHW float32 model gives."""
     import torch
 
-    from driftloop.replicators.tae import frames_to_tensor, tensor_to_frames
+    from driftloop.replicators.tae_runtime import frames_to_tensor, tensor_to_frames
 
     rep = build("taef2")
     assert rep.exact

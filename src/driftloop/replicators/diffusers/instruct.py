@@ -16,18 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftloop.errors import SpecError
-from driftloop.replicators.base import Backend, Frames, Outcome
-from driftloop.replicators.diffusion_common import (
-    PipelineReplicator,
-    RuntimeConfig,
-    SeedPolicy,
-    StepContext,
-    check_positive,
-    dependency_note,
-    group_by,
-    status_of,
-)
-from driftloop.replicators.presets import INSTRUCTION, make_backends
+from driftloop.replicators.base import Backend, Frames, Outcome, StepContext
+from driftloop.replicators.diffusers.hub import status_of
+from driftloop.replicators.diffusers.pipeline import PipelineReplicator, group_by
+from driftloop.replicators.diffusers.presets import INSTRUCTION, make_backends
+from driftloop.replicators.diffusers.runtime import RuntimeConfig, SeedPolicy, check_positive, dependency_note
 from driftloop.replicators.spec import format_spec
 
 
@@ -80,7 +73,7 @@ class InstructReplicator(PipelineReplicator):
             )
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
-        from diffusers import DiffusionPipeline
+        from diffusers import DiffusionPipeline  # heavy, optional: only when a model runs
 
         return DiffusionPipeline.from_pretrained(
             self.model_ref.load_from, **self.pretrained_kwargs(), **hub_kwargs

@@ -1,7 +1,8 @@
 """Hosted replicators (OpenAI image edit, Gemini) through their real clients against a local fake API.
 
-Faults are scripted per request (see tests/fake_image_api.py): 429 with Retry-After, 5xx, hangs past the
-timeout, refusals, malformed bodies. Timings are kept small with ``backoff=0.05`` and ``timeout=0.5``.
+Faults are scripted per request (see tests/replicators/fake_image_api.py): 429 with Retry-After, 5xx, hangs
+past the timeout, refusals, malformed bodies. Timings are kept small with ``backoff=0.05`` and
+``timeout=0.5``.
 """
 
 from __future__ import annotations
@@ -16,28 +17,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
-
-import driftloop
-from driftloop.chain import BudgetReached
-from driftloop.errors import DriftloopError, SpecError
-from driftloop.replicators import gemini, openai_images, registry
-from driftloop.replicators.base import BatchAborted, Copy, Failure, Refusal
-from driftloop.replicators.hosted import (
-    PROMPT,
-    HostedAuthError,
-    HostedConfigError,
-    MissingAPIKeyError,
-    Placement,
-    RateLimiter,
-    Redactor,
-    backoff_delay,
-    closest_canvas,
-    parse_retry_after,
-    place,
-    unplace,
-)
-from driftloop.replicators.spec import parse_config
 from fake_image_api import (
     FakeImageAPI,
     Received,
@@ -50,10 +29,28 @@ from fake_image_api import (
     refusal,
     server_error,
 )
+from PIL import Image
+
+import driftloop
+from driftloop.chain import BudgetReached
+from driftloop.errors import DriftloopError, SpecError
+from driftloop.replicators import registry
+from driftloop.replicators.base import BatchAborted, Copy, Failure, Refusal
+from driftloop.replicators.hosted import gemini, openai_images
+from driftloop.replicators.hosted.canvas import Placement, closest_canvas, place, unplace
+from driftloop.replicators.hosted.messages import Redactor
+from driftloop.replicators.hosted.pacing import RateLimiter, backoff_delay, parse_retry_after
+from driftloop.replicators.hosted.replicator import (
+    PROMPT,
+    HostedAuthError,
+    HostedConfigError,
+    MissingAPIKeyError,
+)
+from driftloop.replicators.spec import parse_config
 
 OPENAI_KEY = "sk-test-SECRET-0123456789abcdef"
 GEMINI_KEY = "AIzaTEST-SECRET-fedcba9876543210"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GEMINI_USD = 1302 * 0.30e-6 + 1290 * 30e-6  # the fake's usage × the table's token rates
 
 
@@ -395,8 +392,8 @@ def test_openai_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_modules_import_the_clients_lazily() -> None:
     code = (
-        "import sys, driftloop.replicators.openai_images as o, driftloop.replicators.gemini as g, "
-        "driftloop.replicators.hosted; o.backends(); g.backends(); "
+        "import sys, driftloop.replicators.hosted.openai_images as o, "
+        "driftloop.replicators.hosted.gemini as g, driftloop.replicators.hosted; o.backends(); g.backends(); "
         "assert 'openai' not in sys.modules and 'google.genai' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

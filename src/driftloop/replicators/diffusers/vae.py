@@ -15,17 +15,16 @@ from typing import Any
 import numpy as np
 
 from driftloop.errors import SpecError
-from driftloop.replicators.base import Backend, Copy, Frames, WeightsStatus
-from driftloop.replicators.diffusion_common import (
+from driftloop.replicators.base import Backend, Copy, Frames, StepContext, WeightsStatus
+from driftloop.replicators.diffusers.hub import find_model, load_model, status_of
+from driftloop.replicators.diffusers.presets import make_backends
+from driftloop.replicators.diffusers.runtime import (
     RuntimeConfig,
-    StepContext,
     dependency_note,
     diffusers_dtype_kwarg,
     dtype_name,
-    find_model,
     generators,
     library_versions,
-    load_model,
     make_requirements,
     noise_seeds,
     oom_guard,
@@ -33,9 +32,7 @@ from driftloop.replicators.diffusion_common import (
     pick_dtype,
     require,
     set_threads,
-    status_of,
 )
-from driftloop.replicators.presets import make_backends
 from driftloop.replicators.spec import format_spec
 
 _MARKERS = ("config.json", "vae/config.json")
@@ -75,7 +72,7 @@ class VAEReplicator:
         self.config = config
         self.spec = format_spec(name, config, "model")
         require(self.spec, "diffusers", "torch")
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         self.model_ref = find_model(config.model, _MARKERS)
         self.device = pick_device(config.device)
@@ -116,8 +113,8 @@ class VAEReplicator:
         return None
 
     def _load(self, hub_kwargs: dict[str, Any]) -> Any:
-        import torch
-        from diffusers import AutoencoderKL
+        import torch  # heavy, optional: only when a model runs
+        from diffusers import AutoencoderKL  # heavy, optional: only when a model runs
 
         kwargs: dict[str, Any] = {**diffusers_dtype_kwarg(torch.float32), **hub_kwargs}
         if self.config.variant:
@@ -136,7 +133,7 @@ class VAEReplicator:
     def replicate(
         self, frames: Frames, seeds: list[int], context: StepContext | None = None
     ) -> list[np.ndarray] | list[Copy]:
-        import torch
+        import torch  # heavy, optional: only when a model runs
 
         with oom_guard(self.spec, frames, self.device), torch.inference_mode():
             x = torch.from_numpy(np.stack(frames)).to(self.device)

@@ -22,22 +22,19 @@ from typing import Any
 
 from driftloop.errors import SpecError
 from driftloop.frames import frame_sha256
-from driftloop.replicators.base import Backend, Frames, Outcome
-from driftloop.replicators.diffusion_common import (
-    DEFAULT_CAPTIONER,
-    Captioner,
-    PipelineReplicator,
+from driftloop.replicators.base import Backend, Frames, Outcome, StepContext
+from driftloop.replicators.diffusers.captioner import DEFAULT_CAPTIONER, Captioner
+from driftloop.replicators.diffusers.hub import combined_status, status_of
+from driftloop.replicators.diffusers.pipeline import PipelineReplicator, group_by
+from driftloop.replicators.diffusers.presets import make_backends
+from driftloop.replicators.diffusers.runtime import (
     RuntimeConfig,
     Schedule,
     SeedPolicy,
-    StepContext,
     check_fraction,
     check_positive,
-    combined_status,
     dependency_note,
-    group_by,
     scheduled,
-    status_of,
 )
 from driftloop.replicators.spec import format_spec
 
@@ -107,7 +104,7 @@ class Img2ImgReplicator(PipelineReplicator):
         self._auto_prompts: OrderedDict[str, str] = OrderedDict()
 
     def load(self, hub_kwargs: dict[str, Any]) -> Any:
-        from diffusers import AutoPipelineForImage2Image
+        from diffusers import AutoPipelineForImage2Image  # heavy, optional: only when a model runs
 
         extra = self.pretrained_kwargs()
         if not self.config.safety_checker:
@@ -209,8 +206,6 @@ def _status(config: Img2ImgConfig):
 
 def backends() -> list[Backend]:
     """The generic ``img2img`` backend and its presets (sd-turbo, sdxl-turbo, sd15, sdxl)."""
-    from driftloop.replicators.presets import make_backends
-
     note = dependency_note("diffusers", "transformers")
     generic = Backend(
         name="img2img",

@@ -2,7 +2,7 @@
 
 Each frame goes to ``client.images.edit`` with the trend's prompt, placed on one of the API's canvases
 (1024×1024, 1536×1024, 1024×1536; ``size=auto`` picks the one the frame fills best and asks for it
-explicitly) and read back to the frame's exact H×W (see :mod:`driftloop.replicators.hosted`).
+explicitly) and read back to the frame's exact H×W (see :mod:`driftloop.replicators.hosted.canvas`).
 
 The key comes from ``OPENAI_API_KEY`` only; ``OPENAI_BASE_URL`` is read by the official client itself.
 The client's own retries are off (``max_retries=0``): retries, backoff and pacing are driftloop's, counted
@@ -19,22 +19,17 @@ from typing import Any, Literal
 import numpy as np
 
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted import (
+from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas, decode_b64
+from driftloop.replicators.hosted.messages import body_message, status_line
+from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
+from driftloop.replicators.hosted.replicator import (
     PROMPT,
-    RETRY_STATUSES,
     Answer,
     HostedConfigError,
     HostedReplicator,
     Job,
     MissingAPIKeyError,
-    PadMode,
     Problem,
-    Resample,
-    body_message,
-    closest_canvas,
-    decode_b64,
-    parse_retry_after,
-    status_line,
     validate_common,
 )
 

@@ -3,7 +3,7 @@
 ``sd-turbo`` is ``img2img:stabilityai/sd-turbo,steps=2,strength=0.5,guidance=0,variant=fp16``; every
 parameter of the generic backend can still be given (``sd-turbo:strength=0.3,steps=4``), and a bare argument
 replaces the hub id with a local copy (``sd-turbo:/models/sd-turbo``). Download sizes are in
-:data:`driftloop.replicators.diffusion_common.KNOWN_MODELS`, shown by ``driftloop models``.
+:data:`driftloop.replicators.diffusers.hub.KNOWN_MODELS`, shown by ``driftloop models``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftloop.replicators.base import Backend
-from driftloop.replicators.diffusion_common import DEFAULT_CAPTIONER, model_info, preset_config
+from driftloop.replicators.diffusers.captioner import DEFAULT_CAPTIONER
+from driftloop.replicators.diffusers.hub import model_info
+from driftloop.replicators.diffusers.runtime import preset_config
 
 INSTRUCTION = "Create the exact replica of this image, don't change a thing."
 

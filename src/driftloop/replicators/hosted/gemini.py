@@ -8,7 +8,7 @@ wrote instead).
 
 Canvases: the frame is placed on the 1K canvas of the aspect ratio it fills best (``aspect=auto``) or the
 one given; the answer is read back from the same box whatever its pixel size (see
-:mod:`driftloop.replicators.hosted`). ``aspect=off`` sends no image_config (models without one).
+:mod:`driftloop.replicators.hosted.canvas`). ``aspect=off`` sends no image_config (models without one).
 
 Key: ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` (the former wins when both are set, as in google-genai).
 Base URL: ``GOOGLE_GEMINI_BASE_URL``, which the client reads itself. The client's retries are off
@@ -26,21 +26,17 @@ from typing import Any, Literal
 import numpy as np
 
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted import (
+from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas
+from driftloop.replicators.hosted.messages import short, status_line
+from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
+from driftloop.replicators.hosted.replicator import (
     PROMPT,
-    RETRY_STATUSES,
     Answer,
     HostedConfigError,
     HostedReplicator,
     Job,
     MissingAPIKeyError,
-    PadMode,
     Problem,
-    Resample,
-    closest_canvas,
-    parse_retry_after,
-    short,
-    status_line,
     validate_common,
 )
 
@@ -106,8 +102,8 @@ class GeminiConfig:
 
 def _import_genai() -> tuple[Any, Any, Any]:
     try:
-        from google import genai
-        from google.genai import errors, types
+        from google import genai  # heavy, optional: only when a model runs
+        from google.genai import errors, types  # heavy, optional: only when a model runs
     except ImportError:
         raise HostedConfigError(
             "the gemini model needs the 'google-genai' package: pip install 'driftloop[hosted]' "
@@ -363,7 +359,7 @@ class GeminiImageReplicator(HostedReplicator):
 
 def _genai_version() -> str:
     try:
-        from google.genai import version
+        from google.genai import version  # heavy, optional: only when a model runs
 
         return str(version.__version__)
     except Exception:

@@ -4,7 +4,8 @@ The tests (and ``benchmarks/bench_diffusion.py --tiny``) load these folders thro
 loading path (``AutoPipelineForImage2Image.from_pretrained(folder)`` and friends), so everything but the
 weights' values is what a user's run goes through. Everything is seeded: the same folders every time.
 
-Run ``python tests/diffusion_fixtures.py DEST`` to write them to ``DEST`` (sd/, pix2pix/, vae/, blip/).
+Run ``python tests/replicators/diffusion_fixtures.py DEST`` to write them to ``DEST`` (sd/, pix2pix/, vae/,
+blip/).
 """
 
 from __future__ import annotations
@@ -338,6 +339,6 @@ def install_in_hf_cache(folder: Path, cache: Path, repo_id: str, commit: str = "
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python tests/diffusion_fixtures.py DEST")
+        sys.exit("usage: python tests/replicators/diffusion_fixtures.py DEST")
     for name, path in save_all(Path(sys.argv[1])).items():
         print(f"{name}: {path}")

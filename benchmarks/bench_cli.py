@@ -1,0 +1,100 @@
+"""How fast the command line answers: wall time and peak memory of commands users run all day.
+
+Each command runs in a fresh subprocess (a cold interpreter, as a user's shell starts it) ``--repeat`` times;
+the median wall time and the median peak RSS (``ru_maxrss`` of that child, from ``wait4``) are reported.
+
+    python benchmarks/bench_cli.py                     # registry import, --help, models, runs
+    python benchmarks/bench_cli.py --repeat 9 --json out.json
+
+The import of :mod:`driftloop.replicators.registry` is the floor every command pays: it must not import
+PyTorch (or diffusers, transformers, openai, google-genai); a backend's heavy dependencies are imported only
+when that backend is built. The goal for ``--help``, ``runs`` and ``models`` is under 0.3 s. ``-X importtime``
+splits the registry's import into its own part and what the ``driftloop`` package imports first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAVY = ("torch", "diffusers", "transformers", "openai", "google.genai")
+
+
+def commands(workspace: Path) -> dict[str, list[str]]:
+    """The commands measured, by label."""
+    py = sys.executable
+    cli = [py, "-m", "driftloop"]
+    return {
+        "import registry": [py, "-c", "import driftloop.replicators.registry"],
+        "registry.listing()": [py, "-c", "import driftloop.replicators.registry as r; r.listing()"],
+        "driftloop --help": [*cli, "--help"],
+        "driftloop models": [*cli, "models"],
+        "driftloop runs": [*cli, "runs", "-w", str(workspace)],
+    }
+
+
+def measure(argv: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB and exit status of one run of ``argv``."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting again
+    return seconds, usage.ru_maxrss / 1024, proc.returncode
+
+
+def heavy_modules(code: str) -> list[str]:
+    """Which heavy libraries ``code`` leaves imported in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return [m for m in out.strip().split(",") if m]
+
+
+def import_seconds(code: str, modules: tuple[str, ...]) -> dict[str, float]:
+    """Cumulative import seconds of each of ``modules`` (``-X importtime``: the module and what it imports
+    first) when a fresh interpreter runs ``code``; 0 for a module not imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    out = dict.fromkeys(modules, 0.0)
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        name = parts[2].strip() if len(parts) == 3 else ""
+        if name in out and not out[name]:  # the first line is the real import; later ones are re-entries
+            out[name] = int(parts[1]) / 1e6
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=5, help="runs per command (the median is reported)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, cmd in commands(Path(tmp) / "ws").items():
+            runs = [measure(cmd) for _ in range(args.repeat)]
+            seconds = statistics.median(r[0] for r in runs)
+            rss = statistics.median(r[1] for r in runs)
+            rows.append({"command": label, "seconds": seconds, "peak_rss_mb": rss, "exit": runs[-1][2]})
+            print(f"{label:22s} {seconds:6.3f} s  {rss:7.1f} MB  exit {runs[-1][2]}", flush=True)
+    parts = ("driftloop.replicators.registry", "driftloop.api", "driftloop")
+    runs = [import_seconds("import driftloop.replicators.registry", parts) for _ in range(args.repeat)]
+    breakdown = {m: statistics.median(r[m] for r in runs) for m in parts}
+    for module, seconds in breakdown.items():
+        print(f"  import of {module} (cumulative, -X importtime): {seconds:.3f} s")
+    heavy = heavy_modules("import driftloop.replicators.registry as r; r.listing()")
+    print(f"heavy modules after registry.listing(): {', '.join(heavy) or 'none'}")
+    if args.json:
+        report = {"repeat": args.repeat, "rows": rows, "imports": breakdown, "heavy": heavy}
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,445 @@
+"""What every hosted replicator shares: the batch, each frame's fate, prices, secrets and errors.
+
+:class:`HostedReplicator` sends a batch concurrently (a thread pool of ``concurrency`` workers) paced by
+:mod:`.pacing`, retries 408/409/429/5xx answers, timeouts and dropped connections, and turns each frame's
+fate into one outcome: a :class:`Copy`, a :class:`Refusal` (content policy) or a :class:`Failure` (retries
+exhausted, a malformed answer). It raises only for what concerns every frame: a missing package or key, a
+rejected key, an exhausted quota, an unknown model.
+
+Secrets: keys come from the environment only (never from a spec string, which is stored), and every text
+this module puts into a Failure, Refusal, info dict or exception passes through :class:`Redactor`.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, NoReturn
+
+import numpy as np
+
+from driftloop import cost
+from driftloop.errors import DriftloopError, SpecError
+from driftloop.replicators.base import BatchAborted, Copy, Failure, Frames, Outcome, Refusal, Requirements
+from driftloop.replicators.hosted.canvas import Placement, decode_image, encode_png, place, unplace
+from driftloop.replicators.hosted.messages import Redactor, short
+from driftloop.replicators.hosted.pacing import RETRY_AFTER_LIMIT, RateLimiter, backoff_delay
+
+PROMPT = "Create the exact replica of this image, don't change a thing."
+"""The prompt of the viral trend (ChatGPT, spring 2025)."""
+
+
+class HostedConfigError(DriftloopError):
+    """A hosted model cannot be used as configured (package, key, model, account); nothing was written."""
+
+    exit_code = 2
+
+
+class MissingAPIKeyError(HostedConfigError):
+    """The environment variable holding the API key is not set."""
+
+
+class HostedAuthError(HostedConfigError):
+    """The provider rejected the key or the account (401/403, an exhausted quota, an unknown model)."""
+
+
+# ------------------------------------------------------------------------------------- one request's fate
+
+
+@dataclass
+class Problem:
+    """Why an attempt did not give an image.
+
+    ``kind``: ``transient`` (retry), ``refusal`` (content policy), ``failure`` (this frame is lost) or
+    ``fatal`` (every frame is: bad key, no quota, unknown model; raised as :class:`HostedAuthError`).
+    """
+
+    kind: Literal["transient", "refusal", "failure", "fatal"]
+    message: str
+    status: int | None = None
+    code: str | None = None
+    retry_after: float | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class Answer:
+    """A successful exchange: the encoded image (or why there is none) and facts to store with the copy."""
+
+    image: bytes | None = None
+    problem: Problem | None = None
+    request_id: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Fatal:
+    error: HostedAuthError
+
+
+def _abort(cause: BaseException, results: Sequence[object]) -> NoReturn:
+    """Stop a batch: with :class:`BatchAborted` when some frames were already made (so they are kept),
+    else with the cause itself."""
+    made = _made(results)
+    if any(m is not None for m in made):
+        raise BatchAborted(cause, made) from None
+    raise cause
+
+
+def _made(results: Sequence[object]) -> list[Outcome | None]:
+    """What a stopped batch had finished: copies (paid for) and malformed answers (final); a refusal is
+    dropped (``None``: asked again on resume, it costs nothing), and so is every frame still pending."""
+    return [r if isinstance(r, Copy | Failure) else None for r in results]
+
+
+def _collect(results: Sequence[Outcome | _Fatal | BaseException | None]) -> list[Outcome]:
+    """A finished batch's outcomes; a bug, then a fatal provider error, stops it (keeping what was made)."""
+    for r in results:
+        if isinstance(r, BaseException):
+            _abort(r, results)
+    for r in results:
+        if isinstance(r, _Fatal):
+            _abort(r.error, results)
+    return [r if r is not None else Failure("cancelled: the batch was stopped") for r in results]  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One frame's request: the canvas to send and what is needed to read the answer back."""
+
+    index: int
+    seed: int
+    png: bytes
+    placement: Placement
+    params: dict[str, Any]
+
+
+def validate_common(spec: str, config: Any) -> None:
+    """Checks shared by every hosted config (fields: model, retries, timeout, backoff, max_wait, ...)."""
+    if not str(config.model).strip() or any(c.isspace() for c in config.model):
+        raise SpecError(f"model spec {spec!r}: model must be a model name such as gpt-image-1")
+    if config.retries < 0:
+        raise SpecError(f"model spec {spec!r}: retries must be 0 or more")
+    if not config.timeout > 0:
+        raise SpecError(f"model spec {spec!r}: timeout must be more than 0 seconds")
+    if config.backoff < 0 or config.max_wait < 0:
+        raise SpecError(f"model spec {spec!r}: backoff and max_wait must be 0 or more seconds")
+    if config.concurrency < 1:
+        raise SpecError(f"model spec {spec!r}: concurrency must be at least 1")
+    if config.rpm < 0:
+        raise SpecError(f"model spec {spec!r}: rpm must be 0 (no limit) or more requests per minute")
+    if not config.prompt.strip():
+        raise SpecError(f"model spec {spec!r}: prompt must not be empty")
+
+
+def canonical_spec(name: str, config: Any, positional: str = "model") -> str:
+    """``name:model[,key=value...]``: the model always, other parameters only where not default."""
+    parts = [str(getattr(config, positional))]
+    for f in fields(config):
+        if f.name == positional:
+            continue
+        value = getattr(config, f.name)
+        if value == f.default:
+            continue
+        parts.append(f"{f.name}={str(value).lower() if isinstance(value, bool) else value}")
+    return f"{name}:{','.join(parts)}"
+
+
+class HostedReplicator:
+    """The shared half of a hosted replicator; a provider module supplies the request and its reading.
+
+    Subclasses set ``provider``, ``key_env`` and implement :meth:`_canvas`, :meth:`_params`, :meth:`_send`
+    (one HTTP exchange → :class:`Answer`, exceptions allowed) and :meth:`_classify` (exception →
+    :class:`Problem`), plus :meth:`price_params` for the cost table.
+    """
+
+    provider = "hosted"
+    key_env = ""
+
+    def __init__(self, name: str, config: Any, secrets: Iterable[str | None]) -> None:
+        self.name = name
+        self.config = config
+        self.spec = canonical_spec(name, config)
+        self.redactor = Redactor(secrets)
+        self._limiter = RateLimiter(config.rpm)
+        self._rng = random.Random()
+        self._rng_lock = threading.Lock()
+        self.factors = cost.load_factors()
+        self.requirements = Requirements(
+            size_multiple=1,
+            device="api",
+            deterministic=False,
+            cost_per_image_usd=self.estimate_usd_per_image(),
+        )
+
+    # ------------------------------------------------------------------ provider hooks
+
+    @property
+    def price_model(self) -> str:
+        """The model's key in the cost table (``openai:gpt-image-1``)."""
+        return f"{self.name}:{self.config.model}"
+
+    def _canvas(self, frame: np.ndarray) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _params(self, canvas: tuple[int, int]) -> dict[str, Any]:
+        """Per-request parameters that depend on the canvas (e.g. OpenAI's size string)."""
+        return {}
+
+    def _send(self, job: Job) -> Answer:
+        raise NotImplementedError
+
+    def _classify(self, exc: BaseException) -> Problem:
+        raise NotImplementedError
+
+    def price_params(self, answer: Answer | None, job: Job | None) -> tuple[str | None, str | None]:
+        """(quality, size) to look the price up with; ``None`` where unknown."""
+        return None, None
+
+    def price_options(self) -> list[tuple[str | None, str | None]]:
+        """Every (quality, size) a frame of this config could be priced at (for the up-front estimate)."""
+        return [(None, None)]
+
+    # ------------------------------------------------------------------ cost
+
+    def estimate_usd_per_image(self, factors: Any = None) -> float:
+        """Money per copy before the run, from the cost table: the highest price this config could be
+        charged (``auto`` quality or size may land on any of them), so a budget is never underestimated.
+        0.0 when the table has no price for the model."""
+        factors = factors or self.factors
+        prices = [factors.price(self.price_model, q, s) for q, s in self.price_options()]
+        known = [p.usd for p in prices if p is not None]
+        return max(known) if known else 0.0
+
+    def hosted_estimate(self, factors: Any) -> Any:
+        """Per-image energy and price for the engine; adopts the run's factor table for per-copy prices."""
+        self.factors = factors
+        self.requirements = Requirements(
+            size_multiple=1,
+            device="api",
+            deterministic=False,
+            cost_per_image_usd=self.estimate_usd_per_image(factors),
+        )
+        options = self.price_options()
+        quality, size = options[0] if len(options) == 1 else (None, None)
+        return cost.hosted_estimate(factors, self.price_model, quality, size)
+
+    def token_counts(self, answer: Answer) -> dict[str, int] | None:
+        """The answer's billed tokens as ``input_text``, ``input_image``, ``output`` (None: not reported)."""
+        return None
+
+    def _price(self, answer: Answer | None, job: Job | None) -> dict[str, Any]:
+        """A copy's price: from the tokens the answer reports when the table has token rates (that counts
+        the input image too), else the per-image list price."""
+        counts = self.token_counts(answer) if answer is not None else None
+        by_tokens = self.factors.token_price(self.price_model, counts) if counts else None
+        if by_tokens is not None:
+            return {"usd": by_tokens.usd, "usd_source": f"cost table {self.price_model}: {by_tokens.source}"}
+        quality, size = self.price_params(answer, job)
+        price = self.factors.price(self.price_model, quality, size)
+        if price is None:
+            return {}
+        return {"usd": price.usd, "usd_source": f"cost table {self.price_model}: {price.describe()}"}
+
+    # ------------------------------------------------------------------ the batch
+
+    def replicate(self, frames: Frames, seeds: list[int]) -> list[Outcome]:
+        """One outcome per frame, in input order; frames are sent concurrently.
+
+        Workers are daemon threads: after Ctrl-C the process does not wait for requests in flight.
+        """
+        stop = threading.Event()
+        jobs = [self._job(i, f, s) for i, (f, s) in enumerate(zip(frames, seeds, strict=True))]
+        results: list[Outcome | _Fatal | BaseException | None] = [None] * len(jobs)
+        try:
+            self._in_threads(self._worker(jobs, results, stop), min(self.config.concurrency, len(jobs)))
+        except KeyboardInterrupt as exc:
+            stop.set()
+            _abort(exc, results)
+        finally:
+            stop.set()
+        return _collect(results)
+
+    def _worker(
+        self,
+        jobs: Sequence[Job],
+        results: list[Outcome | _Fatal | BaseException | None],
+        stop: threading.Event,
+    ) -> Callable[[], None]:
+        """A worker's loop: take the next job, run it, store its result, until none is left or ``stop``."""
+        pending = iter(range(len(jobs)))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while not stop.is_set():
+                with lock:
+                    i = next(pending, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = self._run(jobs[i], stop)
+                except Exception as exc:  # a bug: re-raised in the caller's thread (Ctrl-C is handled above)
+                    results[i] = exc
+                    stop.set()
+
+        return work
+
+    def _in_threads(self, work: Callable[[], None], workers: int) -> None:
+        """Run ``work`` in this thread (one worker) or in ``workers`` daemon threads, and wait for them."""
+        if workers <= 1:
+            work()
+            return
+        threads = [
+            threading.Thread(target=work, name=f"driftloop-{self.name}-{k}", daemon=True)
+            for k in range(workers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _job(self, index: int, frame: np.ndarray, seed: int) -> Job:
+        canvas = self._canvas(frame)
+        array, placement = place(frame, canvas, self.config.pad, self.config.resample)
+        return Job(index, int(seed), encode_png(array), placement, self._params(canvas))
+
+    def _jitter_delay(self, attempt: int, retry_after: float | None) -> float:
+        with self._rng_lock:
+            return backoff_delay(attempt, self.config.backoff, self.config.max_wait, retry_after, self._rng)
+
+    def _base_info(self, job: Job) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.config.model,
+            **job.params,
+            **job.placement.to_dict(),
+        }
+
+    def _run(self, job: Job, stop: threading.Event) -> Outcome | _Fatal | None:
+        """One frame: attempts until an image, a refusal, a lost frame or the retry budget is spent."""
+        attempts, waited, errors = 0, 0.0, []
+        while True:
+            waited += self._limiter.acquire(stop)
+            if stop.is_set():  # another frame hit a fatal error (or a bug); do not spend more requests
+                return None
+            attempts += 1
+            answer, problem = self._attempt(job)
+            info = {
+                **self._base_info(job),
+                "attempts": attempts,
+                "retries": attempts - 1,
+                "request_id": (answer.request_id if answer else None)
+                or (problem.request_id if problem else None),
+                "waited_s": round(waited, 3),
+            }
+            if errors:
+                info["errors"] = errors[-5:]
+            if problem is None and answer is not None:
+                made = self._read_copy(job, answer, info)
+                if isinstance(made, Copy):
+                    return made
+                problem = made
+            assert problem is not None
+            message = self._note_problem(problem, answer, info)
+            outcome = self._verdict(problem, message, info, attempts, errors, stop)
+            if outcome is not None:
+                return outcome
+            delay = self._jitter_delay(attempts, problem.retry_after)
+            waited += delay
+            if stop.wait(delay):
+                return None  # the batch was stopped: nothing made, nothing final
+
+    def _attempt(self, job: Job) -> tuple[Answer | None, Problem | None]:
+        """One request: the answer (if the exchange completed) and what went wrong (if anything)."""
+        answer: Answer | None = None
+        try:
+            answer = self._send(job)
+            problem = answer.problem
+        except Exception as exc:
+            problem = self._classify(exc)
+        return answer, problem
+
+    def _read_copy(self, job: Job, answer: Answer, info: dict[str, Any]) -> Copy | Problem:
+        """The copy an answer holds, with its facts and price; a malformed image is a lost frame."""
+        try:
+            image = decode_image(answer.image or b"")
+            frame = unplace(image, job.placement, self.config.resample)
+        except ValueError as exc:
+            return Problem("failure", f"malformed response: {exc}")
+        info.update(answer.facts)
+        info["returned_size"] = [image.width, image.height]
+        info.update(self._price(answer, job))
+        return Copy(frame, self.redactor.data(info))
+
+    def _note_problem(self, problem: Problem, answer: Answer | None, info: dict[str, Any]) -> str:
+        """Put a failed attempt's status, code and facts in ``info``; returns its redacted message line."""
+        redact = self.redactor
+        message = redact.text(short(problem.message))
+        if problem.status is not None:
+            info["status"] = problem.status
+        if problem.code:
+            info["code"] = redact.text(problem.code)
+        if answer is not None and answer.facts:
+            info.update(answer.facts)
+        return message
+
+    def _verdict(
+        self,
+        problem: Problem,
+        message: str,
+        info: dict[str, Any],
+        attempts: int,
+        errors: list[str],
+        stop: threading.Event,
+    ) -> Outcome | _Fatal | None:
+        """A failed attempt's consequence for its frame, or ``None``: wait and ask again (``message`` is then
+        added to ``errors``). A fatal problem stops the whole batch."""
+        redact = self.redactor
+        if problem.kind == "fatal":
+            stop.set()
+            return _Fatal(HostedAuthError(message))
+        if problem.kind == "refusal":
+            return Refusal(message, redact.data(info))
+        if problem.kind == "failure":
+            return Failure(f"{self.provider} {self.config.model}: {message}", redact.data(info))
+        errors.append(message)
+        if problem.retry_after is not None and problem.retry_after > RETRY_AFTER_LIMIT:
+            return Failure(
+                f"{self.provider} {self.config.model}: the server asks to retry after "
+                f"{problem.retry_after:.0f} s (more than {RETRY_AFTER_LIMIT:.0f} s): later, resume the "
+                f"run with --retry-failed; last error: {message}",
+                redact.data(info),
+            )
+        if attempts > self.config.retries:
+            info["errors"] = errors[-5:]
+            return Failure(
+                f"{self.provider} {self.config.model}: gave up after {self.config.retries} retries "
+                f"({attempts} attempts); last error: {message}",
+                redact.data(info),
+            )
+        return None
+
+    # ------------------------------------------------------------------ description
+
+    def _describe_common(self) -> dict[str, Any]:
+        c = self.config
+        price = self.factors.price(self.price_model)
+        return {
+            "kind": "hosted",
+            "provider": self.provider,
+            "model": c.model,
+            "prompt": c.prompt,
+            "pad": c.pad,
+            "resample": c.resample,
+            "retries": c.retries,
+            "timeout_s": c.timeout,
+            "backoff_s": c.backoff,
+            "max_wait_s": c.max_wait,
+            "concurrency": c.concurrency,
+            "rpm": c.rpm,
+            "key_env": self.key_env,
+            "estimated_usd_per_image": self.requirements.cost_per_image_usd,
+            "price": price.describe() if price else f"no price for {self.price_model} in the cost table",
+        }
