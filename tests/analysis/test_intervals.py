@@ -248,3 +248,15 @@ def test_bad_input_names_the_problem() -> None:
         mean_ci(["x", "y"], ["a", "b"])
     with pytest.raises(DriftloopError, match="seeds for both"):
         paired_diff_ci([1.0], [2.0], ["a"], control_seeds=[1])
+
+
+def test_two_way_with_a_missing_chain() -> None:
+    # The seed design with one chain missing (NaN): still two-way, from the additive image + seed fit.
+    rng = np.random.default_rng(4)
+    y = np.arange(5)[:, None] + np.array([-0.5, 0.0, 0.5])[None, :] + rng.normal(0, 0.01, (5, 3))
+    y[2, 1] = np.nan
+    res = mean_ci(y.ravel(), np.repeat(np.arange(5), 3), np.tile([0, 1, 2], 5))
+    assert res.method == METHOD_TWO_WAY and res.n_dropped == 1 and res.n_values == 14
+    assert res.mean == pytest.approx(np.mean([np.nanmean(row) for row in y]))
+    assert res.low < res.mean < res.high  # type: ignore[operator]
+    assert 2 <= res.df <= 4 + 2  # Satterthwaite: between the seed df and the sum of both  # type: ignore[operator]
