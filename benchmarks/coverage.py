@@ -18,12 +18,12 @@ the table gives the share of replications whose 95% interval covers 0.3:
 * ``BCa over images`` and ``studentized bootstrap over images`` (bootstrap-t), on the image means;
 * ``two-way CGM, df = min(G, S) − 1``: the textbook two-way cluster-robust variance with grand-mean
   residuals (it over-subtracts the chain part);
-* ``mean_ci``: :func:`driftloop.intervals.mean_ci` itself, given the seeds (what the package uses).
+* ``mean_ci``: :func:`driftloop.analysis.intervals.mean_ci` itself, given the seeds (what the package uses).
 
 Then the type-I error at α = 0.05 of the paired comparisons under a true null (model and control have the
-same mean): the paired sign-flip permutation test (:func:`driftloop.intervals.paired_permutation_test`,
+same mean): the paired sign-flip permutation test (:func:`driftloop.analysis.intervals.paired_permutation_test`,
 5000 relabellings, exact when 2^G ≤ 5000; vectorised here, checked against the function) and
-:func:`driftloop.intervals.paired_diff_ci` with images only and with images and seeds (rejects when its
+:func:`driftloop.analysis.intervals.paired_diff_ci` with images only and with images and seeds (rejects when its
 interval excludes 0). Three nulls (see :func:`null_pairs`): exchangeable, skewed (per-image differences
 with mean 0 but not symmetric) and crossed seed effects (model and control each have their own).
 
@@ -40,7 +40,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from driftloop.intervals import mean_ci, paired_diff_ci, paired_permutation_test
+from driftloop.analysis.intervals import mean_ci, paired_diff_ci, paired_permutation_test
 
 TRUE_MEAN = 0.3
 IMAGE_SD = 0.2
@@ -223,7 +223,7 @@ def null_pairs(rng: np.random.Generator, reps: int, g: int, kind: str) -> tuple[
 
 
 def sign_flip_p(d: np.ndarray, rng: np.random.Generator, n_perm: int = 5000) -> np.ndarray:
-    """The two-sided p of :func:`driftloop.intervals.sign_flip_test` for every row of ``d`` (reps, G), at
+    """The two-sided p of :func:`driftloop.analysis.intervals.sign_flip_test` for every row of ``d`` (reps, G), at
     once: same statistic, tie tolerance and p; exact when 2^G ≤ n_perm, else one set of ``n_perm`` random
     sign patterns per block of replications."""
     r, g = d.shape

@@ -1,4 +1,4 @@
-"""The intervals of driftloop.intervals: calibration by simulation with a known truth, the degenerate cases,
+"""The intervals of driftloop.analysis.intervals: calibration by simulation with a known truth, the degenerate cases,
 and a hand-computable example checked against scipy directly."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from driftloop.errors import DriftloopError
-from driftloop.intervals import (
+from driftloop.analysis.intervals import (
     METHOD_CONSTANT,
     METHOD_NONE,
     METHOD_T,
