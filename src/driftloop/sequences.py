@@ -354,16 +354,16 @@ def find_copies(
 
     Consecutive frames whose mean absolute difference (0..255, every channel) is at most ``threshold``
     belong to the same still stretch; a larger difference is a cut. A stretch's copy is its middle frame
-    (of the frames kept: a very long stretch is thinned to bound memory, which moves the pick by at most
-    a few frames inside the stretch).
+    (to bound memory, a long stretch keeps only every k-th frame, k doubling as it grows, so the pick may
+    be up to 1/64 of the stretch's length from its exact middle).
     """
     picked: list[Picked] = []
     stretch: list[tuple[int, np.ndarray]] = []
-    start = prev = None
+    start, stride, prev = 0, 1, None
     need = max(2, int(np.ceil(min_duration * fps - 1e-9)))
 
     def close(end: int) -> None:
-        if start is not None and end - start + 1 >= need:
+        if stretch and end - start + 1 >= need:
             middle = (start + end) / 2
             index, frame = min(stretch, key=lambda item: (abs(item[0] - middle), item[0]))
             picked.append((index, start, end, frame))
@@ -371,12 +371,14 @@ def find_copies(
     last = -1
     for index, frame in frames:
         if prev is not None and _mean_abs_diff(prev, frame) <= threshold:
-            stretch.append((index, frame.copy()))
-            if len(stretch) > _KEEP_PER_STRETCH:
-                stretch = stretch[::2]
+            if (index - start) % stride == 0:
+                stretch.append((index, frame.copy()))
+            if len(stretch) > _KEEP_PER_STRETCH:  # keep every (2 * stride)-th frame from the start
+                stride *= 2
+                stretch = [item for item in stretch if (item[0] - start) % stride == 0]
         else:
             close(last)
-            start, stretch = index, [(index, frame.copy())]
+            start, stride, stretch = index, 1, [(index, frame.copy())]
         prev, last = frame, index
     close(last)
     return picked

@@ -18,6 +18,7 @@ Every stabilizer is deterministic: the same copy and frame 0 give the same bytes
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,11 +58,11 @@ class Stabilizer:
             return _to_uint8(np.asarray(matched, dtype=np.float64) / 255.0)
         if self.spec == "colour:lab":
             lab = exposure.match_histograms(color.rgb2lab(frame), color.rgb2lab(origin), channel_axis=-1)
-            return _to_uint8(color.lab2rgb(lab))
+            return _to_uint8(_lab2rgb(lab))
         if self.spec == "colour:hsv":
             hsv = exposure.match_histograms(color.rgb2hsv(frame), color.rgb2hsv(origin), channel_axis=-1)
             return _to_uint8(color.hsv2rgb(np.clip(hsv, 0.0, 1.0)))
-        return _to_uint8(color.lab2rgb(_match_stats(color.rgb2lab(frame), color.rgb2lab(origin))))
+        return _to_uint8(_lab2rgb(_match_stats(color.rgb2lab(frame), color.rgb2lab(origin))))
 
 
 def parse_stabilizer(spec: str | None) -> Stabilizer:
@@ -85,6 +86,13 @@ def _match_stats(lab: np.ndarray, reference: np.ndarray) -> np.ndarray:
         scale = ref.std() / std if std > 1e-6 else 1.0
         out[..., c] = (src - mean) * scale + ref.mean()
     return out
+
+
+def _lab2rgb(lab: np.ndarray) -> np.ndarray:
+    """Lab to RGB 0..1; matched values outside the sRGB gamut are clipped, as intended, without a warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Conversion from CIE-LAB", category=UserWarning)
+        return color.lab2rgb(lab)
 
 
 def _to_uint8(rgb01: np.ndarray) -> np.ndarray:
