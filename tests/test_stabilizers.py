@@ -9,6 +9,7 @@ import pytest
 from skimage import color, data
 
 from driftloop.errors import SpecError
+from driftloop.metrics import FrameFeatures
 from driftloop.stabilizers import CHOICES, parse_stabilizer
 
 
@@ -57,6 +58,16 @@ def test_rgb_and_hsv_matching_reduce_the_drift(origin, tinted, spec: str) -> Non
 def test_rgb_matching_reproduces_each_channels_histogram(origin: np.ndarray) -> None:
     shuffled = origin[::-1, ::-1].copy()  # same histograms, other places: matching changes nothing
     assert np.array_equal(parse_stabilizer("colour:rgb").apply(shuffled, origin), shuffled)
+
+
+def test_rgb_matching_of_a_low_contrast_copy_posterises_and_the_metric_sees_it(origin: np.ndarray) -> None:
+    faded = np.clip(128 + (origin.astype(np.float64) - 128) * 0.6, 0, 255).round().astype(np.uint8)
+    gaps = {
+        spec: FrameFeatures.of(parse_stabilizer(spec).apply(faded, origin)).single["histogram_gaps"]
+        for spec in ("none", "colour:rgb", "colour:lab")
+    }
+    assert gaps["none"] < 0.02 and gaps["colour:lab"] < 0.05
+    assert gaps["colour:rgb"] > 0.3
 
 
 def test_none_is_the_identity(origin: np.ndarray, tinted: np.ndarray) -> None:

@@ -11,8 +11,9 @@ so a run records which one it used and the bias card can compare chains with and
 * ``colour-stats``: a gentler version (Reinhard-style transfer): each Lab channel is shifted and scaled
   to frame 0's mean and standard deviation, keeping the copy's own histogram shape.
 
-Histogram matching removes colour drift by construction, and can posterise (it maps many input levels
-to few output levels); measure that with the luma-histogram entropy column (``entropy_bits``).
+Histogram matching removes colour drift by construction, and can posterise (it spreads a copy's levels
+apart, leaving a comb of empty levels): the ``histogram_gaps`` metric column measures that, and
+``entropy_bits`` the information left in the luma histogram.
 Every stabilizer is deterministic: the same copy and frame 0 give the same bytes.
 """
 

@@ -46,6 +46,10 @@ COLUMNS.update(
         "entropy_bits": "Shannon entropy of the 8-bit luma histogram, bits 0..8",
         "contrast_rms": "RMS contrast: standard deviation of the luma, 8-bit levels",
         "hf_energy_share": "Share of luma (DCT) spectral power above 1/8 cycle/pixel (¼ Nyquist), 0..1",
+        "histogram_gaps": (
+            "Posterisation: share of empty 8-bit levels inside each RGB channel's 1–99 % range, "
+            "mean of R, G, B, 0..1 (0 = smooth; histogram matching leaves comb-like gaps)"
+        ),
     }
 )
 
