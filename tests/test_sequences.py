@@ -202,6 +202,14 @@ def test_corrupt_member_is_named_with_its_position(tmp_path: Path, chain) -> Non
     assert "1 more bad member" in message
 
 
+def test_truncated_animation_names_the_frame(tmp_path: Path, made: dict[str, Path]) -> None:
+    data = made["gif"].read_bytes()
+    broken = tmp_path / "cut.gif"
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.gif \(frame \d+ of \d+\): file is truncated"):
+        read_sequence([broken])
+
+
 def test_animated_member_of_a_folder(tmp_path: Path, made: dict[str, Path], chain) -> None:
     folder = tmp_path / "with-gif"
     write_pngs(folder, chain[:2])
