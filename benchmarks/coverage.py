@@ -21,10 +21,11 @@ the table gives the share of replications whose 95% interval covers 0.3:
 * ``mean_ci``: :func:`driftloop.analysis.intervals.mean_ci` itself, given the seeds (what the package uses).
 
 Then the type-I error at α = 0.05 of the paired comparisons under a true null (model and control have the
-same mean): the paired sign-flip permutation test (:func:`driftloop.analysis.intervals.paired_permutation_test`,
-5000 relabellings, exact when 2^G ≤ 5000; vectorised here, checked against the function) and
-:func:`driftloop.analysis.intervals.paired_diff_ci` with images only and with images and seeds (rejects when its
-interval excludes 0). Three nulls (see :func:`null_pairs`): exchangeable, skewed (per-image differences
+same mean): the paired sign-flip permutation test
+(:func:`driftloop.analysis.intervals.paired_permutation_test`, 5000 relabellings, exact when 2^G ≤ 5000;
+vectorised here, checked against the function) and the paired interval
+:func:`driftloop.analysis.intervals.paired_diff_ci` with images only and with images and seeds (rejects when
+its interval excludes 0). Three nulls (see :func:`null_pairs`): exchangeable, skewed (per-image differences
 with mean 0 but not symmetric) and crossed seed effects (model and control each have their own).
 
 Monte Carlo standard error of a coverage near 0.95 with R replications: sqrt(0.95·0.05/R) (0.007 at 1000).
@@ -223,9 +224,9 @@ def null_pairs(rng: np.random.Generator, reps: int, g: int, kind: str) -> tuple[
 
 
 def sign_flip_p(d: np.ndarray, rng: np.random.Generator, n_perm: int = 5000) -> np.ndarray:
-    """The two-sided p of :func:`driftloop.analysis.intervals.sign_flip_test` for every row of ``d`` (reps, G), at
-    once: same statistic, tie tolerance and p; exact when 2^G ≤ n_perm, else one set of ``n_perm`` random
-    sign patterns per block of replications."""
+    """The two-sided p of :func:`driftloop.analysis.intervals.sign_flip_test` for every row of ``d``
+    (reps, G), at once: same statistic, tie tolerance and p; exact when 2^G ≤ n_perm, else one set of
+    ``n_perm`` random sign patterns per block of replications."""
     r, g = d.shape
     need = np.abs(d.mean(axis=1)) - 1e-9 * np.abs(d).max(axis=1)
     if 2**g <= n_perm:

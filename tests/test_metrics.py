@@ -271,6 +271,18 @@ def test_entropy():
     assert structure.entropy_bits(two_levels) == pytest.approx(1.0)
 
 
+def test_histogram_gaps_measures_posterisation(astronaut):
+    planes = np.ascontiguousarray(np.moveaxis(astronaut, -1, 0))
+    assert structure.histogram_gaps(planes) < 0.02  # a photo fills its level range
+    assert structure.histogram_gaps(planes & 0xFE) == pytest.approx(0.5, abs=0.02)  # odd levels all empty
+    assert structure.histogram_gaps(planes & 0xF0) == pytest.approx(15 / 16, abs=0.02)  # 16 levels: bands
+    assert structure.histogram_gaps(np.full((3, 8, 8), 40, np.uint8)) == 0.0
+    one_outlier = np.zeros((1, 100, 100), np.uint8)
+    one_outlier[0, 0, 0] = 255  # outside the 1-99 % range: not a gap of the frame
+    assert structure.histogram_gaps(one_outlier) == 0.0
+    assert features(astronaut).single["histogram_gaps"] == structure.histogram_gaps(planes)
+
+
 def test_high_frequency_share_of_noise_and_constant():
     noise = np.random.default_rng(1).normal(128, 30, (256, 256)).astype(np.float32)
     # white noise spreads evenly: the share is the area beyond radius 0.125 in the [0, 0.5]² quarter plane

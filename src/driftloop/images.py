@@ -32,7 +32,9 @@ from driftloop.frames import _check_int
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "AnimatedImageWarning",
+    "DecodedImage",
     "LoadedImage",
+    "decode_frames",
     "load_image",
     "load_images",
     "normalise",
@@ -204,6 +206,68 @@ def load_images(
             message += f"\n{len(errors) - 1} more bad input(s):\n{others}"
         raise InputError(message) from errors[0]
     return loaded
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Every frame of an image file as RGB ``uint8`` at its own size (no resize, no crop), with durations.
+
+    For sequences made by other tools (a folder of copies, an animated GIF/WebP), where the pixels must stay
+    exactly as saved. ``durations_ms`` holds each frame's display time from the file, ``None`` if it has none.
+    """
+
+    path: Path
+    frames: tuple[np.ndarray, ...]
+    durations_ms: tuple[int | None, ...]
+    source_sha256: str
+    notes: tuple[str, ...]
+
+
+def decode_frames(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode every frame of an image file with :func:`load_image`'s guards, or raise ``InputError``.
+
+    The file checks, the decompression-bomb guard and ``max_pixels`` (from the header, before decoding) are
+    :func:`load_image`'s; each frame is converted to 8-bit RGB the same way (EXIF orientation, 16-bit
+    scaling, alpha on white). A frame that cannot be decoded is named by its position (``frame 3 of 12``).
+    """
+    path = Path(path)
+    _check_int("max_pixels", max_pixels, 1)
+    _check_input_file(path)
+    frames: list[np.ndarray] = []
+    durations: list[int | None] = []
+    notes: list[str] = []
+    try:
+        with path.open("rb") as fh:
+            source_sha256 = _sha256_stream(fh)
+            fh.seek(0)
+            img, n_frames, _sixteen = _decode_first_frame(path, fh, max_pixels)
+            with img:
+                for index in range(n_frames):
+                    where = f"{path} (frame {index + 1} of {n_frames})" if n_frames > 1 else str(path)
+                    try:
+                        if index:
+                            img.seek(index)
+                            img.load()
+                        upright = _apply_exif_orientation(img, notes) if n_frames == 1 else img
+                        rgb = _to_rgb8(upright, notes)
+                    except ValueError as exc:
+                        raise InputError(f"{where}: cannot convert this frame to RGB ({exc})") from exc
+                    except OSError as exc:
+                        if exc.errno is not None:
+                            raise
+                        raise _decode_error(Path(where), exc) from exc
+                    except Exception as exc:  # decoders raise a zoo of types: see _decode_first_frame
+                        raise _decode_error(Path(where), exc) from exc
+                    frames.append(np.ascontiguousarray(np.array(rgb, dtype=np.uint8)))
+                    duration = img.info.get("duration")
+                    durations.append(int(duration) if isinstance(duration, int | float) else None)
+    except PermissionError as exc:
+        raise InputError(f"{path}: permission denied; make the file readable (e.g. chmod u+r)") from exc
+    except InputError:
+        raise
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return DecodedImage(path, tuple(frames), tuple(durations), source_sha256, tuple(dict.fromkeys(notes)))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -170,6 +170,11 @@ _RECORDS: list[Measure] = [
           title="RMS contrast", axis="standard deviation of the luma (8-bit levels)"),
     _plain("hf_energy_share", "Share of luma (DCT) spectral power above 1/8 cycle/pixel (¼ Nyquist), 0..1",
            "High-frequency energy share", "share of spectral energy (0–1)"),
+    _card("histogram_gaps", "Posterisation: share of empty 8-bit levels inside each RGB channel's 1–99 % "
+          "range, mean of R, G, B, 0..1 (0 = smooth; histogram matching leaves comb-like gaps)", "Δgaps",
+          "histogram gaps", ("posterises (gaps in the histogram)", "fills histogram gaps"),
+          ("more banding", "smoother"), title="Histogram gaps (posterisation)",
+          axis="share of empty levels (0–1)"),
     *_pairwise("lpips", "LPIPS distance (AlexNet, v0.1), 0 = identical, larger = more different", "LPIPS",
                "LPIPS (0 = identical)", "perceptual").values(),
     *_pairwise("clip_cosine", "Cosine similarity of CLIP image embeddings, −1..1 (1 = same)",

@@ -1,5 +1,5 @@
-"""The intervals of driftloop.analysis.intervals: calibration by simulation with a known truth, the degenerate cases,
-and a hand-computable example checked against scipy directly."""
+"""The intervals of driftloop.analysis.intervals: calibration by simulation with a known truth, the degenerate
+cases, and a hand-computable example checked against scipy directly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from driftloop.errors import DriftloopError
 from driftloop.analysis.intervals import (
     METHOD_CONSTANT,
     METHOD_NONE,
@@ -21,6 +20,7 @@ from driftloop.analysis.intervals import (
     paired_permutation_test,
     sign_flip_test,
 )
+from driftloop.errors import DriftloopError
 
 TRUE_MEAN = 0.3
 SEEDS = 3

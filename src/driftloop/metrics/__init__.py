@@ -2,7 +2,7 @@
 
 * :mod:`~driftloop.metrics.pixel` — PSNR, SSIM, mean absolute error, perceptual-hash distance (pairs)
 * :mod:`~driftloop.metrics.colour` — CIELAB means, saturation, colourfulness, white cast, CCT
-* :mod:`~driftloop.metrics.structure` — sharpness, edge density, entropy, high-frequency energy
+* :mod:`~driftloop.metrics.structure` — sharpness, edge density, entropy, high-frequency energy, banding
 * :mod:`~driftloop.metrics.perceptual` — LPIPS, CLIP and DINOv2 similarities when their weights are there
   (imported on demand: it needs torch and, for CLIP/DINOv2, ``transformers``)
 
@@ -81,6 +81,7 @@ class FrameFeatures:
         y = pixel.luma_from_planes(fp, scratch("feat.luma", (h, w)))
         single = colour.colour_from_planes(u8, fp)
         single.update(structure.structure_metrics(y))
+        single["histogram_gaps"] = structure.histogram_gaps(u8)
         return cls(
             shape=(h, w),
             planes=u8,

@@ -1,4 +1,5 @@
-"""Structure of one frame, on its BT.601 luma (0..255): sharpness, edges, entropy, high-frequency energy.
+"""Structure of one frame, on its BT.601 luma (0..255): sharpness, edges, entropy, high-frequency energy;
+and, on its RGB channels, posterisation.
 
 Definitions:
 
@@ -18,6 +19,11 @@ Definitions:
   spectrum of the mirror-extended image — rather than the FFT, whose wrap-around edge between opposite
   borders would add a blur-proof floor of fake high-frequency energy (coefficient k of N stands for
   k / 2N cycles/pixel; the DC coefficient, the mean, is left out).
+* **histogram_gaps**: posterisation (banding). For each of R, G, B, the share of the 8-bit levels between
+  the channel's 1st and 99th percentile level (inclusive) that no pixel has, averaged over the channels;
+  0..1. A natural photo fills its range (≈ 0); stretching or histogram-matching a channel spreads its
+  levels apart and leaves a comb of empty levels (colour correction by RGB histogram matching of a
+  low-contrast copy gives ≈ 0.4). Per channel, because the luma mixes three channels and fills the gaps.
 """
 
 from __future__ import annotations
@@ -109,6 +115,19 @@ def hf_energy_share(y: np.ndarray) -> float:
     low = _low_mask(h, w)
     low_power = float(np.sum(power[: low.shape[0], : low.shape[1]], where=low, dtype=np.float64)) - dc
     return min(max(1.0 - low_power / total, 0.0), 1.0)
+
+
+def histogram_gaps(u8: np.ndarray) -> float:
+    """Share of empty levels inside each channel's 1–99 % level range, averaged over channels (``C×H×W``
+    ``uint8`` planes); 0 for a frame whose every channel has one level."""
+    shares = []
+    for plane in u8:
+        hist = np.bincount(plane.ravel(), minlength=256)
+        cumulative = np.cumsum(hist)
+        lo, hi = np.searchsorted(cumulative, [0.01 * plane.size, 0.99 * plane.size])
+        inside = hist[lo : hi + 1]
+        shares.append(float(np.count_nonzero(inside == 0)) / inside.size)
+    return sum(shares) / len(shares)
 
 
 def structure_metrics(y: np.ndarray) -> dict[str, float]:

@@ -303,6 +303,15 @@ class Store:
                 [(run_id, i, p, h, s) for i, (p, h, s) in enumerate(chains)],
             )
 
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run's rows (chains, frames, metrics, events and sweep links go with it by cascade).
+
+        Its folder is the caller's to remove, after this: a folder without a row is harmless, a row without
+        its folder is a damaged run.
+        """
+        with self.transaction() as db:
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
     def set_run_status(
         self, run_id: str, status: str, pid: int | None = None, error: str | None = None
     ) -> None:

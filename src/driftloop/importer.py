@@ -1,0 +1,217 @@
+"""Import a chain made elsewhere (a folder of copies, a GIF, a video) as an ordinary driftloop run.
+
+The run has one chain, frame 0 the first image, and ``imported:<label>`` as its model; its frames go
+through the same writer as the engine's (PNG made durable, then its row) and its metrics through the same
+recorder, so the summaries, report, animations, contact sheet and gallery treat it like any other run.
+
+All or nothing: the whole sequence is read, decoded and brought to one size before the run is created,
+and any failure while writing (Ctrl-C included) deletes the run's rows and folder before it propagates.
+
+Sizes: frame 0 keeps its own size (or becomes ``size``×``size``); a copy of a different size is brought to
+it the way a hosted model's answer is (:func:`driftloop.replicators.hosted.canvas.unplace`: the centred box of
+frame 0's shape fitted in the copy, one scale factor, no stretch), and that is recorded in its frame info.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE
+from driftloop.cost import load_factors
+from driftloop.engines.start import new_run_id
+from driftloop.errors import SpecError
+from driftloop.frames import NewFrame, frame_sha256
+from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings
+from driftloop.provenance import host, versions
+from driftloop.render.run import render_run
+from driftloop.replicators.hosted.canvas import place, unplace
+from driftloop.report.run import write_run_report
+from driftloop.sequences import DEFAULT_MIN_DURATION, DEFAULT_THRESHOLD, CopySequence, read_sequence
+from driftloop.store import FrameWriter, RunView, Store, run_lock
+
+__all__ = ["conform", "import_chain"]
+
+MODEL_PREFIX = "imported:"
+_BATCH = 8  # frames per writer transaction
+
+
+def import_chain(
+    sources: str | Path | Sequence[str | Path],
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    label: str | None = None,
+    model: str | None = None,
+    every: float | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    min_duration: float = DEFAULT_MIN_DURATION,
+    crop: tuple[int, int, int, int] | None = None,
+    order_file: str | Path | None = None,
+    size: int | None = None,
+    render: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    log: Callable[[str], None] | None = None,
+) -> str:
+    """Import a copy sequence as a new run and return its id.
+
+    ``sources``: one folder, image files, one animated GIF/WebP, or one video (see
+    :func:`driftloop.sequences.read_sequence` for ``every``, ``threshold``, ``min_duration``, ``crop`` and
+    ``order_file``). ``label`` names the chain (model ``imported:<label>``; default: ``model``, else the
+    source's name); ``model`` records which model made the copies. ``size`` makes every frame
+    ``size``×``size`` (default: frame 0's own size). With ``render`` the run's animations, contact sheet
+    and report are written afterwards (a render failure leaves the complete run in place).
+    """
+    say = log or (lambda _msg: None)
+    paths = [Path(sources)] if isinstance(sources, str | Path) else [Path(p) for p in sources]
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8):
+        raise SpecError(f"--size must be a whole number of pixels, at least 8 (got {size})")
+    name = _label(label, model, paths, order_file)
+    seq = read_sequence(
+        paths,
+        every=every,
+        threshold=threshold,
+        min_duration=min_duration,
+        crop=crop,
+        order_file=order_file,
+        max_pixels=max_pixels,
+    )
+    for note in seq.notes:
+        say(note)
+    frames, infos = conform(seq, size)
+    resized = sum(1 for info in infos if "resized" in info)
+    if resized:
+        say(f"{resized} frame(s) brought to frame 0's size {frames[0].shape[1]}x{frames[0].shape[0]}")
+    spec = MODEL_PREFIX + name
+    config = _config(seq, spec, name, model, frames, size)
+    store = Store(workspace)
+    run_id = new_run_id(spec)
+    first_path, first_sha = _origin(seq)
+    model_info = {"kind": "imported", "label": name, "made_by": model, "sequence": seq.kind}
+    try:
+        store.create_run(
+            run_id, spec, len(frames) - 1, config, model_info, versions(), host(),
+            [(first_path, first_sha, 0)],
+        )  # fmt: skip
+        with run_lock(store.run_dir(run_id), run_id):
+            _write(store, run_id, frames, infos)
+    except BaseException:
+        _discard(store, run_id)
+        raise
+    say(f"imported {len(frames)} frames ({seq.kind}) as run {run_id}")
+    if render:
+        view = RunView(store, run_id)
+        render_run(view)
+        write_run_report(view)
+    return run_id
+
+
+def conform(seq: CopySequence, size: int | None = None) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """Every member at one size, with its frame info (what :class:`~driftloop.sequences.Member` recorded,
+    plus ``resized`` for a frame brought to size like a hosted model's answer)."""
+    first = seq.members[0].frame
+    target = (size, size) if size is not None else (first.shape[0], first.shape[1])
+    geometry = np.zeros((*target, 3), dtype=np.uint8)  # only its shape matters to place()
+    frames, infos = [], []
+    for member in seq.members:
+        frame, info = member.frame, {"source": member.source, **member.info}
+        height, width = frame.shape[:2]
+        if (height, width) != target:
+            placement = place(geometry, (width, height))[1]
+            frame = unplace(frame, placement)
+            info["resized"] = {
+                "from": [width, height],
+                "to": [target[1], target[0]],
+                "box": list(placement.box),
+                "as": "hosted copy: the centred box of frame 0's shape, one scale factor, no stretch",
+            }
+        frames.append(np.ascontiguousarray(frame))
+        infos.append(info)
+    return frames, infos
+
+
+def _label(label: str | None, model: str | None, paths: list[Path], order_file: str | Path | None) -> str:
+    text = label if label is not None else model
+    if text is None:
+        source = paths[0] if len(paths) == 1 else Path(order_file) if order_file else paths[0].parent
+        text = source.resolve().name if source.is_dir() else source.stem
+    text = " ".join(str(text).split())
+    if not text or len(text) > 80:
+        raise SpecError(f"--label must be 1 to 80 characters (got {label!r})")
+    return text
+
+
+def _origin(seq: CopySequence) -> tuple[str, str]:
+    """The chain's input: frame 0's file (a folder's first image), or the animation or video itself."""
+    return seq.files[0]
+
+
+def _config(
+    seq: CopySequence,
+    spec: str,
+    label: str,
+    model: str | None,
+    frames: list[np.ndarray],
+    size: int | None,
+) -> dict[str, Any]:
+    """A run configuration with the keys every run has, plus what the import read and how."""
+    path, sha = _origin(seq)
+    height, width = frames[0].shape[:2]
+    return {
+        "model": spec,
+        "inputs": [{"path": path, "sha256": sha}],
+        "seeds": [0],
+        "n_steps": len(frames) - 1,
+        "size": max(height, width),
+        "requested_size": size,
+        "batch_size": None,
+        "stop_on_fixed_point": False,
+        "patience": 3,
+        "refusal_retries": 0,
+        "max_cost_usd": None,
+        "cost": {
+            "factors": load_factors(None, None).to_dict(),
+            "meters": "none (imported copies, made elsewhere: not measured)",
+        },
+        "metrics": {"enabled": True, "perceptual": False, "faces": False},
+        "sweep": None,
+        "import": {
+            "label": label,
+            "model": model,
+            "frame_size": [width, height],
+            "files": [{"path": p, "sha256": h} for p, h in seq.files],
+            **seq.settings,
+        },
+    }
+
+
+def _write(store: Store, run_id: str, frames: list[np.ndarray], infos: list[dict[str, Any]]) -> None:
+    """Frames through the engine's writer (file, then row), metrics through its recorder; run marked done."""
+    store.set_run_status(run_id, "running")
+    writer = FrameWriter(store, run_id)
+    recorder = MetricsRecorder(
+        store, run_id, MetricsSettings(), on_error=lambda m: store.add_event(run_id, "metrics", m)
+    )
+    try:
+        for start in range(0, len(frames), _BATCH):
+            batch = [
+                NewFrame(0, step, None, frames[step], frame_sha256(frames[step]), info=infos[step])
+                for step in range(start, min(start + _BATCH, len(frames)))
+            ]
+            writer.write_frames(batch)
+            recorder.submit_many((f.chain, f.step, f.frame) for f in batch)
+        writer.set_status(0, "done")
+    finally:
+        try:
+            writer.close()
+        finally:
+            recorder.close()
+    store.set_run_status(run_id, "done")
+
+
+def _discard(store: Store, run_id: str) -> None:
+    """Remove a half-imported run: its rows first, then its folder."""
+    store.delete_run(run_id)
+    shutil.rmtree(store.run_dir(run_id), ignore_errors=True)
