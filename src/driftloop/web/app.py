@@ -177,7 +177,8 @@ def create_app(
         run = detail_or_404(run_id)
         if chain not in {c.chain for c in run.chains}:
             raise HTTPException(404, "no such chain")
-        frames = data.frames(run.id, chain)
+        got = data.chain_data(run.id, chain)
+        frames = got.frames if got else []
         return JSONResponse(
             {
                 "run_id": run.id,
@@ -186,7 +187,7 @@ def create_app(
                 "status": run.status,
                 "n_steps": run.n_steps,
                 "frames": [{"step": f.step, "sha256": f.sha256} for f in frames],
-                "metrics": data.metrics(run.id, chain),
+                "metrics": got.metrics if got else {"step": []},
                 "markers": data.markers(run.id, chain) if frames else {},
             }
         )

@@ -86,6 +86,14 @@ class RunPage:
 
 
 @dataclass(frozen=True)
+class ChainData:
+    """What the chain view plots: the frames in step order and one metric column per measure."""
+
+    frames: list[FrameRef]
+    metrics: dict[str, list[float | None]]
+
+
+@dataclass(frozen=True)
 class ChainInfo:
     """A chain of a run: where it started and how far it got."""
 
@@ -337,17 +345,21 @@ class GalleryData:
         path = (run_dir / rel).resolve()
         return path if path.is_relative_to(run_dir) and path.is_file() else None
 
-    def metrics(self, run_id: str, chain: int) -> dict[str, list[float | None]]:
-        """The chain's metric rows as columns (``step`` first), NaN and infinity as None: what plots read."""
+    def chain_data(self, run_id: str, chain: int) -> ChainData | None:
+        """A chain's frames and its metric rows as columns (``step`` first; NaN and infinity as None), from
+        one read, so a run being written never shows metrics of a frame the list does not have."""
         handle = self._handle(run_id)
         if handle is None:
-            return {}
+            return None
         df = handle.dataframe()
         if df.empty:
-            return {"step": []}
+            return ChainData([], {"step": []})
         df = df[df["chain"] == chain].sort_values("step")
+        frames = [
+            FrameRef(run_id, chain, int(st), sha) for st, sha in zip(df["step"], df["sha256"], strict=True)
+        ]
         columns = ["step", "model_seconds", *[c for c in ALL_COLUMNS if c in df.columns]]
-        return {c: [_finite(v) for v in df[c].tolist()] for c in columns}
+        return ChainData(frames, {c: [_finite(v) for v in df[c].tolist()] for c in columns})
 
     def markers(self, run_id: str, chain: int) -> dict[str, int | None]:
         """Steps worth marking on a chain's slider: half-life, first fixed point, face lost."""
