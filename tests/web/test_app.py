@@ -322,7 +322,11 @@ def test_start_stop_and_resume_a_run_from_the_page(
         assert started.status_code == 303 and started.headers["location"].startswith("/jobs/")
         job_id = started.headers["location"].rsplit("/", 1)[1]
         kept = list((gallery_ws / "uploads").iterdir())
-        assert len(kept) == 1 and kept[0].suffix == ".png" and kept[0].read_bytes() == image.read_bytes()
+        assert (
+            len(kept) == 1
+            and kept[0].name.endswith("-astro.png")
+            and kept[0].read_bytes() == image.read_bytes()
+        )
 
         def run_with_frames() -> str | None:
             state = client.get(f"/jobs/{job_id}.json").json()

@@ -236,6 +236,10 @@ def create_app(
         return page(request, "live.html", running=running)
 
     # ---- frames and files --------------------------------------------------------------------------
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)  # pages say they have none; this quiets a plain-text page's ask
+
     @app.get("/frames/{run_id}/{sha256}.png")
     def frame(request: Request, run_id: str, sha256: str) -> Response:
         path = data.frame_file(_check_run_id(run_id), sha256) if SHA.fullmatch(sha256) else None

@@ -441,17 +441,18 @@ class GalleryData:
         ]
 
     def input_images(self) -> dict[str, Path]:
-        """Images a run can start from without an upload: earlier uploads and earlier runs' inputs that
-        still exist, by their file's sha256 (the id the form sends back)."""
+        """Images a run can start from without an upload, by the id the form sends back: earlier uploads
+        (by file name) and earlier runs' inputs that still exist (by their file's sha256)."""
         found: dict[str, Path] = {}
         for path in sorted((self.root / "uploads").glob("*")):
             if path.is_file() and not path.name.startswith("."):
-                found[path.stem] = path
+                found[path.name] = path
         if self.exists():
             for row in Store(self.root).runs():
                 for item in row.config.get("inputs", []):
                     path = Path(item.get("path", ""))
-                    if item.get("sha256") and item["sha256"] not in found and path.is_file():
+                    new = item.get("sha256") and item["sha256"] not in found and path not in found.values()
+                    if new and path.is_file():
                         found[item["sha256"]] = path
         return found
 

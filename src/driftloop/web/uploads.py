@@ -1,14 +1,16 @@
 """Images uploaded from the start-a-run form: the CLI's input checks, and nothing half-written left behind.
 
-An upload is kept as ``WORKSPACE/uploads/<sha256>.<ext>`` only once :func:`driftloop.images.load_image`
-accepts it (not empty, an image, not truncated, within the pixel limit checked before decoding, so a
-decompression bomb is refused without being decoded). Same bytes, same file: uploading twice is harmless.
+An upload is kept as ``WORKSPACE/uploads/<16 hex of its sha256>-<its name>.<ext>`` only once
+:func:`driftloop.images.load_image` accepts it (not empty, an image, not truncated, within the pixel
+limit checked before decoding, so a decompression bomb is refused without being decoded).
+Same bytes, same file: uploading twice is harmless.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 from pathlib import Path
 
 from PIL import Image
@@ -37,10 +39,11 @@ def save_upload(
             f"{name}: {len(data):,} bytes is more than an upload may be ({limit}); send a smaller file"
         )
     digest = hashlib.sha256(data).hexdigest()
-    existing = [p for p in folder.glob(f"{digest}.*") if p.is_file()]
+    existing = [p for p in folder.glob(f"{digest[:16]}-*") if p.is_file()]
     if existing:
         return existing[0], []
-    target = folder / f"{digest}{_suffix(data)}"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).stem).strip(".-")[:60] or "upload"
+    target = folder / f"{digest[:16]}-{stem}{_suffix(data)}"
     with atomic_write(target) as tmp:  # renamed into place only once the checks pass
         tmp.write_bytes(data)
         try:

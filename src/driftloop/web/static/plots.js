@@ -29,7 +29,7 @@ window.DriftPlots = (function () {
       title: title, width: width || 360, height: 200, plugins: [cursorPlugin(state)],
       scales: { x: { time: false } }, legend: { show: series.length > 1 },
       series: [{ label: "step" }].concat(series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % 4], width: 1.5, spanGaps: true }))),
-      axes: [{ label: "step" }, {}],
+      axes: [{ label: "step", incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000, 2000, 5000] }, {}],
     };
     const div = document.createElement("div");
     div.className = "plot";
