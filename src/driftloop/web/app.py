@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 from importlib.resources import files
 from pathlib import Path
@@ -91,6 +92,7 @@ def create_app(
     guard = Guard(token=token, extra_hosts=frozenset(extra_hosts))
     jobs = Jobs(data)
     templates = _templates()
+    threading.Thread(target=data.warm_up, name="gallery-warm-up", daemon=True).start()
     app = FastAPI(title="driftloop gallery", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.data, app.state.guard, app.state.jobs = data, guard, jobs
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
@@ -170,7 +172,11 @@ def create_app(
         info = next((c for c in run.chains if c.chain == chain), None)
         if info is None:
             raise HTTPException(404, "no such chain")
-        return page(request, "chain.html", run=run, chain=info, step=step, plots=PLOTS)
+        frames = data.frames(run.id, chain)
+        shown = next((f for f in frames if f.step == step), frames[-1] if frames else None)
+        listed = [{"step": f.step, "sha256": f.sha256} for f in frames]
+        return page(request, "chain.html", run=run, chain=info, step=step, plots=PLOTS, frames=listed,
+                    shown=shown, first=frames[0] if frames else None)  # fmt: skip
 
     @app.get("/runs/{run_id}/chains/{chain}/data.json")
     def chain_data(run_id: str, chain: int) -> JSONResponse:

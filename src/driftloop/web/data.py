@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ _STATUS_GROUP = {  # the store's words for how a run ended, as the gallery group
     "failed": "error",
 }
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
-LISTING_TTL_S = 1.0  # the run listing is read at most once a second, however many pages ask
+DONE_CACHE_SIZE = 1024  # listing lines, chain data and markers of finished runs (they cannot change)
 DOWNLOADS = {  # kind -> (file name in the run folder; per chain)
     "gif": ("chain{chain:03d}.gif", True),
     "mp4": ("chain{chain:03d}.mp4", True),
@@ -200,21 +199,63 @@ class GalleryData:
     def __init__(self, workspace: str | Path) -> None:
         self.root = Path(workspace).expanduser().resolve()
         self._lock = threading.Lock()
-        self._listing: tuple[float, list[api.RunSummary]] = (0.0, [])
+        self._listing: tuple[tuple[int, ...], list[api.RunSummary], dict[str, str]] = ((), [], {})
         self._frames: dict[str, dict[str, str]] = {}  # finished runs: sha256 -> relative path
-        self._sweep_of: tuple[float, dict[str, str]] = (0.0, {})
+        self._done: dict[tuple[str, str, int], Any] = {}  # finished runs: (what, run, chain) -> value
+
+    def warm_up(self) -> None:
+        """Import what the chain view needs ahead of its first request (pandas, SciPy: about 2 s)."""
+        import driftloop.analysis  # heavy (pandas, SciPy): imported here, off the first request
+        import driftloop.export  # heavy (pandas)
+
+        del driftloop
+
+    def _signature(self) -> tuple[int, ...]:
+        """Changes whenever the database does (every commit touches the database or its WAL file)."""
+        out: list[int] = []
+        for name in (DB_NAME, f"{DB_NAME}-wal"):
+            try:
+                st = (self.root / name).stat()
+            except FileNotFoundError:
+                out += [0, 0]
+                continue
+            out += [st.st_mtime_ns, st.st_size]
+        return tuple(out)
 
     # ---- listing -----------------------------------------------------------------------------------
     def exists(self) -> bool:
         return (self.root / DB_NAME).is_file()
 
-    def _summaries(self) -> list[api.RunSummary]:
+    def _summaries(self) -> tuple[list[api.RunSummary], dict[str, str]]:
+        """Every run (and the sweep each was made for), read again only when the database changed; a
+        running run whose process has died since reads 'interrupted' without waiting for that."""
+        signature = self._signature()
         with self._lock:
-            at, rows = self._listing
-            if time.monotonic() - at > LISTING_TTL_S:
-                rows = api.runs(self.root)
-                self._listing = (time.monotonic(), rows)
-            return rows
+            known, rows, tags = self._listing
+            if signature != known or not rows:
+                rows, tags = self._read_listing()
+                self._listing = (signature, rows, tags)
+        if any(r.status == "running" for r in rows):
+            store = Store(self.root)
+            rows = [
+                r if r.status != "running" or api.is_live(store, r.id) else replace(r, status="interrupted")
+                for r in rows
+            ]
+        return rows, tags
+
+    def _read_listing(self) -> tuple[list[api.RunSummary], dict[str, str]]:
+        """``api.runs`` and each run's sweep from one pass over the runs (their settings are parsed once:
+        that parse is most of the cost of a listing of a thousand runs)."""
+        store = Store(self.root)
+        counts = store.frame_counts()
+        rows, tags = [], {}
+        for r in store.runs():
+            chains, done, most = counts.get(r.id, (0, -1, -1))
+            rows.append(api.RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, r.status, r.created_at,
+                                       max(most, 0)))  # fmt: skip
+            if r.config.get("sweep"):
+                tags[r.id] = r.config["sweep"]
+        return rows, tags
 
     def _handle(self, run_id: str) -> api.RunHandle | None:
         """The run with exactly this id (a prefix is not an id here), or None."""
@@ -229,23 +270,8 @@ class GalleryData:
     def sweeps(self) -> list[str]:
         """Names of the sweeps of the workspace: those with a card folder and those runs are tagged with."""
         names = {p.name for p in (self.root / "sweeps").glob("*") if p.is_dir()}
-        names |= set(self._run_sweeps().values())
+        names |= set(self._summaries()[1].values()) if self.exists() else set()
         return sorted(names)
-
-    def _run_sweeps(self) -> dict[str, str]:
-        """Run id -> the sweep it was made for (from the run's settings)."""
-        with self._lock:
-            at, table = self._sweep_of
-            if time.monotonic() - at <= LISTING_TTL_S:
-                return table
-        table = {}
-        if self.exists():
-            for row in Store(self.root).runs():
-                if row.config.get("sweep"):
-                    table[row.id] = row.config["sweep"]
-        with self._lock:
-            self._sweep_of = (time.monotonic(), table)
-        return table
 
     def runs(
         self,
@@ -256,8 +282,7 @@ class GalleryData:
         per_page: int = 50,
     ) -> RunPage:
         """A page of runs, newest first, filtered by model, sweep and status; thumbnails only for the page."""
-        summaries = self._summaries()
-        tagged = self._run_sweeps()
+        summaries, tagged = self._summaries() if self.exists() else ([], {})
         members = set(sweep_runs(self.root, sweep)) if sweep and self.exists() else None
         chosen = [
             s
@@ -273,19 +298,27 @@ class GalleryData:
         return RunPage(items, len(chosen), page, pages, sorted({s.model for s in summaries}), self.sweeps())
 
     def _card(self, s: api.RunSummary, sweep: str | None) -> RunCard:
-        handle = self._handle(s.id)
-        first = last = None
-        usd = energy = None
-        if handle is not None:
-            rows = handle.frame_rows(0)
-            if rows:
-                first = FrameRef(s.id, 0, rows[0].step, rows[0].sha256)
-                last = FrameRef(s.id, 0, rows[-1].step, rows[-1].sha256)
-            _, total = handle.cost_totals()
-            usd, energy = total.usd, total.energy_wh
+        """A listing line; the thumbnails' frames and the cost of a finished run are read once."""
+        ends = self._done.get(("card", s.id, 0))
+        if ends is None:
+            ends = self._ends(s.id)
+            if s.status == "done":
+                self._keep(("card", s.id, 0), ends)
+        first, last, usd, energy = ends
         status = _STATUS_GROUP.get(s.status, s.status)
         return RunCard(s.id, s.model, s.chains, s.steps_done, s.steps_most, s.n_steps, status, s.created_at,
                        sweep, first, last, usd, energy)  # fmt: skip
+
+    def _ends(self, run_id: str) -> tuple[FrameRef | None, FrameRef | None, float | None, float | None]:
+        """First and last frame of chain 0, and the run's money and energy so far."""
+        handle = self._handle(run_id)
+        if handle is None:
+            return None, None, None, None
+        rows = handle.frame_rows(0)
+        first = FrameRef(run_id, 0, rows[0].step, rows[0].sha256) if rows else None
+        last = FrameRef(run_id, 0, rows[-1].step, rows[-1].sha256) if rows else None
+        _, total = handle.cost_totals()
+        return first, last, total.usd, total.energy_wh
 
     # ---- one run -----------------------------------------------------------------------------------
     def run(self, run_id: str) -> RunDetail | None:
@@ -348,9 +381,13 @@ class GalleryData:
     def chain_data(self, run_id: str, chain: int) -> ChainData | None:
         """A chain's frames and its metric rows as columns (``step`` first; NaN and infinity as None), from
         one read, so a run being written never shows metrics of a frame the list does not have."""
+        cached = self._done.get(("chain", run_id, chain))
+        if cached is not None:
+            return cached
         handle = self._handle(run_id)
         if handle is None:
             return None
+        done = handle.status == "done"  # read before the frames: a run done then is done after
         df = handle.dataframe()
         if df.empty:
             return ChainData([], {"step": []})
@@ -359,19 +396,34 @@ class GalleryData:
             FrameRef(run_id, chain, int(st), sha) for st, sha in zip(df["step"], df["sha256"], strict=True)
         ]
         columns = ["step", "model_seconds", *[c for c in ALL_COLUMNS if c in df.columns]]
-        return ChainData(frames, {c: [_finite(v) for v in df[c].tolist()] for c in columns})
+        data = ChainData(frames, {c: [_finite(v) for v in df[c].tolist()] for c in columns})
+        if done:
+            self._keep(("chain", run_id, chain), data)
+        return data
+
+    def _keep(self, key: tuple[str, str, int], value: Any) -> None:
+        with self._lock:
+            if len(self._done) >= DONE_CACHE_SIZE:
+                self._done.pop(next(iter(self._done)))
+            self._done[key] = value
 
     def markers(self, run_id: str, chain: int) -> dict[str, int | None]:
         """Steps worth marking on a chain's slider: half-life, first fixed point, face lost."""
+        cached = self._done.get(("markers", run_id, chain))
+        if cached is not None:
+            return cached
         handle = self._handle(run_id)
-        empty = {"half_life": None, "fixed_point": None, "face_lost": None}
+        found = {"half_life": None, "fixed_point": None, "face_lost": None}
         if handle is None:
-            return empty
+            return found
+        done = handle.status == "done"
         for s in handle.summary():
             if s.chain == chain:
-                return {"half_life": s.half_life, "fixed_point": s.fixed_point_step,
-                        "face_lost": s.face_lost_step}  # fmt: skip
-        return empty
+                found = {"half_life": s.half_life, "fixed_point": s.fixed_point_step,
+                         "face_lost": s.face_lost_step}  # fmt: skip
+        if done:
+            self._keep(("markers", run_id, chain), found)
+        return found
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         handle = self._handle(run_id)

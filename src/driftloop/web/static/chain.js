@@ -75,6 +75,15 @@
       state.plots.push(DriftPlots.make(box, DriftPlots.label(name), [{ label: name, steps: m.step, values: m[name] }], state));
     }
   }
+  function start() {  // the frame list comes with the page: preloading starts before any metric arrives
+    const frames = JSON.parse(document.getElementById("frames-data").textContent);
+    if (!frames.length) return;
+    state.data = { frames: frames, metrics: { step: [] }, markers: {} };
+    slider.min = frames[0].step; slider.max = frames[frames.length - 1].step;
+    const shown = Number(frame.dataset.step);
+    state.step = shown; slider.value = shown;
+    preload(frames);
+  }
   function load(first) {
     return fetch(viewer.dataset.src, { credentials: "same-origin" }).then(r => r.json()).then(d => {
       state.data = d;
@@ -110,5 +119,6 @@
     else if (e.key === "Home") { show(Number(slider.min)); e.preventDefault(); }
     else if (e.key === "End") { show(Number(slider.max)); e.preventDefault(); }
   });
+  start();
   load(true);
 })();
