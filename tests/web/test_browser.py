@@ -108,7 +108,7 @@ def test_gallery_in_a_browser(
     # the chain view: every frame cached, then scrub with the keys to step 3
     tab.goto(f"{server}/runs/{run_id}/chains/0")
     tab.wait_for_function(
-        "() => window.driftloopChain && window.driftloopChain.data && "
+        "() => window.driftloopChain && window.driftloopChain.ready && "
         "window.driftloopChain.loaded === window.driftloopChain.data.frames.length"
     )
     tab.focus("#slider")
@@ -135,13 +135,14 @@ def test_gallery_in_a_browser(
     tab.click("#play")
     tab.wait_for_function("() => window.driftloopChain.step === 6", timeout=10_000)
 
-    # compare the two chains at one step
-    tab.goto(f"{server}/compare?c={run_id}:0&c={run_id}:1")
+    # compare the taef2 chain with the JPEG (q50) chain of the same picture, at one step
+    jpeg = api.open_run(next(r.id for r in api.runs(gallery_ws) if r.model == "jpeg:quality=50"), gallery_ws)
+    tab.goto(f"{server}/compare?c={run_id}:0&c={jpeg.id}:0")
     tab.wait_for_function("() => window.driftloopCompare && window.driftloopCompare.chains.length === 2")
     tab.fill("#slider", "2")
     tab.dispatch_event("#slider", "input")
     shas = tab.eval_on_selector_all("img.frame", "l => l.map(i => i.dataset.sha)")
-    assert shas == [run.frame_rows(0)[2].sha256, run.frame_rows(1)[2].sha256]
+    assert shas == [run.frame_rows(0)[2].sha256, jpeg.frame_rows(0)[2].sha256]
     assert tab.locator("#plots canvas").count() >= 1
     tab.screenshot(path=str(ARTIFACTS / "gallery-compare.png"), full_page=True)
 

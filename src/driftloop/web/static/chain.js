@@ -13,7 +13,7 @@
   const playBtn = document.getElementById("play");
   const speed = document.getElementById("speed");
   const cacheInfo = document.getElementById("cache");
-  const state = { step: 0, data: null, images: new Map(), loaded: 0, plots: [], timer: null };
+  const state = { step: 0, data: null, images: new Map(), loaded: 0, plots: [], timer: null, touched: false, ready: false };
   window.driftloopChain = state;
   const wanted = ["ssim_to_origin", "psnr_to_origin", "lab_delta_e", "lab_b_delta", "lab_a_delta", "white_cast", "mae_to_prev", "sharpness", "model_seconds"];
 
@@ -95,7 +95,9 @@
       preload(frames);
       marks(); plots();
       const asked = first && viewer.dataset.step !== "" ? Number(viewer.dataset.step) : state.step;
-      show(first && viewer.dataset.step === "" ? frames[frames.length - 1].step : asked);
+      const fresh = first && !state.touched && viewer.dataset.step === "";
+      show(fresh ? frames[frames.length - 1].step : (state.touched ? state.step : asked));
+      state.ready = true;
       if (d.status === "running") setTimeout(() => load(false), 1500);
     });
   }
@@ -108,11 +110,12 @@
       show(state.step + 1);
     }, 1000 / Number(speed.value));
   }
-  slider.addEventListener("input", () => show(Number(slider.value)));
-  playBtn.addEventListener("click", play);
+  slider.addEventListener("input", () => { state.touched = true; show(Number(slider.value)); });
+  playBtn.addEventListener("click", () => { state.touched = true; play(); });
   speed.addEventListener("change", () => { if (state.timer) { play(); play(); } });
   document.addEventListener("keydown", e => {
     if (e.target && ["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName) && e.target !== slider) return;
+    state.touched = true;
     if (e.key === "ArrowRight") { show(state.step + 1); e.preventDefault(); }
     else if (e.key === "ArrowLeft") { show(state.step - 1); e.preventDefault(); }
     else if (e.key === " ") { play(); e.preventDefault(); }
