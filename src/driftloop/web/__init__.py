@@ -6,6 +6,7 @@ Needs the ``web`` extra (FastAPI, uvicorn, Jinja2): ``pip install 'driftloop[web
 
 from __future__ import annotations
 
+import socket
 import webbrowser
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def serve(
     if not is_local(host) and not token:
         token = new_token()
     app = create_app(workspace, token=token)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = socket.gethostname() if host in ("0.0.0.0", "::") else host  # every address: name one
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     if token:
         url += f"?token={token}"
