@@ -458,6 +458,33 @@ def models() -> None:
         console.print(f"[yellow]plug-in failed to load:[/] {problem}")
 
 
+@app.command()
+def serve(
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; any but 127.0.0.1/localhost needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="DRIFTLOOP_TOKEN",
+            help="Token for a non-local bind (default: a new one).",
+        ),
+    ] = None,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open it in a browser.")] = False,
+) -> None:
+    """A web gallery over the workspace: watch chains drift, scrub, compare, start and stop runs.
+
+    Example: driftloop serve -w driftloop-runs   (then open http://127.0.0.1:8765/)
+    """
+    from driftloop.web import serve as serve_gallery  # optional extra: driftloop[web]
+
+    serve_gallery(workspace, host=host, port=port, token=token, open_browser=open_browser,
+                  say=lambda m: console.print(escape(m), highlight=False))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and an exit code."""
     warnings.filterwarnings("ignore", category=AnimatedImageWarning)  # said through the run log instead

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from driftloop import api
+from driftloop.cost import run_totals
 from driftloop.errors import DriftloopError
-from driftloop.metrics.columns import ALL_COLUMNS
+from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
-from driftloop.store import DB_NAME, Store
+from driftloop.report.export import export
+from driftloop.report.run import summarize
+from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live
 from driftloop.sweep import sweep_chains, sweep_runs
 
 RUN_STATUSES = ("running", "done", "stopped", "error")
@@ -199,16 +201,15 @@ class GalleryData:
     def __init__(self, workspace: str | Path) -> None:
         self.root = Path(workspace).expanduser().resolve()
         self._lock = threading.Lock()
-        self._listing: tuple[tuple[int, ...], list[api.RunSummary], dict[str, str]] = ((), [], {})
+        self._listing: tuple[tuple[int, ...], list[RunSummary], dict[str, str]] = ((), [], {})
         self._frames: dict[str, dict[str, str]] = {}  # finished runs: sha256 -> relative path
         self._done: dict[tuple[str, str, int], Any] = {}  # finished runs: (what, run, chain) -> value
 
     def warm_up(self) -> None:
         """Import what the chain view needs ahead of its first request (pandas, SciPy: about 2 s)."""
-        import driftloop.analysis  # heavy (pandas, SciPy): imported here, off the first request
-        import driftloop.export  # heavy (pandas)
+        import pandas  # heavy: imported here, off the first request
 
-        del driftloop
+        del pandas
 
     def _signature(self) -> tuple[int, ...]:
         """Changes whenever the database does (every commit touches the database or its WAL file)."""
@@ -226,7 +227,7 @@ class GalleryData:
     def exists(self) -> bool:
         return (self.root / DB_NAME).is_file()
 
-    def _summaries(self) -> tuple[list[api.RunSummary], dict[str, str]]:
+    def _summaries(self) -> tuple[list[RunSummary], dict[str, str]]:
         """Every run (and the sweep each was made for), read again only when the database changed; a
         running run whose process has died since reads 'interrupted' without waiting for that."""
         signature = self._signature()
@@ -238,31 +239,33 @@ class GalleryData:
         if any(r.status == "running" for r in rows):
             store = Store(self.root)
             rows = [
-                r if r.status != "running" or api.is_live(store, r.id) else replace(r, status="interrupted")
+                r
+                if r.status != "running" or is_live(store.run_dir(r.id))
+                else replace(r, status="interrupted")
                 for r in rows
             ]
         return rows, tags
 
-    def _read_listing(self) -> tuple[list[api.RunSummary], dict[str, str]]:
-        """``api.runs`` and each run's sweep from one pass over the runs (their settings are parsed once:
+    def _read_listing(self) -> tuple[list[RunSummary], dict[str, str]]:
+        """The runs listing and each run's sweep from one pass over the runs (their settings are parsed once:
         that parse is most of the cost of a listing of a thousand runs)."""
         store = Store(self.root)
         counts = store.frame_counts()
         rows, tags = [], {}
         for r in store.runs():
             chains, done, most = counts.get(r.id, (0, -1, -1))
-            rows.append(api.RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, r.status, r.created_at,
+            rows.append(RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, r.status, r.created_at,
                                        max(most, 0)))  # fmt: skip
             if r.config.get("sweep"):
                 tags[r.id] = r.config["sweep"]
         return rows, tags
 
-    def _handle(self, run_id: str) -> api.RunHandle | None:
+    def _handle(self, run_id: str) -> RunView | None:
         """The run with exactly this id (a prefix is not an id here), or None."""
         if not self.exists():
             return None
         try:
-            handle = api.open_run(run_id, self.root)
+            handle = RunView(Store(self.root), run_id)
         except DriftloopError:
             return None
         return handle if handle.id == run_id else None
@@ -297,7 +300,7 @@ class GalleryData:
         items = [self._card(s, tagged.get(s.id)) for s in chosen[(page - 1) * per_page : page * per_page]]
         return RunPage(items, len(chosen), page, pages, sorted({s.model for s in summaries}), self.sweeps())
 
-    def _card(self, s: api.RunSummary, sweep: str | None) -> RunCard:
+    def _card(self, s: RunSummary, sweep: str | None) -> RunCard:
         """A listing line; the thumbnails' frames and the cost of a finished run are read once."""
         ends = self._done.get(("card", s.id, 0))
         if ends is None:
@@ -317,7 +320,7 @@ class GalleryData:
         rows = handle.frame_rows(0)
         first = FrameRef(run_id, 0, rows[0].step, rows[0].sha256) if rows else None
         last = FrameRef(run_id, 0, rows[-1].step, rows[-1].sha256) if rows else None
-        _, total = handle.cost_totals()
+        _, total = run_totals(handle)
         return first, last, total.usd, total.energy_wh
 
     # ---- one run -----------------------------------------------------------------------------------
@@ -329,7 +332,7 @@ class GalleryData:
             ChainInfo(c.chain, Path(c.input_path).name, c.seed, c.status, c.stop_reason, c.last_step)
             for c in handle.chains()
         ]
-        _, total = handle.cost_totals()
+        _, total = run_totals(handle)
         row = handle.row
         return RunDetail(
             id=row.id, model=row.model, status=self.status(run_id) or row.status, n_steps=row.n_steps,
@@ -344,14 +347,14 @@ class GalleryData:
         if handle is None:
             return None
         raw = handle.status
-        if raw == "running" and not api.is_live(handle.store, run_id):
+        if raw == "running" and not is_live(handle.path):
             raw = "interrupted"
         return _STATUS_GROUP.get(raw, raw)
 
     def live_pid(self, run_id: str) -> int | None:
         """The process advancing the run right now (it holds the run's lock), if any."""
         handle = self._handle(run_id)
-        if handle is None or not api.is_live(handle.store, run_id):
+        if handle is None or not is_live(handle.path):
             return None
         return handle.row.pid
 
@@ -395,7 +398,7 @@ class GalleryData:
         frames = [
             FrameRef(run_id, chain, int(st), sha) for st, sha in zip(df["step"], df["sha256"], strict=True)
         ]
-        columns = ["step", "model_seconds", *[c for c in ALL_COLUMNS if c in df.columns]]
+        columns = ["step", "model_seconds", *[c for c in TABLE_ORDER if c in df.columns]]
         data = ChainData(frames, {c: [_finite(v) for v in df[c].tolist()] for c in columns})
         if done:
             self._keep(("chain", run_id, chain), data)
@@ -417,7 +420,7 @@ class GalleryData:
         if handle is None:
             return found
         done = handle.status == "done"
-        for s in handle.summary():
+        for s in summarize(handle):
             if s.chain == chain:
                 found = {"half_life": s.half_life, "fixed_point": s.fixed_point_step,
                          "face_lost": s.face_lost_step}  # fmt: skip
@@ -464,7 +467,7 @@ class GalleryData:
     def write_csv(self, run_id: str) -> Path | None:
         """Write the run's table as CSV into its folder (quick; the other downloads come from render)."""
         handle = self._handle(run_id)
-        return handle.export("csv") if handle is not None else None
+        return export(handle, "csv") if handle is not None else None
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def sweep(self, name: str) -> SweepInfo | None:
