@@ -130,7 +130,7 @@ def print_outputs(run: Run, quiet: bool) -> None:
     if quiet:
         return
     from driftloop.cost import chain_cost_line, summary_lines  # the library: loaded when a verb runs
-    from driftloop.render.run import chain_label
+    from driftloop.render.run import chain_label  # the library: loaded when a verb runs
 
     chains = run.chains()
     statuses = ", ".join(sorted({c.status for c in chains}))

@@ -215,8 +215,8 @@ def find_attractors(
         notes.append("2 chains with different last frames: each its own cluster")
     else:
         # scikit-learn is heavy to import and needed only when there are clusters to look for.
-        from sklearn.cluster import KMeans
-        from sklearn.metrics import silhouette_score
+        from sklearn.cluster import KMeans  # scikit-learn is heavy (~1 s): only when clustering
+        from sklearn.metrics import silhouette_score  # heavy, as above
 
         fits: dict[int, np.ndarray] = {}
         split: list[int] = []  # k whose clusters have centres closer than `tight`: not distinct attractors

@@ -351,7 +351,7 @@ class Meters:
 def cuda_uuid(index: int) -> str | None:
     """NVML's name (``GPU-<uuid>``) of torch's ``cuda:index``, or None when torch cannot tell."""
     try:
-        import torch
+        import torch  # heavy, and only where a GPU might be: to find its UUID
 
         if not torch.cuda.is_available():
             return None

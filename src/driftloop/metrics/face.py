@@ -247,7 +247,7 @@ class FaceMeasurer:
         self._lock = threading.Lock()
         self._closed = False
         try:
-            import mediapipe as mp
+            import mediapipe as mp  # the faces extra: optional and heavy
         except ImportError as exc:
             raise FaceModelError(
                 f"face measures need MediaPipe, which is not importable ({exc}); {_INSTALL_HINT}"
@@ -276,8 +276,8 @@ class FaceMeasurer:
                     f"face landmarker bundle {task} not found: pass a {TASK_FILE} file or its folder"
                 )
             try:
-                from mediapipe.tasks.python import vision
-                from mediapipe.tasks.python.core.base_options import BaseOptions
+                from mediapipe.tasks.python import vision  # the faces extra: optional
+                from mediapipe.tasks.python.core.base_options import BaseOptions  # optional, as above
 
                 options = vision.FaceLandmarkerOptions(
                     base_options=BaseOptions(model_asset_path=str(task)),
@@ -343,7 +343,7 @@ class FaceMeasurer:
 
 def _legacy_face_mesh() -> Any:
     try:
-        from mediapipe.python.solutions import face_mesh
+        from mediapipe.python.solutions import face_mesh  # the faces extra: optional
     except ImportError:
         return None
     return getattr(face_mesh, "FaceMesh", None)

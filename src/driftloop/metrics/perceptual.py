@@ -106,7 +106,7 @@ def _hf_source(kind: str, explicit: str | Path | None, repo: str) -> tuple[str, 
 
 def _load_hf(kind: str, explicit: str | Path | None, repo: str, allow_download: bool, device: torch.device):
     try:
-        import transformers
+        import transformers  # the perceptual extra: optional and heavy
     except ImportError:
         raise _Skip(f"{kind}: the transformers package is not installed (pip install transformers)") from None
     source, local_only = _hf_source(kind, explicit, repo)

@@ -7,6 +7,7 @@ Typed configs are plain dataclasses; :mod:`driftloop.replicators.spec` turns spe
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -212,8 +213,6 @@ class CallableReplicator:
 def code_fingerprint(fn: object) -> str | None:
     """sha256 of a function's bytecode and constants (None for callables without ``__code__``): tells, on
     resume, whether the callable passed again is the one the run was made with."""
-    import hashlib
-
     code = getattr(fn, "__code__", None)
     if code is None:  # a callable object: its class's __call__
         code = getattr(vars(type(fn)).get("__call__"), "__code__", None)

@@ -38,8 +38,8 @@ import torch
 from driftloop.errors import SpecError, WeightsError
 from driftloop.replicators.base import Frames, Requirements
 from driftloop.replicators.spec import format_spec
-from driftloop.replicators.tae import TAEConfig, Variant
 from driftloop.replicators.tae_model import BlockedRunner, TinyAutoEncoder
+from driftloop.replicators.tae_variants import TAEConfig, Variant
 from driftloop.weights import resolve
 
 

@@ -11,6 +11,7 @@ import webbrowser
 from pathlib import Path
 
 from driftloop.errors import DriftloopError
+from driftloop.web.security import is_local, new_token
 
 __all__ = ["INSTALL_HINT", "serve"]
 
@@ -34,13 +35,11 @@ def serve(
     is printed (``say``).
     """
     try:  # an optional dependency: the core package runs without it
-        import uvicorn
+        import uvicorn  # the web extra: optional
 
-        from driftloop.web.app import create_app
+        from driftloop.web.app import create_app  # needs fastapi, the web extra
     except ImportError as exc:
         raise DriftloopError(f"{INSTALL_HINT} ({exc.name} is missing)") from None
-    from driftloop.web.security import is_local, new_token
-
     if not Path(workspace).is_dir():
         raise DriftloopError(f"no workspace folder at {workspace}; check --workspace")
     if not is_local(host) and not token:

@@ -9,14 +9,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from driftloop.replicators.base import Frames
 
 
 def to_pil(frames: Frames, size: tuple[int, int] | None = None) -> list[Any]:
     """RGB uint8 arrays → PIL images, resized (Lanczos) to ``size`` = (width, height) when given."""
-    from PIL import Image
-
     images = [Image.fromarray(np.ascontiguousarray(f), "RGB") for f in frames]
     if size is not None:
         images = [im if im.size == size else im.resize(size, Image.Resampling.LANCZOS) for im in images]
@@ -42,8 +41,6 @@ def from_output(images: Any, like: Sequence[np.ndarray]) -> tuple[Frames, list[t
 
     Returns the frames and, per frame, the (width, height) the model produced when it differed.
     """
-    from PIL import Image
-
     frames: Frames = []
     produced: list[tuple[int, int] | None] = []
     seq = list(images) if not isinstance(images, np.ndarray) else [images[i] for i in range(len(images))]

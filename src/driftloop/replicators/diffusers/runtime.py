@@ -7,10 +7,12 @@ Nothing here imports torch, diffusers or transformers at module level: ``driftlo
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import math
 import re
+import typing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,9 +140,6 @@ def preset_config(base: type[T], name: str, summary: str, **defaults: Any) -> ty
 
     Its canonical spec then only shows what differs from the preset (``sd-turbo:strength=0.3``).
     """
-    import dataclasses
-    import typing
-
     hints = typing.get_type_hints(base)
     unknown = set(defaults) - set(hints)
     if unknown:

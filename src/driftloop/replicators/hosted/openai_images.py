@@ -75,7 +75,7 @@ class OpenAIConfig:
 
 def _import_openai() -> Any:
     try:
-        import openai
+        import openai  # the hosted extra: optional; only when a model runs
     except ImportError:
         raise HostedConfigError(
             "the openai model needs the 'openai' package: pip install 'driftloop[hosted]' "
