@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop.config import RunConfig
 from driftloop.cost import Factors, load_factors
 from driftloop.engines.start import RETRYABLE, continue_run, prepare, rebuild, start
 from driftloop.errors import DriftloopError, InputError
@@ -231,14 +232,14 @@ class Coverage:
     seconds: list[float] = field(default_factory=list)  # per-frame model seconds seen at this size
 
 
-def _matches(cfg: dict[str, Any], model: str, steps: int, size: int, options: dict[str, Any]) -> bool:
+def _matches(config: RunConfig, model: str, steps: int, size: int, options: dict[str, Any]) -> bool:
     """A stored run made the same kind of chains: same model, steps, size, stop rule, and faces if wanted."""
     return (
-        cfg.get("model") == model
-        and cfg.get("n_steps") == steps
-        and cfg.get("requested_size", cfg.get("size")) == size
-        and bool(cfg.get("stop_on_fixed_point")) == bool(options.get("stop_on_fixed_point", False))
-        and (not options.get("faces") or bool(cfg.get("metrics", {}).get("faces")))
+        config.model == model
+        and config.n_steps == steps
+        and config.requested_size == size
+        and config.stop_on_fixed_point == bool(options.get("stop_on_fixed_point", False))
+        and (not options.get("faces") or config.metrics.faces)
     )
 
 
@@ -251,8 +252,8 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
     wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
     out = Coverage()
     for run in store.runs():
-        cfg = run.config
-        if cfg.get("model") == model and cfg.get("requested_size", cfg.get("size")) == sweep.size:
+        cfg = RunConfig.from_dict(run.config)
+        if cfg.model == model and cfg.requested_size == sweep.size:
             out.seconds += [f.model_seconds for f in store.frames(run.id) if f.model_seconds is not None]
         if not _matches(cfg, model, sweep.steps, sweep.size, sweep.options):
             continue
@@ -450,9 +451,10 @@ def sweep_chains(workspace: str | Path, name: str) -> tuple[dict[str, set[int]],
     best: dict[tuple[str, str, int], tuple[int, str, int]] = {}
     for run_id in ids:
         run = store.get_run(run_id)
-        model = run.config.get("model")
+        config = RunConfig.from_dict(run.config)
+        model = config.model
         if model not in models or not _matches(
-            run.config, model, record["steps"], record["size"], record.get("options", {})
+            config, model, record["steps"], record["size"], record.get("options", {})
         ):
             continue  # made for an earlier version of the spec (other steps or size)
         for c in store.chains(run_id):

@@ -10,7 +10,7 @@ from driftloop.store import RunView
 
 def run_factors(run: RunView) -> Factors:
     """The cost factors the run was made with (a snapshot, so later edits do not rewrite history)."""
-    return Factors.from_dict(run.config["cost"]["factors"])
+    return Factors.from_dict(run.run_config.cost["factors"])
 
 
 def run_totals(run: RunView) -> tuple[dict[int, Totals], Totals]:

@@ -405,7 +405,7 @@ def write_bias_card_for(
     if df.empty:
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
     card = bias_card(df, control=control)
-    patience = {run.id: int(run.config.get("patience", 3)) for run in runs}
+    patience = {run.id: run.run_config.patience for run in runs}
     fixed = {  # from the frames' hashes, whether or not the run stopped at the fixed point
         key: fixed_point_step(rows, patience[rows["run_id"].iloc[0]]) for key, rows in df.groupby("chain")
     }

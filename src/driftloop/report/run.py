@@ -27,7 +27,7 @@ def summarize(run: RunView, df: pd.DataFrame | None = None) -> list[ChainSummary
     at steps 1, 10, 25, 50, 100 and the last, drift rates with 95% CIs, face loss. ``df``: the run's
     :meth:`~driftloop.store.RunView.dataframe`, if already at hand."""
     df = run.dataframe() if df is None else df
-    return summarize_run(df, fixed_point_k=int(run.config.get("patience", 3))) if len(df) else []
+    return summarize_run(df, fixed_point_k=run.run_config.patience) if len(df) else []
 
 
 def cost_table(total: Totals) -> str:
