@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from driftloop import sweep as sweeps
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import continue_run, prepare, rebuild, start
@@ -189,6 +190,26 @@ def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:
         Workspace.check_folder(workspace)
         return []
     return Workspace(workspace).runs()
+
+
+def sweep_estimate(spec: str | Path, workspace: str | Path = DEFAULT_WORKSPACE) -> sweeps.Estimate:
+    """What running a sweep spec would do: chains, time and cost per model; nothing runs or is stored."""
+    return sweeps.estimate(sweeps.load_sweep(spec), workspace)
+
+
+def sweep(
+    spec: str | Path,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    progress_for: Callable[[str], ProgressCallback | None] | None = None,
+    log: Logger | None = None,
+    render: bool = True,
+    retry_failed: bool = False,
+) -> tuple[sweeps.Sweep, list[str]]:
+    """Run (or finish) every chain of a sweep spec; return the sweep and the ids of the runs holding its
+    chains. Running it again only runs what is missing. ``progress_for(model)`` gives each model's progress
+    callback."""
+    plan = sweeps.load_sweep(spec)
+    return plan, sweeps.run_sweep(plan, workspace, progress_for, log, render, retry_failed=retry_failed)
 
 
 def bias(

@@ -97,6 +97,14 @@ class ProgressDisplay:
             self.task = self.progress.add_task(self.label, total=event.n_steps - self.started)
         self.progress.update(self.task, completed=event.step - self.started)
 
+    def for_label(self, label: str) -> ProgressDisplay:
+        """Another bar on the same display (a sweep shows one per model)."""
+        other = ProgressDisplay.__new__(ProgressDisplay)
+        other.enabled, other.progress, other.label, other.task, other.started = (
+            self.enabled, self.progress, label, None, 0
+        )  # fmt: skip
+        return other
+
 
 def say_for(quiet: bool):
     def say(message: str) -> None:
@@ -321,11 +329,11 @@ def sweep(
     quiet: Quiet = False,
 ) -> None:
     """Run every (image, model, parameters, seed) of a spec; running it again only runs what is missing."""
-    from driftloop import sweep as sweeps  # the library: loaded when a verb runs
+    from driftloop import api  # the library: loaded when a verb runs
 
-    plan = sweeps.load_sweep(spec)
     if dry_run:
-        estimate = sweeps.estimate(plan, workspace)
+        estimate = api.sweep_estimate(spec, workspace)
+        plan = estimate.sweep
         table = Table("model", "chains", "steps", "to do", "s/copy", "time", "cost", box=None)
         for row in estimate.rows:
             seconds = row.seconds_per_frame
@@ -339,12 +347,9 @@ def sweep(
         hosted = "" if estimate.time_known else " + hosted time"
         out.print(f"total: {_duration(estimate.seconds)}{hosted}, ${estimate.usd:.2f}")
         return
-    say = say_for(quiet)
-    ids = []
-    for model in plan.models:
-        with ProgressDisplay(quiet, model) as bar:
-            ids += sweeps.run_sweep(plan, workspace, lambda _m, bar=bar: bar, say, render, models=[model],
-                                    retry_failed=retry_failed)  # fmt: skip
+    with ProgressDisplay(quiet, "sweep") as bar:
+        plan, ids = api.sweep(spec, workspace, progress_for=bar.for_label, log=say_for(quiet), render=render,
+                              retry_failed=retry_failed)  # fmt: skip
     if not quiet:
         console.print(f"[green]sweep {plan.name}[/]: {len(ids)} run(s): {', '.join(ids)}")
         console.print(f"  bias card: driftloop bias {plan.name}" + _ws_flag(workspace))

@@ -351,6 +351,7 @@ class EstimateRow:
 class Estimate:
     """What running a sweep would take: per model, and in total."""
 
+    sweep: Sweep
     rows: list[EstimateRow]
     seconds: float  # of the models whose time is known
     usd: float
@@ -370,7 +371,7 @@ def estimate(sweep: Sweep, workspace: str | Path) -> Estimate:
         rows.append(EstimateRow(row.model, row.chains, row.steps, row.remaining_frames, seconds,
                                 row.usd_per_frame * row.remaining_frames))  # fmt: skip
     known = [r.seconds_per_frame * r.remaining_frames for r in rows if r.seconds_per_frame is not None]
-    return Estimate(rows, sum(known), sum(r.usd for r in rows), len(known) == len(rows))
+    return Estimate(sweep, rows, sum(known), sum(r.usd for r in rows), len(known) == len(rows))
 
 
 def run_sweep(
