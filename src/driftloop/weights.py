@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from driftloop._fs import atomic_write
 from driftloop.errors import WeightsError
 
 ProgressFn = Callable[[int, int | None], None]
@@ -106,36 +106,30 @@ def explicit_missing(model: str, files: list[WeightFile], explicit: str | Path) 
 def download(
     weight: WeightFile, dest: Path, progress: ProgressFn | None = None, timeout: float = 60.0
 ) -> Path:
-    """Download one file to ``dest`` atomically, checking its pinned sha256 before it is put in place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    """Download one file to ``dest`` atomically (the package's one atomic write), checking its pinned sha256
+    before it is put in place: a wrong or partial download never takes the file's name."""
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(weight.url, timeout=timeout) as resp:
-            total = resp.headers.get("Content-Length")
-            total_n = int(total) if total and total.isdigit() else None
-            done = 0
-            while block := resp.read(1 << 16):
-                out.write(block)
-                digest.update(block)
-                done += len(block)
-                if progress:
-                    progress(done, total_n)
-            out.flush()
-            os.fsync(out.fileno())
-        got = digest.hexdigest()
-        if weight.sha256 and got != weight.sha256:
-            raise WeightsError(
-                f"{weight.filename}: downloaded from {weight.url} but its sha256 is {got}, expected "
-                f"{weight.sha256}; the file was discarded"
-            )
-        os.replace(tmp, dest)
+        with atomic_write(dest) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(weight.url, timeout=timeout) as resp:
+                total = resp.headers.get("Content-Length")
+                total_n = int(total) if total and total.isdigit() else None
+                done = 0
+                while block := resp.read(1 << 16):
+                    out.write(block)
+                    digest.update(block)
+                    done += len(block)
+                    if progress:
+                        progress(done, total_n)
+            got = digest.hexdigest()
+            if weight.sha256 and got != weight.sha256:
+                raise WeightsError(
+                    f"{weight.filename}: downloaded from {weight.url} but its sha256 is {got}, expected "
+                    f"{weight.sha256}; the file was discarded"
+                )
         return dest
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise WeightsError(f"{weight.filename}: download from {weight.url} failed ({exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def resolve(
