@@ -8,7 +8,6 @@ import resource
 import struct
 import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -170,9 +169,7 @@ def test_tiny_and_extreme_inputs_are_said(
     assert_sound(ws, only_run(ws))
 
 
-def test_no_render_still_writes_report_and_summary(
-    picture: Path, reference: Callable[..., object], tmp_path: Path
-) -> None:
+def test_no_render_still_writes_report_and_summary(picture: Path, tmp_path: Path) -> None:
     """The README: the report is written at the end of every run; --no-render skips GIF, MP4, sheet."""
     ws = tmp_path / "ws"
     res = driftloop(*jpeg_args(picture, 3), "-w", ws)
