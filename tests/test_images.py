@@ -1000,3 +1000,78 @@ def test_is_temp_file(name: str, expected: bool) -> None:
 def test_module_exports() -> None:
     for name in images.__all__:
         assert hasattr(images, name)
+
+
+@pytest.mark.parametrize(
+    ("make", "pixels"), [(_make_bomb_header, 900_000_000), (_make_bomb_warning_range, 10**8)]
+)
+def test_bomb_message_quotes_the_limit_that_applies(
+    tmp_path: Path, make: Callable[[Path], Path], pixels: int
+) -> None:
+    """Pillow refuses these at open quoting its own (doubled) limit; the user must see ours and the flag."""
+    path = make(tmp_path)
+    with pytest.raises(InputError) as exc:
+        load_image(path, size=16)
+    message = str(exc.value)
+    _assert_input_error(exc, path, "too large", "decompression bomb")
+    assert f"limit is {images.DEFAULT_MAX_PIXELS} pixels" in message
+    assert str(2 * images.DEFAULT_MAX_PIXELS) not in message and "178956970" not in message
+    assert f"{pixels} pixels" in message and f"--max-pixels {pixels}" in message
+
+
+def test_header_limit_message_says_how_to_raise_it(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("RGB", (100, 100)).save(path)
+    with pytest.raises(InputError) as exc:
+        load_image(path, size=16, max_pixels=9_999)
+    assert "100x100 = 10000 pixels; the limit is 9999 pixels" in str(exc.value)
+    assert "--max-pixels 10000" in str(exc.value)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (7, 300), (300, 7)])
+def test_inputs_below_the_callers_minimum_are_refused(tmp_path: Path, width: int, height: int) -> None:
+    path = tmp_path / f"{width}x{height}.png"
+    Image.new("RGB", (width, height), GREEN).save(path)
+    with pytest.raises(InputError) as exc:
+        load_images([path], size=64, multiple=8, min_side=8)
+    _assert_input_error(exc, path, "too small", f"{width}x{height}", "at least 8 px")
+    assert load_image(path, size=64, multiple=8).frame.shape == (64, 64, 3)  # the default minimum is 1 px
+
+
+def test_tiny_and_extreme_inputs_say_their_size_and_the_crop(tmp_path: Path) -> None:
+    tiny = tmp_path / "1x1.png"
+    Image.new("RGB", (1, 1), GREEN).save(tiny)
+    (note,) = load_image(tiny, size=64, multiple=1).notes
+    assert "upscaled" in note and "1x1" in note and "64 px" in note
+
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (10_000, 3), GREEN).save(strip)
+    notes = load_image(strip, size=64, multiple=1).notes
+    assert any("10000x3" in n and "centre-cropped" in n and "3x3" in n and "64x64" in n for n in notes), notes
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (640, 480), GREEN).save(photo)
+    assert load_image(photo, size=64, multiple=1).notes == ()  # an ordinary 4:3 crop is not worth a word
+
+
+def test_extreme_aspect_is_resampled_from_its_centre_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 100000x8 strip must not be scaled whole (a 6.4 M x 64 intermediate) before the crop."""
+    path = tmp_path / "strip.png"
+    pixels = np.zeros((8, 100_000, 3), np.uint8)
+    pixels[:, 49_996:50_004] = GREEN  # the centre square is green, the rest black
+    Image.fromarray(pixels).save(path)
+    sizes: list[tuple[int, int]] = []
+    real_resize = Image.Image.resize
+
+    def recording_resize(
+        self: Image.Image, size: tuple[int, int], *args: object, **kwargs: object
+    ) -> Image.Image:
+        sizes.append(tuple(size))
+        return real_resize(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording_resize)
+    frame = load_image(path, size=64, multiple=1).frame
+    assert sizes == [(64, 64)]
+    assert _px(frame, 32, 32) == GREEN

@@ -21,7 +21,7 @@ from driftloop import sweep as sweeps
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import continue_run, prepare, rebuild, start
-from driftloop.errors import DriftloopError, RunNotFoundError
+from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RunNotFoundError
 from driftloop.metrics.recorder import recompute
 from driftloop.render.run import render_run
 from driftloop.replicators.base import Replicator
@@ -171,6 +171,8 @@ def resume(
     say = log or (lambda _msg: None)
     store = Workspace(workspace).store
     row = store.get_run(run_id)
+    if store.readonly:
+        raise ReadOnlyWorkspaceError(store.root, len(store.frames(row.id)), row.id)
     replicator = rebuild(store, row.id, model, device, say)
     continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed)
     return _finish(Run(store, row.id), render)

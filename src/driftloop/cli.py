@@ -1,7 +1,7 @@
 """The ``driftloop`` command line: a thin shell over :mod:`driftloop.api`.
 
-Errors a user can cause print one line (no traceback) and exit non-zero: 2 for bad input or arguments,
-3 for missing weights, 130 after Ctrl-C (the run is stored and resumable).
+Errors a user can cause print one line (no traceback) and exit non-zero, with the codes of
+:data:`driftloop.errors.EXIT_CODES` (listed at the end of ``driftloop --help`` and in the README).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
-from driftloop.errors import AnimatedImageWarning, DriftloopError, SpecError
+from driftloop.errors import EXIT_CODES, AnimatedImageWarning, DriftloopError, SpecError
 
 if TYPE_CHECKING:
     from driftloop.api import Run
@@ -43,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="Exit codes:\n\n" + "\n\n".join(f"{code}  {meaning}" for code, meaning in EXIT_CODES),
 )
 console = Console(stderr=True, soft_wrap=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import stat
 import threading
 import warnings
@@ -54,6 +55,9 @@ _ORIENTATION_NOTES = {
     7: "transversed",
     8: "rotated 90° counter-clockwise",
 }
+
+#: Beyond this aspect ratio an input is resampled from its centre square only (see _resize_and_crop).
+_EXTREME_ASPECT = 16
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 
@@ -123,6 +127,7 @@ def load_image(
     size: int = 512,
     multiple: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int = 1,
 ) -> LoadedImage:
     """Load one input image file as a normalised frame (see :func:`normalise`), or raise ``InputError``.
 
@@ -133,20 +138,22 @@ def load_image(
 
     ``max_pixels`` is checked against the header's size *before* any pixel is decoded. Pillow has its own
     global limit (``Image.MAX_IMAGE_PIXELS``); it is only raised, temporarily, if ``max_pixels`` asks for
-    more than it allows.
+    more than it allows. ``min_side`` is checked there too: an input whose shorter side is below it (the
+    smallest the model can copy meaningfully; the caller knows it) is refused rather than blown up.
 
     An animated or multi-frame input uses its first frame, with an ``AnimatedImageWarning`` and a note.
     """
     path = Path(path)
     target_size(size, multiple)  # argument errors are programming errors: fail before touching the file
     _check_int("max_pixels", max_pixels, 1)
+    _check_int("min_side", min_side, 1)
 
     _check_input_file(path)
     try:
         with path.open("rb") as fh:
             source_sha256 = _sha256_stream(fh)
             fh.seek(0)
-            img, n_frames, sixteen_bit_source = _decode_first_frame(path, fh, max_pixels)
+            img, n_frames, sixteen_bit_source = _decode_first_frame(path, fh, max_pixels, min_side)
             with img:
                 try:
                     frame, conversion_notes = normalise(img, size, multiple)
@@ -184,19 +191,23 @@ def load_images(
     multiple: int = 8,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int = 1,
 ) -> list[LoadedImage]:
     """Load several inputs, all or nothing.
 
     Every input is loaded before anything is returned, so a caller that writes only after this returns
     writes nothing when any input is bad. The ``InputError`` raised names the first bad input (its
     message starts with that path) and also lists any further bad ones, so the user can fix them all in
-    one go instead of discovering them one run at a time.
+    one go instead of discovering them one run at a time. ``max_pixels`` and ``min_side``: see
+    :func:`load_image`.
     """
     loaded: list[LoadedImage] = []
     errors: list[InputError] = []
     for p in paths:
         try:
-            loaded.append(load_image(p, size=size, multiple=multiple, max_pixels=max_pixels))
+            loaded.append(
+                load_image(p, size=size, multiple=multiple, max_pixels=max_pixels, min_side=min_side)
+            )
         except InputError as exc:
             errors.append(exc)
     if errors:
@@ -306,7 +317,9 @@ def _sha256_stream(fh: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _decode_first_frame(path: Path, fh: IO[bytes], max_pixels: int) -> tuple[Image.Image, int, bool]:
+def _decode_first_frame(
+    path: Path, fh: IO[bytes], max_pixels: int, min_side: int = 1
+) -> tuple[Image.Image, int, bool]:
     """Open ``fh`` with Pillow and fully decode frame 0, turning every decoder failure into ``InputError``.
 
     Returns the loaded image, the number of frames the file has (MPO counts as 1: see
@@ -323,7 +336,7 @@ def _decode_first_frame(path: Path, fh: IO[bytes], max_pixels: int) -> tuple[Ima
             with _pillow_pixel_limit_at_least(max_pixels):
                 img = Image.open(fh)
                 try:
-                    _check_pixels(path, img.size, max_pixels)
+                    _check_pixels(path, img.size, max_pixels, min_side)
                     n_frames = _count_frames(img)
                     sixteen_bit_source = _decodes_from_16_bit(img)
                     img.load()
@@ -333,10 +346,10 @@ def _decode_first_frame(path: Path, fh: IO[bytes], max_pixels: int) -> tuple[Ima
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(
-            f"{path}: image is too large ({exc}); it may be a decompression bomb. "
-            "Shrink it first, or raise the limit with --max-pixels if you trust the file"
-        ) from exc
+        # Pillow refused at open, quoting its own limit (twice its MAX_IMAGE_PIXELS for the error): not the
+        # one that applies here, so the message is ours, with the pixel count Pillow read from the header.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(path, None, int(found[1]) if found else None, max_pixels) from exc
     except UnidentifiedImageError as exc:
         raise InputError(
             f"{path}: is not an image in a format Pillow can read (or its header is corrupt); "
@@ -362,17 +375,32 @@ def _decode_error(path: Path, exc: BaseException) -> InputError:
     return InputError(f"{path}: image file is corrupt ({type(exc).__name__}: {text}); re-export it")
 
 
-def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int, min_side: int = 1) -> None:
     """Reject an image by its header size, before a single pixel is decoded."""
     width, height = size
     if width < 1 or height < 1:
         raise InputError(f"{path}: image has no pixels ({width}x{height}); re-export it")
     if width * height > max_pixels:
+        raise _too_large(path, (width, height), width * height, max_pixels)
+    if min(width, height) < min_side:
         raise InputError(
-            f"{path}: image is too large ({width}x{height} = {width * height} pixels, limit {max_pixels}); "
-            "it may be a decompression bomb. Shrink it first, or raise the limit with --max-pixels if you "
-            "trust the file"
+            f"{path}: image is too small ({width}x{height} px); this model needs at least {min_side} px "
+            f"on each side. Use a larger image (or scale this one up yourself, if that is what you want)"
         )
+
+
+def _too_large(path: Path, size: tuple[int, int] | None, pixels: int | None, max_pixels: int) -> InputError:
+    """The one "too large" message: the image's pixel count, the limit that applies, and how to raise it."""
+    if size is not None:
+        what = f"{size[0]}x{size[1]} = {pixels} pixels"
+    else:
+        what = f"{pixels} pixels" if pixels is not None else "more pixels than allowed"
+    raise_to = f"--max-pixels {pixels}" if pixels is not None else "--max-pixels N"
+    return InputError(
+        f"{path}: image is too large ({what}; the limit is {max_pixels} pixels, set by --max-pixels); "
+        f"it may be a decompression bomb. Shrink it first, or, if you trust the file, raise the limit "
+        f"with {raise_to}"
+    )
 
 
 def _count_frames(img: Image.Image) -> int:
@@ -504,18 +532,33 @@ def _resize_and_crop(img: Image.Image, target: int, notes: list[str]) -> np.ndar
     """Scale (Lanczos) so the shorter side is ``target``, then centre-crop the longer side to ``target``.
 
     Integer arithmetic for the scaled size (round half up), so the geometry is reproducible everywhere.
+    An input stretched beyond ``_EXTREME_ASPECT`` (a 10000x3 strip) is resampled from its centre square
+    only: scaling the whole strip first would make a huge intermediate image of pixels thrown away.
+    Upscaling and a crop that drops most of the picture are said in a note with the original size.
     """
     width, height = img.size
-    if min(width, height) < target:
-        notes.append(f"small image upscaled (shorter side {min(width, height)} px < {target} px)")
+    short, long = min(width, height), max(width, height)
+    if short < target:
+        notes.append(f"small image upscaled: {width}x{height} px, shorter side {short} px < {target} px")
+    if long > 2 * short:
+        notes.append(
+            f"{width}x{height} image centre-cropped to its middle {short}x{short} px "
+            f"({100 * short / long:.2g}% of its {'width' if width > height else 'height'}), "
+            f"then scaled to {target}x{target}"
+        )
     if width <= height:
         new_w, new_h = target, max(target, (2 * height * target + width) // (2 * width))
     else:
         new_w, new_h = max(target, (2 * width * target + height) // (2 * height)), target
-    if (new_w, new_h) != (width, height):
-        img = img.resize((new_w, new_h), Image.Resampling.LANCZOS)
     left = (new_w - target) // 2
     top = (new_h - target) // 2
+    if long > _EXTREME_ASPECT * short:
+        scale = short / target  # source pixels per target pixel
+        box = (left * scale, top * scale, (left + target) * scale, (top + target) * scale)
+        img = img.resize((target, target), Image.Resampling.LANCZOS, box=box)
+        new_w = new_h = target
+    elif (new_w, new_h) != (width, height):
+        img = img.resize((new_w, new_h), Image.Resampling.LANCZOS)
     if (new_w, new_h) != (target, target):
         img = img.crop((left, top, left + target, top + target))
     frame = np.array(img, dtype=np.uint8)

@@ -23,12 +23,12 @@ from driftloop.cost import Factors, HostedEstimate, Meters, load_factors, pick_m
 from driftloop.engines.local import ProgressCallback, execute
 from driftloop.errors import DriftloopError, InputError, SpecError
 from driftloop.frames import frame_sha256, read_frame
-from driftloop.images import DEFAULT_MAX_PIXELS, LoadedImage, load_images, target_size
+from driftloop.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_images, target_size
 from driftloop.metrics.recorder import metrics_settings
 from driftloop.provenance import host, versions
 from driftloop.replicators import registry
 from driftloop.replicators.base import Replicator, align_with, hosted_estimate, price_model
-from driftloop.store import Store, run_lock
+from driftloop.store import ChainRow, Store, clear_stopped, run_lock
 
 Logger = Callable[[str], None]
 RETRYABLE = ("error", "refused")  # chain outcomes `resume --retry-failed` asks again
@@ -144,7 +144,7 @@ def prepare(
         raise InputError("no input images given")
     replicator = registry.build(model, **spec_overrides(model, device, dtype))
     multiple = replicator.requirements.size_multiple
-    loaded = load_images(paths, size=size, multiple=multiple, max_pixels=max_pixels)
+    loaded = load_images(paths, size=size, multiple=multiple, max_pixels=max_pixels, min_side=multiple)
     for item in loaded:
         for note in item.notes:
             say(f"{item.path}: {note}")
@@ -252,10 +252,12 @@ def continue_run(
     for message in align_with(replicator, row.model_info):  # e.g. the thread count, which changes rounding
         say(message)
     with run_lock(store.run_dir(run_id), run_id):
+        clear_stopped(store.run_dir(run_id))
         removed = store.clean_orphans(run_id)
         if removed:
             say(f"removed {len(removed)} unfinished frame file(s) left by the interruption")
-        states = []
+        states: list[core.ChainState] = []
+        fresh: list[core.ChainState] = []
         for c in store.chains(run_id):
             if retry_failed and c.status in RETRYABLE:
                 say(f"chain {c.chain} ended {c.status} ({c.stop_reason}); asking again")
@@ -264,8 +266,11 @@ def continue_run(
             elif c.status != "running":
                 continue
             rows = store.frames(run_id, c.chain)
-            if not rows:
-                raise DriftloopError(f"run {run_id}: chain {c.chain} has no stored frame 0; start a new run")
+            if not rows:  # stopped before its frame 0 was stored (a full disk): make it again from the input
+                state = _fresh_chain(c, config, replicator)
+                fresh.append(state)
+                states.append(state)
+                continue
             last = rows[-1]
             frame = read_frame(store.run_dir(run_id) / last.path)
             if frame_sha256(frame) != last.sha256:
@@ -289,9 +294,24 @@ def continue_run(
             say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
             meters = pick_meters(replicator.requirements.device, factors)
             measuring = metrics_settings(store, run_id, config.metrics, say)
-            execute(store, run_id, replicator, states, settings, progress, False, meters, measuring, hosted)
+            execute(store, run_id, replicator, states, settings, progress, fresh, meters, measuring, hosted)
         else:
             store.set_run_status(run_id, "done")
+
+
+def _fresh_chain(chain: ChainRow, config: RunConfig, replicator: Replicator) -> core.ChainState:
+    """Frame 0 of a chain, normalised from its input file again exactly as when the run was made; an input
+    that is gone or changed since is an error, since the chain would not be the one recorded."""
+    multiple = replicator.requirements.size_multiple
+    item = load_image(chain.input_path, size=config.requested_size, multiple=multiple)
+    if item.source_sha256 != chain.input_sha256:
+        raise DriftloopError(
+            f"{chain.input_path}: the file changed since the run started (sha256 {item.source_sha256[:12]}…, "
+            f"recorded {chain.input_sha256[:12]}…) and chain {chain.chain} has no stored frame 0; "
+            "start a new run"
+        )
+    frame = item.frame
+    return core.ChainState(chain.chain, chain.seed, 0, frame, recent=[frame_sha256(frame)], origin=frame)
 
 
 def rebuild(

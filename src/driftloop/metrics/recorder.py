@@ -120,7 +120,12 @@ class MetricsRecorder:
                 if self.on_error:
                     self.on_error(message)
             if len(self._pending) >= self.settings.batch_rows or self._queue.empty():
-                self._flush()
+                try:
+                    self._flush()
+                except (
+                    Exception
+                ) as exc:  # e.g. a full disk: the engine stops the run; a resume measures again
+                    self.errors.append(f"metrics not stored: {exc}")
 
     def _flush(self) -> None:
         if self._pending:

@@ -1,7 +1,7 @@
 """The workspace: the database (the only SQL), the frame writer, and the read model every stage uses."""
 
 from driftloop.store.db import DB_NAME, SCHEMA_VERSION, ChainRow, FrameRow, RunRow, Store
-from driftloop.store.locks import is_live, run_lock
+from driftloop.store.locks import clear_stopped, is_live, mark_stopped, run_lock, unlocked_status
 from driftloop.store.workspace import RunSummary, RunView, Workspace
 from driftloop.store.writer import FrameWriter
 
@@ -16,6 +16,9 @@ __all__ = [
     "RunView",
     "Store",
     "Workspace",
+    "clear_stopped",
     "is_live",
+    "mark_stopped",
     "run_lock",
+    "unlocked_status",
 ]

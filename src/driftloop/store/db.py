@@ -13,7 +13,9 @@ first; its row is committed after. A crash between the two leaves a file without
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from driftloop.errors import RunNotFoundError, StoreError
+from driftloop.errors import ReadOnlyWorkspaceError, RunNotFoundError, StoreError, storage_problem
 
 SCHEMA_VERSION = 2
 """The database schema this release writes, kept in ``PRAGMA user_version``.
@@ -226,15 +228,35 @@ class Store:
         """Whether ``root`` holds a workspace (without creating one)."""
         return (Path(root).expanduser() / DB_NAME).is_file()
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, readonly: bool = False) -> None:
+        """Open (or, writable, create) the workspace at ``root``.
+
+        ``readonly`` opens an existing workspace for reading only (a read-only mount, an archive copy):
+        nothing is created or migrated. A workspace that cannot be written or has no space left is a
+        :class:`~driftloop.errors.StorageError` that says so, never a traceback.
+        """
         self.root = Path(root).expanduser().resolve()
         self.db_path = self.root / DB_NAME
+        self.readonly = readonly
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"workspace {self.root} is a file, not a folder")
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "runs").mkdir(exist_ok=True)
         self._lock = threading.RLock()
         try:
+            if readonly:
+                self._conn = self._open_readonly()
+                self.migrated_from = _stored_version(self._conn)
+                if self.migrated_from > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"workspace database {self.db_path} has schema version {self.migrated_from}; this "
+                        f"driftloop reads up to {SCHEMA_VERSION}: upgrade driftloop"
+                    )
+                return
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / "runs").mkdir(exist_ok=True)
+            if not all(
+                os.access(p, os.W_OK) for p in (self.root, self.root / "runs", self.db_path) if p.exists()
+            ):
+                raise ReadOnlyWorkspaceError(self.root)  # SQLite would open it read-only and fail later
             self._conn = sqlite3.connect(
                 self.db_path, check_same_thread=False, isolation_level=None, timeout=30
             )
@@ -243,8 +265,28 @@ class Store:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.migrated_from = migrate(self._conn, self.db_path)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
+            problem = storage_problem(exc, self.root)
+            if problem is not None:
+                raise problem from None
+            if isinstance(exc, OSError):
+                raise
             raise StoreError(f"workspace database {self.db_path} cannot be opened: {exc}") from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection; ``immutable`` where SQLite cannot even make its shared-memory file."""
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(
+                f"{self.db_path.as_uri()}?{query}", uri=True, check_same_thread=False, timeout=30
+            )
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+            except sqlite3.OperationalError:
+                conn.close()
+                continue
+            return conn
+        raise StoreError(f"workspace database {self.db_path} cannot be read")
 
     def close(self) -> None:
         with self._lock:
@@ -252,15 +294,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of writes."""
+        """One atomic unit of writes. A full or read-only disk is a :class:`~driftloop.errors.StorageError`
+        (its cause the SQLite error), and nothing of the unit is kept."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                problem = storage_problem(exc, self.root)
+                if problem is None:
+                    raise
+                raise problem from exc
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -347,8 +402,11 @@ class Store:
     def get_run(self, run_id: str) -> RunRow:
         """A run by id or unique id prefix; an empty or ambiguous prefix is an error naming the candidates."""
         if not run_id.strip():
+            ids = [r["id"] for r in self._query("SELECT id FROM runs ORDER BY created_at DESC, id DESC")]
+            listed = ", ".join(ids[:10]) + (f", … ({len(ids)} in all)" if len(ids) > 10 else "")
             raise RunNotFoundError(
-                f"give a run id (or a unique prefix of one); see `driftloop runs -w {self.root}`"
+                f"give a run id (or a unique prefix of one); the workspace {self.root} has "
+                + (f"these runs: {listed}" if ids else "no runs")
             )
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from driftloop.config import RunConfig
-from driftloop.errors import RunNotFoundError, StoreError
+from driftloop.errors import ReadOnlyWorkspaceError, RunNotFoundError, StoreError
 from driftloop.frames import read_frame
 from driftloop.measures import TABLE_ORDER
 from driftloop.store.db import DB_NAME, ChainRow, FrameRow, RunRow, Store
-from driftloop.store.locks import is_live
+from driftloop.store.locks import unlocked_status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,9 +63,8 @@ class RunView:
 
     @property
     def status(self) -> str:
-        """As stored; a 'running' run whose process died reads 'interrupted'."""
-        status = self.store.get_run(self.id).status
-        return "interrupted" if status == "running" and not is_live(self.path) else status
+        """As stored; a 'running' run no process holds reads 'interrupted' (or 'stopped', see locks)."""
+        return unlocked_status(self.path, self.store.get_run(self.id).status)
 
     def chains(self) -> list[ChainRow]:
         return self.store.chains(self.id)
@@ -164,7 +163,10 @@ class Workspace:
             raise RunNotFoundError(
                 f"no driftloop workspace at {root} (no {DB_NAME} there); check --workspace"
             )
-        self.store = Store(root)
+        try:
+            self.store = Store(root)
+        except ReadOnlyWorkspaceError:
+            self.store = Store(root, readonly=True)  # still readable: list, report to elsewhere, export
         self.root = self.store.root
 
     @staticmethod
@@ -183,9 +185,7 @@ class Workspace:
         counts = self.store.frame_counts()
         out = []
         for r in self.store.runs():
-            status = r.status
-            if status == "running" and not is_live(self.store.run_dir(r.id)):
-                status = "interrupted"
+            status = unlocked_status(self.store.run_dir(r.id), r.status)
             chains, done, most = counts.get(r.id, (0, -1, -1))
             out.append(
                 RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, status, r.created_at, max(most, 0))

@@ -22,7 +22,7 @@ from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
 from driftloop.report.export import export
 from driftloop.report.run import summarize
-from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live
+from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
 from driftloop.sweep import sweep_chains, sweep_runs
 
 RUN_STATUSES = ("running", "done", "stopped", "error")
@@ -238,12 +238,7 @@ class GalleryData:
                 self._listing = (signature, rows, tags)
         if any(r.status == "running" for r in rows):
             store = Store(self.root)
-            rows = [
-                r
-                if r.status != "running" or is_live(store.run_dir(r.id))
-                else replace(r, status="interrupted")
-                for r in rows
-            ]
+            rows = [replace(r, status=unlocked_status(store.run_dir(r.id), r.status)) for r in rows]
         return rows, tags
 
     def _read_listing(self) -> tuple[list[RunSummary], dict[str, str]]:
@@ -346,9 +341,7 @@ class GalleryData:
         handle = self._handle(run_id)
         if handle is None:
             return None
-        raw = handle.status
-        if raw == "running" and not is_live(handle.path):
-            raw = "interrupted"
+        raw = handle.status  # the read model already tells a dead process's run from a live one
         return _STATUS_GROUP.get(raw, raw)
 
     def live_pid(self, run_id: str) -> int | None:
