@@ -16,7 +16,7 @@ from driftloop.errors import SpecError
 from driftloop.replicators import codec, tae
 from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
 from driftloop.replicators.diffusers import caption_redraw, img2img, instruct, vae
-from driftloop.replicators.hosted import gemini, openai_images
+from driftloop.replicators.hosted import bfl, gemini, openai_images
 from driftloop.replicators.spec import parse_config, split_spec
 
 ENTRY_POINT_GROUP = "driftloop.replicators"
@@ -53,6 +53,7 @@ def backends() -> dict[str, Backend]:
         *caption_redraw.backends(),
         *openai_images.backends(),
         *gemini.backends(),
+        *bfl.backends(),
     ]
     for b in [*plugins, *builtins]:
         table[b.name] = b
