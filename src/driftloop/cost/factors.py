@@ -109,7 +109,9 @@ class Factors:
                 return table[key]
         return None
 
-    def megapixel_price(self, model: str, input_mp: float, output_mp: float) -> Price | None:
+    def megapixel_price(
+        self, model: str, input_mp: float, output_mp: float, cite: bool = True
+    ) -> Price | None:
         """What a per-megapixel model (FLUX.2 through BFL) charges for one call, from its ``mp:first`` (the
         first output megapixel) and ``mp:extra`` (each further output megapixel, and each input megapixel)
         rates; None unless the table has both."""
@@ -120,14 +122,15 @@ class Factors:
         usd = first.usd + max(0.0, output_mp - 1.0) * extra.usd + input_mp * extra.usd
         source = (
             f"${first.usd:g} first MP + {max(0.0, output_mp - 1.0):.3f} more output MP and "
-            f"{input_mp:.3f} input MP × ${extra.usd:g} ({first.source.strip()})"
+            f"{input_mp:.3f} input MP × ${extra.usd:g}"
         )
+        source += f" ({first.source.strip()})" if cite else f" (prices as of {first.as_of})"
         return Price(usd, source, first.as_of)
 
-    def token_price(self, model: str, counts: dict[str, int]) -> Price | None:
+    def token_price(self, model: str, counts: dict[str, int], cite: bool = True) -> Price | None:
         """What an answer cost by its token counts (``input_text``, ``input_image``, ``output``), from the
         model's ``tokens:<kind>`` rates in USD per 1M tokens; None unless the table has a rate for every
-        kind counted."""
+        kind counted. ``cite=False`` names the prices' date instead of their source."""
         table = self._table(model)
         if not table or not any(counts.values()):
             return None
@@ -138,7 +141,8 @@ class Factors:
         parts = ", ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in counts.items() if n)
         rate = ", ".join(f"{kind.replace('_', ' ')} ${rates[kind].usd:g}" for kind, n in counts.items() if n)
         first = next(iter(rates.values()))
-        source = f"{parts} tokens × ({rate}) per 1M tokens ({first.source.strip()})"
+        source = f"{parts} tokens × ({rate}) per 1M tokens"
+        source += f" ({first.source.strip()})" if cite else f" (prices as of {first.as_of})"
         return Price(usd, source, first.as_of)
 
     def _table(self, model: str) -> dict[str, Price] | None:

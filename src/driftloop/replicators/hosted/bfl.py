@@ -351,7 +351,10 @@ class BFLReplicator(HostedReplicator):
                 "usd": usd,
                 "usd_source": f"billed {credits:g} credits (BFL's answer) × ${USD_PER_CREDIT}",
             }
-        price = self.estimate_price(job.placement.canvas, self.factors) if job is not None else None
+        price = None
+        if job is not None:
+            mp = job.placement.canvas[0] * job.placement.canvas[1] / 1e6
+            price = self.factors.megapixel_price(self.price_model, mp, mp)
         if price is None:
             price = self.factors.price(self.price_model)
         if price is None:
@@ -361,7 +364,7 @@ class BFLReplicator(HostedReplicator):
     def estimate_price(self, canvas: tuple[int, int], factors: Any) -> Price | None:
         """FLUX.2: the megapixel rule on the canvas sent (input) and asked for (output)."""
         mp = canvas[0] * canvas[1] / 1e6
-        return factors.megapixel_price(self.price_model, mp, mp)
+        return factors.megapixel_price(self.price_model, mp, mp, cite=False)
 
     def describe(self) -> dict[str, Any]:
         c = self.config

@@ -402,7 +402,7 @@ class GeminiImageReplicator(HostedReplicator):
             "input_image": int(image),
             "output": int(out),
         }
-        found = factors.token_price(self.price_model, counts)
+        found = factors.token_price(self.price_model, counts, cite=False)
         if found is None:
             return None
         return Price(found.usd, f"{self.tier} image: {found.source}", found.as_of)

@@ -310,7 +310,7 @@ class OpenAIImageReplicator(HostedReplicator):
             "input_image": input_image_tokens(w, h),
             "output": output_tokens(quality, w, h),
         }
-        price = factors.token_price(self.price_model, counts)
+        price = factors.token_price(self.price_model, counts, cite=False)
         if price is None:
             return None
         return Price(price.usd, f"{quality} quality at {w}x{h}: {price.source}", price.as_of)

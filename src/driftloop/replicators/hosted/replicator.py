@@ -64,6 +64,18 @@ class CallEstimate:
     seconds: float | None
     detail: str
     canvas: tuple[int, int] | None = None
+    concurrency: int = 1
+    rpm: float = 0.0
+
+    def duration(self, chains: int, steps: int) -> float | None:
+        """Seconds for ``steps`` lockstep steps of ``chains`` calls each: waves of ``concurrency`` calls of
+        the typical latency, and no faster than the requests-per-minute limit allows."""
+        if self.seconds is None:
+            return None
+        waves = -(-chains // max(1, self.concurrency))
+        by_latency = steps * waves * self.seconds
+        by_rpm = chains * steps * 60.0 / self.rpm if self.rpm > 0 else 0.0
+        return max(by_latency, by_rpm)
 
 
 class HostedConfigError(DriftloopError):
@@ -271,23 +283,27 @@ class HostedReplicator:
         return None
 
     def call_estimate(self, height: int, width: int, factors: Any = None) -> CallEstimate:
-        """One call's price and time for a height×width frame, nothing sent. The run's per-copy price
-        (``requirements.cost_per_image_usd``, which a budget checks) becomes this estimate when it is the
-        higher one: a budget is never set against less than the list price."""
+        """One call's price and time for a height×width frame, nothing sent: by the provider's rule for
+        that size where the catalogue has one (tokens, megapixels), else the dearest list price the config
+        could be charged. The run's per-copy price (``requirements.cost_per_image_usd``, which a budget
+        checks) becomes this estimate."""
         factors = factors or self.factors
         canvas = self._canvas(np.zeros((height, width, 3), np.uint8))
         price = self.estimate_price(canvas, factors)
-        listed = self.estimate_usd_per_image(factors)
-        if price is not None and price.usd >= listed:
+        if price is not None:
             usd, detail = price.usd, price.source
         else:
+            listed = self.estimate_usd_per_image(factors)
             usd = listed
-            detail = f"list price in the cost table for {self.price_model}" if listed else "no price known"
+            found = factors.price(self.price_model)
+            when = f", as of {found.as_of}" if found and found.as_of else ""
+            detail = f"list price of {self.price_model}{when}" if listed else "no price known"
         self.requirements = Requirements(
             size_multiple=1, device="api", deterministic=False, cost_per_image_usd=usd
         )
         latency = self.entry.get("latency_s") if self.entry else None
-        return CallEstimate(usd, float(latency) if latency else None, detail, canvas)
+        seconds = float(latency) if latency else None
+        return CallEstimate(usd, seconds, detail, canvas, self.config.concurrency, self.config.rpm)
 
     def model_missing(self, line: str) -> str:
         """The message for a model the provider does not know (retired, misspelt), naming the catalogue's
