@@ -353,6 +353,8 @@ class GeminiImageReplicator(HostedReplicator):
                 return Problem("fatal", f"Gemini rejected the key in {self.key_env}: {line}", status, code)
             if status == 404:
                 return Problem("fatal", self.model_missing(line), status, code)
+            if status == 429 and "PerDay" in text:  # a daily quota: retrying within minutes cannot help
+                return Problem("fatal", f"Gemini quota exhausted for today: {line}", status, code)
             if status is not None and (status in RETRY_STATUSES or status >= 500):
                 headers = getattr(getattr(exc, "response", None), "headers", None)
                 retry_after = parse_retry_after(headers)
