@@ -215,6 +215,7 @@ class HostedReplicator:
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
         self.factors = cost.load_factors()
+        self.estimate_only = is_offline()
         self.entry = catalogue.lookup(name, str(config.model))
         notice = catalogue.retirement_notice(self.entry, self.base_url_env) if self.entry else None
         self.notices: list[str] = [notice] if notice else []
@@ -339,7 +340,7 @@ class HostedReplicator:
 
         Workers are daemon threads: after Ctrl-C the process does not wait for requests in flight.
         """
-        if is_offline():
+        if self.estimate_only:
             raise HostedConfigError(f"{self.spec} was built for an estimate only; nothing is sent")
         stop = threading.Event()
         jobs = [self._job(i, f, s) for i, (f, s) in enumerate(zip(frames, seeds, strict=True))]
