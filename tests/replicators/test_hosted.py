@@ -59,7 +59,42 @@ def gpt_image_1_usd(output_tokens: int) -> float:
     return 64 * 5e-6 + 259 * 10e-6 + output_tokens * 40e-6
 
 
-# ------------------------------------------------------------- fixtures (``fake``, ``env``: conftest.py)
+# -------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def fake():
+    with FakeImageAPI(openai_key=OPENAI_KEY, gemini_key=GEMINI_KEY) as api:
+        yield api
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, fake: FakeImageAPI) -> FakeImageAPI:
+    """Both clients pointed at the fake, with keys only in the environment."""
+    for name in (
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+        "OPENAI_ADMIN_KEY",
+        "OPENAI_CUSTOM_HEADERS",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_USE_ENTERPRISE",
+        "GOOGLE_CLOUD_PROJECT",
+        "GOOGLE_CLOUD_LOCATION",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base)
+    monkeypatch.setenv("GEMINI_API_KEY", GEMINI_KEY)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+    return fake
 
 
 def build_openai(spec: str = "openai:gpt-image-1") -> openai_images.OpenAIImageReplicator:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_hosted
 from fake_image_api import (
     GEMINI_TIER_TOKENS,
     FakeImageAPI,
@@ -39,6 +40,7 @@ from driftloop.replicators.hosted.canvas import native_canvas
 from driftloop.replicators.hosted.replicator import HostedAuthError, offline
 from driftloop.replicators.spec import parse_config
 
+fake, env = test_hosted.fake, test_hosted.env  # the fixtures: the local fake, and the clients pointed at it
 REPO = Path(__file__).resolve().parents[2]
 READ = dt.date(2026, 12, 1)
 # the providers' published rates (USD per 1M tokens), as the fake's bill is reckoned
