@@ -374,3 +374,17 @@ def test_cli_dry_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert "4 calls" in result.output and "nothing was called or written" in result.output
     assert not (tmp_path / "w").exists()
+
+
+def test_gemini_3_faults_with_retry_after_and_malformed(env: FakeImageAPI) -> None:
+    env.script(rate_limited("gemini", retry_after="0.3"), server_error("gemini", 503), hang(6.0))
+    rep = build_gemini("gemini:gemini-3-pro-image,image_size=1K,backoff=0.05,timeout=2")
+    (out,) = rep.replicate([square(64)], [0])
+    assert isinstance(out, Copy), out
+    assert out.info["attempts"] == 4 and env.received[1].started - env.received[0].started >= 0.3
+    assert "429" in out.info["errors"][0] and "timed out" in out.info["errors"][2]
+    billed = (20 * GEMINI_3_PRO["text"] + 1120 * GEMINI_3_PRO["image"] + 1120 * GEMINI_3_PRO["output"]) / 1e6
+    assert out.info["usd"] == pytest.approx(billed)  # billed once
+    env.script(malformed("gemini", "not_image"))
+    (bad,) = build_gemini("gemini:gemini-3-pro-image").replicate([square(64)], [0])
+    assert isinstance(bad, Failure) and "malformed" in bad.message
