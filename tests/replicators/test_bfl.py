@@ -8,6 +8,8 @@ stored with each copy equals the credits the fake billed (1 credit = $0.01).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -196,6 +198,14 @@ def test_retired_or_unknown_model_and_bad_key_stop_the_batch(fake: FakeBFL) -> N
     with pytest.raises(HostedAuthError, match="BFL_API_KEY") as info:
         build().replicate([frame()], [0])
     assert KEY not in str(info.value)
+
+
+def test_the_module_imports_httpx_lazily() -> None:
+    code = (
+        "import sys, driftloop.replicators.hosted.bfl as b; b.backends(); "
+        "assert 'httpx' not in sys.modules, 'httpx imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_missing_key_and_spec_checks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -94,7 +94,8 @@ def test_catalogue_is_the_one_home_of_prices() -> None:
     f = default_factors()
     price = f.price("openai:gpt-image-2", "medium", "1024x1024")
     assert price is not None and price.usd == 0.053 and price.as_of == "2026-12-01"
-    assert "secondary" in price.source and "https://" in price.source
+    assert "secondary" in price.source and "developers.openai.com/api/docs/pricing" in price.source
+    assert "https://" not in price.source  # it travels into self-contained reports
     assert f.price("gemini:gemini-3-pro-image", "4K").usd == 0.24
     mp = f.megapixel_price("bfl:flux-2-pro", 1.0, 1.0)
     assert mp is not None and mp.usd == pytest.approx(0.045)

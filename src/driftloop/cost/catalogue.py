@@ -171,7 +171,8 @@ def replacement_hint(provider: str, model: str) -> str:
 
 def price_tables() -> dict[str, dict[str, Any]]:
     """Every priced model as a ``[prices."provider:id"]`` table of the cost factor file: flat keys to USD,
-    plus ``source`` and ``as_of`` (the read date)."""
+    plus ``source`` and ``as_of`` (the read date). Sources are cited without their ``https://``: they travel
+    with every run's stored factors into its self-contained report, which links nowhere."""
     out: dict[str, dict[str, Any]] = {}
     for entry in entries():
         price = entry.price
@@ -184,7 +185,7 @@ def price_tables() -> dict[str, dict[str, Any]]:
             table[key] = usd
         for key, usd in (price.get("mp") or {}).items():
             table[f"mp:{key}"] = usd
-        source = " ".join(str(price["source"]).split())
+        source = " ".join(str(price["source"]).split()).replace("https://", "").replace("http://", "")
         note = " ".join(str(price.get("note", "")).split())
         table["source"] = f"{source} [{price.get('confidence', 'unconfirmed')}{'; ' + note if note else ''}]"
         table["as_of"] = str(price["read"])
