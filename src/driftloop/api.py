@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from driftloop import sweep as sweeps
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
-from driftloop.engines.start import continue_run, prepare, rebuild, start
+from driftloop.engines.start import DryRun, continue_run, prepare, rebuild, start
+from driftloop.engines.start import estimate as estimate_prepared
 from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RunNotFoundError
 from driftloop.metrics.recorder import recompute
 from driftloop.render.run import render_run
@@ -43,6 +44,7 @@ __all__ = [
     "RunSummary",
     "bias",
     "bias_card",
+    "estimate",
     "open_run",
     "resume",
     "run",
@@ -143,6 +145,29 @@ def run(
     store = Store(workspace)
     run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done)
     return _finish(Run(store, run_id), render)
+
+
+def estimate(
+    images: str | Path | Sequence[str | Path],
+    model: str | Replicator | Callable[..., Any] = "taef2",
+    n: int = DEFAULT_STEPS,
+    seeds: Sequence[int] = (0,),
+    size: int = 512,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    cost_factors: str | Path | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    log: Logger | None = None,
+) -> DryRun:
+    """What :func:`run` would do with these arguments (calls, price, time), calling no hosted model and
+    writing nothing; a hosted model needs no API key for it."""
+    prepared = prepare(
+        images, model, n, seeds, size, workspace, batch_size=batch_size, device=device, dtype=dtype,
+        cost_factors=cost_factors, metrics=False, max_pixels=max_pixels, log=log, dry_run=True,
+    )  # fmt: skip
+    return estimate_prepared(prepared)
 
 
 def _finish(handle: Run, render: bool) -> Run:

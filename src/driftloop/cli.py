@@ -223,11 +223,27 @@ def run(
     ] = DEFAULT_MAX_PIXELS,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print calls, price and time; call nothing, write nothing.")
+    ] = False,
 ) -> None:
     """Copy each image STEPS times with MODEL, storing every frame."""
     from driftloop import api  # the library: loaded when a verb runs, so --help answers at once
 
     say = say_for(quiet)
+    if dry_run:
+        d = api.estimate(images, model=model, n=steps, seeds=parse_seeds(seeds), size=size,
+                         workspace=workspace, batch_size=batch_size, device=device, dtype=dtype,
+                         cost_factors=cost_factors, max_pixels=max_pixels, log=say)  # fmt: skip
+        out = stdout_console()
+        out.print(f"dry run: {escape(d.model)}: {d.chains} chain(s) × {d.steps} steps = {d.calls} calls")
+        per = f"${d.usd_per_call:.4f} per call: " if d.usd_per_call else ""
+        usd = "unknown" if d.usd is None else f"≈ ${d.usd:.2f}"
+        out.print(f"price: {usd} ({per}{escape(d.price_detail)})")
+        when = "unknown" if d.seconds is None else f"≈ {_duration(d.seconds)}"
+        out.print(f"time: {when} ({escape(d.seconds_detail)})")
+        out.print("nothing was called or written")
+        return
     with ProgressDisplay(quiet, "replicating") as bar:
         handle = api.run(
             images, model=model, n=steps, seeds=parse_seeds(seeds), size=size, workspace=workspace,
@@ -460,6 +476,11 @@ def models() -> None:
             escape(row.name), escape(row.summary), f"{mark} {escape(row.weights.where)}", escape(row.notes)
         )
     out.print(table)
+    hosted = Table("hosted model", "status", "per copy (512²)", "price read", box=None)
+    for h in registry.hosted_listing():
+        usd = "no price" if h.usd_per_copy is None else f"${h.usd_per_copy:.3f}"
+        hosted.add_row(escape(h.spec), escape(h.status), usd, h.price_read or "-")
+    out.print(hosted)
     for problem in registry.plugin_problems():
         console.print(f"[yellow]plug-in failed to load:[/] {problem}")
 

@@ -41,6 +41,8 @@ from driftloop.errors import DriftloopError, InputError
 from driftloop.images import load_image
 from driftloop.render.run import render_run
 from driftloop.replicators import registry
+from driftloop.replicators.base import Backend
+from driftloop.replicators.hosted.replicator import CallEstimate, HostedReplicator, canonical_spec, offline
 from driftloop.replicators.spec import format_spec, split_spec
 from driftloop.report.run import write_run_report
 from driftloop.store import RunView, Store
@@ -126,8 +128,20 @@ def _model_specs(path: Path, models: list[Any]) -> list[str]:
                 backend, config = registry.parse(spec)
             except DriftloopError as exc:
                 raise _fail(path, f"models[{i}]: {exc}") from None
-            specs.append(format_spec(backend.name, config, backend.positional))
+            specs.append(_canonical(backend, config))
     return list(dict.fromkeys(specs))
+
+
+def _hosted(backend: Backend) -> bool:
+    return isinstance(backend.build, type) and issubclass(backend.build, HostedReplicator)
+
+
+def _canonical(backend: Backend, config: Any) -> str:
+    """A model's canonical spec, as its runs store it: a hosted model always names its model (a default
+    model changes as providers retire theirs), the others only parameters that differ from defaults."""
+    if _hosted(backend):
+        return canonical_spec(backend.name, config, backend.positional or "model")
+    return format_spec(backend.name, config, backend.positional)
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -198,7 +212,7 @@ def _control(path: Path, given: Any, models: list[str]) -> str | None:
         backend, config = registry.parse(given)
     except DriftloopError as exc:
         raise _fail(path, f"control: {exc}") from None
-    return format_spec(backend.name, config, backend.positional)
+    return _canonical(backend, config)
 
 
 def input_hashes(sweep: Sweep) -> dict[Path, str]:
@@ -310,8 +324,22 @@ class PlanRow:
         return self.chains * self.steps - self.done_frames
 
 
-def price_per_copy(spec: str, factors: Factors) -> float:
-    """The listed price of one copy by a hosted model (0 for local models), from the cost factor table."""
+def hosted_call(spec: str, factors: Factors, size: int) -> CallEstimate | None:
+    """A hosted model's price and time for one copy of a size×size frame (input tokens included where the
+    provider's rules are known), with no key and nothing sent; None for a local model."""
+    backend, config = registry.parse(spec)
+    if not _hosted(backend):
+        return None
+    with offline():
+        return backend.build(config).call_estimate(size, size, factors)
+
+
+def price_per_copy(spec: str, factors: Factors, size: int | None = None) -> float:
+    """The price of one copy (0 for local models): a hosted model's own estimate at ``size``, else the
+    listed price in the cost factor table."""
+    call = hosted_call(spec, factors, size) if size else None
+    if call is not None:
+        return call.usd
     name, positional, params = split_spec(spec)
     price = factors.price(
         f"{name}:{positional}" if positional else name, params.get("quality"), params.get("size")
@@ -330,7 +358,8 @@ def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
         chains = len(sweep.images) * len(sweep.seeds)
         rows.append(
             PlanRow(model, chains, sweep.steps, min(cov.frames, chains * sweep.steps),
-                    statistics.median(cov.seconds) if cov.seconds else None, price_per_copy(model, factors))
+                    statistics.median(cov.seconds) if cov.seconds else None,
+                    price_per_copy(model, factors, sweep.size))
         )  # fmt: skip
     return rows
 
@@ -364,9 +393,14 @@ def estimate(sweep: Sweep, workspace: str | Path) -> Estimate:
     Time per copy comes from earlier runs of the model at this size, else from timing one copy of a local
     model whose weights are here."""
     rows = []
+    factors = load_factors(workspace=workspace if Path(workspace).is_dir() else None)
     for row in plan(sweep, workspace):
         seconds = row.seconds_per_frame
-        if seconds is None and row.remaining_frames:
+        call = hosted_call(row.model, factors, sweep.size) if seconds is None else None
+        duration = call.duration(row.chains, row.steps) if call is not None else None
+        if duration is not None:  # the catalogue's typical latency under concurrency and rpm: per copy
+            seconds = duration / max(1, row.chains * row.steps)
+        elif seconds is None and row.remaining_frames:
             seconds = probe_seconds(row.model, sweep.images[0], sweep.size)
         rows.append(EstimateRow(row.model, row.chains, row.steps, row.remaining_frames, seconds,
                                 row.usd_per_frame * row.remaining_frames))  # fmt: skip

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+GEMINI_RATIOS = {"9:21", "1:4", "4:1", "1:8", "8:1"}  # gemini-3.1-flash-image's extra ratios
+GEMINI_TIER_TOKENS = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}  # output tokens the fake bills per tier
 GEMINI_CANVASES = {
     "1:1": (1024, 1024),
     "2:3": (832, 1248),
@@ -50,6 +52,7 @@ GEMINI_CANVASES = {
 }
 OPENAI_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
 OPENAI_QUALITIES = {"low", "medium", "high", "auto"}
+OPENAI_QUALITIES_2X = OPENAI_QUALITIES | {"xhigh", "max"}  # the gpt-image-2.5 / 2.6 models
 
 
 @dataclass
@@ -98,9 +101,32 @@ Action = Reply | Callable[[Received], "Reply | np.ndarray | None"]
 OUTPUT_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
 
 
-def output_tokens(quality: str, shape: tuple[int, ...]) -> int:
+def output_tokens(quality: str, shape: tuple[int, ...], model: str = "gpt-image-1") -> int:
+    if model.startswith("gpt-image-2"):
+        return gpt_image_2_tokens("medium" if quality == "auto" else quality, shape[1], shape[0])
     square, oblong = OUTPUT_TOKENS["medium" if quality == "auto" else quality]
     return square if shape[0] == shape[1] else oblong
+
+
+def gpt_image_2_tokens(quality: str, width: int, height: int) -> int:
+    """What the fake bills a gpt-image-2 output as: OpenAI's calculator (196 / 1756 / 7024 at 1024²)."""
+    f = {"low": 16, "medium": 48, "high": 96, "xhigh": 192, "max": 384}[quality]
+    big, small = max(width, height), min(width, height)
+    s = (2 * f * small + big) // (2 * big)
+    return -(-f * s * (2_000_000 + width * height) // 4_000_000)
+
+
+def flexible_size_problem(size: str) -> str | None:
+    """gpt-image-2's size rule: WxH, multiples of 16, 655,360 to 8,294,400 pixels, edges ≤ 3840, ≤ 3:1."""
+    w, x, h = size.partition("x")
+    if not (x and w.isdigit() and h.isdigit()):
+        return f"invalid size {size!r}"
+    wi, hi = int(w), int(h)
+    if wi % 16 or hi % 16 or not 655_360 <= wi * hi <= 8_294_400 or max(wi, hi) > 3840:
+        return f"invalid size {size!r}: outside the model's pixel limits"
+    if max(wi, hi) / min(wi, hi) > 3:
+        return f"invalid size {size!r}: aspect ratio beyond 3:1"
+    return None
 
 
 def png_b64(image: np.ndarray) -> str:
@@ -225,6 +251,7 @@ class FakeImageAPI:
         self.delay = delay
         self.received: list[Received] = []
         self.refuse_when: Callable[[Received], bool] | None = None
+        self.retired: set[str] = set()  # models the fake answers as retired (model_not_found / NOT_FOUND)
         self._queue: deque[Action] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -306,6 +333,13 @@ class FakeImageAPI:
                 [{"reason": "API_KEY_INVALID"}],
             )
         del key
+        model = req.fields.get("model", "")
+        if model in self.retired:
+            if req.provider == "openai":
+                message = f"The model `{model}` does not exist or you do not have access to it."
+                return openai_error(404, message, "model_not_found")
+            message = f"models/{model} is not found for API version v1beta, or is not supported."
+            return gemini_error(404, message, "NOT_FOUND")
         if req.problems:
             message = "; ".join(req.problems)
             if req.provider == "openai":
@@ -334,6 +368,9 @@ class FakeImageAPI:
         data = png_b64(image)
         if req.provider == "openai":
             quality = req.fields.get("quality", "auto")
+            model = req.fields.get("model", "")
+            out = output_tokens(quality, image.shape, model)
+            image_tokens = 259 if not model.startswith("gpt-image-2") else 4100 + req.image.size // 3000
             return {
                 "created": int(time.time()),
                 "data": [{"b64_json": data}],
@@ -342,10 +379,10 @@ class FakeImageAPI:
                 "quality": "medium" if quality == "auto" else quality,
                 "size": f"{image.shape[1]}x{image.shape[0]}",
                 "usage": {
-                    "input_tokens": 323,
-                    "input_tokens_details": {"image_tokens": 259, "text_tokens": 64},
-                    "output_tokens": output_tokens(quality, image.shape),
-                    "total_tokens": 323 + output_tokens(quality, image.shape),
+                    "input_tokens": 64 + image_tokens,
+                    "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": 64},
+                    "output_tokens": out,
+                    "total_tokens": 64 + image_tokens + out,
                 },
             }
         return {
@@ -362,13 +399,25 @@ class FakeImageAPI:
                     "index": 0,
                 }
             ],
-            "usageMetadata": {
-                "promptTokenCount": 1302,
-                "candidatesTokenCount": 1290,
-                "totalTokenCount": 2592,
-            },
+            "usageMetadata": self._gemini_usage(req),
             "modelVersion": req.fields.get("model", "?"),
             "responseId": f"fake-{n}",
+        }
+
+    @staticmethod
+    def _gemini_usage(req: Received) -> dict[str, Any]:
+        tier = req.fields.get("image_size")
+        if tier is None:  # the older models: a flat count, no modality split
+            return {"promptTokenCount": 1302, "candidatesTokenCount": 1290, "totalTokenCount": 2592}
+        out = GEMINI_TIER_TOKENS[tier]
+        return {
+            "promptTokenCount": 1120 + 20,
+            "promptTokensDetails": [
+                {"modality": "TEXT", "tokenCount": 20},
+                {"modality": "IMAGE", "tokenCount": 1120},
+            ],
+            "candidatesTokenCount": out,
+            "totalTokenCount": 1140 + out,
         }
 
 
@@ -426,9 +475,18 @@ class _Handler(BaseHTTPRequestHandler):
                 req.problems.append(f"missing required parameter {needed!r}")
         if req.image is None:
             req.problems.append("missing required file 'image'")
-        if req.fields.get("size", "auto") not in OPENAI_SIZES:
+        flexible = req.fields.get("model", "").startswith("gpt-image-2")
+        size = req.fields.get("size", "auto")
+        if flexible and size != "auto":
+            problem = flexible_size_problem(size)
+            if problem:
+                req.problems.append(problem)
+        elif size not in OPENAI_SIZES:
             req.problems.append(f"invalid size {req.fields['size']!r}")
-        if req.fields.get("quality", "auto") not in OPENAI_QUALITIES:
+        if req.fields.get("model", "").startswith(("gpt-image-2.5", "gpt-image-2.6")):
+            if req.fields.get("quality", "auto") not in OPENAI_QUALITIES_2X:
+                req.problems.append(f"invalid quality {req.fields['quality']!r}")
+        elif req.fields.get("quality", "auto") not in OPENAI_QUALITIES:
             req.problems.append(f"invalid quality {req.fields['quality']!r}")
         return req
 
@@ -456,9 +514,13 @@ class _Handler(BaseHTTPRequestHandler):
                     req.fields["prompt"] = part["text"]
         config = body.get("generationConfig") or body.get("generation_config") or {}
         image_config = config.get("imageConfig") or config.get("image_config") or {}
+        if image_config.get("imageSize"):
+            req.fields["image_size"] = image_config["imageSize"]
+            if image_config["imageSize"] not in GEMINI_TIER_TOKENS:
+                req.problems.append(f"unsupported image size {image_config['imageSize']!r}")
         if image_config.get("aspectRatio"):
             req.fields["aspect_ratio"] = image_config["aspectRatio"]
-            if image_config["aspectRatio"] not in GEMINI_CANVASES:
+            if image_config["aspectRatio"] not in GEMINI_CANVASES | dict.fromkeys(GEMINI_RATIOS):
                 req.problems.append(f"unsupported aspect ratio {image_config['aspectRatio']!r}")
         modalities = config.get("responseModalities") or []
         req.fields["modalities"] = ",".join(modalities)

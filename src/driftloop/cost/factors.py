@@ -1,6 +1,7 @@
 """The factor table: every number the cost report uses that is not measured, each with its source.
 
-The defaults live in the packaged ``driftloop/cost_factors.toml`` (read it: it documents every number).
+The defaults live in the packaged ``driftloop/cost_factors.toml`` (read it: it documents every number); the
+prices of hosted models in the dated model catalogue ``driftloop/hosted_models.toml`` (:mod:`.catalogue`).
 :func:`load_factors` layers the workspace's ``driftloop.toml`` ``[cost]`` table and then a per-run file over
 them, key by key. A number someone overrides without saying where it came from is labelled "set in <file>",
 so a report never passes a user's guess off as a published figure.
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from driftloop.cost import catalogue
 from driftloop.errors import DriftloopError
 
 WORLD = "world"
@@ -107,10 +109,28 @@ class Factors:
                 return table[key]
         return None
 
-    def token_price(self, model: str, counts: dict[str, int]) -> Price | None:
+    def megapixel_price(
+        self, model: str, input_mp: float, output_mp: float, cite: bool = True
+    ) -> Price | None:
+        """What a per-megapixel model (FLUX.2 through BFL) charges for one call, from its ``mp:first`` (the
+        first output megapixel) and ``mp:extra`` (each further output megapixel, and each input megapixel)
+        rates; None unless the table has both."""
+        table = self._table(model)
+        if not table or "mp:first" not in table or "mp:extra" not in table:
+            return None
+        first, extra = table["mp:first"], table["mp:extra"]
+        usd = first.usd + max(0.0, output_mp - 1.0) * extra.usd + input_mp * extra.usd
+        source = (
+            f"${first.usd:g} first MP + {max(0.0, output_mp - 1.0):.3f} more output MP and "
+            f"{input_mp:.3f} input MP × ${extra.usd:g}"
+        )
+        source += f" ({first.source.strip()})" if cite else f" (prices as of {first.as_of})"
+        return Price(usd, source, first.as_of)
+
+    def token_price(self, model: str, counts: dict[str, int], cite: bool = True) -> Price | None:
         """What an answer cost by its token counts (``input_text``, ``input_image``, ``output``), from the
         model's ``tokens:<kind>`` rates in USD per 1M tokens; None unless the table has a rate for every
-        kind counted."""
+        kind counted. ``cite=False`` names the prices' date instead of their source."""
         table = self._table(model)
         if not table or not any(counts.values()):
             return None
@@ -121,7 +141,8 @@ class Factors:
         parts = ", ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in counts.items() if n)
         rate = ", ".join(f"{kind.replace('_', ' ')} ${rates[kind].usd:g}" for kind, n in counts.items() if n)
         first = next(iter(rates.values()))
-        source = f"{parts} tokens × ({rate}) per 1M tokens ({first.source.strip()})"
+        source = f"{parts} tokens × ({rate}) per 1M tokens"
+        source += f" ({first.source.strip()})" if cite else f" (prices as of {first.as_of})"
         return Price(usd, source, first.as_of)
 
     def _table(self, model: str) -> dict[str, Price] | None:
@@ -218,7 +239,9 @@ def _defaults() -> Factors:
         raise RuntimeError(f"the packaged cost factor table lacks {missing}")
     scalars = {name: _scalar(name, data[name], label, None) for name in SCALARS}
     grid = _grid(data["grid_intensity"], label, None)
-    prices = _prices(data.get("prices", {}), label)
+    if "prices" in data:
+        raise RuntimeError(f"{label} must not hold prices: they live in {catalogue.LABEL}")
+    prices = _prices(catalogue.price_tables(), catalogue.LABEL)
     unknown = sorted(set(data) - TOP_LEVEL)
     if unknown:
         raise RuntimeError(f"the packaged cost factor table has unknown keys {unknown}")

@@ -27,7 +27,15 @@ from driftloop.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_i
 from driftloop.metrics.recorder import metrics_settings
 from driftloop.provenance import host, versions
 from driftloop.replicators import registry
-from driftloop.replicators.base import Replicator, align_with, hosted_estimate, price_model
+from driftloop.replicators.base import (
+    Replicator,
+    align_with,
+    call_estimate,
+    hosted_estimate,
+    notices,
+    price_model,
+)
+from driftloop.replicators.hosted.replicator import offline
 from driftloop.store import ChainRow, Store, clear_stopped, run_lock
 
 Logger = Callable[[str], None]
@@ -90,6 +98,8 @@ class Prepared:
     factors: Factors
     meters: Meters
     hosted: HostedEstimate | None
+    per_call: Any = None  # a hosted model's CallEstimate at the run's frame size
+    notices: tuple[str, ...] = ()  # warnings about the model (retired, ...), stored as run events
 
 
 def _as_list(images: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -129,8 +139,11 @@ def prepare(
     sweep: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     log: Logger | None = None,
+    dry_run: bool = False,
 ) -> Prepared:
-    """Check everything a run needs before anything is written: settings, model, inputs and budget."""
+    """Check everything a run needs before anything is written: settings, model, inputs and budget.
+
+    ``dry_run``: build a hosted model for an estimate only (no key or client needed, nothing can be sent)."""
     say = log or (lambda _msg: None)
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     # settings first (cheap, and a bad one should not wait for a model to load)
@@ -142,7 +155,13 @@ def prepare(
     paths = _as_list(images)
     if not paths:
         raise InputError("no input images given")
-    replicator = registry.build(model, **spec_overrides(model, device, dtype))
+    if dry_run:
+        with offline():
+            replicator = registry.build(model, **spec_overrides(model, device, dtype))
+    else:
+        replicator = registry.build(model, **spec_overrides(model, device, dtype))
+    for note in notices(replicator):
+        say(f"warning: {note}")
     multiple = replicator.requirements.size_multiple
     loaded = load_images(paths, size=size, multiple=multiple, max_pixels=max_pixels, min_side=multiple)
     for item in loaded:
@@ -170,6 +189,15 @@ def prepare(
         sweep=sweep,
     )
     hosted = hosted_estimate(replicator, factors)  # prices from this run's factor table, overrides included
+    # a hosted call's price with its input tokens; the dearest frame size is what a budget is checked against
+    estimates = [
+        call_estimate(replicator, h, w, factors) for h, w in sorted({i.frame.shape[:2] for i in loaded})
+    ]
+    per_call = max((e for e in estimates if e is not None), key=lambda e: e.usd, default=None)
+    if per_call is not None:
+        replicator.requirements = dataclasses.replace(
+            replicator.requirements, cost_per_image_usd=per_call.usd
+        )
     check_priced(replicator, max_cost)
     estimate = replicator.requirements.cost_per_image_usd * n * config.chain_count
     if max_cost is not None and estimate > max_cost + 1e-9:
@@ -179,7 +207,46 @@ def prepare(
         )
     if estimate:
         say(f"estimated cost: ${estimate:.2f}")
-    return Prepared(config, replicator, loaded, factors, meters, hosted)
+    return Prepared(config, replicator, loaded, factors, meters, hosted, per_call, tuple(notices(replicator)))
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a run would do, with nothing called and nothing written (``driftloop run --dry-run``)."""
+
+    model: str
+    chains: int
+    steps: int
+    calls: int
+    usd: float | None  # None: no price known
+    usd_per_call: float | None
+    price_detail: str
+    seconds: float | None  # None: unknown (a local model is not timed here)
+    seconds_detail: str
+    notices: tuple[str, ...] = ()
+
+
+def estimate(prepared: Prepared) -> DryRun:
+    """Number of calls, price (input tokens included where the provider's rules are known) and time (the
+    catalogue's typical latency, waves of ``concurrency`` calls, under the ``rpm`` limit) of a prepared
+    run."""
+    config, est = prepared.config, prepared.per_call
+    chains, steps = config.chain_count, config.n_steps
+    calls = chains * steps
+    if est is None:
+        untimed = "local model: not timed by a dry run (sweep --dry-run times one copy)"
+        return DryRun(config.model, chains, steps, calls, 0.0, 0.0, "local model: no per-image fee", None,
+                      untimed, prepared.notices)  # fmt: skip
+    seconds = est.duration(chains, steps)
+    how = (
+        f"{est.seconds:g} s per call (typical, an assumption)" if est.seconds else "no typical latency known"
+    )
+    how += f", {min(est.concurrency, chains)} at a time"
+    if est.rpm:
+        how += f", at most {est.rpm:g} calls per minute"
+    usd = est.usd * calls if est.usd else None
+    return DryRun(config.model, chains, steps, calls, usd, est.usd or None, est.detail, seconds, how,
+                  prepared.notices)  # fmt: skip
 
 
 def find_same(store: Store, config: RunConfig) -> tuple[str, str] | None:
@@ -220,6 +287,8 @@ def start(
         run_id, replicator.spec, config.n_steps, config.to_dict(), replicator.describe(), versions(), host(),
         chains,
     )  # fmt: skip
+    for note in prepared.notices:
+        store.add_event(run_id, "warning", note)
     states = [
         core.ChainState(
             chain=i, seed=seed, step=0, frame=item.frame, recent=[frame_sha256(item.frame)], origin=item.frame

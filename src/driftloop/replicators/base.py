@@ -141,11 +141,19 @@ class OptionalHooks(Protocol):
     was made, adjust what changes the numerics without being part of the spec (e.g. a CPU thread count,
     which changes oneDNN's float rounding), so resumed frames stay bit-identical; returns one message per
     change made, for the log. Default: nothing changes (``[]``).
+
+    ``call_estimate(height, width, factors)``: a hosted model's price and time for one call on a frame of
+    that size, input tokens included (``CallEstimate``); it also becomes the per-copy price a budget is
+    checked against. ``notices``: warnings about the model (retired, deprecated), logged and stored with
+    the run. Defaults: ``None`` and ``[]``.
     """
 
     price_model: str
+    notices: list[str]
 
     def hosted_estimate(self, factors: Any) -> Any: ...
+
+    def call_estimate(self, height: int, width: int, factors: Any) -> Any: ...
 
     def align_with(self, model_info: dict[str, Any]) -> list[str]: ...
 
@@ -159,6 +167,18 @@ def hosted_estimate(replicator: Replicator, factors: Any) -> Any | None:
     """A hosted model's per-image energy and price estimate under ``factors``; ``None`` for local models."""
     hook = getattr(replicator, "hosted_estimate", None)
     return hook(factors) if callable(hook) else None
+
+
+def call_estimate(replicator: Replicator, height: int, width: int, factors: Any) -> Any | None:
+    """A hosted model's price and time for one call on a height×width frame (it also sets the per-copy price
+    a budget is checked against); ``None`` for local models."""
+    hook = getattr(replicator, "call_estimate", None)
+    return hook(height, width, factors) if callable(hook) else None
+
+
+def notices(replicator: Replicator) -> list[str]:
+    """Warnings about the model itself (a retired or deprecated hosted model), to log and store."""
+    return list(getattr(replicator, "notices", ()) or ())
 
 
 def align_with(replicator: Replicator, model_info: dict[str, Any]) -> list[str]:

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+from driftloop.cost import catalogue, default_factors
 from driftloop.errors import SpecError
 from driftloop.replicators import codec, tae
 from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
 from driftloop.replicators.diffusers import caption_redraw, img2img, instruct, vae
-from driftloop.replicators.hosted import gemini, openai_images
+from driftloop.replicators.hosted import bfl, gemini, openai_images
+from driftloop.replicators.hosted.replicator import offline
 from driftloop.replicators.spec import parse_config, split_spec
 
 ENTRY_POINT_GROUP = "driftloop.replicators"
@@ -53,6 +55,7 @@ def backends() -> dict[str, Backend]:
         *caption_redraw.backends(),
         *openai_images.backends(),
         *gemini.backends(),
+        *bfl.backends(),
     ]
     for b in [*plugins, *builtins]:
         table[b.name] = b
@@ -117,4 +120,31 @@ def listing() -> list[ModelListing]:
         except Exception as exc:
             status = WeightsStatus(False, f"error: {exc}")
         rows.append(ModelListing(b.name, b.summary, status, b.notes))
+    return rows
+
+
+@dataclass(frozen=True)
+class HostedListing:
+    """One hosted model of the catalogue, for ``driftloop models``: status and price per copy."""
+
+    spec: str
+    status: str
+    usd_per_copy: float | None  # at the default spec and frame size; None: no price known
+    price_read: str | None
+    note: str
+
+
+def hosted_listing(size: int = 512) -> list[HostedListing]:
+    """Every model of the catalogue with its status and what one copy of a size×size frame costs with the
+    default parameters (input tokens included where the provider's rules are known)."""
+    factors = default_factors()
+    rows = []
+    for entry in catalogue.entries():
+        usd = None
+        if entry.price:
+            with offline():
+                estimate = build(entry.key).call_estimate(size, size, factors)  # type: ignore[attr-defined]
+            usd = estimate.usd or None
+        read = str(entry.price["read"]) if entry.price else None
+        rows.append(HostedListing(entry.key, entry.status_line(), usd, read, entry.conflict or entry.note))
     return rows

@@ -3,7 +3,8 @@
 :mod:`.replicator` holds what every provider shares (the batch sent concurrently, each frame's fate as one
 outcome, prices), :mod:`.messages` what it says (secrets redacted, error bodies read), :mod:`.pacing` the
 requests-per-minute limit and the retry waits, :mod:`.canvas` the mapping of a frame onto the canvas sizes
-an API accepts and back. One module per provider (:mod:`.openai_images`, :mod:`.gemini`) supplies the
-request and how to read its answer. Importing this package imports neither ``openai`` nor ``google-genai``:
-a provider imports its client when a replicator is built.
+an API accepts and back. One module per provider (:mod:`.openai_images`, :mod:`.gemini`, :mod:`.bfl`)
+supplies the request and how to read its answer; the models' status, size rules and prices come from the
+dated catalogue (:mod:`driftloop.cost.catalogue`). Importing this package imports neither ``openai``,
+``google-genai`` nor ``httpx``: a provider imports its client when a replicator is built.
 """

@@ -64,6 +64,55 @@ def closest_canvas(height: int, width: int, canvases: Sequence[tuple[int, int]])
     return best
 
 
+def native_canvas(
+    height: int,
+    width: int,
+    multiple_of: int = 16,
+    min_pixels: int = 0,
+    max_pixels: int = 0,
+    max_edge: int = 0,
+    max_aspect: float = 0.0,
+    min_edge: int = 0,
+) -> tuple[int, int]:
+    """The canvas (w, h) a frame is sent on to a model that takes any size within these limits.
+
+    A frame that already fits (sides multiples of ``multiple_of``, pixel count, edges and aspect within the
+    limits) is sent at its own size: no scaling, padding or crop-back. A smaller one is enlarged by the
+    smallest whole factor that reaches ``min_pixels`` (512² → 1024² for gpt-image-2: a clean 2× that
+    ``resample=nearest`` undoes exactly); a larger one is reduced to fit. Sides are then rounded up to the
+    multiple, and an aspect beyond ``max_aspect`` is widened (padding fills the difference).
+    """
+    w, h = float(width), float(height)
+    if min_pixels and w * h < min_pixels:
+        k = math.ceil(math.sqrt(min_pixels / (w * h)) - 1e-9)
+        while (k * w) * (k * h) < min_pixels:
+            k += 1
+        w, h = w * k, h * k
+    shrink = 1.0
+    if max_pixels and w * h > max_pixels:
+        shrink = min(shrink, math.sqrt(max_pixels / (w * h)))
+    if max_edge and max(w, h) > max_edge:
+        shrink = min(shrink, max_edge / max(w, h))
+    if shrink < 1.0:
+        w, h = w * shrink, h * shrink
+    if max_aspect:
+        if w / h > max_aspect:
+            h = w / max_aspect
+        elif h / w > max_aspect:
+            w = h / max_aspect
+    m = max(1, multiple_of)
+
+    def side(x: float, up: bool) -> int:
+        n = math.ceil(x / m - 1e-9) if up else math.floor(x / m + 1e-9)
+        return max(m, max(min_edge, n * m))
+
+    cw, ch = side(w, True), side(h, True)
+    # rounding up may pass the pixel or edge ceiling: round that side down instead
+    if (max_pixels and cw * ch > max_pixels) or (max_edge and max(cw, ch) > max_edge):
+        cw, ch = side(w, False), side(h, False)
+    return cw, ch
+
+
 def _filters(resample: Resample) -> tuple[Image.Resampling, Image.Resampling]:
     """(enlarging, reducing) filters: Lanczos both ways, or nearest up / box down (an exact round trip)."""
     if resample == "nearest":

@@ -1,14 +1,17 @@
-"""Google Gemini image models (``gemini-2.5-flash-image``, "nano banana") as replicators (google-genai).
+"""Google Gemini image models (``gemini-3-pro-image``, ``gemini-3.1-flash-image``: "Nano Banana") as
+replicators (google-genai).
 
 One ``models.generate_content`` call per frame: the frame (a PNG ``inline_data`` part) and the trend's prompt
-in ``contents``, ``response_modalities=["IMAGE"]`` and an ``image_config.aspect_ratio``; the copy is the last
+in ``contents``, ``response_modalities=["IMAGE"]`` and an ``image_config`` (``aspect_ratio``, and
+``image_size`` when given: 512, 1K, 2K or 4K, as the model's catalogue entry allows); the copy is the last
 non-thought ``inline_data`` image part of the first candidate. No image, with a safety finish reason or a
 blocked prompt, is a :class:`Refusal`; no image otherwise is a :class:`Failure` (with any text the model
 wrote instead).
 
-Canvases: the frame is placed on the 1K canvas of the aspect ratio it fills best (``aspect=auto``) or the
-one given; the answer is read back from the same box whatever its pixel size (see
-:mod:`driftloop.replicators.hosted.canvas`). ``aspect=off`` sends no image_config (models without one).
+Canvases: the frame is placed on the 1K canvas of the aspect ratio it fills best among those the model takes
+(``aspect_ratio=auto``) or the one given; the answer is read back from the same box whatever its pixel size
+(see :mod:`driftloop.replicators.hosted.canvas`): Gemini takes no free pixel size. ``aspect_ratio=off`` sends
+no aspect ratio (models without one). ``aspect=`` is the older name of ``aspect_ratio=``.
 
 Key: ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` (the former wins when both are set, as in google-genai).
 Base URL: ``GOOGLE_GEMINI_BASE_URL``, which the client reads itself. The client's retries are off
@@ -25,6 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from driftloop.cost import Price, catalogue
+from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, WeightsStatus
 from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas
 from driftloop.replicators.hosted.messages import short, status_line
@@ -37,12 +42,15 @@ from driftloop.replicators.hosted.replicator import (
     Job,
     MissingAPIKeyError,
     Problem,
+    is_offline,
     validate_common,
 )
 
 KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
-# The 1K output sizes Google documents for gemini-2.5-flash-image, by aspect ratio.
+DEFAULT_MODEL = "gemini-3-pro-image"
+# The 1K output sizes Google documents for gemini-2.5-flash-image, by aspect ratio; the extreme ratios of
+# gemini-3.1-flash-image at about one megapixel (multiples of 16). Only the ratio matters to the API.
 CANVASES: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
     "2:3": (832, 1248),
@@ -54,7 +62,13 @@ CANVASES: dict[str, tuple[int, int]] = {
     "9:16": (768, 1344),
     "16:9": (1344, 768),
     "21:9": (1536, 672),
+    "9:21": (672, 1536),
+    "1:4": (512, 2048),
+    "4:1": (2048, 512),
+    "1:8": (368, 2944),
+    "8:1": (2944, 368),
 }
+IMAGE_SIZES = ("512", "1K", "2K", "4K")
 REFUSAL_REASONS = frozenset(
     {
         "SAFETY",
@@ -73,18 +87,20 @@ REFUSAL_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class GeminiConfig:
-    """``gemini:gemini-2.5-flash-image,aspect=auto,concurrency=4,rpm=10``.
+    """``gemini:gemini-3-pro-image,aspect_ratio=auto,image_size=2K,concurrency=4,rpm=10``.
 
-    ``aspect``: the aspect ratio asked for (``auto``: the one the frame fills best; ``off``: none sent, the
-    frame goes on a square canvas). ``modalities``: ``image`` asks for an image only, ``text+image`` for
-    both (some models need that). ``seed=true`` sends each step's seed as ``generation_config.seed``.
+    ``aspect_ratio``: the aspect ratio asked for (``auto``: the one the frame fills best; ``off``: none sent,
+    the frame goes on a square canvas). ``image_size``: the output tier (``512``, ``1K``, ``2K``, ``4K``;
+    ``auto``: none sent, the model's default, 1K). ``modalities``: ``image`` asks for an image only,
+    ``text+image`` for both (some models need that). ``seed=true`` sends each step's seed as
+    ``generation_config.seed``.
     """
 
-    model: str = "gemini-2.5-flash-image"
+    model: str = DEFAULT_MODEL
     prompt: str = PROMPT
-    aspect: Literal[
-        "auto", "off", "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"
-    ] = "auto"
+    aspect_ratio: str = "auto"
+    image_size: str = "auto"
+    aspect: str = "auto"
     modalities: Literal["image", "text+image"] = "image"
     seed: bool = False
     pad: PadMode = "edge"
@@ -98,6 +114,31 @@ class GeminiConfig:
 
     def validate(self, spec: str) -> None:
         validate_common(spec, self)
+        if self.aspect != "auto" and self.aspect_ratio != "auto" and self.aspect != self.aspect_ratio:
+            raise SpecError(f"model spec {spec!r}: give aspect_ratio= only (aspect= is its older name)")
+        ratio = self.ratio
+        allowed = _allowed(self.model, "aspect_ratios") or list(CANVASES)[:10]
+        if ratio not in ("auto", "off") and (ratio not in allowed or ratio not in CANVASES):
+            raise SpecError(
+                f"model spec {spec!r}: aspect_ratio={ratio} is not one of auto, off, {', '.join(allowed)}"
+            )
+        sizes = _allowed(self.model, "image_sizes")
+        sizes = IMAGE_SIZES if sizes is None else sizes
+        if self.image_size != "auto" and self.image_size not in sizes:
+            listed = ", ".join(["auto", *sizes])
+            raise SpecError(f"model spec {spec!r}: image_size={self.image_size} is not one of {listed}")
+
+    @property
+    def ratio(self) -> str:
+        """The aspect ratio asked for, whichever of its two names was given."""
+        return self.aspect_ratio if self.aspect_ratio != "auto" else self.aspect
+
+
+def _allowed(model: str, key: str) -> list[str] | None:
+    """The catalogue's list of ``aspect_ratios`` or ``image_sizes`` for a model; None when not listed."""
+    entry = catalogue.lookup("gemini", model)
+    value = entry.get(key) if entry else None
+    return list(value) if value is not None else None
 
 
 def _import_genai() -> tuple[Any, Any, Any]:
@@ -158,8 +199,16 @@ class GeminiImageReplicator(HostedReplicator):
     """``models.generate_content`` with image + prompt, one request per frame."""
 
     provider = "gemini"
+    base_url_env = BASE_URL_ENV
 
     def __init__(self, config: GeminiConfig) -> None:
+        ratios = _allowed(config.model, "aspect_ratios") or list(CANVASES)[:10]
+        self.canvases = {r: CANVASES[r] for r in ratios if r in CANVASES}
+        if is_offline():  # an estimate: no package, key or client needed
+            self.key_env = KEY_ENVS[1]
+            super().__init__("gemini", config, [])
+            self.client, self.base_url, self._version = None, None, "unknown"
+            return
         genai, types, errors = _import_genai()
         found = _env_key()
         if found is None:
@@ -190,27 +239,37 @@ class GeminiImageReplicator(HostedReplicator):
     # ------------------------------------------------------------------ hooks
 
     def _aspect(self, frame: np.ndarray) -> str:
-        if self.config.aspect == "off":
+        ratio = self.config.ratio
+        if ratio == "off":
             return "1:1"
-        if self.config.aspect != "auto":
-            return self.config.aspect
-        canvas = closest_canvas(frame.shape[0], frame.shape[1], list(CANVASES.values()))
-        return next(name for name, c in CANVASES.items() if c == canvas)
+        if ratio != "auto":
+            return ratio
+        canvas = closest_canvas(frame.shape[0], frame.shape[1], list(self.canvases.values()))
+        return next(name for name, c in self.canvases.items() if c == canvas)
 
     def _canvas(self, frame: np.ndarray) -> tuple[int, int]:
         return CANVASES[self._aspect(frame)]
 
     def _params(self, canvas: tuple[int, int]) -> dict[str, Any]:
         aspect = next(name for name, c in CANVASES.items() if c == canvas)
-        return {"aspect_ratio": aspect if self.config.aspect != "off" else None}
+        params: dict[str, Any] = {"aspect_ratio": aspect if self.config.ratio != "off" else None}
+        if self.config.image_size != "auto":
+            params["image_size"] = self.config.image_size
+        return params
+
+    @property
+    def tier(self) -> str:
+        """The output size tier a copy is priced at (the model's default is 1K)."""
+        return "1K" if self.config.image_size == "auto" else self.config.image_size
 
     def _send(self, job: Job) -> Answer:
         types, c = self._types, self.config
         config: dict[str, Any] = {
             "response_modalities": ["IMAGE"] if c.modalities == "image" else ["TEXT", "IMAGE"],
         }
-        if job.params.get("aspect_ratio"):
-            config["image_config"] = types.ImageConfig(aspect_ratio=job.params["aspect_ratio"])
+        image_config = {k: job.params[k] for k in ("aspect_ratio", "image_size") if job.params.get(k)}
+        if image_config:
+            config["image_config"] = types.ImageConfig(**image_config)
         if c.seed:
             config["seed"] = job.seed % (2**31)
         contents = [
@@ -293,9 +352,9 @@ class GeminiImageReplicator(HostedReplicator):
             if status in (401, 403) or "API_KEY_INVALID" in text or "API key not valid" in text:
                 return Problem("fatal", f"Gemini rejected the key in {self.key_env}: {line}", status, code)
             if status == 404:
-                return Problem(
-                    "fatal", f"model {self.config.model!r} or endpoint not found: {line}", status, code
-                )
+                return Problem("fatal", self.model_missing(line), status, code)
+            if status == 429 and "PerDay" in text:  # a daily quota: retrying within minutes cannot help
+                return Problem("fatal", f"Gemini quota exhausted for today: {line}", status, code)
             if status is not None and (status in RETRY_STATUSES or status >= 500):
                 headers = getattr(getattr(exc, "response", None), "headers", None)
                 retry_after = parse_retry_after(headers)
@@ -311,11 +370,7 @@ class GeminiImageReplicator(HostedReplicator):
         return Problem("failure", f"malformed response: {type(exc).__name__}: {short(exc, 300)}")
 
     def price_params(self, answer: Answer | None, job: Job | None) -> tuple[str | None, str | None]:
-        size = None
-        if job is not None:
-            w, h = job.placement.canvas
-            size = f"{w}x{h}"
-        return None, size
+        return self.tier, None  # priced by size tier ("1K"), which the price table keys like a quality
 
     def token_counts(self, answer: Answer) -> dict[str, int] | None:
         usage = answer.facts.get("usage")
@@ -334,12 +389,25 @@ class GeminiImageReplicator(HostedReplicator):
         }
 
     def price_options(self) -> list[tuple[str | None, str | None]]:
-        if self.config.aspect not in ("auto", "off"):
-            w, h = CANVASES[self.config.aspect]
-            return [(None, f"{w}x{h}")]
-        if self.config.aspect == "off":
-            return [(None, "1024x1024")]
-        return [(None, f"{w}x{h}") for w, h in CANVASES.values()]
+        return [(self.tier, None)]
+
+    def estimate_price(self, canvas: tuple[int, int], factors: Any) -> Price | None:
+        """Output tokens of the size tier and the input image's tokens (both from the catalogue) and the
+        prompt, at the cost table's token rates; None where the catalogue lists no token counts."""
+        price = self.entry.price if self.entry else {}
+        out = (price.get("output_tokens") or {}).get(self.tier)
+        image = price.get("input_image_tokens")
+        if not out or not image:
+            return None
+        counts = {
+            "input_text": len(self.config.prompt) // 4 + 8,
+            "input_image": int(image),
+            "output": int(out),
+        }
+        found = factors.token_price(self.price_model, counts, cite=False)
+        if found is None:
+            return None
+        return Price(found.usd, f"{self.tier} image: {found.source}", found.as_of)
 
     def describe(self) -> dict[str, Any]:
         c = self.config
@@ -348,7 +416,8 @@ class GeminiImageReplicator(HostedReplicator):
                 **self._describe_common(),
                 "endpoint": "models.generate_content",
                 "base_url": self.base_url,
-                "aspect": c.aspect,
+                "aspect_ratio": c.ratio,
+                "image_size": c.image_size,
                 "modalities": c.modalities,
                 "seed": c.seed,
                 "client_retries": 0,
@@ -378,15 +447,15 @@ def backends() -> list[Backend]:
     return [
         Backend(
             name="gemini",
-            summary="Google Gemini image models (gemini-2.5-flash-image, ...) via google-genai",
+            summary="Google Gemini image models (gemini-3-pro-image, gemini-3.1-flash-image, ...)",
             config_type=GeminiConfig,
             build=GeminiImageReplicator,
             positional="model",
             weights_status=_status,
             notes=(
                 f"key from GEMINI_API_KEY or GOOGLE_API_KEY; {BASE_URL_ENV} honoured; costs money per image; "
-                "params: aspect, modalities, seed, pad, resample, retries, timeout, backoff, max_wait, "
-                "concurrency, rpm"
+                "params: aspect_ratio, image_size, modalities, seed, pad, resample, retries, timeout, "
+                "backoff, max_wait, concurrency, rpm"
             ),
         )
     ]

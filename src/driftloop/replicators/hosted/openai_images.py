@@ -1,8 +1,12 @@
-"""OpenAI's image edit API (``gpt-image-1`` and friends) as a replicator: the trend itself.
+"""OpenAI's image edit API (``gpt-image-2`` and its 2.5/2.6 variants) as a replicator: the trend itself.
 
-Each frame goes to ``client.images.edit`` with the trend's prompt, placed on one of the API's canvases
-(1024×1024, 1536×1024, 1024×1536; ``size=auto`` picks the one the frame fills best and asks for it
-explicitly) and read back to the frame's exact H×W (see :mod:`driftloop.replicators.hosted.canvas`).
+Each frame goes to ``client.images.edit`` with the trend's prompt. Models the catalogue lists with flexible
+sizes (the gpt-image-2 family: any W×H in multiples of 16, 655,360 to 8,294,400 pixels, aspect within 3:1)
+get the frame at its own size when it fits (``size=auto``): no padding, resize or crop-back. A smaller frame
+is enlarged by the smallest whole factor that reaches the pixel minimum (512² → 1024², 256² → 1024²) and
+the answer reduced back; that is the canvas mapping of :mod:`driftloop.replicators.hosted.canvas` with no
+padding. Other models (the retired gpt-image-1 family, unknown names) keep the three fixed canvases
+(1024×1024, 1536×1024, 1024×1536; ``size=auto`` picks the one the frame fills best).
 
 The key comes from ``OPENAI_API_KEY`` only; ``OPENAI_BASE_URL`` is read by the official client itself.
 The client's own retries are off (``max_retries=0``): retries, backoff and pacing are driftloop's, counted
@@ -18,8 +22,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from driftloop.cost import Price, catalogue
+from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas, decode_b64
+from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas, decode_b64, native_canvas
 from driftloop.replicators.hosted.messages import body_message, status_line
 from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
 from driftloop.replicators.hosted.replicator import (
@@ -30,6 +36,7 @@ from driftloop.replicators.hosted.replicator import (
     Job,
     MissingAPIKeyError,
     Problem,
+    is_offline,
     validate_common,
 )
 
@@ -41,23 +48,30 @@ SIZES: dict[str, tuple[int, int]] = {
     "1024x1536": (1024, 1536),
 }
 QUALITIES = ("low", "medium", "high")
+DEFAULT_MODEL = "gpt-image-2"
+MISSING_MODEL_CODES = frozenset({"model_not_found"})
+# Output-token weight per quality in gpt-image-2's size rule (reverse-engineered from OpenAI's calculator,
+# see the catalogue); xhigh and max are not published: assumed 2× and 4× high, so a budget is not too low.
+_QUALITY_WEIGHT = {"low": 16, "medium": 48, "high": 96, "xhigh": 192, "max": 384}
 REFUSAL_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
 ACCOUNT_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
 
 
 @dataclass(frozen=True)
 class OpenAIConfig:
-    """``openai:gpt-image-1,quality=high,size=1024x1024,input_fidelity=high,concurrency=4,rpm=5``.
+    """``openai:gpt-image-2,quality=high,size=1024x1024,input_fidelity=high,concurrency=4,rpm=5``.
 
-    ``size``: the canvas asked for (``auto``: the one the frame fills best). ``quality``: ``auto`` lets the
-    API choose (priced at the most expensive choice up front). ``input_fidelity`` is sent only when given.
+    ``size``: ``auto`` (the frame's own size where the model allows it, else the fixed canvas it fills best)
+    or ``WxH`` (a multiple of 16 within the model's limits, or one of the three fixed canvases).
+    ``quality``: ``auto`` lets the API choose (priced at the most expensive choice up front); ``xhigh`` and
+    ``max`` exist on the 2.5/2.6 models only. ``input_fidelity`` is sent only when given.
     ``retries``/``timeout``/``backoff``/``max_wait`` in counts and seconds; ``rpm`` 0 = no limit.
     """
 
-    model: str = "gpt-image-1"
+    model: str = DEFAULT_MODEL
     prompt: str = PROMPT
-    size: Literal["auto", "1024x1024", "1536x1024", "1024x1536"] = "auto"
-    quality: Literal["auto", "low", "medium", "high"] = "auto"
+    size: str = "auto"
+    quality: Literal["auto", "low", "medium", "high", "xhigh", "max"] = "auto"
     input_fidelity: Literal["low", "high"] | None = None
     output_format: Literal["png", "jpeg", "webp"] = "png"
     pad: PadMode = "edge"
@@ -71,6 +85,62 @@ class OpenAIConfig:
 
     def validate(self, spec: str) -> None:
         validate_common(spec, self)
+        entry = catalogue.lookup("openai", self.model)
+        qualities = entry.get("qualities") if entry else None
+        if qualities and self.quality not in qualities:
+            raise SpecError(
+                f"model spec {spec!r}: {self.model} takes quality {', '.join(qualities)}, not {self.quality}"
+            )
+        if self.size == "auto":
+            return
+        wh = _parse_size(self.size)
+        rule = _size_rule(self.model)
+        if wh is None or (rule is None and self.size not in SIZES):
+            fixed = ", ".join(SIZES)
+            allowed = f"auto or {fixed}" if rule is None else "auto or WxH (multiples of 16)"
+            raise SpecError(f"model spec {spec!r}: size={self.size} is not one of {allowed}")
+        if rule is not None and native_canvas(wh[1], wh[0], **rule) != wh:
+            raise SpecError(
+                f"model spec {spec!r}: size={self.size} is outside {self.model}'s limits (sides multiples "
+                f"of {rule['multiple_of']}, {rule['min_pixels']:,} to {rule['max_pixels']:,} pixels, edges "
+                f"up to {rule['max_edge']}, aspect up to {rule['max_aspect']:g}:1)"
+            )
+
+
+def _parse_size(text: str) -> tuple[int, int] | None:
+    """(width, height) of ``WxH``; None when it is not that."""
+    w, x, h = text.lower().partition("x")
+    return (int(w), int(h)) if x and w.isdigit() and h.isdigit() else None
+
+
+def _size_rule(model: str) -> dict[str, Any] | None:
+    """The free-size limits of a model the catalogue lists as flexible; None for fixed-canvas models."""
+    entry = catalogue.lookup("openai", model)
+    if entry is None or entry.get("sizes") != "flexible":
+        return None
+    return dict(entry.get("size_rule"))
+
+
+def output_tokens(quality: str, width: int, height: int) -> int:
+    """Output tokens gpt-image-2 bills for one image (the community's reverse-engineering of OpenAI's
+    calculator, exact for every published example: 196 / 1756 / 7024 at 1024²)."""
+    f = _QUALITY_WEIGHT[quality]
+    big, small = max(width, height), min(width, height)
+    s = (2 * f * small + big) // (2 * big)
+    return -(-f * s * (2_000_000 + width * height) // 4_000_000)
+
+
+def input_image_tokens(width: int, height: int) -> int:
+    """Input tokens of one edited image: OpenAI publishes no rule for gpt-image-2, so this is gpt-image-1's
+    (65 + 129 per 512-px tile once the short side is 512, plus 4,160 square / 6,240 otherwise for high input
+    fidelity, which gpt-image-2 is reported to apply to every reference image). An estimate; the answer's
+    ``usage`` replaces it."""
+    scale = min(1.0, 2048 / max(width, height))
+    w, h = width * scale, height * scale
+    short = min(w, h)
+    w, h = w * 512 / short, h * 512 / short
+    tiles = -(-round(w) // 512) * -(-round(h) // 512)
+    return 65 + 129 * tiles + (4160 if width == height else 6240)
 
 
 def _import_openai() -> Any:
@@ -89,8 +159,14 @@ class OpenAIImageReplicator(HostedReplicator):
 
     provider = "openai"
     key_env = KEY_ENV
+    base_url_env = BASE_URL_ENV
 
     def __init__(self, config: OpenAIConfig) -> None:
+        self.rule = _size_rule(config.model)
+        if is_offline():  # an estimate: no package, key or client needed
+            super().__init__("openai", config, [])
+            self._openai, self.client = None, None
+            return
         openai = _import_openai()
         key = os.environ.get(KEY_ENV, "").strip()
         if not key:
@@ -110,7 +186,9 @@ class OpenAIImageReplicator(HostedReplicator):
 
     def _canvas(self, frame: np.ndarray) -> tuple[int, int]:
         if self.config.size != "auto":
-            return SIZES[self.config.size]
+            return _parse_size(self.config.size)  # type: ignore[return-value]
+        if self.rule is not None:
+            return native_canvas(frame.shape[0], frame.shape[1], **self.rule)
         return closest_canvas(frame.shape[0], frame.shape[1], list(SIZES.values()))
 
     def _params(self, canvas: tuple[int, int]) -> dict[str, Any]:
@@ -181,10 +259,8 @@ class OpenAIImageReplicator(HostedReplicator):
                     status,
                     code,
                 )
-            if status == 404:
-                return Problem(
-                    "fatal", f"model {self.config.model!r} or endpoint not found: {line}", status, code
-                )
+            if code in MISSING_MODEL_CODES or status == 404:
+                return Problem("fatal", self.model_missing(line), status, code)
             if status == 400 and (code in REFUSAL_CODES or "safety system" in lowered):
                 return Problem("refusal", line, status, code, request_id=request_id)
             if status in RETRY_STATUSES or status >= 500:
@@ -221,13 +297,31 @@ class OpenAIImageReplicator(HostedReplicator):
         sizes = tuple(SIZES) if self.config.size == "auto" else (self.config.size,)
         return [(q, s) for q in qualities for s in sizes]
 
+    def estimate_price(self, canvas: tuple[int, int], factors: Any) -> Price | None:
+        """gpt-image-2-class models: output tokens by the size rule, the input image and prompt as input
+        tokens, at the cost table's token rates (``auto`` quality priced as ``high``)."""
+        entry = self.entry
+        if entry is None or entry.get("token_rule") != "gpt-image-2":
+            return None
+        quality = "high" if self.config.quality == "auto" else self.config.quality
+        w, h = canvas
+        counts = {
+            "input_text": len(self.config.prompt) // 4 + 8,
+            "input_image": input_image_tokens(w, h),
+            "output": output_tokens(quality, w, h),
+        }
+        price = factors.token_price(self.price_model, counts, cite=False)
+        if price is None:
+            return None
+        return Price(price.usd, f"{quality} quality at {w}x{h}: {price.source}", price.as_of)
+
     def describe(self) -> dict[str, Any]:
         c = self.config
         return self.redactor.data(
             {
                 **self._describe_common(),
                 "endpoint": "images.edit",
-                "base_url": str(self.client.base_url),
+                "base_url": str(self.client.base_url) if self.client is not None else None,
                 "size": c.size,
                 "quality": c.quality,
                 "input_fidelity": c.input_fidelity,
@@ -250,7 +344,7 @@ def backends() -> list[Backend]:
     return [
         Backend(
             name="openai",
-            summary="OpenAI image edit API (gpt-image-1, gpt-image-1-mini, ...) with the trend's prompt",
+            summary="OpenAI image edit API (gpt-image-2, gpt-image-2.6-sunburst, ...), the trend's prompt",
             config_type=OpenAIConfig,
             build=OpenAIImageReplicator,
             positional="model",

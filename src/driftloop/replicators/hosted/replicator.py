@@ -12,15 +12,18 @@ this module puts into a Failure, Refusal, info dict or exception passes through 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import random
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NoReturn
 
 import numpy as np
 
 from driftloop import cost
+from driftloop.cost import catalogue
 from driftloop.errors import DriftloopError, SpecError
 from driftloop.replicators.base import BatchAborted, Copy, Failure, Frames, Outcome, Refusal, Requirements
 from driftloop.replicators.hosted.canvas import Placement, decode_image, encode_png, place, unplace
@@ -29,6 +32,50 @@ from driftloop.replicators.hosted.pacing import RETRY_AFTER_LIMIT, RateLimiter, 
 
 PROMPT = "Create the exact replica of this image, don't change a thing."
 """The prompt of the viral trend (ChatGPT, spring 2025)."""
+
+
+_OFFLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("driftloop_hosted_offline", default=False)
+
+
+@contextlib.contextmanager
+def offline() -> Iterator[None]:
+    """Build hosted replicators for an estimate only (``--dry-run``): no key, client or package needed, and
+    nothing can be sent (a replicator built here refuses to :meth:`~HostedReplicator.replicate`)."""
+    token = _OFFLINE.set(True)
+    try:
+        yield
+    finally:
+        _OFFLINE.reset(token)
+
+
+def is_offline() -> bool:
+    """Whether replicators are being built for an estimate only (see :func:`offline`)."""
+    return _OFFLINE.get()
+
+
+@dataclass(frozen=True)
+class CallEstimate:
+    """What one call is expected to cost and take, before any is made (``--dry-run``, ``--max-cost``).
+
+    ``usd`` includes the input tokens where the provider's token rules are known; ``seconds`` is the
+    catalogue's typical latency (an assumption); ``detail`` says how the price was reached."""
+
+    usd: float
+    seconds: float | None
+    detail: str
+    canvas: tuple[int, int] | None = None
+    concurrency: int = 1
+    rpm: float = 0.0
+
+    def duration(self, chains: int, steps: int) -> float | None:
+        """Seconds for ``steps`` lockstep steps of ``chains`` calls each: waves of ``concurrency`` calls of
+        the typical latency, and no faster than the requests-per-minute limit allows."""
+        if self.seconds is None:
+            return None
+        waves = -(-chains // max(1, self.concurrency))
+        by_latency = steps * waves * self.seconds
+        by_rpm = chains * steps * 60.0 / self.rpm if self.rpm > 0 else 0.0
+        return max(by_latency, by_rpm)
 
 
 class HostedConfigError(DriftloopError):
@@ -119,7 +166,7 @@ class Job:
 def validate_common(spec: str, config: Any) -> None:
     """Checks shared by every hosted config (fields: model, retries, timeout, backoff, max_wait, ...)."""
     if not str(config.model).strip() or any(c.isspace() for c in config.model):
-        raise SpecError(f"model spec {spec!r}: model must be a model name such as gpt-image-1")
+        raise SpecError(f"model spec {spec!r}: model must be a model name such as gpt-image-2")
     if config.retries < 0:
         raise SpecError(f"model spec {spec!r}: retries must be 0 or more")
     if not config.timeout > 0:
@@ -157,6 +204,7 @@ class HostedReplicator:
 
     provider = "hosted"
     key_env = ""
+    base_url_env: str | None = None
 
     def __init__(self, name: str, config: Any, secrets: Iterable[str | None]) -> None:
         self.name = name
@@ -167,6 +215,10 @@ class HostedReplicator:
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
         self.factors = cost.load_factors()
+        self.estimate_only = is_offline()
+        self.entry = catalogue.lookup(name, str(config.model))
+        notice = catalogue.retirement_notice(self.entry, self.base_url_env) if self.entry else None
+        self.notices: list[str] = [notice] if notice else []
         self.requirements = Requirements(
             size_multiple=1,
             device="api",
@@ -226,6 +278,40 @@ class HostedReplicator:
         quality, size = options[0] if len(options) == 1 else (None, None)
         return cost.hosted_estimate(factors, self.price_model, quality, size)
 
+    def estimate_price(self, canvas: tuple[int, int], factors: Any) -> Any:
+        """A :class:`~driftloop.cost.Price` for one call on ``canvas`` before it is made (input tokens
+        included where the provider's token rules are known); ``None`` to fall back to the list price."""
+        return None
+
+    def call_estimate(self, height: int, width: int, factors: Any = None) -> CallEstimate:
+        """One call's price and time for a height×width frame, nothing sent: by the provider's rule for
+        that size where the catalogue has one (tokens, megapixels), else the dearest list price the config
+        could be charged. The run's per-copy price (``requirements.cost_per_image_usd``, which a budget
+        checks) becomes this estimate."""
+        factors = factors or self.factors
+        canvas = self._canvas(np.zeros((height, width, 3), np.uint8))
+        price = self.estimate_price(canvas, factors)
+        if price is not None:
+            usd, detail = price.usd, price.source
+        else:
+            listed = self.estimate_usd_per_image(factors)
+            usd = listed
+            found = factors.price(self.price_model)
+            when = f", as of {found.as_of}" if found and found.as_of else ""
+            detail = f"list price of {self.price_model}{when}" if listed else "no price known"
+        self.requirements = Requirements(
+            size_multiple=1, device="api", deterministic=False, cost_per_image_usd=usd
+        )
+        latency = self.entry.get("latency_s") if self.entry else None
+        seconds = float(latency) if latency else None
+        return CallEstimate(usd, seconds, detail, canvas, self.config.concurrency, self.config.rpm)
+
+    def model_missing(self, line: str) -> str:
+        """The message for a model the provider does not know (retired, misspelt), naming the catalogue's
+        replacement when it has one."""
+        hint = catalogue.replacement_hint(self.name, str(self.config.model))
+        return f"model {self.config.model!r} not found{hint}: {line}"
+
     def token_counts(self, answer: Answer) -> dict[str, int] | None:
         """The answer's billed tokens as ``input_text``, ``input_image``, ``output`` (None: not reported)."""
         return None
@@ -239,6 +325,10 @@ class HostedReplicator:
             return {"usd": by_tokens.usd, "usd_source": f"cost table {self.price_model}: {by_tokens.source}"}
         quality, size = self.price_params(answer, job)
         price = self.factors.price(self.price_model, quality, size)
+        if price is None and job is not None:
+            estimated = self.estimate_price(job.placement.canvas, self.factors)
+            if estimated is not None:
+                return {"usd": estimated.usd, "usd_source": f"estimated: {estimated.source}"}
         if price is None:
             return {}
         return {"usd": price.usd, "usd_source": f"cost table {self.price_model}: {price.describe()}"}
@@ -250,6 +340,8 @@ class HostedReplicator:
 
         Workers are daemon threads: after Ctrl-C the process does not wait for requests in flight.
         """
+        if self.estimate_only:
+            raise HostedConfigError(f"{self.spec} was built for an estimate only; nothing is sent")
         stop = threading.Event()
         jobs = [self._job(i, f, s) for i, (f, s) in enumerate(zip(frames, seeds, strict=True))]
         results: list[Outcome | _Fatal | BaseException | None] = [None] * len(jobs)
@@ -442,4 +534,19 @@ class HostedReplicator:
             "key_env": self.key_env,
             "estimated_usd_per_image": self.requirements.cost_per_image_usd,
             "price": price.describe() if price else f"no price for {self.price_model} in the cost table",
+            "catalogue": self._catalogue_facts(),
+        }
+
+    def _catalogue_facts(self) -> dict[str, Any] | None:
+        """The model's status as the catalogue lists it, stored with the run (dated)."""
+        e = self.entry
+        if e is None:
+            return None
+        return {
+            "status": e.status,
+            "shutdown": str(e.shutdown) if e.shutdown else None,
+            "replacement": e.replacement,
+            "source": e.source,
+            "read": str(e.read),
+            "confidence": e.confidence,
         }
