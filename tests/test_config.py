@@ -15,7 +15,7 @@ FIXTURE_DB = Path(__file__).resolve().parent / "fixtures" / "legacy_v1" / "works
 
 
 def stored_configs() -> list[dict]:
-    with sqlite3.connect(f"file:{FIXTURE_DB}?mode=ro", uri=True) as conn:
+    with sqlite3.connect(f"file:{FIXTURE_DB}?mode=ro&immutable=1", uri=True) as conn:  # leaves no -shm
         return [json.loads(row[0]) for row in conn.execute("SELECT config FROM runs ORDER BY id")]
 
 

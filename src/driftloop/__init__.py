@@ -2,13 +2,34 @@
 
 Hand an image model a picture, ask it to copy it, feed the copy back in, repeat; store every frame and
 watch where the model's errors take the picture.
+
+The names below are loaded on first use (PEP 562), so ``import driftloop.cli`` (and ``driftloop --help``)
+does not pay for NumPy, pandas and the rest of the library.
 """
 
-from driftloop.api import RunHandle, open_run, resume, run, runs
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from driftloop.errors import DriftloopError
-from driftloop.replicators.base import Backend, Replicator, Requirements
+
+if TYPE_CHECKING:
+    from driftloop.api import RunHandle, open_run, resume, run, runs
+    from driftloop.replicators.base import Backend, Replicator, Requirements
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "RunHandle": "driftloop.api",
+    "open_run": "driftloop.api",
+    "resume": "driftloop.api",
+    "run": "driftloop.api",
+    "runs": "driftloop.api",
+    "Backend": "driftloop.replicators.base",
+    "Replicator": "driftloop.replicators.base",
+    "Requirements": "driftloop.replicators.base",
+}
 
 __all__ = [
     "Backend",
@@ -22,3 +43,12 @@ __all__ = [
     "run",
     "runs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The public API, imported when first asked for (the library is heavy; the CLI's --help is not)."""
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'driftloop' has no attribute {name!r}")

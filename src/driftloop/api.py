@@ -29,7 +29,7 @@ from driftloop.replicators.base import Replicator
 from driftloop.report import export as exporting
 from driftloop.report.bias_card import write_bias_card_for
 from driftloop.report.run import summarize, write_run_report
-from driftloop.store import RunSummary, RunView, Store, Workspace
+from driftloop.store import RunSummary, RunView, Store, Workspace, list_runs
 from driftloop.sweep import sweep_chains
 
 if TYPE_CHECKING:
@@ -213,10 +213,7 @@ def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:
 
     A folder that holds no workspace has no runs (and is not made into one); a file is an error.
     """
-    if not Store.exists(workspace):
-        Workspace.check_folder(workspace)
-        return []
-    return Workspace(workspace).runs()
+    return list_runs(workspace)
 
 
 def sweep_estimate(spec: str | Path, workspace: str | Path = DEFAULT_WORKSPACE) -> sweeps.Estimate:

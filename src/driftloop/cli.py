@@ -289,14 +289,14 @@ def resume(
 @app.command("runs")
 def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
     """List the runs in the workspace."""
-    from driftloop import api  # the library: loaded when a verb runs
+    from driftloop.store import list_runs  # the read model only: `runs` answers without the library
 
     table = Table(box=None)
     table.add_column("id", no_wrap=True)  # what `resume` needs: never shortened
     table.add_column("model", overflow="fold")
     for name in ("chains", "steps", "status", "created"):
         table.add_column(name, no_wrap=True)
-    found = api.runs(workspace)
+    found = list_runs(workspace)
     for r in found:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         steps = str(r.steps_done) if r.steps_most == r.steps_done else f"{r.steps_done}–{r.steps_most}"

@@ -2,7 +2,7 @@
 
 from driftloop.store.db import DB_NAME, SCHEMA_VERSION, ChainRow, FrameRow, RunRow, Store
 from driftloop.store.locks import clear_stopped, is_live, mark_stopped, run_lock, unlocked_status
-from driftloop.store.workspace import RunSummary, RunView, Workspace
+from driftloop.store.workspace import RunSummary, RunView, Workspace, list_runs
 from driftloop.store.writer import FrameWriter
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Workspace",
     "clear_stopped",
     "is_live",
+    "list_runs",
     "mark_stopped",
     "run_lock",
     "unlocked_status",

@@ -150,6 +150,15 @@ class RunView:
         return f"{type(self).__name__}({self.id!r}, model={self.row.model!r}, status={self.status!r})"
 
 
+def list_runs(root: str | Path) -> list[RunSummary]:
+    """Every run in a workspace, oldest first; a folder that holds no workspace has none (and is not made
+    into one); a file is an error. Light: ``driftloop runs`` answers without loading the library."""
+    if not Store.exists(root):
+        Workspace.check_folder(root)
+        return []
+    return Workspace(root).runs()
+
+
 class Workspace:
     """A workspace folder that exists: its runs and sweeps.
 
