@@ -118,8 +118,12 @@ def test_live_new_and_static_pages(client: TestClient) -> None:
     assert "Nothing is running" in client.get("/live").text
     new = client.get("/new").text
     assert "taef2 — ready" in new and "chelsea.jpg" in new  # a model with weights; an earlier input
-    js = client.get("/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
+    js = client.get("/assets/vendor/uplot-1.6.32/uPlot.iife.min.js")
     assert js.status_code == 200 and "uPlot" in js.text
+    charts = client.get("/assets/charts.js")  # the one chart module, the one report.html inlines
+    assert charts.status_code == 200 and "DriftCharts" in charts.text
+    assert client.get("/assets/shell.css").status_code == 200
+    assert client.get("/assets/../html.py").status_code == 404
 
 
 def test_downloads(client: TestClient, gallery_ws: Path) -> None:

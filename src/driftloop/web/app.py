@@ -52,6 +52,7 @@ Csrf = Annotated[str | None, Form(alias=CSRF_FIELD)]
 PLOTS = ("ssim_to_origin", "lab_delta_e", "lab_b_delta", "psnr_to_origin", "mae_to_prev", "white_cast")
 
 _HERE = files("driftloop.web")
+_ASSETS = files("driftloop.report") / "assets"
 
 
 def _when(ts: float) -> str:
@@ -96,6 +97,8 @@ def create_app(
     app = FastAPI(title="driftloop gallery", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.data, app.state.guard, app.state.jobs = data, guard, jobs
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    # the page stylesheet, the chart module and uPlot: the same files report.html inlines
+    app.mount("/assets", StaticFiles(directory=str(_ASSETS)), name="assets")
 
     @app.middleware("http")
     async def protect(request: Request, call_next: Any) -> Response:
@@ -139,9 +142,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/frames/", "/thumbs/", "/static/")) or request.url.path.endswith(
-            ".json"
-        ):
+        path = request.url.path
+        if path.startswith(("/frames/", "/thumbs/", "/static/", "/assets/")) or path.endswith(".json"):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
         return page(request, "error.html", exc.status_code, message=exc.detail, code=exc.status_code)
 

@@ -45,7 +45,7 @@
       if (!m[name] || i < 0) continue;
       const v = m[name][i];
       const tr = numbers.insertRow();
-      tr.insertCell().textContent = DriftPlots.label(name);
+      tr.insertCell().textContent = DriftCharts.label(name);
       tr.insertCell().textContent = v == null ? "–" : (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(3));
     }
     for (const p of state.plots) p.redraw(false, false);
@@ -72,7 +72,7 @@
     const m = state.data.metrics;
     for (const name of viewer.dataset.plots.split(",")) {
       if (!m[name] || !m[name].some(v => v != null)) continue;
-      state.plots.push(DriftPlots.make(box, DriftPlots.label(name), [{ label: name, steps: m.step, values: m[name] }], state));
+      state.plots.push(DriftCharts.make(box, DriftCharts.label(name), [{ label: name, steps: m.step, values: m[name] }], state));
     }
   }
   function start() {  // the frame list comes with the page: preloading starts before any metric arrives
