@@ -59,9 +59,14 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
+def _signed(value: Any, digits: int = 3) -> str:
+    """A number of the bias card as the page shows it: signed, ``digits`` significant digits, – if none."""
+    return "–" if value is None else f"{float(value):+.{digits}g}".replace("-", "−")
+
+
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
-    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds)
+    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds, signed=_signed)
     return templates
 
 

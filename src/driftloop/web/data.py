@@ -163,6 +163,7 @@ class SweepInfo:
     card: dict[str, Any] | None
     card_html: Path | None
     last_frames: dict[str, FrameRef] = field(default_factory=dict)  # "RUN/CHAIN" -> its last frame
+    model_chains: dict[str, list[str]] = field(default_factory=dict)  # model -> its "RUN/CHAIN"s in the sweep
 
 
 @dataclass(frozen=True)
@@ -485,13 +486,16 @@ class GalleryData:
             card = json.loads((folder / "bias_card.json").read_text(encoding="utf-8"))
         html = folder / "bias_card.html"
         last = {}
+        models = {s.id: s.model for s in self._summaries()[0]}
+        by_model: dict[str, list[str]] = {}
         for run_id, numbers in chains.items():
-            for chain in numbers:
+            for chain in sorted(numbers):
                 frames = self.frames(run_id, chain)
                 if frames:
                     last[f"{run_id}/{chain}"] = frames[-1]
+                by_model.setdefault(models.get(run_id, "?"), []).append(f"{run_id}/{chain}")
         return SweepInfo(name, sweep_runs(self.root, name), {k: sorted(v) for k, v in chains.items()},
-                         control, card, html if html.is_file() else None, last)  # fmt: skip
+                         control, card, html if html.is_file() else None, last, by_model)  # fmt: skip
 
     # ---- starting runs -----------------------------------------------------------------------------
     def models(self) -> list[ModelChoice]:
