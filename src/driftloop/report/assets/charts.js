@@ -61,8 +61,9 @@ window.DriftCharts = (function () {
         width: single ? 1.8 : 1, spanGaps: true, points: points, show: true });
       data.push(c.values);
     });
-    const bands = [];
+    const bands = [], hidden = [];  // legend rows not worth a line (the band's upper edge)
     if (spec.lo && spec.hi) {
+      hidden.push(series.length);
       series.push({ label: "95% CI high", stroke: "rgba(0,0,0,0)", points: { show: false } }); data.push(spec.hi);
       series.push({ label: "95% CI of the mean", stroke: "rgba(0,0,0,0.25)", width: 0, points: { show: false } }); data.push(spec.lo);
       bands.push({ series: [series.length - 2, series.length - 1], fill: "rgba(0,0,0,0.13)" });
@@ -78,13 +79,18 @@ window.DriftCharts = (function () {
     const opts = {
       title: spec.title, width: width(container, w || 520), height: 260, bands: bands,
       plugins: state ? [cursorPlugin(state)] : [],
-      scales: { x: { time: false, distr: spec.log_x ? 3 : 1 } },
-      legend: { show: n <= MANY || !!spec.mean },
+      scales: { x: spec.log_x ? { time: false, distr: 3, range: (u, lo, hi) => [lo, hi] } : { time: false } },
+      legend: { show: n <= MANY || !!spec.mean, live: !!state },
       series: series,
       axes: [{ label: spec.log_x ? "step (log scale)" : "step (number of copies)" }, { label: spec.axis, size: 60 }],
     };
     const div = box(container, "plot chart");
     const plot = new uPlot(opts, data, div);
+    const rows = div.querySelectorAll(".u-legend .u-series");
+    const off = series.length - rows.length;  // the step's row is there only with a live legend
+    const hide = i => { if (rows[i - off]) rows[i - off].style.display = "none"; };
+    hidden.forEach(hide);
+    if (many) for (let i = 2; i <= n; i++) hide(i);
     if (spec.note) { const p = document.createElement("p"); p.className = "hint"; p.textContent = spec.note; div.appendChild(p); }
     return plot;
   }
