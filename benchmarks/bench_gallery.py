@@ -1,5 +1,6 @@
 """How fast the gallery (``driftloop serve``) answers: the runs page of 1,000 runs, the chain view of a
-101-step 512² chain in a real browser, and frames served per second.
+101-step 512² chain in a real browser, and frames served per second; and the time to write that chain's
+report, before and after its charts moved into the browser (``bench_report.py``).
 
     python benchmarks/bench_gallery.py                     # builds the workspace once in /tmp, reuses it
     python benchmarks/bench_gallery.py --workspace DIR --runs 1000 --requests 40
@@ -31,10 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import numpy as np
 import uvicorn
 from PIL import Image
 
+from bench_report import picture, report_times
 from driftloop import api
 from driftloop.store import FrameRow, Store
 from driftloop.web.app import create_app
@@ -48,14 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=4.0, help="duration of each frames/s measurement")
     p.add_argument("--json", type=Path, help="also write the numbers here")
     return p.parse_args(argv)
-
-
-def picture(size: int = 512) -> np.ndarray:
-    """A smooth synthetic picture with detail (JPEG has something to chew on)."""
-    y, x = np.mgrid[0:size, 0:size] / size
-    rgb = np.stack([np.sin(7 * x + 3 * y), np.cos(5 * y - 2 * x), np.sin(11 * x * y)], axis=-1)
-    noise = np.random.default_rng(0).normal(0, 0.08, rgb.shape)
-    return np.clip((rgb + noise + 1) * 127.5, 0, 255).astype(np.uint8)
 
 
 def build(ws: Path, n_runs: int) -> str:
@@ -208,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"workspace {args.workspace}")
     run_id = build(args.workspace, args.runs)
     results: dict[str, object] = {"runs": args.runs + 1, "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
+    results.update(report_times(api.open_run(run_id, args.workspace)))
     server = Server(args.workspace)
     with server as base:
         results.update(runs_page(base, server.app, args.requests))

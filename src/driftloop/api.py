@@ -22,8 +22,10 @@ from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPAC
 from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import DryRun, continue_run, prepare, rebuild, start
 from driftloop.engines.start import estimate as estimate_prepared
-from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RunNotFoundError
+from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError, RunNotFoundError
+from driftloop.measures import TABLE_ORDER
 from driftloop.metrics.recorder import recompute
+from driftloop.render.plots import plot_run
 from driftloop.render.run import render_run
 from driftloop.replicators.base import Replicator
 from driftloop.report import export as exporting
@@ -86,6 +88,17 @@ class Run(RunView):
     def report(self, path: str | Path | None = None) -> Path:
         """Write ``report.html`` and ``summary.json`` (the report can go elsewhere with ``path``)."""
         return write_run_report(self, Path(path) if path else None)
+
+    def plots(self, folder: str | Path | None = None) -> list[Path]:
+        """Static figures for papers (PNG and SVG, matplotlib) into ``folder`` (default: RUN/plots/): the
+        same plots the report draws in the browser. Returns the files written."""
+        df = self.dataframe()
+        if not any(c in df.columns and df[c].notna().any() for c in TABLE_ORDER):
+            raise RenderError(
+                f"run {self.id} has no metric rows to plot; measure its frames with "
+                f"`driftloop metrics {self.id} --recompute`"
+            )
+        return [p for pair in plot_run(df, Path(folder) if folder else self.path / "plots") for p in pair]
 
     def render(self, report: bool = True, **kwargs: Any) -> dict[str, Path]:
         """GIF + MP4 per chain and a contact sheet of all chains in the run folder; and the report."""
@@ -171,8 +184,11 @@ def estimate(
 
 
 def _finish(handle: Run, render: bool) -> Run:
+    """The end of every run: the report and ``summary.json``; with ``render`` GIF, MP4 and sheet first."""
     if render:
         handle.render()
+    else:
+        handle.report()
     return handle
 
 

@@ -194,7 +194,11 @@ def run(
         ),
     ] = False,
     render: Annotated[
-        bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
+        bool,
+        typer.Option(
+            "--render/--no-render",
+            help="Write GIF, MP4 and contact sheet at the end (report.html and summary.json: always).",
+        ),
     ] = True,
     cost_factors: Annotated[
         Path | None,
@@ -270,7 +274,11 @@ def resume(
         ),
     ] = False,
     render: Annotated[
-        bool, typer.Option("--render/--no-render", help="Write GIF, MP4 and contact sheet at the end.")
+        bool,
+        typer.Option(
+            "--render/--no-render",
+            help="Write GIF, MP4 and contact sheet at the end (report.html and summary.json: always).",
+        ),
     ] = True,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
@@ -338,7 +346,13 @@ def sweep(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print chains, time and cost; run nothing.")
     ] = False,
-    render: Annotated[bool, typer.Option("--render/--no-render", help="Write each run's outputs.")] = True,
+    render: Annotated[
+        bool,
+        typer.Option(
+            "--render/--no-render",
+            help="Write each run's GIF, MP4 and contact sheet (report.html and summary.json: always).",
+        ),
+    ] = True,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also ask again for chains that ended error or refused.")
     ] = False,
@@ -400,6 +414,28 @@ def bias(
     out = stdout_console()
     out.print(str(html))
     out.print(str(js))
+
+
+@app.command()
+def plots(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder to write into (default: RUN/plots/).")
+    ] = None,
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Write the run's plots as static PNG and SVG figures (for papers; the report draws them in the browser).
+
+    Example: driftloop plots 20260101-taef2 -o figures/
+    """
+    from driftloop import api  # the library: loaded when a verb runs
+
+    written = api.open_run(run_id, workspace).plots(output)
+    if not quiet:
+        out = Console(soft_wrap=True)  # one whole path per line, whatever the terminal's width
+        for path in written:
+            out.print(str(path))
 
 
 @app.command()

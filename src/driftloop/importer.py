@@ -61,8 +61,9 @@ def import_chain(
     :func:`driftloop.sequences.read_sequence` for ``every``, ``threshold``, ``min_duration``, ``crop`` and
     ``order_file``). ``label`` names the chain (model ``imported:<label>``; default: ``model``, else the
     source's name); ``model`` records which model made the copies. ``size`` makes every frame
-    ``size``×``size`` (default: frame 0's own size). With ``render`` the run's animations, contact sheet
-    and report are written afterwards (a render failure leaves the complete run in place).
+    ``size``×``size`` (default: frame 0's own size). The report and ``summary.json`` are written
+    afterwards, and with ``render`` the animations and contact sheet first (a render failure leaves the
+    complete run in place).
     """
     say = log or (lambda _msg: None)
     paths = [Path(sources)] if isinstance(sources, str | Path) else [Path(p) for p in sources]
@@ -101,10 +102,10 @@ def import_chain(
         _discard(store, run_id)
         raise
     say(f"imported {len(frames)} frames ({seq.kind}) as run {run_id}")
+    view = RunView(store, run_id)
     if render:
-        view = RunView(store, run_id)
         render_run(view)
-        write_run_report(view)
+    write_run_report(view)
     return run_id
 
 

@@ -454,10 +454,11 @@ def run_sweep(
 
 
 def finish(run: RunView, render: bool) -> None:
-    """A sweep run's outputs, as after ``driftloop run``: animations, contact sheet and report."""
+    """A sweep run's outputs, as after ``driftloop run``: the report and ``summary.json`` always; with
+    ``render`` the animations and contact sheet first (the report embeds them)."""
     if render:
         render_run(run)
-        write_run_report(run)
+    write_run_report(run)
 
 
 def sweep_runs(workspace: str | Path, name: str) -> list[str]:

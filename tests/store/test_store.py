@@ -83,3 +83,30 @@ def test_duplicate_frame_rejected(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="UNIQUE"):
         store.add_frames([row])
     assert len(store.frames("r")) == 1
+
+
+def test_run_list_reads_the_listing_columns_and_the_sweep_in_sql(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.create_run("r1", "jpeg", 3, {"k": 1}, {}, {}, {}, [("a.png", "ab" * 32, 7)])
+    store.create_run("r2", "taef2", 5, {"sweep": "colours", "n": 2}, {}, {}, {}, [("a.png", "ab" * 32, 7)])
+    store.create_run("r3", "jpeg", 1, {"sweep": ""}, {}, {}, {}, [("a.png", "ab" * 32, 7)])
+    store.set_run_status("r2", "done")
+    listed = store.run_list()
+    assert [r.id for r in listed] == [r.id for r in store.runs()] == ["r1", "r2", "r3"]
+    assert [(r.model, r.n_steps, r.status, r.sweep) for r in listed] == [
+        ("jpeg", 3, "created", None), ("taef2", 5, "done", "colours"), ("jpeg", 1, "created", None),
+    ]  # fmt: skip
+    assert [r.created_at for r in listed] == [r.created_at for r in store.runs()]
+
+
+def test_data_version_moves_when_another_connection_commits(tmp_path: Path) -> None:
+    reader, writer = Store(tmp_path), Store(tmp_path)
+    before = reader.data_version()
+    assert reader.data_version() == before  # nothing changed: the same number
+    _run(writer, "r1")
+    after = reader.data_version()
+    assert after != before
+    reader.run_list()  # reading does not move it
+    assert reader.data_version() == after
+    writer.set_run_status("r1", "done")
+    assert reader.data_version() != after

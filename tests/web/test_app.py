@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import sys
@@ -118,8 +119,12 @@ def test_live_new_and_static_pages(client: TestClient) -> None:
     assert "Nothing is running" in client.get("/live").text
     new = client.get("/new").text
     assert "taef2 — ready" in new and "chelsea.jpg" in new  # a model with weights; an earlier input
-    js = client.get("/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
+    js = client.get("/assets/vendor/uplot-1.6.32/uPlot.iife.min.js")
     assert js.status_code == 200 and "uPlot" in js.text
+    charts = client.get("/assets/charts.js")  # the one chart module, the one report.html inlines
+    assert charts.status_code == 200 and "DriftCharts" in charts.text
+    assert client.get("/assets/shell.css").status_code == 200
+    assert client.get("/assets/../html.py").status_code == 404
 
 
 def test_downloads(client: TestClient, gallery_ws: Path) -> None:
@@ -408,3 +413,20 @@ def test_serve_without_the_web_extra_says_how_to_install_it(
     with pytest.raises(DriftloopError, match=r"pip install 'driftloop\[web\]'"):
         serve(gallery_ws)
     assert "driftloop[web]" in INSTALL_HINT
+
+
+def test_sweep_numbers_link_to_the_chains_behind_them(client: TestClient, gallery_ws: Path) -> None:
+    page = client.get("/sweeps/tiny").text
+    table = page.split('id="card-numbers"')[1].split("</table>")[0]
+    card = client.get("/sweeps/tiny/bias_card.json").json()
+    for i, model in enumerate(card["models"]):
+        rate = model["measures"]["lab_b_mean"]["rate"]["mean"]
+        shown = f"{rate:+.3g}".replace("-", "−")
+        # the number is in a link to the model's chains, and that anchor lists exactly its chains
+        assert f'<a href="#chains-{i}" title="mean over' in table and shown in table
+        section = page.split(f'id="chains-{i}"')[1].split("</p>")[0]
+        linked = re.findall(r'href="/runs/([^/"]+)/chains/(\d+)"', section)
+        assert len(linked) == model["n_chains"] == 2
+        for run_id, _chain in linked:
+            assert client.get(f"/runs/{run_id}").status_code == 200
+            assert model["model"] in client.get(f"/runs/{run_id}").text

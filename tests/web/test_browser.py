@@ -156,3 +156,37 @@ def test_gallery_in_a_browser(
 
     assert errors == [], errors
     assert foreign == [], foreign
+
+
+def test_chain_view_follows_a_chain_being_written(
+    server: str, page: tuple[Page, list[str], list[str]], gallery_ws: Path, sample_images: dict[str, Path]
+) -> None:
+    """A chain still being written grows in the open chain view through the run's server-sent events."""
+    tab, errors, foreign = page
+    started = threading.Event()
+
+    def slow_copy(frames, seeds):  # a model that takes its time, so the page sees the chain grow
+        started.set()
+        time.sleep(0.6)
+        return frames
+
+    worker = threading.Thread(
+        target=api.run, args=(sample_images["astronaut.png"],),
+        kwargs={"model": slow_copy, "n": 8, "size": 32, "workspace": gallery_ws, "render": False},
+    )  # fmt: skip
+    worker.start()
+    try:
+        assert started.wait(60)
+        run = max(api.runs(gallery_ws), key=lambda r: r.created_at)
+        tab.goto(f"{server}/runs/{run.id}/chains/0")
+        tab.wait_for_function("() => window.driftloopChain && window.driftloopChain.followed === true")
+        at_open = tab.evaluate("() => window.driftloopChain.data.frames.length")
+        tab.wait_for_function(
+            "() => window.driftloopChain.data.frames.length === 9 && window.driftloopChain.ended === true",
+            timeout=60_000,
+        )
+    finally:
+        worker.join(120)
+    assert at_open < 9
+    assert tab.evaluate("() => document.getElementById('step-max').textContent") == "8"
+    assert errors == [] and foreign == []

@@ -7,14 +7,15 @@ import re
 from importlib.resources import files
 
 WEB = files("driftloop.web")
+ASSETS = files("driftloop.report") / "assets"
 
 
 def test_vendored_files_match_their_recorded_sha256() -> None:
-    vendor = WEB / "static" / "vendor"
-    recorded = re.findall(r"^([0-9a-f]{64})  (\S+)$", (vendor / "VENDOR.md").read_text(), re.M)
-    assert len(recorded) == 5
-    for digest, name in recorded:
-        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
+    for vendor, count in ((WEB / "static" / "vendor", 2), (ASSETS / "vendor", 3)):
+        recorded = re.findall(r"^([0-9a-f]{64})  (\S+)$", (vendor / "VENDOR.md").read_text(), re.M)
+        assert len(recorded) == count
+        for digest, name in recorded:
+            assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
 
 
 def test_every_file_a_page_loads_is_package_data() -> None:
@@ -24,4 +25,6 @@ def test_every_file_a_page_loads_is_package_data() -> None:
     for page in pages:
         for src in re.findall(r'(?:src|href)="/static/([^"]+)"', page.read_text()):
             assert (WEB / "static" / src).is_file(), (page.name, src)
+        for src in re.findall(r'(?:src|href)="/assets/([^"]+)"', page.read_text()):
+            assert (ASSETS / src).is_file(), (page.name, src)
         assert "http://" not in page.read_text() and "https://" not in page.read_text()  # no CDN

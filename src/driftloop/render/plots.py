@@ -27,9 +27,11 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
-from scipy import stats
 
 from driftloop._fs import atomic_write
+from driftloop.analysis.curves import GUIDES, PLOT_COLUMNS
+from driftloop.analysis.curves import long_values as _long
+from driftloop.analysis.curves import mean_band as _mean_band
 from driftloop.measures import PLOT_LABELS, TABLE_ORDER
 
 __all__ = [
@@ -41,80 +43,14 @@ __all__ = [
     "plot_run",
 ]
 
-# What plot_run draws as single-metric plots, when present.
-DEFAULT_PLOT_COLUMNS: tuple[str, ...] = (
-    "ssim_to_origin",
-    "psnr_to_origin",
-    "lpips_to_origin",
-    "clip_cosine_to_origin",
-    "dino_cosine_to_origin",
-    "lab_l_mean",
-    "lab_a_mean",
-    "lab_b_mean",
-    "lab_delta_e",
-    "lab_chroma_mean",
-    "white_cast",
-    "cct_kelvin",
-    "sharpness",
-)
-
-# Horizontal guides: column -> (value, label).
-_GUIDES: dict[str, tuple[float, str]] = {
-    "ssim_to_origin": (0.5, "half-life threshold (SSIM 0.5)"),
-    "white_cast": (25.0, "above ~25 whites read yellow"),
-}
+DEFAULT_PLOT_COLUMNS = PLOT_COLUMNS  # what plot_run draws as single-metric plots, when present
+_GUIDES = GUIDES
 
 _STEP_LABEL = "step (number of copies)"
 _MANY_CHAINS = 10  # above this, chains are drawn in one colour with one legend entry
 _FEW_POINTS = 25  # at most this many steps: draw point markers too
-# Fewest chains at a step for a confidence band: with two, t(0.975, 1) = 12.7 makes the band ~9x the gap
-# between the chains, which fills the whole plot and says nothing.
-_MIN_BAND_CHAINS = 3
 _PNG_DPI = 120
 _RC = {"svg.hashsalt": "driftloop", "svg.fonttype": "path", "font.size": 9.5, "axes.titlesize": 11}
-
-
-# ------------------------------------------------------------------------------------------------ data
-
-
-def _long(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
-    """(chain, step, value) rows with a finite value, sorted; and how many infinite values were dropped."""
-    if column not in df.columns or "step" not in df.columns or df.empty:
-        return pd.DataFrame({"chain": [], "step": [], "value": []}), 0
-    out = pd.DataFrame(
-        {
-            "chain": (
-                pd.to_numeric(df["chain"], errors="coerce")
-                if "chain" in df.columns
-                else pd.Series(0, df.index)
-            ),
-            "step": pd.to_numeric(df["step"], errors="coerce"),
-            "value": pd.to_numeric(df[column], errors="coerce").astype(float),
-            # chains of one source image are not independent: the band counts images, not chains
-            "source": df["input"].astype(str) if "input" in df.columns else df.get("chain", 0),
-        }
-    )
-    infinite = int(np.isinf(out["value"].to_numpy()).sum())
-    ok = out["chain"].notna() & out["step"].notna() & np.isfinite(out["value"].to_numpy())
-    out = out.loc[ok].astype({"chain": int, "step": int})
-    return out.sort_values(["chain", "step"], kind="stable").reset_index(drop=True), infinite
-
-
-def _mean_band(data: pd.DataFrame) -> pd.DataFrame:
-    """Per step: mean across chains and the half-width of its 95% t-interval across source images (each
-    image's chains averaged first: seeds of one picture are not independent samples); NaN with too few."""
-    if "source" in data.columns:
-        data = data.groupby(["source", "step"], as_index=False)["value"].mean()
-    g = data.groupby("step")["value"]
-    out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}).reset_index()
-    n = out["n"].to_numpy(dtype=float)
-    sd = out["sd"].to_numpy(dtype=float)
-    half = np.full(len(out), np.nan)
-    ok = (n >= _MIN_BAND_CHAINS) & np.isfinite(sd)
-    if ok.any():
-        half[ok] = stats.t.ppf(0.975, n[ok] - 1) * sd[ok] / np.sqrt(n[ok])
-    out["half"] = half
-    return out
 
 
 # -------------------------------------------------------------------------------------------- drawing

@@ -13,7 +13,6 @@ from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
-from driftloop.render.plots import plot_run
 from driftloop.render.run import chain_label
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.store import RunView
@@ -62,11 +61,11 @@ def write_summary_json(run: RunView, summaries: Sequence[ChainSummary]) -> Path:
 
 
 def write_run_report(run: RunView, path: Path | None = None) -> Path:
-    """The self-contained HTML report: animation, contact sheet, plots, plain-words summary, tables."""
+    """The self-contained HTML report (and ``summary.json``): animation, contact sheet, charts drawn in the
+    browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``)."""
     df = run.dataframe()
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
-    plots = [p for pair in plot_run(df, run.path / "plots") for p in pair] if len(df) else []
     chains = run.chains()
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None
@@ -94,7 +93,6 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
         contact_sheet=first if first.is_file() else None,
         first_frame=run.frame_path(0, 0) if last_chain else None,
         last_frame=run.frame_path(0, last_chain.last_step) if last_chain else None,
-        plots=plots,
         notes=notes,
         extra_sections=extra,
     )

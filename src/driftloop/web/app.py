@@ -52,15 +52,21 @@ Csrf = Annotated[str | None, Form(alias=CSRF_FIELD)]
 PLOTS = ("ssim_to_origin", "lab_delta_e", "lab_b_delta", "psnr_to_origin", "mae_to_prev", "white_cast")
 
 _HERE = files("driftloop.web")
+_ASSETS = files("driftloop.report") / "assets"
 
 
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
+def _signed(value: Any, digits: int = 3) -> str:
+    """A number of the bias card as the page shows it: signed, ``digits`` significant digits, – if none."""
+    return "–" if value is None else f"{float(value):+.{digits}g}".replace("-", "−")
+
+
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
-    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds)
+    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds, signed=_signed)
     return templates
 
 
@@ -96,6 +102,8 @@ def create_app(
     app = FastAPI(title="driftloop gallery", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.data, app.state.guard, app.state.jobs = data, guard, jobs
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    # the page stylesheet, the chart module and uPlot: the same files report.html inlines
+    app.mount("/assets", StaticFiles(directory=str(_ASSETS)), name="assets")
 
     @app.middleware("http")
     async def protect(request: Request, call_next: Any) -> Response:
@@ -139,9 +147,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/frames/", "/thumbs/", "/static/")) or request.url.path.endswith(
-            ".json"
-        ):
+        path = request.url.path
+        if path.startswith(("/frames/", "/thumbs/", "/static/", "/assets/")) or path.endswith(".json"):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
         return page(request, "error.html", exc.status_code, message=exc.detail, code=exc.status_code)
 

@@ -163,6 +163,7 @@ class SweepInfo:
     card: dict[str, Any] | None
     card_html: Path | None
     last_frames: dict[str, FrameRef] = field(default_factory=dict)  # "RUN/CHAIN" -> its last frame
+    model_chains: dict[str, list[str]] = field(default_factory=dict)  # model -> its "RUN/CHAIN"s in the sweep
 
 
 @dataclass(frozen=True)
@@ -200,8 +201,9 @@ class GalleryData:
 
     def __init__(self, workspace: str | Path) -> None:
         self.root = Path(workspace).expanduser().resolve()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: the listing, read under it, opens the connection
         self._listing: tuple[tuple[int, ...], list[RunSummary], dict[str, str]] = ((), [], {})
+        self._reader: Store | None = None  # one connection kept open: its data_version is the change signal
         self._frames: dict[str, dict[str, str]] = {}  # finished runs: sha256 -> relative path
         self._done: dict[tuple[str, str, int], Any] = {}  # finished runs: (what, run, chain) -> value
 
@@ -211,17 +213,21 @@ class GalleryData:
 
         del pandas
 
+    def _store(self) -> Store:
+        """The gallery's own connection to the workspace (opened once the database exists)."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = Store(self.root)
+            return self._reader
+
     def _signature(self) -> tuple[int, ...]:
-        """Changes whenever the database does (every commit touches the database or its WAL file)."""
-        out: list[int] = []
-        for name in (DB_NAME, f"{DB_NAME}-wal"):
-            try:
-                st = (self.root / name).stat()
-            except FileNotFoundError:
-                out += [0, 0]
-                continue
-            out += [st.st_mtime_ns, st.st_size]
-        return tuple(out)
+        """Changes whenever another process commits to the database (SQLite's data_version, one cheap
+        PRAGMA on the gallery's connection; the gallery itself never writes), or the file is replaced."""
+        try:
+            st = (self.root / DB_NAME).stat()
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (self._store().data_version(), st.st_ino, st.st_dev)
 
     # ---- listing -----------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -237,22 +243,22 @@ class GalleryData:
                 rows, tags = self._read_listing()
                 self._listing = (signature, rows, tags)
         if any(r.status == "running" for r in rows):
-            store = Store(self.root)
+            store = self._store()
             rows = [replace(r, status=unlocked_status(store.run_dir(r.id), r.status)) for r in rows]
         return rows, tags
 
     def _read_listing(self) -> tuple[list[RunSummary], dict[str, str]]:
-        """The runs listing and each run's sweep from one pass over the runs (their settings are parsed once:
-        that parse is most of the cost of a listing of a thousand runs)."""
-        store = Store(self.root)
+        """The runs listing and each run's sweep: two queries (the runs' light columns, with the sweep read
+        from the settings in SQL, and their chains' progress), no JSON parsed in Python."""
+        store = self._store()
         counts = store.frame_counts()
         rows, tags = [], {}
-        for r in store.runs():
+        for r in store.run_list():
             chains, done, most = counts.get(r.id, (0, -1, -1))
             rows.append(RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, r.status, r.created_at,
                                        max(most, 0)))  # fmt: skip
-            if r.config.get("sweep"):
-                tags[r.id] = r.config["sweep"]
+            if r.sweep:
+                tags[r.id] = r.sweep
         return rows, tags
 
     def _handle(self, run_id: str) -> RunView | None:
@@ -260,7 +266,7 @@ class GalleryData:
         if not self.exists():
             return None
         try:
-            handle = RunView(Store(self.root), run_id)
+            handle = RunView(self._store(), run_id)
         except DriftloopError:
             return None
         return handle if handle.id == run_id else None
@@ -473,13 +479,16 @@ class GalleryData:
             card = json.loads((folder / "bias_card.json").read_text(encoding="utf-8"))
         html = folder / "bias_card.html"
         last = {}
+        models = {s.id: s.model for s in self._summaries()[0]}
+        by_model: dict[str, list[str]] = {}
         for run_id, numbers in chains.items():
-            for chain in numbers:
+            for chain in sorted(numbers):
                 frames = self.frames(run_id, chain)
                 if frames:
                     last[f"{run_id}/{chain}"] = frames[-1]
+                by_model.setdefault(models.get(run_id, "?"), []).append(f"{run_id}/{chain}")
         return SweepInfo(name, sweep_runs(self.root, name), {k: sorted(v) for k, v in chains.items()},
-                         control, card, html if html.is_file() else None, last)  # fmt: skip
+                         control, card, html if html.is_file() else None, last, by_model)  # fmt: skip
 
     # ---- starting runs -----------------------------------------------------------------------------
     def models(self) -> list[ModelChoice]:
@@ -496,7 +505,7 @@ class GalleryData:
             if path.is_file() and not path.name.startswith("."):
                 found[path.name] = path
         if self.exists():
-            for row in Store(self.root).runs():
+            for row in self._store().runs():
                 for item in row.config.get("inputs", []):
                     path = Path(item.get("path", ""))
                     new = item.get("sha256") and item["sha256"] not in found and path not in found.values()
@@ -509,7 +518,7 @@ class GalleryData:
         if not self.exists():
             return None
         target = str(Path(image).resolve())
-        for row in reversed(Store(self.root).runs()):
+        for row in reversed(self._store().runs()):
             if row.id in known:
                 continue
             paths = {str(Path(i.get("path", "")).resolve()) for i in row.config.get("inputs", [])}

@@ -45,7 +45,7 @@
       if (!m[name] || i < 0) continue;
       const v = m[name][i];
       const tr = numbers.insertRow();
-      tr.insertCell().textContent = DriftPlots.label(name);
+      tr.insertCell().textContent = DriftCharts.label(name);
       tr.insertCell().textContent = v == null ? "–" : (Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(3));
     }
     for (const p of state.plots) p.redraw(false, false);
@@ -72,7 +72,7 @@
     const m = state.data.metrics;
     for (const name of viewer.dataset.plots.split(",")) {
       if (!m[name] || !m[name].some(v => v != null)) continue;
-      state.plots.push(DriftPlots.make(box, DriftPlots.label(name), [{ label: name, steps: m.step, values: m[name] }], state));
+      state.plots.push(DriftCharts.make(box, DriftCharts.label(name), [{ label: name, steps: m.step, values: m[name] }], state));
     }
   }
   function start() {  // the frame list comes with the page: preloading starts before any metric arrives
@@ -98,8 +98,30 @@
       const fresh = first && !state.touched && viewer.dataset.step === "";
       show(fresh ? frames[frames.length - 1].step : (state.touched ? state.step : asked));
       state.ready = true;
-      if (d.status === "running") setTimeout(() => load(false), 1500);
+      if (d.status === "running" && !state.ended) follow();
     });
+  }
+  // A chain still being written: the run's server-sent events say when a frame arrives; read the chain
+  // again then (one request per new step, none while nothing happens), and once more at the end.
+  function follow() {
+    if (state.source) return;
+    state.followed = true;
+    const source = new EventSource("/runs/" + encodeURIComponent(run) + "/events");
+    state.source = source;
+    const chain = Number(viewer.dataset.chain);
+    let busy = false;
+    function refresh() {
+      if (busy) return;
+      busy = true;
+      load(false).finally(() => { busy = false; });
+    }
+    source.addEventListener("progress", e => {
+      const p = JSON.parse(e.data);
+      const mine = p.latest.find(f => f.chain === chain);
+      const frames = state.data ? state.data.frames : [];
+      if (mine && (!frames.length || mine.step > frames[frames.length - 1].step)) refresh();
+    });
+    source.addEventListener("end", () => { source.close(); state.source = null; state.ended = true; load(false); });
   }
   function play() {
     if (state.timer) { clearInterval(state.timer); state.timer = null; playBtn.textContent = "▶"; return; }

@@ -30,7 +30,7 @@
     div.innerHTML = "";
     const name = metric.value;
     const series = state.chains.filter(c => c.data.metrics[name]).map(c => ({ label: c.label, steps: c.data.metrics.step, values: c.data.metrics[name] }));
-    state.plot = series.length ? DriftPlots.make(div, DriftPlots.label(name), series, state, 720) : null;
+    state.plot = series.length ? DriftCharts.make(div, DriftCharts.label(name), series, state, 720) : null;
   }
   Promise.all(panels.map(p => fetch(p.dataset.src, { credentials: "same-origin" }).then(r => r.json()).then(d => ({ run: p.dataset.run, label: p.dataset.label, data: d })))).then(list => {
     state.chains = list;

@@ -1,5 +1,6 @@
-"""Tests for driftloop.render.plots and driftloop.render.report: plots of awkward data, and a self-contained
-HTML report checked statically and in a real headless Chromium (through Playwright).
+"""The self-contained HTML report (driftloop.report.html): checked statically (no URL out, everything escaped,
+the CSP allows exactly the inline scripts by hash) and in a real headless Chromium (through Playwright), where
+its charts must be drawn offline with no console error.
 
 Chromium is Debian's package (``apt-get install chromium``, binary /usr/bin/chromium; override with
 DRIFTLOOP_CHROMIUM). Without it the browser test fails with a message saying so; it is never skipped.
@@ -8,24 +9,22 @@ DRIFTLOOP_CHROMIUM). Without it the browser test fails with a message saying so;
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from driftloop.analysis.chains import summarize_run
 from driftloop.analysis.text import sentences
-from driftloop.metrics.columns import ALL_COLUMNS
-from driftloop.render.plots import plot_ab_trajectory, plot_fidelity_log, plot_metric, plot_run
 from driftloop.report.html import ReportContext, html_table, img_tag, write_report
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("DRIFTLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,141 +37,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-# ------------------------------------------------------------------------------------------- fake run
-
-
-def metrics_df(n_chains: int = 3, n_steps: int = 12) -> pd.DataFrame:
-    """A plausible metrics table: fidelity decays, b* drifts down, PSNR ∞ at step 0, one NaN."""
-    rows = []
-    for c in range(n_chains):
-        for s in range(n_steps + 1):
-            wiggle = 0.05 * np.sin(1.3 * s + c)
-            rows.append(
-                {
-                    "chain": c,
-                    "step": s,
-                    "ssim_to_origin": 1 / (1 + s / (4 + c)),
-                    "psnr_to_origin": np.inf if s == 0 else 38 - 6 * np.log1p(s) + wiggle,
-                    "psnr_to_prev": np.inf if s == 0 else 33.0 + wiggle,
-                    "mae_to_prev": 0.0 if s == 0 else 1.2,
-                    "lab_l_mean": 55 + 0.3 * s + c,
-                    "lab_a_mean": 4 + 0.05 * s * (c - 1) + wiggle,
-                    "lab_b_mean": 20 - 0.24 * s + wiggle + c,
-                    "white_cast": 8 + 0.5 * s,
-                    "cct_kelvin": 6000 + 15 * s,
-                }
-            )
-    df = pd.DataFrame(rows)
-    df.loc[5, "lab_a_mean"] = np.nan
-    return df
-
-
-def frame(step: int, size: int = 48) -> np.ndarray:
-    """A gradient that drifts bluer and brighter with the step."""
-    y, x = np.mgrid[0:size, 0:size]
-    r = np.clip(x * 5 + step * 4, 0, 255)
-    g = np.clip(y * 5 + step * 3, 0, 255)
-    b = np.clip(120 + step * 8, 0, 255) + 0 * x
-    return np.stack([r, g, b], axis=-1).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
-def fake_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A 3-chain, 12-step run: frames, GIF, contact sheet, metrics table and its plots (made once)."""
-    folder = tmp_path_factory.mktemp("fake") / "run"
-    (folder / "frames").mkdir(parents=True)
-    n_steps = 12
-    paths = []
-    for s in range(n_steps + 1):
-        p = folder / "frames" / f"c0_{s:04d}.png"
-        Image.fromarray(frame(s)).save(p, "PNG")
-        paths.append(p)
-    images = [Image.fromarray(frame(s)) for s in range(n_steps + 1)]
-    gif = folder / "chain0.gif"
-    images[0].save(gif, "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
-    sheet = Image.new("RGB", (5 * 50, 3 * 50), "white")
-    for row in range(3):
-        for col, s in enumerate((0, 1, 2, 5, 12)):
-            sheet.paste(Image.fromarray(frame(s + row)), (col * 50 + 1, row * 50 + 1))
-    sheet_path = folder / "contact_sheet.png"
-    sheet.save(sheet_path, "PNG")
-    df = metrics_df(3, n_steps)
-    plots = [p for pair in plot_run(df, folder / "plots") for p in pair]
-    return {"folder": folder, "frames": paths, "gif": gif, "sheet": sheet_path, "df": df, "plots": plots}
-
-
-# ------------------------------------------------------------------------------------------------ plots
-
-
-def _valid_png(path: Path) -> None:
-    with Image.open(path) as im:
-        im.verify()
-        assert im.format == "PNG"
-
-
-def _valid_svg(path: Path) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert "<svg" in text and text.rstrip().endswith("</svg>")
-
-
-EDGE_CASES = {
-    "many_chains": lambda: metrics_df(3, 12),
-    "one_chain": lambda: metrics_df(1, 12),
-    "one_step": lambda: metrics_df(3, 0),
-    "all_nan": lambda: metrics_df(2, 4).assign(lab_b_mean=np.nan, lab_a_mean=np.nan, ssim_to_origin=np.nan),
-    "no_metric_columns": lambda: metrics_df(2, 4)[["chain", "step"]],
-    "all_inf_psnr": lambda: metrics_df(2, 4).assign(psnr_to_origin=np.inf),
-}
-
-
-@pytest.mark.parametrize("case", sorted(EDGE_CASES))
-def test_plots_handle_awkward_data(case: str, tmp_path: Path) -> None:
-    df = EDGE_CASES[case]()
-    outputs = [
-        plot_metric(df, "lab_b_mean", tmp_path / "b"),
-        plot_metric(df, "psnr_to_origin", tmp_path / "psnr"),
-        plot_ab_trajectory(df, tmp_path / "ab"),
-        plot_fidelity_log(df, tmp_path / "fid"),
-    ]
-    for png, svg in outputs:
-        _valid_png(png)
-        _valid_svg(svg)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "ab.png", "ab.svg", "b.png", "b.svg", "fid.png", "fid.svg", "psnr.png", "psnr.svg",
-    ]  # fmt: skip
-
-
-def test_plot_names_and_content_are_deterministic(fake_run: dict, tmp_path: Path) -> None:
-    names = [p.name for p in fake_run["plots"]]
-    assert names[:4] == ["fidelity_log.png", "fidelity_log.svg", "ab_trajectory.png", "ab_trajectory.svg"]
-    assert "metric_lab_b_mean.svg" in names and "metric_white_cast.png" in names
-    assert "metric_lpips_to_origin.png" not in names  # column absent
-    assert names[-2:] == ["all_metrics.png", "all_metrics.svg"]  # every measured column, small multiples
-    svg = (fake_run["folder"] / "plots" / "all_metrics.svg").read_text()
-    measured = [c for c in fake_run["df"].columns if c in ALL_COLUMNS]
-    assert svg.count('<g id="axes_') == len(measured) and len(measured) >= 9
-    df = metrics_df(3, 12)
-    first = plot_run(df, tmp_path / "a", columns=("lab_b_mean",))
-    second = plot_run(df, tmp_path / "b", columns=("lab_b_mean",))
-    assert [png.name for png, _ in first] == [
-        "fidelity_log.png",
-        "ab_trajectory.png",
-        "metric_lab_b_mean.png",
-    ]
-    for (png1, svg1), (png2, svg2) in zip(first, second, strict=True):
-        assert png1.read_bytes() == png2.read_bytes()
-        assert svg1.read_bytes() == svg2.read_bytes()
-
-
-def test_infinite_psnr_is_not_drawn_but_counted(tmp_path: Path) -> None:
-    df = metrics_df(2, 6)
-    _, svg = plot_metric(df, "psnr_to_prev", tmp_path / "p")
-    # Two step-0 rows are ∞ and not drawn; the note about them is drawn as paths, so compare with a plot
-    # of the same finite points without the ∞ rows.
-    _, svg_finite = plot_metric(df[df["step"] > 0], "psnr_to_prev", tmp_path / "q")
-    assert svg.read_bytes() != svg_finite.read_bytes()
-
-
 # ----------------------------------------------------------------------------------------------- report
 
 
@@ -182,9 +46,18 @@ class _Collector(HTMLParser):
         self.imgs: list[dict[str, str | None]] = []
         self.urls: list[tuple[str, str, str]] = []  # (tag, attribute, value)
         self.tags: list[str] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []  # (attributes, inline text)
+        self._script: dict[str, str | None] | None = None
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self.scripts.append((self._script, data))
+            self._script = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        if tag == "script":
+            self._script = dict(attrs)
         d = dict(attrs)
         if tag == "img":
             self.imgs.append(d)
@@ -217,7 +90,6 @@ def build_report(fake_run: dict, out: Path) -> tuple[Path, ReportContext]:
         contact_sheet=fake_run["sheet"],
         first_frame=fake_run["frames"][0],
         last_frame=fake_run["frames"][-1],
-        plots=fake_run["plots"],
         notes=["LPIPS skipped: weights not found in /models/lpips <vgg.pth>"],
         extra_sections=[
             ("Cost", html_table(["Item", "Value"], [["Energy", "1.2 Wh"], ["Water", "4 mL"]])),
@@ -241,11 +113,25 @@ def test_report_is_self_contained_and_escaped(fake_run: dict, tmp_path: Path) ->
         assert value.startswith(("data:", "#")), (tag, attr, value[:80])
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", text, re.I)
     assert "url(" not in text and "@import" not in text
-    assert "script" not in parser.tags and "link" not in parser.tags and "iframe" not in parser.tags
+    assert "link" not in parser.tags and "iframe" not in parser.tags
+    # Scripts: all inline (no src), each allowed by its sha256 in the CSP, which keeps default-src 'none'.
+    assert not any(tag == "script" for tag, _, _ in parser.urls)
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text).group(1)
+    assert policy.startswith("default-src 'none'; img-src data:;") and "unsafe-inline' 'sha" not in policy
+    code = [body for attrs, body in parser.scripts if attrs.get("type") != "application/json"]
+    assert len(code) == 3 and any("uPlot" in c for c in code) and any("DriftCharts" in c for c in code)
+    allowed = re.findall(r"'sha256-([A-Za-z0-9+/=]+)'", policy)
+    assert sorted(allowed) == sorted(
+        base64.b64encode(hashlib.sha256(c.encode()).digest()).decode() for c in code
+    )
+    # The chart data: the metric rows as JSON (every chart the report draws), nothing that closes the element.
+    (data,) = [json.loads(body) for attrs, body in parser.scripts if attrs.get("type") == "application/json"]
+    kinds = [c["kind"] for c in data["charts"]]
+    assert kinds[:3] == ["metric", "metric", "trajectory"] and kinds.count("metric") >= 9
 
     # Every image decodes: GIF/PNG through Pillow, SVG as XML with an <svg> root.
     kinds = set()
-    assert len(parser.imgs) >= 2 + 1 + 1 + 9 + 1  # frames, GIF, sheet, plots, caption image
+    assert len(parser.imgs) == 2 + 1 + 1 + 1  # frames, GIF, sheet, caption image: plots are charts now
     for img in parser.imgs:
         mime, data = _decode_data_uri(img["src"] or "")
         kinds.add(mime)
@@ -255,7 +141,7 @@ def test_report_is_self_contained_and_escaped(fake_run: dict, tmp_path: Path) ->
         else:
             with Image.open(io.BytesIO(data)) as im:
                 im.verify()
-    assert kinds == {"image/png", "image/gif", "image/svg+xml"}
+    assert kinds == {"image/png", "image/gif"}
 
     # Text from the run is escaped; extra sections are inserted as given.
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -310,18 +196,32 @@ def test_report_in_headless_chromium(fake_run: dict, tmp_path: Path) -> None:
             page.on("requestfailed", lambda req: errors.append(f"requestfailed: {req.url[:80]}"))
             page.on("request", lambda req: requests.append(req.url))
             page.goto(out.as_uri(), wait_until="load")
+            ARTIFACTS.mkdir(exist_ok=True)
+            drawn = page.evaluate(
+                "() => ({charts: JSON.parse(document.getElementById('chart-data').textContent).charts.length,"
+                " canvases: document.querySelectorAll('#charts canvas').length,"
+                " titles: Array.from(document.querySelectorAll('#charts .u-title')).map(t => t.textContent),"
+                " drawn: Array.from(document.querySelectorAll('#charts canvas')).filter(c => c.width > 100 &&"
+                " c.height > 100).length})"
+            )
+            page.locator("#plots").screenshot(path=str(ARTIFACTS / "report-charts.png"))
             images = page.evaluate(
                 "() => Array.from(document.images).map(i => ({alt: i.alt, complete: i.complete,"
                 " w: i.naturalWidth, h: i.naturalHeight}))"
             )
             width = page.evaluate("() => document.documentElement.scrollWidth")
-            ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         finally:
             browser.close()
 
     assert errors == []
-    assert len(images) >= 14
+    # Every chart of the data was drawn by uPlot (one canvas each, of real size), titled as in the data.
+    assert drawn["charts"] >= 12 and drawn["canvases"] == drawn["charts"] == drawn["drawn"]
+    assert (
+        "Mean b* (blue–yellow)" in drawn["titles"]
+        and "Colour trajectory in the a*–b* plane" in drawn["titles"]
+    )
+    assert len(images) == 5
     bad = [i for i in images if not (i["complete"] and i["w"] > 0 and i["h"] > 0)]
     assert bad == []
     # Only the report itself and its data: URIs were requested: nothing over the network.
