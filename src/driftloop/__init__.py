@@ -4,7 +4,7 @@ Hand an image model a picture, ask it to copy it, feed the copy back in, repeat;
 watch where the model's errors take the picture.
 """
 
-from driftloop.api import RunHandle, open_run, resume, run, runs
+from driftloop.api import RunHandle, import_chain, open_run, resume, run, runs
 from driftloop.errors import DriftloopError
 from driftloop.replicators.base import Backend, Replicator, Requirements
 
@@ -17,6 +17,7 @@ __all__ = [
     "Requirements",
     "RunHandle",
     "__version__",
+    "import_chain",
     "open_run",
     "resume",
     "run",

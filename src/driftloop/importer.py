@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE
+from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE, IMPORTED_PREFIX
 from driftloop.cost import load_factors
 from driftloop.engines.start import new_run_id
 from driftloop.errors import SpecError
@@ -36,7 +36,7 @@ from driftloop.store import FrameWriter, RunView, Store, run_lock
 
 __all__ = ["conform", "import_chain"]
 
-MODEL_PREFIX = "imported:"
+MODEL_PREFIX = IMPORTED_PREFIX
 _BATCH = 8  # frames per writer transaction
 
 
