@@ -290,9 +290,12 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
 @app.command("import")
 def import_command(
     sources: Annotated[
-        list[Path],
-        typer.Argument(help="A folder of copies, image files in order, an animated GIF/WebP, or a video."),
-    ],
+        list[Path] | None,
+        typer.Argument(
+            help="A folder of copies, image files in order, an animated GIF/WebP, or a video "
+            "(with --order: the folder its paths are relative to, or nothing)."
+        ),
+    ] = None,
     label: Annotated[
         str | None,
         typer.Option("--label", help="Name of the chain: model imported:LABEL (default: --model)."),
@@ -339,7 +342,7 @@ def import_command(
     from driftloop import api  # the library: loaded when a verb runs
 
     handle = api.import_chain(
-        sources, workspace, label=label, model=model, every=every, threshold=threshold,
+        sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
         min_duration=min_duration, crop=parse_crop(crop), order_file=order, size=size, render=render,
         max_pixels=max_pixels, log=say_for(quiet),
     )  # fmt: skip
