@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import driftloop
+import driftloop.store.writer
 from conftest import run_cli
 from driftloop.config import InputRef, RunConfig, arm_label, config_arm, split_arm
 from driftloop.errors import RunInterrupted, SpecError
@@ -65,10 +66,19 @@ def test_the_stabilized_copy_is_stored_and_fed_back(sample_images, tmp_path: Pat
     assert drift[0] < drift[1]
 
 
-def test_keep_raw_stores_the_models_copy_beside_it(sample_images, tmp_path: Path) -> None:
+def test_keep_raw_stores_the_models_copy_beside_it(sample_images, tmp_path: Path, monkeypatch) -> None:
+    written: list[str] = []
+    real_write = driftloop.store.writer.write_png_atomic
+
+    def record(path, frame, *args, **kwargs):
+        written.append(Path(path).name)
+        return real_write(path, frame, *args, **kwargs)
+
+    monkeypatch.setattr(driftloop.store.writer, "write_png_atomic", record)
     run = _run(sample_images["chelsea.jpg"], tmp_path / "ws", "jpeg:quality=40", stabilize="colour-stats",
                keep_raw=True)  # fmt: skip
     assert run.config["keep_raw"] is True
+    assert written[2:6] == ["0001.raw.png", "0001.png", "0001.raw.png", "0001.png"]  # raw first, each frame
     codec = registry.build("jpeg:quality=40")
     for r in run.frame_rows():
         if r.step == 0:
