@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from driftloop.errors import DriftloopError
 
 if TYPE_CHECKING:
-    from driftloop.api import RunHandle, open_run, resume, run, runs
+    from driftloop.api import RunHandle, import_chain, open_run, resume, run, runs
     from driftloop.replicators.base import Backend, Replicator, Requirements
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "RunHandle": "driftloop.api",
+    "import_chain": "driftloop.api",
     "open_run": "driftloop.api",
     "resume": "driftloop.api",
     "run": "driftloop.api",
@@ -38,6 +39,7 @@ __all__ = [
     "Requirements",
     "RunHandle",
     "__version__",
+    "import_chain",
     "open_run",
     "resume",
     "run",

@@ -23,6 +23,7 @@ from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import DryRun, continue_run, prepare, rebuild, start
 from driftloop.engines.start import estimate as estimate_prepared
 from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError, RunNotFoundError
+from driftloop.importer import import_chain as importing
 from driftloop.measures import TABLE_ORDER
 from driftloop.metrics.recorder import recompute
 from driftloop.render.plots import plot_run
@@ -47,6 +48,7 @@ __all__ = [
     "bias",
     "bias_card",
     "estimate",
+    "import_chain",
     "open_run",
     "resume",
     "run",
@@ -135,6 +137,8 @@ def run(
     reuse_done: bool = False,
     sweep: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    stabilize: str = "none",
+    keep_raw: bool = False,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
 ) -> Run:
@@ -148,12 +152,16 @@ def run(
     is made; ``perceptual`` adds LPIPS/CLIP/DINOv2 scores where their weights are present; ``faces``
     measures face landmarks (eyebrows, eyes, mouth) where MediaPipe is installed. ``render`` writes the
     GIF, MP4 and contact sheet at the end; the report and ``summary.json`` are written either way.
+    ``stabilize`` (``colour:lab``, ``colour:rgb``, ``colour:hsv``, ``colour-stats``, ``none``) changes each
+    copy towards frame 0's colours before it is stored and fed back; ``keep_raw`` also stores the model's
+    own copy (``frames/cCCC/SSSS.raw.png``).
     """
     prepared = prepare(
         images, model, n, seeds, size, workspace, batch_size=batch_size,
         stop_on_fixed_point=stop_on_fixed_point, patience=patience, refusal_retries=refusal_retries,
         max_cost=max_cost, device=device, dtype=dtype, cost_factors=cost_factors, country=country,
-        metrics=metrics, perceptual=perceptual, faces=faces, sweep=sweep, max_pixels=max_pixels, log=log,
+        metrics=metrics, perceptual=perceptual, faces=faces, sweep=sweep, max_pixels=max_pixels,
+        stabilize=stabilize, keep_raw=keep_raw, log=log,
     )  # fmt: skip
     store = Store(workspace)
     run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done)
@@ -219,6 +227,32 @@ def resume(
     return _finish(Run(store, row.id), render)
 
 
+def import_chain(
+    sources: str | Path | Sequence[str | Path],
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    label: str | None = None,
+    model: str | None = None,
+    every: float | None = None,
+    threshold: float | None = None,
+    min_duration: float | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    order_file: str | Path | None = None,
+    size: int | None = None,
+    render: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    log: Logger | None = None,
+) -> Run:
+    """Import copies made elsewhere (a folder or list of images, an animated GIF/WebP, a video) as a run
+    with one chain and model ``imported:<label>``; see :func:`driftloop.importer.import_chain`.
+    ``threshold`` and ``min_duration`` tune the video cut detector (None: its defaults)."""
+    tuning = {k: v for k, v in (("threshold", threshold), ("min_duration", min_duration)) if v is not None}
+    run_id = importing(
+        sources, workspace, label=label, model=model, every=every, crop=crop, order_file=order_file,
+        size=size, render=render, max_pixels=max_pixels, log=log, **tuning,
+    )  # fmt: skip
+    return Run(Store(workspace), run_id)
+
+
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> Run:
     """A handle to a stored run (id or unique prefix)."""
     return Run(Workspace(workspace).store, run_id)
@@ -249,7 +283,14 @@ def sweep(
     chains. Running it again only runs what is missing. ``progress_for(model)`` gives each model's progress
     callback."""
     plan = sweeps.load_sweep(spec)
-    return plan, sweeps.run_sweep(plan, workspace, progress_for, log, render, retry_failed=retry_failed)
+
+    def import_arm(entry: sweeps.ImportedArm) -> str:  # an [[imported]] source not seen yet: imported once
+        return importing(list(entry.sources), workspace, label=entry.label, model=entry.model,
+                         every=entry.every, log=log)  # fmt: skip
+
+    ids = sweeps.run_sweep(plan, workspace, progress_for, log, render, retry_failed=retry_failed,
+                           importer=import_arm)  # fmt: skip
+    return plan, ids
 
 
 def bias(

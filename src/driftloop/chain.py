@@ -60,9 +60,24 @@ class ProgressEvent:
     model_seconds: float
 
 
+class FrameStabilizer(Protocol):
+    """What the engine applies to each copy before it is stored and fed back (a
+    :class:`driftloop.stabilizers.Stabilizer`, built by the start path from the run's ``stabilize``)."""
+
+    spec: str
+
+    @property
+    def is_identity(self) -> bool:
+        """True for ``none``: the copy is stored as the model made it."""
+
+    def apply(self, frame: np.ndarray, origin: np.ndarray) -> np.ndarray:
+        """The copy ``frame`` stabilized towards ``origin`` (the chain's frame 0)."""
+
+
 @dataclass(frozen=True)
 class EngineSettings:
-    """How chains advance: total steps, chains per model call, and the optional fixed-point stop."""
+    """How chains advance: total steps, chains per model call, the optional fixed-point stop, and the
+    stabilizer applied to each copy (with ``keep_raw``, the model's own copy is stored beside it)."""
 
     n_steps: int
     batch_size: int | None = None
@@ -70,6 +85,25 @@ class EngineSettings:
     patience: int = 3
     refusal_retries: int = 2
     max_cost_usd: float | None = None
+    stabilizer: FrameStabilizer | None = None
+    keep_raw: bool = False
+
+
+def stabilize(
+    settings: EngineSettings, state: ChainState, frame: np.ndarray, info: dict[str, Any] | None
+) -> tuple[np.ndarray, dict[str, Any] | None, np.ndarray | None]:
+    """A checked copy as it is stored: (frame that feeds the next copy, its info, the raw copy to keep).
+
+    Without a stabilizer (or with ``none``) the copy is unchanged and nothing is added to its info, so a
+    plain run's records are those of earlier releases.
+    """
+    stab = settings.stabilizer
+    if stab is None or stab.is_identity:
+        return frame, info, None
+    if state.origin is None:
+        raise DriftloopError(f"chain {state.chain}: stabilizer {stab.spec} needs the chain's frame 0")
+    stabilized = np.ascontiguousarray(stab.apply(frame, state.origin))
+    return stabilized, {**(info or {}), "stabilizer": stab.spec}, frame if settings.keep_raw else None
 
 
 class FrameSink(Protocol):
@@ -283,7 +317,7 @@ def advance(
                     writer.add_event(s.chain, low + 1, "error", outcome.message)
                     stop(s, "error", f"failed at step {low + 1}: {outcome.message}")
                 else:
-                    frame, info = outcome
+                    frame, info, raw = stabilize(settings, s, *outcome)
                     made.append(
                         NewFrame(
                             s.chain,
@@ -294,6 +328,7 @@ def advance(
                             call.seconds / len(batch),
                             info,
                             cost,
+                            raw,
                         )
                     )
                     usd = (cost or {}).get("usd") or 0.0

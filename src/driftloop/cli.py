@@ -225,6 +225,17 @@ def run(
         int,
         typer.Option("--max-pixels", help="Largest input accepted, in pixels (a guard against image bombs)."),
     ] = DEFAULT_MAX_PIXELS,
+    stabilize: Annotated[
+        str,
+        typer.Option(
+            "--stabilize",
+            help="Change each copy towards frame 0's colours before the next: colour:lab, colour:rgb, "
+            "colour:hsv, colour-stats or none.",
+        ),
+    ] = "none",
+    keep_raw: Annotated[
+        bool, typer.Option("--keep-raw", help="With --stabilize: also store the model's own copy.")
+    ] = False,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
     dry_run: Annotated[
@@ -254,7 +265,8 @@ def run(
             batch_size=batch_size, stop_on_fixed_point=stop_on_fixed_point, patience=patience,
             refusal_retries=refusal_retries, max_cost=max_cost, device=device, dtype=dtype,
             resume=resume, reuse_done=resume, render=render, cost_factors=cost_factors, country=country,
-            metrics=metrics, perceptual=perceptual, faces=faces, max_pixels=max_pixels, progress=bar, log=say,
+            metrics=metrics, perceptual=perceptual, faces=faces, max_pixels=max_pixels, stabilize=stabilize,
+            keep_raw=keep_raw, progress=bar, log=say,
         )  # fmt: skip
     print_outputs(handle, quiet)
 
@@ -292,6 +304,85 @@ def resume(
             retry_failed=retry_failed, progress=bar, log=say_for(quiet),
         )  # fmt: skip
     print_outputs(handle, quiet)
+
+
+# ---- import: copies made elsewhere ------------------------------------------------------------------
+
+
+def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
+    """``X,Y,W,H`` in pixels (the box of each frame to keep), or None."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4 or not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise SpecError(f"--crop {text!r}: expected X,Y,W,H in whole pixels, e.g. 0,0,512,480")
+    x, y, w, h = (int(p) for p in parts)
+    return x, y, w, h
+
+
+@app.command("import")
+def import_command(
+    sources: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="A folder of copies, image files in order, an animated GIF/WebP, or a video "
+            "(with --order: the folder its paths are relative to, or nothing)."
+        ),
+    ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option("--label", help="Name of the chain: model imported:LABEL (default: --model)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="The model that made the copies, as a note.")
+    ] = None,
+    every: Annotated[
+        float | None,
+        typer.Option(
+            "--every", help="Video: each copy is shown this many seconds (instead of cut detection)."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", help="Video cut detector: mean frame difference (0–255) of a still frame."
+        ),
+    ] = None,
+    min_duration: Annotated[
+        float | None,
+        typer.Option("--min-duration", help="Video cut detector: seconds a copy must stay still."),
+    ] = None,
+    crop: Annotated[
+        str | None, typer.Option("--crop", help="X,Y,W,H: keep only this box of every frame (drop overlays).")
+    ] = None,
+    order: Annotated[
+        Path | None, typer.Option("--order", help="A text file listing the images in order, one a line.")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option("--size", help="Make every frame SIZE×SIZE (default: frame 0's size).")
+    ] = None,
+    render: Annotated[
+        bool, typer.Option("--render/--no-render", help="Write GIF, MP4, contact sheet and report.")
+    ] = True,
+    max_pixels: Annotated[
+        int,
+        typer.Option("--max-pixels", help="Largest frame accepted, in pixels (a guard against image bombs)."),
+    ] = DEFAULT_MAX_PIXELS,
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Import copies made elsewhere (ChatGPT, Gemini, ...) as a run, measured like driftloop's own."""
+    from driftloop import api  # the library: loaded when a verb runs
+
+    handle = api.import_chain(
+        sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
+        min_duration=min_duration, crop=parse_crop(crop), order_file=order, size=size, render=render,
+        max_pixels=max_pixels, log=say_for(quiet),
+    )  # fmt: skip
+    print_outputs(handle, quiet)
+
+
+# ------------------------------------------------------------------------------------------------------
 
 
 @app.command("runs")

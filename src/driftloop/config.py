@@ -23,6 +23,27 @@ DEFAULT_SIZE = 512
 MIN_SIZE = 8
 
 
+IMPORTED_PREFIX = "imported:"  # the model of a run imported from copies made elsewhere
+ARM_SEPARATOR = " + stabilize="
+
+
+def arm_label(model: str, stabilize: str | None = "none") -> str:
+    """What a run is on a bias card and in a sweep: ``MODEL`` for a plain run, ``MODEL + stabilize=SPEC``
+    when a stabilizer changed each copy (a stabilized chain is another arm of the experiment)."""
+    return model if not stabilize or stabilize == "none" else f"{model}{ARM_SEPARATOR}{stabilize}"
+
+
+def split_arm(label: str) -> tuple[str, str]:
+    """(model, stabilizer spec) of an :func:`arm_label` (``none`` for a plain model)."""
+    model, sep, spec = label.partition(ARM_SEPARATOR)
+    return (model, spec) if sep and spec else (label, "none")
+
+
+def config_arm(config: dict[str, Any]) -> str:
+    """The arm of a stored configuration record (``model``, and ``stabilize`` when present)."""
+    return arm_label(str(config.get("model")), config.get("stabilize"))
+
+
 @dataclass(frozen=True)
 class InputRef:
     """An input image as a run records it: the path given and the sha256 of the file."""
@@ -58,6 +79,8 @@ class RunConfig:
     cost: dict[str, Any] = field(default_factory=dict)  # {"factors": snapshot, "meters": description}
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     sweep: str | None = None
+    stabilize: str = "none"  # a stabilizer spec (driftloop.stabilizers), applied to each copy
+    keep_raw: bool = False  # also store the model's copy before the stabilizer
 
     def __post_init__(self) -> None:
         self.validate()
@@ -78,6 +101,8 @@ class RunConfig:
             raise SpecError(f"--max-cost must be 0 or more dollars (got {self.max_cost_usd})")
         if not self.seeds:
             raise SpecError("give at least one seed")
+        if self.keep_raw and self.stabilize == "none":
+            raise SpecError("--keep-raw keeps the model's copy before a stabilizer: give --stabilize too")
 
     @property
     def chain_count(self) -> int:
@@ -99,10 +124,22 @@ class RunConfig:
             self.n_steps,
             self.size,
             self.stop_on_fixed_point,
+            *((self.stabilize,) if self.stabilize != "none" else ()),
         )
 
+    @property
+    def arm(self) -> str:
+        """The run's arm: its model, with the stabilizer when there is one (see :func:`arm_label`)."""
+        return arm_label(self.model, self.stabilize)
+
     def to_dict(self) -> dict[str, Any]:
-        """The stored JSON record, with the keys and order of every release so far."""
+        """The stored JSON record, with the keys and order of every release so far (``stabilize`` and
+        ``keep_raw`` only when not their defaults, so a plain run's record is unchanged)."""
+        extra: dict[str, Any] = {}
+        if self.stabilize != "none":
+            extra["stabilize"] = self.stabilize
+        if self.keep_raw:
+            extra["keep_raw"] = True
         return {
             "model": self.model,
             "inputs": [{"path": i.path, "sha256": i.sha256} for i in self.inputs],
@@ -122,6 +159,7 @@ class RunConfig:
                 "faces": self.metrics.faces,
             },
             "sweep": self.sweep,
+            **extra,
         }
 
     @classmethod
@@ -134,7 +172,7 @@ class RunConfig:
             seeds=tuple(int(s) for s in data.get("seeds", [])),
             n_steps=int(data["n_steps"]),
             size=int(data["size"]),
-            requested_size=int(data.get("requested_size", data["size"])),
+            requested_size=int(data.get("requested_size") or data["size"]),  # None: an imported run
             batch_size=data.get("batch_size"),
             stop_on_fixed_point=bool(data.get("stop_on_fixed_point", False)),
             patience=int(data.get("patience", 3)),
@@ -147,4 +185,6 @@ class RunConfig:
                 faces=bool(metrics.get("faces", False)),
             ),
             sweep=data.get("sweep"),
+            stabilize=str(data.get("stabilize") or "none"),
+            keep_raw=bool(data.get("keep_raw", False)),
         )

@@ -38,6 +38,7 @@ class NewFrame:
     model_seconds: float | None = None
     info: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
+    raw: np.ndarray | None = None  # the model's own copy, when a stabilizer changed it and it is kept
 
 
 def frame_sha256(frame: np.ndarray) -> str:

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE
+from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE, IMPORTED_PREFIX
 from driftloop.cost import load_factors
 from driftloop.engines.start import new_run_id
-from driftloop.errors import SpecError
+from driftloop.errors import InputError, SpecError
 from driftloop.frames import NewFrame, frame_sha256
 from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings
 from driftloop.provenance import host, versions
@@ -36,7 +36,7 @@ from driftloop.store import FrameWriter, RunView, Store, run_lock
 
 __all__ = ["conform", "import_chain"]
 
-MODEL_PREFIX = "imported:"
+MODEL_PREFIX = IMPORTED_PREFIX
 _BATCH = 8  # frames per writer transaction
 
 
@@ -135,6 +135,8 @@ def conform(seq: CopySequence, size: int | None = None) -> tuple[list[np.ndarray
 
 def _label(label: str | None, model: str | None, paths: list[Path], order_file: str | Path | None) -> str:
     text = label if label is not None else model
+    if text is None and not paths and order_file is None:
+        raise InputError("no sources given: pass a folder, image files, an animated GIF/WebP or a video")
     if text is None:
         source = paths[0] if len(paths) == 1 else Path(order_file) if order_file else paths[0].parent
         text = source.resolve().name if source.is_dir() else source.stem

@@ -20,6 +20,19 @@ reads exactly the sweep's chains, each once. The control model is run too when i
     [[models]]
     spec = "jpeg"
     grid = { quality = [75, 90] }   # one run per combination
+
+    [[models]]
+    spec = "taef2"
+    grid = { stabilize = ["none", "colour:lab"] }   # a stabilizer is an axis too: one arm per value
+
+    [[imported]]                  # copies made elsewhere, on the bias card as imported:<label>
+    run = "20260101-120000-imported-gpt-ab12"      # a run made by `driftloop import`
+    [[imported]]
+    path = "copies/gpt-image/"    # or a folder/GIF/video, imported when the sweep runs (once)
+    label = "gpt-image"
+
+A model with a stabilizer is the arm ``MODEL + stabilize=SPEC`` (:func:`driftloop.config.arm_label`): its
+chains are stored in runs of MODEL whose configuration has ``stabilize = SPEC``.
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driftloop.config import RunConfig
+from driftloop.config import IMPORTED_PREFIX, RunConfig, arm_label, split_arm
 from driftloop.cost import Factors, load_factors
 from driftloop.engines.start import RETRYABLE, continue_run, prepare, rebuild, start
 from driftloop.errors import DriftloopError, InputError
@@ -45,6 +58,7 @@ from driftloop.replicators.base import Backend
 from driftloop.replicators.hosted.replicator import CallEstimate, HostedReplicator, canonical_spec, offline
 from driftloop.replicators.spec import format_spec, split_spec
 from driftloop.report.run import write_run_report
+from driftloop.stabilizers import parse_stabilizer
 from driftloop.store import RunView, Store
 from driftloop.weights import file_sha256
 
@@ -56,6 +70,25 @@ class SweepSpecError(DriftloopError):
     """A sweep spec file is missing, not TOML, or has a bad key or value."""
 
     exit_code = 2
+
+
+@dataclass(frozen=True)
+class ImportedArm:
+    """A chain made elsewhere that a sweep's bias card reads beside its models: a stored run (``run``), or
+    a source (folder, image files, GIF/WebP, video) imported once under ``label``."""
+
+    label: str | None = None
+    run: str | None = None
+    sources: tuple[Path, ...] = ()
+    model: str | None = None  # who made the copies, as a note
+    every: float | None = None  # video: seconds per copy
+
+    @property
+    def arm(self) -> str | None:
+        return IMPORTED_PREFIX + self.label if self.label else None
+
+
+Importer = Callable[[ImportedArm], str]  # imports a source as a run and returns its id (api.import_chain)
 
 
 @dataclass(frozen=True)
@@ -71,6 +104,7 @@ class Sweep:
     models: list[str]
     control: str | None
     options: dict[str, Any] = field(default_factory=dict)
+    imported: list[ImportedArm] = field(default_factory=list)
 
     @property
     def chains(self) -> int:
@@ -117,7 +151,8 @@ def _model_specs(path: Path, models: list[Any]) -> list[str]:
         if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
             raise _fail(path, f"models[{i}].grid must map parameter names to non-empty lists")
         base = model["spec"]
-        keys = list(grid)
+        stabilizers = [_stabilizer(path, i, v) for v in grid.get("stabilize", ["none"])]
+        keys = [k for k in grid if k != "stabilize"]
         for values in itertools.product(*(grid[k] for k in keys)):
             extra = ",".join(
                 f"{k}={str(v).lower() if isinstance(v, bool) else v}"
@@ -128,8 +163,56 @@ def _model_specs(path: Path, models: list[Any]) -> list[str]:
                 backend, config = registry.parse(spec)
             except DriftloopError as exc:
                 raise _fail(path, f"models[{i}]: {exc}") from None
-            specs.append(_canonical(backend, config))
+            canonical = _canonical(backend, config)
+            specs += [arm_label(canonical, stabilizer) for stabilizer in stabilizers]
     return list(dict.fromkeys(specs))
+
+
+def _stabilizer(path: Path, i: int, value: Any) -> str:
+    """A ``stabilize`` grid value, in its canonical spelling."""
+    if not isinstance(value, str):
+        raise _fail(path, f"models[{i}].grid.stabilize: {value!r} is not a stabilizer spec, e.g. colour:lab")
+    try:
+        return parse_stabilizer(value).spec
+    except DriftloopError as exc:
+        raise _fail(path, f"models[{i}].grid.stabilize: {exc}") from None
+
+
+def _imported(path: Path, entries: Any) -> list[ImportedArm]:
+    """``[[imported]]`` entries: ``run = "ID"``, or ``path`` (a string or list, relative to the spec) with
+    a ``label``; optional ``model`` (who made the copies) and ``every`` (video: seconds per copy)."""
+    if not isinstance(entries, list):
+        raise _fail(path, "imported must be a list of tables ([[imported]])")
+    out: list[ImportedArm] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise _fail(path, f'imported[{i}] must be a table with run = "ID" or path = "..." and label')
+        unknown = set(entry) - {"run", "path", "label", "model", "every"}
+        if unknown:
+            raise _fail(path, f"imported[{i}]: unknown key(s) {', '.join(sorted(unknown))} "
+                              "(allowed: run, path, label, model, every)")  # fmt: skip
+        if ("run" in entry) == ("path" in entry):
+            raise _fail(path, f'imported[{i}]: give either run = "RUN_ID" or path = "copies/", not both')
+        label = entry.get("label")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            raise _fail(path, f"imported[{i}].label must be a non-empty string")
+        if "run" in entry:
+            if not isinstance(entry["run"], str) or not entry["run"]:
+                raise _fail(path, f"imported[{i}].run must be a run id")
+            out.append(ImportedArm(label=label, run=entry["run"]))
+            continue
+        if label is None:
+            raise _fail(path, f"imported[{i}]: a path needs a label (the arm is imported:<label>)")
+        given = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
+        if not given or not all(isinstance(p, str) and p for p in given):
+            raise _fail(path, f"imported[{i}].path must be a path or a list of paths")
+        sources = tuple((Path(p) if Path(p).is_absolute() else path.parent / p) for p in given)
+        every = entry.get("every")
+        if every is not None and (not isinstance(every, int | float) or every <= 0):
+            raise _fail(path, f"imported[{i}].every must be a positive number of seconds")
+        out.append(ImportedArm(label=" ".join(label.split()), sources=sources, model=entry.get("model"),
+                               every=every))  # fmt: skip
+    return out
 
 
 def _hosted(backend: Backend) -> bool:
@@ -164,13 +247,15 @@ def load_sweep(path: str | Path) -> Sweep:
         "batch_size",
         "stop_on_fixed_point",
         "faces",
+        "imported",
     }
     unknown = set(data) - allowed
     if unknown:
         raise _fail(
             path, f"unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(allowed))})"
         )
-    for key in ("images", "models"):
+    imported = _imported(path, data.get("imported", []))
+    for key in ("images",) if imported else ("images", "models"):
         if not data.get(key):
             raise _fail(path, f"'{key}' is missing or empty")
     seeds = data.get("seeds", [0])
@@ -181,7 +266,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise _fail(path, "steps must be a whole number ≥ 1")
     if not isinstance(size, int) or size < 8:
         raise _fail(path, "size must be a whole number ≥ 8")
-    models = _model_specs(path, data["models"])
+    models = _model_specs(path, data.get("models", []))
     control = _control(path, data.get("control"), models)
     if control is not None and control not in models:
         models.append(control)
@@ -196,6 +281,7 @@ def load_sweep(path: str | Path) -> Sweep:
         models=models,
         control=control,
         options=options,
+        imported=imported,
     )
 
 
@@ -220,7 +306,7 @@ def input_hashes(sweep: Sweep) -> dict[Path, str]:
     return {path: file_sha256(path) for path in sweep.images if path.is_file()}
 
 
-def sweep_record(sweep: Sweep, hashes: dict[Path, str]) -> dict[str, Any]:
+def sweep_record(sweep: Sweep, hashes: dict[Path, str], imported: list[str] | None = None) -> dict[str, Any]:
     """What the workspace remembers of a sweep, so ``driftloop bias NAME`` reads exactly its chains."""
     return {
         "models": sweep.models,
@@ -231,6 +317,7 @@ def sweep_record(sweep: Sweep, hashes: dict[Path, str]) -> dict[str, Any]:
         "size": sweep.size,
         "options": sweep.options,
         "spec_file": str(sweep.path),
+        **({"imported": imported} if imported else {}),
     }
 
 
@@ -247,9 +334,10 @@ class Coverage:
 
 
 def _matches(config: RunConfig, model: str, steps: int, size: int, options: dict[str, Any]) -> bool:
-    """A stored run made the same kind of chains: same model, steps, size, stop rule, and faces if wanted."""
+    """A stored run made the same kind of chains: same arm (model and stabilizer), steps, size, stop rule,
+    and faces if wanted."""
     return (
-        config.model == model
+        arm_label(config.model, config.stabilize) == model
         and config.n_steps == steps
         and config.requested_size == size
         and config.stop_on_fixed_point == bool(options.get("stop_on_fixed_point", False))
@@ -267,7 +355,7 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
     out = Coverage()
     for run in store.runs():
         cfg = RunConfig.from_dict(run.config)
-        if cfg.model == model and cfg.requested_size == sweep.size:
+        if cfg.model == split_arm(model)[0] and cfg.requested_size == sweep.size:  # the model's time
             out.seconds += [f.model_seconds for f in store.frames(run.id) if f.model_seconds is not None]
         if not _matches(cfg, model, sweep.steps, sweep.size, sweep.options):
             continue
@@ -327,7 +415,7 @@ class PlanRow:
 def hosted_call(spec: str, factors: Factors, size: int) -> CallEstimate | None:
     """A hosted model's price and time for one copy of a size×size frame (input tokens included where the
     provider's rules are known), with no key and nothing sent; None for a local model."""
-    backend, config = registry.parse(spec)
+    backend, config = registry.parse(split_arm(spec)[0])
     if not _hosted(backend):
         return None
     with offline():
@@ -340,7 +428,7 @@ def price_per_copy(spec: str, factors: Factors, size: int | None = None) -> floa
     call = hosted_call(spec, factors, size) if size else None
     if call is not None:
         return call.usd
-    name, positional, params = split_spec(spec)
+    name, positional, params = split_spec(split_arm(spec)[0])
     price = factors.price(
         f"{name}:{positional}" if positional else name, params.get("quality"), params.get("size")
     )
@@ -416,17 +504,28 @@ def run_sweep(
     render: bool = True,
     models: list[str] | None = None,
     retry_failed: bool = False,
+    importer: Importer | None = None,
 ) -> list[str]:
     """Run (or finish) the sweep's chains for ``models`` (default: all); return the ids of the runs that
-    hold them, in spec order. ``retry_failed``: also ask again for chains that ended error/refused."""
+    hold them, in spec order. ``retry_failed``: also ask again for chains that ended error/refused.
+
+    Imported arms are found (a ``run`` id, or an earlier import of the same ``path`` and ``label``) or, for
+    a source not yet imported, imported with ``importer`` (the API's ``import_chain``); their run ids come
+    first (only when ``models`` is not given: a caller running models one by one gets them once, from
+    its first call's record)."""
     say = log or (lambda _msg: None)
     hashes = input_hashes(sweep)
     missing = [p for p in sweep.images if p not in hashes]
     if missing:
         raise InputError(f"{missing[0]}: no such file (listed by the sweep {sweep.path})")
     store = Store(workspace)
-    store.save_sweep(sweep.name, sweep_record(sweep, hashes))
+    imported = imported_runs(store, sweep, importer, say)  # cheap once imported: found, not imported again
+    store.save_sweep(sweep.name, sweep_record(sweep, hashes, imported))
     ids: list[str] = []
+    for run_id in imported:
+        store.add_sweep_run(sweep.name, run_id)
+        if models is None:
+            ids.append(run_id)
     for model in models or sweep.models:
         progress = progress_for(model) if progress_for else None
         cov = coverage(store, sweep, model, hashes)
@@ -442,15 +541,54 @@ def run_sweep(
         if cov.runs and not cov.unfinished:
             say(f"{model}: {len(cov.chains)} chain(s) already done in {', '.join(cov.runs)}")
         for images, seeds in missing_runs(sweep, hashes, cov.chains):
+            base, stabilize = split_arm(model)
             prepared = prepare(
-                images, model, sweep.steps, seeds, sweep.size, workspace, sweep=sweep.name, log=log,
-                **sweep.options,
+                images, base, sweep.steps, seeds, sweep.size, workspace, sweep=sweep.name, log=log,
+                stabilize=stabilize, **sweep.options,
             )  # fmt: skip
             run_id = start(prepared, store, progress, log)
             finish(RunView(store, run_id), render)
             store.add_sweep_run(sweep.name, run_id)
             ids.append(run_id)
     return ids
+
+
+def imported_runs(
+    store: Store, sweep: Sweep, importer: Importer | None, say: Callable[[str], None]
+) -> list[str]:
+    """The run ids of a sweep's imported arms: as given, found from an earlier import, or imported now."""
+    ids: list[str] = []
+    for entry in sweep.imported:
+        if entry.run is not None:
+            row = store.get_run(entry.run)  # a clear RunNotFoundError for a wrong id
+            if not str(row.model).startswith(IMPORTED_PREFIX):
+                raise _fail(sweep.path, f"imported: run {row.id} is a {row.model} run, not an imported one")
+            ids.append(row.id)
+            continue
+        found = _earlier_import(store, entry)
+        if found is None:
+            if importer is None:
+                hint = f"driftloop import {entry.sources[0]} --label {entry.label!r}"
+                raise _fail(sweep.path, f"imported: {entry.sources[0]} is not imported yet; run {hint}")
+            say(f"{entry.arm}: importing {', '.join(str(p) for p in entry.sources)}")
+            found = importer(entry)
+        else:
+            say(f"{entry.arm}: already imported as run {found}")
+        ids.append(found)
+    return list(dict.fromkeys(ids))
+
+
+def _earlier_import(store: Store, entry: ImportedArm) -> str | None:
+    """The newest finished run importing the same sources under the same label."""
+    roots = [p.resolve() for p in entry.sources]
+    for row in reversed(store.runs()):
+        files = (row.config.get("import") or {}).get("files") or []
+        if row.model != entry.arm or row.status != "done" or not files:
+            continue
+        paths = [Path(f["path"]).resolve() for f in files]
+        if all(any(p == r or r in p.parents for r in roots) for p in paths):
+            return row.id
+    return None
 
 
 def finish(run: RunView, render: bool) -> None:
@@ -485,10 +623,14 @@ def sweep_chains(workspace: str | Path, name: str) -> tuple[dict[str, set[int]],
     models = set(record["models"])
     wanted = {(i["sha256"], seed) for i in record["inputs"] for seed in record["seeds"]}
     best: dict[tuple[str, str, int], tuple[int, str, int]] = {}
+    chosen: dict[str, set[int]] = {}
+    for run_id in record.get("imported", []):  # an imported arm: its whole chain
+        if run_id in ids:
+            chosen[run_id] = {c.chain for c in store.chains(run_id)}
     for run_id in ids:
         run = store.get_run(run_id)
         config = RunConfig.from_dict(run.config)
-        model = config.model
+        model = arm_label(config.model, config.stabilize)
         if model not in models or not _matches(
             config, model, record["steps"], record["size"], record.get("options", {})
         ):
@@ -497,7 +639,6 @@ def sweep_chains(workspace: str | Path, name: str) -> tuple[dict[str, set[int]],
             key = (model, c.input_sha256, c.seed)
             if (c.input_sha256, c.seed) in wanted and c.last_step > best.get(key, (-1, "", 0))[0]:
                 best[key] = (c.last_step, run_id, c.chain)
-    chosen: dict[str, set[int]] = {}
     for _, run_id, chain in best.values():
         chosen.setdefault(run_id, set()).add(chain)
     return chosen, record.get("control")
@@ -508,7 +649,7 @@ def probe_seconds(model: str, image: Path, size: int) -> float | None:
 
     Hosted models are not probed: a probe would be a paid request.
     """
-    backend, config = registry.parse(model)
+    backend, config = registry.parse(split_arm(model)[0])
     if not backend.weights_status(config).present:
         return None  # timing it would mean downloading it
     replicator = backend.build(config)

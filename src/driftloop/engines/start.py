@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop import chain as core
-from driftloop.config import InputRef, MetricsConfig, RunConfig
+from driftloop.config import IMPORTED_PREFIX, InputRef, MetricsConfig, RunConfig
 from driftloop.cost import Factors, HostedEstimate, Meters, load_factors, pick_meters
 from driftloop.engines.local import ProgressCallback, execute
 from driftloop.errors import DriftloopError, InputError, SpecError
@@ -36,6 +36,7 @@ from driftloop.replicators.base import (
     price_model,
 )
 from driftloop.replicators.hosted.replicator import offline
+from driftloop.stabilizers import parse_stabilizer
 from driftloop.store import ChainRow, Store, clear_stopped, run_lock
 
 Logger = Callable[[str], None]
@@ -59,6 +60,8 @@ def settings_of(config: RunConfig) -> core.EngineSettings:
         patience=config.patience,
         refusal_retries=config.refusal_retries,
         max_cost_usd=config.max_cost_usd,
+        stabilizer=None if config.stabilize == "none" else parse_stabilizer(config.stabilize),
+        keep_raw=config.keep_raw,
     )
 
 
@@ -138,17 +141,23 @@ def prepare(
     faces: bool = False,
     sweep: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    stabilize: str | None = "none",
+    keep_raw: bool = False,
     log: Logger | None = None,
     dry_run: bool = False,
 ) -> Prepared:
     """Check everything a run needs before anything is written: settings, model, inputs and budget.
 
+    ``stabilize`` is a stabilizer spec (:func:`driftloop.stabilizers.parse_stabilizer`) applied to each
+    copy before it is stored and fed back; ``keep_raw`` stores the model's own copy beside it.
     ``dry_run``: build a hosted model for an estimate only (no key or client needed, nothing can be sent)."""
+
     say = log or (lambda _msg: None)
     seeds = list(dict.fromkeys(int(s) for s in seeds))
+    stabilizer = parse_stabilizer(stabilize).spec  # canonical spelling; an unknown one is a SpecError
     # settings first (cheap, and a bad one should not wait for a model to load)
     RunConfig("check", (), tuple(seeds) or (0,), n, max(size, 1), size, batch_size, stop_on_fixed_point,
-              patience, refusal_retries, max_cost)  # fmt: skip
+              patience, refusal_retries, max_cost, stabilize=stabilizer, keep_raw=keep_raw)  # fmt: skip
     if not seeds:
         raise SpecError("give at least one seed")
     check_frame_size(size, max_pixels)
@@ -187,6 +196,8 @@ def prepare(
         cost={"factors": factors.to_dict(), "meters": meters.describe()},
         metrics=MetricsConfig(enabled=metrics, perceptual=perceptual, faces=faces),
         sweep=sweep,
+        stabilize=stabilizer,
+        keep_raw=keep_raw,
     )
     hosted = hosted_estimate(replicator, factors)  # prices from this run's factor table, overrides included
     # a hosted call's price with its input tokens; the dearest frame size is what a budget is checked against
@@ -347,8 +358,8 @@ def continue_run(
                     f"run {run_id}: {store.run_dir(run_id) / last.path} does not match its recorded sha256; "
                     "the file was changed after it was written"
                 )
-            origin = None  # frame 0, read back only for a replicator that looks at it (``prompt=auto``)
-            if replicator.requirements.wants_context:
+            origin = None  # frame 0, read back for a replicator that looks at it (``prompt=auto``) and for
+            if replicator.requirements.wants_context or settings.stabilizer is not None:  # a stabilizer
                 origin = frame if last.step == 0 else read_frame(store.run_dir(run_id) / rows[0].path)
             state = core.ChainState(
                 c.chain, c.seed, last.step, frame, recent=[r.sha256 for r in rows], origin=origin
@@ -390,6 +401,11 @@ def rebuild(
     callable again); a different callable is a warning, stored as an event."""
     row = store.get_run(run_id)
     spec = row.config["model"]
+    if str(spec).startswith(IMPORTED_PREFIX):
+        raise SpecError(
+            f"run {row.id} ({spec}): imported runs cannot be resumed; their copies were made elsewhere "
+            "(import the complete sequence again with driftloop import)"
+        )
     if model is None:
         if spec.startswith("callable:"):
             raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")

@@ -23,12 +23,14 @@ import pandas as pd
 from PIL import Image
 
 from driftloop._fs import atomic_write, json_safe
+from driftloop.analysis.arms import ArmComparison, stabilizer_arms
 from driftloop.analysis.attractors import AttractorReport, find_attractors
 from driftloop.analysis.bias import bias_card
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
 from driftloop.analysis.chains import fixed_point_step
 from driftloop.analysis.stats import Estimate
-from driftloop.analysis.text import fmt_signed, interval_decimals
+from driftloop.analysis.text import fmt_signed, format_p, interval_decimals
+from driftloop.config import config_arm
 from driftloop.cost import Totals, combine, run_totals
 from driftloop.errors import DriftloopError
 from driftloop.report.html import ReportContext, html_table, write_report
@@ -36,6 +38,7 @@ from driftloop.report.run import cost_by_table, cost_table
 from driftloop.store import RunView
 
 __all__ = [
+    "arms_html",
     "bias_card_html",
     "bias_card_json",
     "bias_card_sections",
@@ -371,6 +374,45 @@ def write_bias_card(
     return html_path, json_path
 
 
+def arms_html(arms: Sequence[ArmComparison]) -> str:
+    """The "Stabilizer arms" section: per stabilized arm, its summary and one row per measure."""
+    blocks = []
+    for a in arms:
+        items = "\n".join(f"<li>{_esc(line)}</li>" for line in a.summary())
+        rows = []
+        for m in a.measures:
+            d = m.difference
+            digits = interval_decimals(d.mean, d.low, d.high)
+            diff = fmt_signed(d.mean, digits)
+            if d.has_interval:
+                diff += f" [{fmt_signed(d.low, digits)}, {fmt_signed(d.high, digits)}]"  # type: ignore[arg-type]
+            p = format_p(m.p_value, m.test.at_floor) if m.test is not None else "–"
+            rows.append([m.group, _measure_name(m.measure), fmt_signed(m.plain), fmt_signed(m.arm), diff, p,
+                         m.reading])  # fmt: skip
+        table = html_table(
+            ["Question", "Measure", f"{a.model}: change", f"{a.arm}: change", "Difference [95% CI]", "p",
+             "Reading"],
+            rows,
+            text_columns=(0, 1, 6),
+        )  # fmt: skip
+        notes = "".join(f"<li>{_esc(n)}</li>" for n in a.notes)
+        blocks.append(
+            f"<h3>{_esc(a.arm)} against {_esc(a.model)}</h3>"
+            f"<p>{a.n_images} shared source images; {a.n_chains_arm} and {a.n_chains_plain} chains.</p>"
+            f'<ul class="findings">{items}</ul>{table}'
+            + (f'<div class="notes"><ul>{notes}</ul></div>' if notes else "")
+        )
+    hint = (
+        '<p class="hint">Change = value at each chain\'s last step − value at step 0, averaged per source '
+        "image and then over the images both arms ran. Difference = stabilized − plain per image; 95% t "
+        "interval over images; p from a paired image-level permutation (sign-flip) test. A stabilizer that "
+        "matches colours to frame 0 should remove colour drift (ΔE, Δb*) by construction; what it cannot "
+        "remove shows in structure (SSIM, pHash, sharpness) and faces; posterisation shows as lower "
+        "entropy and more histogram gaps.</p>"
+    )
+    return "\n".join(blocks) + hint
+
+
 def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = None) -> pd.DataFrame:
     """The chains of several runs in one table (``chains``: only these, per run id), with the columns the
     bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs."""
@@ -383,7 +425,7 @@ def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = No
             continue
         sha = {c.chain: c.input_sha256 or c.input_path for c in run.chains()}
         df = df.copy()
-        df.insert(0, "model", run.row.model)
+        df.insert(0, "model", config_arm(run.config))  # a stabilized run is its own arm
         df["image"] = df["chain"].map(sha)
         df["chain"] = df["run_id"] + "/" + df["chain"].astype(str)
         parts.append(df)
@@ -425,17 +467,20 @@ def write_bias_card_for(
             if chains is None
             else {k: t for k, t in per_chain.items() if k in chains.get(run.id, ())}
         )
-        by_model.setdefault(run.row.model, []).extend(wanted.values())
+        by_model.setdefault(config_arm(run.config), []).extend(wanted.values())
     model_totals = {m: combine(parts) for m, parts in by_model.items() if parts}
     total = combine(model_totals.values())
-    sections = [("Cost", cost_table(total)), ("Cost per model", cost_by_table(model_totals))]
+    arms = stabilizer_arms(df)
+    sections = [("Stabilizer arms", arms_html(arms))] if arms else []
+    sections += [("Cost", cost_table(total)), ("Cost per model", cost_by_table(model_totals))]
     cost_json = {"total": total.to_dict(), "by_model": {m: t.to_dict() for m, t in model_totals.items()}}
+    arms_json = {"arms": json_safe([a.to_dict() for a in arms])} if arms else {}
     folder.mkdir(parents=True, exist_ok=True)
     html, js = write_bias_card(
         folder / "bias_card.html", folder / "bias_card.json", card, attractors, title=title,
         extra_sections=sections, run_id=title,
         config={"runs": [r.id for r in runs], "control": control}, versions=runs[0].row.versions,
-        host=runs[0].row.host, extra_json={"cost": json_safe(cost_json)},
+        host=runs[0].row.host, extra_json={**arms_json, "cost": json_safe(cost_json)},
     )  # fmt: skip
     assert js is not None
     return html, js

@@ -343,6 +343,10 @@ class Store:
     def frame_path(self, run_id: str, chain: int, step: int) -> Path:
         return self.run_dir(run_id) / self.frame_relpath(chain, step)
 
+    def raw_relpath(self, chain: int, step: int) -> str:
+        """Where a stabilized run with ``keep_raw`` keeps the model's own copy, beside the stored frame."""
+        return f"frames/c{chain:03d}/{step:04d}.raw.png"
+
     # ---- runs --------------------------------------------------------------------------------------
     def create_run(
         self,
@@ -524,7 +528,9 @@ class Store:
         Raises StoreError when a row's file is missing: that frame is lost and the run cannot be trusted.
         """
         frames_root = self.run_dir(run_id) / "frames"
-        known = {r.path for r in self.frames(run_id)}
+        rows = self.frames(run_id)
+        known = {r.path for r in rows}
+        known |= {str(r.info["raw_path"]) for r in rows if r.info and r.info.get("raw_path")}
         removed: list[Path] = []
         if frames_root.is_dir():
             for path in sorted(frames_root.rglob("*")):

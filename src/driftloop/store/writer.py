@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from driftloop.background import yield_to_model
-from driftloop.frames import NewFrame, write_png_atomic
+from driftloop.frames import NewFrame, frame_sha256, write_png_atomic
 from driftloop.store.db import FrameRow, Store
 
 __all__ = ["FrameWriter"]
@@ -54,11 +54,16 @@ class FrameWriter:
             for f in items:
                 path = self.store.frame_path(self.run_id, f.chain, f.step)
                 path.parent.mkdir(parents=True, exist_ok=True)
+                info = f.info
+                if f.raw is not None:  # the model's copy before the stabilizer: durable before its row too
+                    raw_rel = self.store.raw_relpath(f.chain, f.step)
+                    write_png_atomic(self.store.run_dir(self.run_id) / raw_rel, f.raw)
+                    info = {**(info or {}), "raw_path": raw_rel, "raw_sha256": frame_sha256(f.raw)}
                 write_png_atomic(path, f.frame)
                 relpath = self.store.frame_relpath(f.chain, f.step)
                 rows.append(
                     FrameRow(self.run_id, f.chain, f.step, f.seed, f.sha256, relpath, f.model_seconds,
-                             time.time(), f.info, f.cost)
+                             time.time(), info, f.cost)
                 )  # fmt: skip
             self.store.add_frames(rows)
 
