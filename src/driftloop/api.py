@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
-from driftloop.engines.start import continue_run, prepare, rebuild, start
+from driftloop.engines.start import Engine, continue_run, prepare, rebuild, start
 from driftloop.errors import DriftloopError, RunNotFoundError
 from driftloop.metrics.recorder import recompute
 from driftloop.render.run import render_run
@@ -121,6 +121,9 @@ def run(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> Run:
     """Run one chain per (image, seed): ``n`` copies each, every frame stored as it is made.
 
@@ -132,7 +135,10 @@ def run(
     is made; ``perceptual`` adds LPIPS/CLIP/DINOv2 scores where their weights are present; ``faces``
     measures face landmarks (eyebrows, eyes, mouth) where MediaPipe is installed. ``render`` writes the
     GIF, MP4 and contact sheet at the end; the report and ``summary.json`` are written either way.
+    ``engine="ray"`` advances the chains on Ray actors (``address``: a cluster, default a local Ray;
+    ``workers``: how many model replicas); frames are the same as the local engine's.
     """
+    where = Engine(engine, address, workers)
     prepared = prepare(
         images, model, n, seeds, size, workspace, batch_size=batch_size,
         stop_on_fixed_point=stop_on_fixed_point, patience=patience, refusal_retries=refusal_retries,
@@ -140,7 +146,7 @@ def run(
         metrics=metrics, perceptual=perceptual, faces=faces, sweep=sweep, max_pixels=max_pixels, log=log,
     )  # fmt: skip
     store = Store(workspace)
-    run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done)
+    run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done, engine=where)
     return _finish(Run(store, run_id), render)
 
 
@@ -160,18 +166,22 @@ def resume(
     retry_failed: bool = False,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> Run:
-    """Continue every unfinished chain of a run from its last stored frame.
+    """Continue every unfinished chain of a run from its last stored frame (on either engine).
 
     The model is rebuilt from the run's stored spec; a run made with a Python callable needs the same
     callable passed again as ``model``. ``max_cost`` replaces the run's budget (after it stopped on it).
     ``retry_failed`` also continues chains that ended ``error`` or ``refused`` (after an outage, say).
     """
     say = log or (lambda _msg: None)
+    where = Engine(engine, address, workers)
     store = Workspace(workspace).store
     row = store.get_run(run_id)
     replicator = rebuild(store, row.id, model, device, say)
-    continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed)
+    continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed, engine=where)
     return _finish(Run(store, row.id), render)
 
 

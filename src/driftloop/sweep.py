@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.cost import Factors, load_factors
-from driftloop.engines.start import RETRYABLE, continue_run, prepare, rebuild, start
+from driftloop.engines.start import LOCAL, RETRYABLE, Engine, continue_run, prepare, rebuild, start
 from driftloop.errors import DriftloopError, InputError
 from driftloop.images import load_image
 from driftloop.render.run import render_run
@@ -380,9 +380,11 @@ def run_sweep(
     render: bool = True,
     models: list[str] | None = None,
     retry_failed: bool = False,
+    engine: Engine = LOCAL,
 ) -> list[str]:
     """Run (or finish) the sweep's chains for ``models`` (default: all); return the ids of the runs that
-    hold them, in spec order. ``retry_failed``: also ask again for chains that ended error/refused."""
+    hold them, in spec order. ``retry_failed``: also ask again for chains that ended error/refused.
+    ``engine``: where chains advance (this process, or Ray); a sweep started on one continues on either."""
     say = log or (lambda _msg: None)
     hashes = input_hashes(sweep)
     missing = [p for p in sweep.images if p not in hashes]
@@ -400,7 +402,7 @@ def run_sweep(
             if run_id in cov.unfinished or retry:
                 say(f"{model}: resuming run {run_id}")
                 replicator = rebuild(store, run_id, None, None, say)
-                continue_run(store, run_id, replicator, progress, say, retry_failed=retry)
+                continue_run(store, run_id, replicator, progress, say, retry_failed=retry, engine=engine)
                 finish(RunView(store, run_id), render)
             ids.append(run_id)
         if cov.runs and not cov.unfinished:
@@ -410,7 +412,7 @@ def run_sweep(
                 images, model, sweep.steps, seeds, sweep.size, workspace, sweep=sweep.name, log=log,
                 **sweep.options,
             )  # fmt: skip
-            run_id = start(prepared, store, progress, log)
+            run_id = start(prepared, store, progress, log, engine=engine)
             finish(RunView(store, run_id), render)
             store.add_sweep_run(sweep.name, run_id)
             ids.append(run_id)
