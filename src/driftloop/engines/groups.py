@@ -133,6 +133,7 @@ class RunProgress:
         self.spent_usd = spent_usd
         self.on_progress = on_progress
         self.started = time.perf_counter()
+        self._last = (0, 0.0)  # step and model seconds of the latest event
         self._groups: dict[int, tuple[int, int]] = {}  # group -> (its copies planned, done) at its last event
 
     def start_group(self, key: int, group: Sequence[Pending]) -> None:
@@ -148,11 +149,14 @@ class RunProgress:
         self.frames_total += event.frames_total - total  # a chain that stops early leaves the total
         self.frames_done += event.frames_done - done
         self._groups[key] = (event.frames_total, event.frames_done)
-        self.emit(event.step, event.model_seconds)
+        self._last = (event.step, event.model_seconds)
+        self.emit(*self._last)
 
     def end_group(self, key: int, chains: int) -> None:
+        """A group is over (or given up, for ``chains`` of its chains): they count as done."""
         self._groups.pop(key, None)
         self.chains_done += chains
+        self.emit(*self._last)
 
     def emit(self, step: int, model_seconds: float) -> None:
         if self.on_progress is None:
