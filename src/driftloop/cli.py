@@ -54,7 +54,7 @@ Workspace = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages.")]
 EngineName = Annotated[
-    str, typer.Option("--engine", help="Where chains run: local (this process) or ray (driftloop[ray]).")
+    str, typer.Option("--engine", help="Where chains run: local (this process) or ray (driftloop\\[ray]).")
 ]
 Address = Annotated[
     str | None,

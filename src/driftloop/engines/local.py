@@ -53,9 +53,10 @@ class Session:
         if self.recorder is not None:
             self.recorder.submit_many((f.chain, f.step, f.frame) for f in made)
 
-    def store_frames(self, made: list[NewFrame]) -> None:
-        """Queue frames for the store (atomic PNG, then row) and for the metrics thread."""
-        self.writer.write_frames(made)
+    def store_frames(self, made: list[NewFrame], encoded: Sequence[bytes] | None = None) -> None:
+        """Queue frames for the store (atomic PNG, then row) and for the metrics thread; ``encoded``: their
+        PNG files, when a worker already encoded them."""
+        self.writer.write_frames(made, encoded)
         self.on_frames(made)
 
     def done_with(self, chains: Sequence[int]) -> None:

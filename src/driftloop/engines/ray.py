@@ -4,9 +4,11 @@ Why it looks like this:
 - **Same frames as the local engine.** Chains go out in the same groups (:mod:`.groups`), and an actor runs
   the very :func:`driftloop.chain.advance` the local engine runs on a group, so the same ``--batch-size``
   gives bit-identical frames.
-- **One writer.** Actors send back frames (arrays through Ray's object store), statuses, events and
-  per-frame costs; the driver writes them in order through the store's :class:`~driftloop.store.FrameWriter`
-  (atomic PNG, then row) and feeds the metrics thread. The workspace stays on the driver's disk.
+- **One writer.** Actors send back frames (arrays, and their PNG files already encoded, through Ray's object
+  store), statuses, events and per-frame costs; the driver writes them in order through the store's
+  :class:`~driftloop.store.FrameWriter` (atomic PNG, then row) and feeds the metrics thread. Encoding is
+  most of the cost of storing a frame, so it is done where the frame is made. The workspace stays on the
+  driver's disk.
 - **Faults cost the copies in flight.** A worker that dies is replaced; its group is read back from the
   store (last stored frame of each chain) and sent again. A stored copy is never asked for twice. Ctrl-C or
   a killed driver leaves an ordinary unfinished run that either engine resumes.
@@ -256,8 +258,9 @@ def _store(messages: list[tuple[str, Any]], key: int, session: Session,
     """Write a worker's messages in order; ``(kind, error)`` once its group is over, else None."""
     for kind, body in messages:
         if kind == "frames":
-            session.store_frames(body)
-            tracker.frames(body)
+            made, encoded = body
+            session.store_frames(made, encoded)
+            tracker.frames(made)
         elif kind == "status":
             session.writer.set_status(*body)
         elif kind == "event":

@@ -24,7 +24,7 @@ from typing import Any
 from driftloop import chain as core
 from driftloop.cost import Factors, pick_meters
 from driftloop.errors import DriftloopError
-from driftloop.frames import NewFrame
+from driftloop.frames import NewFrame, encode_png
 from driftloop.replicators import registry
 from driftloop.replicators.base import BatchAborted, Copy, Replicator, align_with, hosted_estimate
 
@@ -149,7 +149,7 @@ class _Sink:
         self.out, self.stop = out, stop
 
     def write_frames(self, items: list[NewFrame]) -> None:
-        self.out.put(("frames", items))
+        self.out.put(("frames", (items, [encode_png(f.frame) for f in items])))  # the driver only writes
         if self.stop.is_set():
             raise _Stopped
 
