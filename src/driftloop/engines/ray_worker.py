@@ -199,8 +199,11 @@ class ChainWorker:
         return self.notes
 
     def begin(self, states: list[core.ChainState], settings: core.EngineSettings, spent: float) -> None:
-        """Start advancing a group; what it makes comes back through :meth:`next`."""
-        self._out = queue.Queue(maxsize=2)
+        """Start advancing a group; what it makes comes back through :meth:`next`.
+
+        The actor is threaded, so a ``next`` call may start before this one: it waits on the same queue,
+        which the previous group left empty (the driver read it up to its last message).
+        """
         self._stop.clear()
 
         def work() -> None:
