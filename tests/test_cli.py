@@ -83,7 +83,7 @@ def test_progress_bar_in_a_terminal(sample_images: dict[str, Path], workspace: P
     os.close(primary)
     screen = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0
-    assert "replicating" in screen and "5/5" in screen and "s/step" in screen
+    assert "replicating" in screen and "5/5" in screen and "copies/s" in screen
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from driftloop import sweep as sweeps
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
-from driftloop.engines.start import DryRun, continue_run, prepare, rebuild, start
+from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start
 from driftloop.engines.start import estimate as estimate_prepared
 from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError, RunNotFoundError
 from driftloop.importer import import_chain as importing
@@ -141,6 +141,9 @@ def run(
     keep_raw: bool = False,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> Run:
     """Run one chain per (image, seed): ``n`` copies each, every frame stored as it is made.
 
@@ -155,7 +158,10 @@ def run(
     ``stabilize`` (``colour:lab``, ``colour:rgb``, ``colour:hsv``, ``colour-stats``, ``none``) changes each
     copy towards frame 0's colours before it is stored and fed back; ``keep_raw`` also stores the model's
     own copy (``frames/cCCC/SSSS.raw.png``).
+    ``engine="ray"`` advances the chains on Ray actors (``address``: a cluster, default a local Ray;
+    ``workers``: how many model replicas); frames are the same as the local engine's.
     """
+    where = Engine(engine, address, workers)
     prepared = prepare(
         images, model, n, seeds, size, workspace, batch_size=batch_size,
         stop_on_fixed_point=stop_on_fixed_point, patience=patience, refusal_retries=refusal_retries,
@@ -164,7 +170,7 @@ def run(
         stabilize=stabilize, keep_raw=keep_raw, log=log,
     )  # fmt: skip
     store = Store(workspace)
-    run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done)
+    run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done, engine=where)
     return _finish(Run(store, run_id), render)
 
 
@@ -210,20 +216,24 @@ def resume(
     retry_failed: bool = False,
     progress: ProgressCallback | None = None,
     log: Logger | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> Run:
-    """Continue every unfinished chain of a run from its last stored frame.
+    """Continue every unfinished chain of a run from its last stored frame (on either engine).
 
     The model is rebuilt from the run's stored spec; a run made with a Python callable needs the same
     callable passed again as ``model``. ``max_cost`` replaces the run's budget (after it stopped on it).
     ``retry_failed`` also continues chains that ended ``error`` or ``refused`` (after an outage, say).
     """
     say = log or (lambda _msg: None)
+    where = Engine(engine, address, workers)
     store = Workspace(workspace).store
     row = store.get_run(run_id)
     if store.readonly:
         raise ReadOnlyWorkspaceError(store.root, len(store.frames(row.id)), row.id)
     replicator = rebuild(store, row.id, model, device, say)
-    continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed)
+    continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed, engine=where)
     return _finish(Run(store, row.id), render)
 
 
@@ -278,10 +288,13 @@ def sweep(
     log: Logger | None = None,
     render: bool = True,
     retry_failed: bool = False,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> tuple[sweeps.Sweep, list[str]]:
     """Run (or finish) every chain of a sweep spec; return the sweep and the ids of the runs holding its
     chains. Running it again only runs what is missing. ``progress_for(model)`` gives each model's progress
-    callback."""
+    callback; ``engine``/``address``/``workers`` as for :func:`run`."""
     plan = sweeps.load_sweep(spec)
 
     def import_arm(entry: sweeps.ImportedArm) -> str:  # an [[imported]] source not seen yet: imported once
@@ -289,7 +302,7 @@ def sweep(
                          every=entry.every, log=log)  # fmt: skip
 
     ids = sweeps.run_sweep(plan, workspace, progress_for, log, render, retry_failed=retry_failed,
-                           importer=import_arm)  # fmt: skip
+                           importer=import_arm, engine=Engine(engine, address, workers))  # fmt: skip
     return plan, ids
 
 

@@ -51,13 +51,17 @@ class ChainState:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Sent after every batch: how far the run is, in lockstep steps and in frames."""
+    """Sent after every batch: how far the run is, in lockstep steps and in frames (copies)."""
 
     step: int
     n_steps: int
     frames_done: int
     frames_total: int
     model_seconds: float
+    chains_done: int = 0  # run-wide figures an engine adds when it advances chains in groups
+    chains_total: int = 0
+    usd: float = 0.0
+    seconds: float = 0.0
 
 
 class FrameStabilizer(Protocol):

@@ -54,19 +54,39 @@ Workspace = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages.")]
+EngineName = Annotated[
+    str, typer.Option("--engine", help="Where chains run: local (this process) or ray (driftloop\\[ray]).")
+]
+Address = Annotated[
+    str | None,
+    typer.Option("--address", help="With --engine ray: auto or ray://HOST:PORT (default: a local Ray)."),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", help="With --engine ray: model replicas (default: from the cluster)."),
+]
 
 
-class SecondsPerStep(ProgressColumn):
-    """Seconds per lockstep step, averaged over the run so far."""
+class CopyRate(ProgressColumn):
+    """Copies per second so far, chains finished, and money spent (hosted models)."""
 
     def render(self, task: Task) -> Text:
-        if not task.completed or not task.elapsed:
-            return Text("-- s/step", style="progress.data.speed")
-        return Text(f"{task.elapsed / task.completed:.2f} s/step", style="progress.data.speed")
+        event = task.fields.get("event")
+        rate = (
+            f"{task.completed / task.elapsed:.2f} copies/s"
+            if task.completed and task.elapsed
+            else "-- copies/s"
+        )
+        if event is None:
+            return Text(rate, style="progress.data.speed")
+        chains = f" · {event.chains_done}/{event.chains_total} chains" if event.chains_total > 1 else ""
+        spend = f" · ${event.usd:.2f}" if event.usd else ""
+        return Text(rate + chains + spend, style="progress.data.speed")
 
 
 class ProgressDisplay:
-    """A rich progress bar fed by engine events; silent under --quiet or when stderr is not a terminal."""
+    """A rich progress bar fed by engine events (copies made of all still to make, over every chain);
+    silent under --quiet or when stderr is not a terminal."""
 
     def __init__(self, quiet: bool, label: str) -> None:
         self.enabled = not quiet and console.is_terminal
@@ -74,8 +94,8 @@ class ProgressDisplay:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("steps"),
-            SecondsPerStep(),
+            TextColumn("copies"),
+            CopyRate(),
             TimeRemainingColumn(),
             console=console,
             disable=not self.enabled,
@@ -83,7 +103,6 @@ class ProgressDisplay:
         )
         self.label = label
         self.task: int | None = None
-        self.started = 0
 
     def __enter__(self) -> ProgressDisplay:
         self.progress.__enter__()
@@ -94,16 +113,13 @@ class ProgressDisplay:
 
     def __call__(self, event: ProgressEvent) -> None:
         if self.task is None:
-            self.started = event.step - 1
-            self.task = self.progress.add_task(self.label, total=event.n_steps - self.started)
-        self.progress.update(self.task, completed=event.step - self.started)
+            self.task = self.progress.add_task(self.label, total=event.frames_total)
+        self.progress.update(self.task, completed=event.frames_done, total=event.frames_total, event=event)
 
     def for_label(self, label: str) -> ProgressDisplay:
         """Another bar on the same display (a sweep shows one per model)."""
         other = ProgressDisplay.__new__(ProgressDisplay)
-        other.enabled, other.progress, other.label, other.task, other.started = (
-            self.enabled, self.progress, label, None, 0
-        )  # fmt: skip
+        other.enabled, other.progress, other.label, other.task = self.enabled, self.progress, label, None
         return other
 
 
@@ -236,13 +252,19 @@ def run(
     keep_raw: Annotated[
         bool, typer.Option("--keep-raw", help="With --stabilize: also store the model's own copy.")
     ] = False,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print calls, price and time; call nothing, write nothing.")
     ] = False,
 ) -> None:
-    """Copy each image STEPS times with MODEL, storing every frame."""
+    """Copy each image STEPS times with MODEL, storing every frame.
+
+    Example: driftloop run photo.jpg -m taef2 --seeds 0-7 --engine ray
+    """
     from driftloop import api  # the library: loaded when a verb runs, so --help answers at once
 
     say = say_for(quiet)
@@ -266,7 +288,7 @@ def run(
             refusal_retries=refusal_retries, max_cost=max_cost, device=device, dtype=dtype,
             resume=resume, reuse_done=resume, render=render, cost_factors=cost_factors, country=country,
             metrics=metrics, perceptual=perceptual, faces=faces, max_pixels=max_pixels, stabilize=stabilize,
-            keep_raw=keep_raw, progress=bar, log=say,
+            keep_raw=keep_raw, progress=bar, log=say, engine=engine, address=address, workers=workers,
         )  # fmt: skip
     print_outputs(handle, quiet)
 
@@ -292,6 +314,9 @@ def resume(
             help="Write GIF, MP4 and contact sheet at the end (report.html and summary.json: always).",
         ),
     ] = True,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
@@ -301,7 +326,8 @@ def resume(
     with ProgressDisplay(quiet, "replicating") as bar:
         handle = api.resume(
             run_id, workspace=workspace, device=device, render=render, max_cost=max_cost,
-            retry_failed=retry_failed, progress=bar, log=say_for(quiet),
+            retry_failed=retry_failed, progress=bar, log=say_for(quiet), engine=engine, address=address,
+            workers=workers,
         )  # fmt: skip
     print_outputs(handle, quiet)
 
@@ -447,10 +473,16 @@ def sweep(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also ask again for chains that ended error or refused.")
     ] = False,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
-    """Run every (image, model, parameters, seed) of a spec; running it again only runs what is missing."""
+    """Run every (image, model, parameters, seed) of a spec; running it again only runs what is missing.
+
+    Example: driftloop sweep study.toml --engine ray --address auto   (either engine continues it)
+    """
     from driftloop import api  # the library: loaded when a verb runs
 
     if dry_run:
@@ -471,7 +503,8 @@ def sweep(
         return
     with ProgressDisplay(quiet, "sweep") as bar:
         plan, ids = api.sweep(spec, workspace, progress_for=bar.for_label, log=say_for(quiet), render=render,
-                              retry_failed=retry_failed)  # fmt: skip
+                              retry_failed=retry_failed, engine=engine, address=address,
+                              workers=workers)  # fmt: skip
     if not quiet:
         console.print(f"[green]sweep {plan.name}[/]: {len(ids)} run(s): {', '.join(ids)}")
         console.print(f"  bias card: driftloop bias {plan.name}" + _ws_flag(workspace))

@@ -8,6 +8,7 @@ resumed chain bit-identical to an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from PIL import Image
 
 from driftloop._fs import atomic_write
 
-__all__ = ["NewFrame", "frame_sha256", "is_temp_file", "read_frame", "write_png_atomic"]
+__all__ = ["NewFrame", "encode_png", "frame_sha256", "is_temp_file", "read_frame", "write_png_atomic"]
 
 TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # what driftloop._fs.atomic_write names a temp file
 LEGACY_TEMP_PREFIX = ".tmp-"
@@ -82,11 +83,24 @@ def write_png_atomic(path: Path, frame: np.ndarray, compress_level: int = 1) -> 
 
     Raises ``ValueError`` for a frame that is not ``H x W x 3 uint8`` or a level outside 0-9.
     """
+    write_png_bytes_atomic(path, encode_png(frame, compress_level))
+
+
+def encode_png(frame: np.ndarray, compress_level: int = 1) -> bytes:
+    """The PNG file :func:`write_png_atomic` writes for ``frame``, as bytes: what a Ray worker encodes, so
+    the driver that stores every frame only writes files (encoding is most of the cost of storing one)."""
     _check_frame(frame)
     _check_int("compress_level", compress_level, 0, 9)
-    image = Image.fromarray(np.ascontiguousarray(frame))
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame)).save(out, format="PNG", compress_level=compress_level,
+                                                      optimize=False)  # fmt: skip
+    return out.getvalue()
+
+
+def write_png_bytes_atomic(path: Path, png: bytes) -> None:
+    """Write an encoded frame (from :func:`encode_png`) atomically, as :func:`write_png_atomic` does."""
     with atomic_write(path) as tmp:
-        image.save(tmp, format="PNG", compress_level=compress_level, optimize=False)
+        tmp.write_bytes(png)
 
 
 def read_frame(path: Path) -> np.ndarray:

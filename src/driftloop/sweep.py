@@ -49,7 +49,7 @@ from typing import Any
 
 from driftloop.config import IMPORTED_PREFIX, RunConfig, arm_label, split_arm
 from driftloop.cost import Factors, load_factors
-from driftloop.engines.start import RETRYABLE, continue_run, prepare, rebuild, start
+from driftloop.engines.start import LOCAL, RETRYABLE, Engine, continue_run, prepare, rebuild, start
 from driftloop.errors import DriftloopError, InputError
 from driftloop.images import load_image
 from driftloop.render.run import render_run
@@ -505,6 +505,7 @@ def run_sweep(
     models: list[str] | None = None,
     retry_failed: bool = False,
     importer: Importer | None = None,
+    engine: Engine = LOCAL,
 ) -> list[str]:
     """Run (or finish) the sweep's chains for ``models`` (default: all); return the ids of the runs that
     hold them, in spec order. ``retry_failed``: also ask again for chains that ended error/refused.
@@ -512,7 +513,8 @@ def run_sweep(
     Imported arms are found (a ``run`` id, or an earlier import of the same ``path`` and ``label``) or, for
     a source not yet imported, imported with ``importer`` (the API's ``import_chain``); their run ids come
     first (only when ``models`` is not given: a caller running models one by one gets them once, from
-    its first call's record)."""
+    its first call's record). ``engine``: where chains advance (this process, or Ray); a sweep started on
+    one continues on either."""
     say = log or (lambda _msg: None)
     hashes = input_hashes(sweep)
     missing = [p for p in sweep.images if p not in hashes]
@@ -535,7 +537,7 @@ def run_sweep(
             if run_id in cov.unfinished or retry:
                 say(f"{model}: resuming run {run_id}")
                 replicator = rebuild(store, run_id, None, None, say)
-                continue_run(store, run_id, replicator, progress, say, retry_failed=retry)
+                continue_run(store, run_id, replicator, progress, say, retry_failed=retry, engine=engine)
                 finish(RunView(store, run_id), render)
             ids.append(run_id)
         if cov.runs and not cov.unfinished:
@@ -546,7 +548,7 @@ def run_sweep(
                 images, base, sweep.steps, seeds, sweep.size, workspace, sweep=sweep.name, log=log,
                 stabilize=stabilize, **sweep.options,
             )  # fmt: skip
-            run_id = start(prepared, store, progress, log)
+            run_id = start(prepared, store, progress, log, engine=engine)
             finish(RunView(store, run_id), render)
             store.add_sweep_run(sweep.name, run_id)
             ids.append(run_id)

@@ -1,21 +1,34 @@
-"""The local engine: advance a run's chains in this process, under the run's lock.
+"""The local engine: advance a run's chains in this process, a group at a time, under the run's lock.
 
 Frames go to the store's writer thread (PNG, then row) and, when measuring, to the metrics thread; both
 overlap the next model call. Whatever happens (done, budget, Ctrl-C, a crash in the model), the run's
-status is set to what is true before the exception leaves.
+status is set to what is true before the exception leaves. :class:`Session` is that bookkeeping, shared
+with the Ray engine, whose driver writes what its workers send through the same writer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
 
 from driftloop import chain as core
 from driftloop._signals import stop_on_signals
 from driftloop.cost import HostedEstimate, Meters
+from driftloop.engines.groups import (
+    Origin,
+    Pending,
+    RunProgress,
+    group_size,
+    groups,
+    load_group,
+    needs_origin,
+)
 from driftloop.errors import RunInterrupted, RunStopped, StopRequested, storage_error
-from driftloop.frames import NewFrame, frame_sha256, read_frame
+from driftloop.frames import NewFrame, read_frame
 from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings, missing_frames
 from driftloop.replicators.base import Replicator
 from driftloop.store import FrameWriter, Store, mark_stopped
@@ -23,64 +36,114 @@ from driftloop.store import FrameWriter, Store, mark_stopped
 ProgressCallback = Callable[[core.ProgressEvent], None]
 
 
-def write_frame0(states: list[core.ChainState], writer: FrameWriter) -> list[NewFrame]:
-    """Store every chain's frame 0 (the normalised input)."""
-    first = [NewFrame(s.chain, 0, None, s.frame, frame_sha256(s.frame)) for s in states]
-    writer.write_frames(first)
-    return first
+class Session:
+    """One engine's time on a run: the writer and metrics threads, and the run's status kept true.
+
+    ``with Session(...) as s:`` sets the run ``running``; on leaving it flushes the writer and the metrics,
+    then sets ``done``, ``budget``, ``interrupted`` (Ctrl-C, re-raised as :class:`RunInterrupted`),
+    ``stopped`` (SIGTERM/SIGHUP, re-raised as :class:`RunStopped`; a full or read-only disk, re-raised as
+    the :class:`~driftloop.errors.StorageError` that says how to resume) or ``failed``.
+    """
+
+    def __init__(self, store: Store, run_id: str, metrics: MetricsSettings | None) -> None:
+        self.store, self.run_id = store, run_id
+        store.set_run_status(run_id, "running", pid=os.getpid())
+        self.writer = FrameWriter(store, run_id)
+        self.recorder = (
+            MetricsRecorder(store, run_id, metrics, on_error=lambda m: store.add_event(run_id, "metrics", m))
+            if metrics is not None
+            else None
+        )
+        if self.recorder is not None:
+            self.recorder.submit_many(
+                (c, s, read_frame(store.frame_path(run_id, c, s))) for c, s in missing_frames(store, run_id)
+            )
+
+    def on_frames(self, made: Sequence[NewFrame]) -> None:
+        """Frames just queued for the store, for the metrics thread."""
+        if self.recorder is not None:
+            self.recorder.submit_many((f.chain, f.step, f.frame) for f in made)
+
+    def store_frames(self, made: list[NewFrame], encoded: Sequence[bytes] | None = None) -> None:
+        """Queue frames for the store (atomic PNG, then row) and for the metrics thread; ``encoded``: their
+        PNG files, when a worker already encoded them."""
+        self.writer.write_frames(made, encoded)
+        self.on_frames(made)
+
+    def done_with(self, chains: Sequence[int]) -> None:
+        """A group left memory: drop its chains' cached metric features."""
+        if self.recorder is not None:
+            self.recorder.forget(chains)
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is stored (before re-reading chains from the store)."""
+        stored = threading.Event()
+        self.writer.submit(stored.set)
+        while not stored.wait(0.05):
+            self.writer.check()
+        self.writer.check()
+
+    def spent_usd(self) -> float:
+        return sum((r.cost or {}).get("usd") or 0.0 for r in self.store.frames(self.run_id))
+
+    def __enter__(self) -> Session:
+        self._signals = stop_on_signals()  # SIGTERM/SIGHUP stop the run like Ctrl-C, from here on
+        self._signals.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        outcome = _Outcome()
+        if exc is not None:
+            outcome.failed(exc, self.store, self.run_id)
+        try:
+            self.writer.close()
+            if self.recorder is not None:
+                self.recorder.close()
+        except BaseException as failure:
+            outcome.failed(failure, self.store, self.run_id, writing=True)
+        finally:
+            self._signals.__exit__(None, None, None)
+        _settle(self.store, self.run_id, outcome)
 
 
 def execute(
     store: Store,
     run_id: str,
     replicator: Replicator,
-    states: list[core.ChainState],
+    pending: list[Pending],
     settings: core.EngineSettings,
     progress: ProgressCallback | None,
-    write_first: bool | list[core.ChainState],
+    origin: Origin,
     meters: Meters | None = None,
     metrics: MetricsSettings | None = None,
     hosted: HostedEstimate | None = None,
 ) -> None:
-    """Advance the chains, keeping the run's status true whatever happens (the caller holds the lock).
+    """Advance the chains a group at a time, keeping the run's status true whatever happens (the caller
+    holds the lock). A group's frames are loaded when it starts and leave memory once it is done."""
+    size = group_size(replicator, settings)
+    inner = dataclasses.replace(settings, batch_size=size)
+    wants_origin = needs_origin(replicator, settings)
+    with Session(store, run_id, metrics) as session:
+        tracker = RunProgress(pending, settings.n_steps, progress, session.spent_usd())
 
-    Frames go to the writer thread (disk, then database) and, with ``metrics``, to the metrics thread.
-    ``write_first`` stores frame 0 first: of every chain (``True``) or of the chains listed.
-    """
-    store.set_run_status(run_id, "running", pid=os.getpid())
-    writer = FrameWriter(store, run_id)
-    recorder = (
-        MetricsRecorder(store, run_id, metrics, on_error=lambda m: store.add_event(run_id, "metrics", m))
-        if metrics is not None
-        else None
-    )
-    on_frames = None
-    if recorder is not None:
-        recorder.submit_many(
-            (c, s, read_frame(store.frame_path(run_id, c, s))) for c, s in missing_frames(store, run_id)
-        )
-        on_frames = lambda made: recorder.submit_many((f.chain, f.step, f.frame) for f in made)  # noqa: E731
-    outcome = _Outcome()
-    with stop_on_signals():
-        try:
-            if (
-                write_first
-            ):  # True: every chain's frame 0; a list: those chains' (resumed before it was stored)
-                first = write_frame0(states if write_first is True else write_first, writer)
-                if on_frames:
-                    on_frames(first)
-            spent = sum((r.cost or {}).get("usd") or 0.0 for r in store.frames(run_id))
-            core.advance(replicator, states, settings, writer, progress, meters, on_frames, hosted, spent)
-        except BaseException as exc:
-            outcome.failed(exc, store, run_id)
-        finally:
-            try:
-                writer.close()
-                if recorder is not None:
-                    recorder.close()
-            except BaseException as exc:
-                outcome.failed(exc, store, run_id, writing=True)
-    _settle(store, run_id, outcome)
+        def on_frames(made: list[NewFrame]) -> None:
+            session.on_frames(made)
+            tracker.frames(made)
+
+        for key, group in enumerate(groups(pending, size)):
+            loaded = load_group(store, run_id, group, origin, settings, wants_origin)
+            tracker.start_group(key, [p for p in group if p.chain not in loaded.finished])
+            if loaded.first:
+                session.store_frames(loaded.first)
+            core.advance(
+                replicator, loaded.states, inner, session.writer,
+                lambda event, key=key: tracker.group_event(key, event), meters, on_frames, hosted,
+                tracker.spent_usd,
+            )  # fmt: skip
+            tracker.end_group(key, len(group))
+            session.done_with([p.chain for p in group])
 
 
 class _Outcome:
@@ -98,6 +161,8 @@ class _Outcome:
             self.status, self.raise_ = "budget", exc
         elif isinstance(exc, KeyboardInterrupt):
             self.status, self.raise_ = "interrupted", RunInterrupted(run_id, str(store.root))
+        elif isinstance(exc, RunInterrupted):
+            self.status, self.raise_ = "interrupted", exc
         elif isinstance(exc, StopRequested):
             self.status, self.raise_ = "stopped", RunStopped(run_id, store.root, exc.signum)
         elif storage_error(exc, store.root, 0, run_id) is not None:

@@ -20,9 +20,11 @@ from typing import Any
 from driftloop import chain as core
 from driftloop.config import IMPORTED_PREFIX, InputRef, MetricsConfig, RunConfig
 from driftloop.cost import Factors, HostedEstimate, Meters, load_factors, pick_meters
-from driftloop.engines.local import ProgressCallback, execute
+from driftloop.engines import local
+from driftloop.engines import ray as ray_engine
+from driftloop.engines.groups import Pending
+from driftloop.engines.local import ProgressCallback
 from driftloop.errors import DriftloopError, InputError, SpecError
-from driftloop.frames import frame_sha256, read_frame
 from driftloop.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_images, target_size
 from driftloop.metrics.recorder import metrics_settings
 from driftloop.provenance import host, versions
@@ -37,10 +39,40 @@ from driftloop.replicators.base import (
 )
 from driftloop.replicators.hosted.replicator import offline
 from driftloop.stabilizers import parse_stabilizer
-from driftloop.store import ChainRow, Store, clear_stopped, run_lock
+from driftloop.store import Store, clear_stopped, run_lock
 
 Logger = Callable[[str], None]
 RETRYABLE = ("error", "refused")  # chain outcomes `resume --retry-failed` asks again
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where chains run: ``local`` (this process) or ``ray`` (actors on a Ray cluster at ``address``; none:
+    a local Ray with this machine's CPUs and GPUs)."""
+
+    name: str = "local"
+    address: str | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise SpecError(f"--engine {self.name!r}: choose one of {', '.join(ENGINES)}")
+        if (self.address or self.workers) and self.name != "ray":
+            raise SpecError("--address and --workers are for --engine ray")
+        if self.workers is not None and self.workers < 1:
+            raise SpecError(f"--workers must be at least 1 (got {self.workers})")
+        if self.name == "ray":
+            ray_engine.check_available()
+
+    def execute(self, *args: Any, **kwargs: Any) -> None:
+        if self.name == "ray":
+            ray_engine.execute(*args, address=self.address, workers=self.workers, **kwargs)
+        else:
+            local.execute(*args, **kwargs)
+
+
+LOCAL = Engine()
 
 
 def _slug(text: str) -> str:
@@ -275,6 +307,7 @@ def start(
     log: Logger | None = None,
     resume: bool = False,
     reuse_done: bool = False,
+    engine: Engine = LOCAL,
 ) -> str:
     """Store a new run and advance it; return its id. With ``resume``, an unfinished run of the same
     inputs and settings is continued instead (and with ``reuse_done`` a finished one is returned)."""
@@ -286,7 +319,7 @@ def start(
                 continue
             if row.status != "done":
                 say(f"resuming run {row.id}")
-                continue_run(store, row.id, replicator, progress, say, config.max_cost_usd)
+                continue_run(store, row.id, replicator, progress, say, config.max_cost_usd, engine=engine)
                 return row.id
             if reuse_done:
                 say(f"already done: run {row.id}")
@@ -300,16 +333,13 @@ def start(
     )  # fmt: skip
     for note in prepared.notices:
         store.add_event(run_id, "warning", note)
-    states = [
-        core.ChainState(
-            chain=i, seed=seed, step=0, frame=item.frame, recent=[frame_sha256(item.frame)], origin=item.frame
-        )
-        for i, (item, seed) in enumerate((item, seed) for item in loaded for seed in seeds)
-    ]
+    pending = [Pending(i, seed, -1) for i, seed in enumerate(seed for _item in loaded for seed in seeds)]
+    by_chain = [item for item in loaded for _seed in seeds]
     with run_lock(store.run_dir(run_id), run_id):
         measuring = metrics_settings(store, run_id, config.metrics, say)
-        execute(store, run_id, replicator, states, settings_of(config), progress, True, prepared.meters,
-                measuring, prepared.hosted)  # fmt: skip
+        engine.execute(store, run_id, replicator, pending, settings_of(config), progress,
+                       lambda chain: by_chain[chain].frame, prepared.meters, measuring,
+                       prepared.hosted)  # fmt: skip
     return run_id
 
 
@@ -321,8 +351,10 @@ def continue_run(
     say: Logger,
     max_cost: float | None = None,
     retry_failed: bool = False,
+    engine: Engine = LOCAL,
 ) -> None:
-    """Continue every unfinished chain of a stored run from its last stored frame."""
+    """Continue every unfinished chain of a stored run from its last stored frame (a chain with none yet
+    starts from its input, which must still be the file the run was made from)."""
     row = store.get_run(run_id)
     config = RunConfig.from_dict(row.config).with_budget(max_cost)
     settings = settings_of(config)
@@ -336,8 +368,7 @@ def continue_run(
         removed = store.clean_orphans(run_id)
         if removed:
             say(f"removed {len(removed)} unfinished frame file(s) left by the interruption")
-        states: list[core.ChainState] = []
-        fresh: list[core.ChainState] = []
+        pending, inputs = [], {}
         for c in store.chains(run_id):
             if retry_failed and c.status in RETRYABLE:
                 say(f"chain {c.chain} ended {c.status} ({c.stop_reason}); asking again")
@@ -345,53 +376,37 @@ def continue_run(
                 store.set_chain_status(run_id, c.chain, "running")
             elif c.status != "running":
                 continue
-            rows = store.frames(run_id, c.chain)
-            if not rows:  # stopped before its frame 0 was stored (a full disk): make it again from the input
-                state = _fresh_chain(c, config, replicator)
-                fresh.append(state)
-                states.append(state)
-                continue
-            last = rows[-1]
-            frame = read_frame(store.run_dir(run_id) / last.path)
-            if frame_sha256(frame) != last.sha256:
-                raise DriftloopError(
-                    f"run {run_id}: {store.run_dir(run_id) / last.path} does not match its recorded sha256; "
-                    "the file was changed after it was written"
-                )
-            origin = None  # frame 0, read back for a replicator that looks at it (``prompt=auto``) and for
-            if replicator.requirements.wants_context or settings.stabilizer is not None:  # a stabilizer
-                origin = frame if last.step == 0 else read_frame(store.run_dir(run_id) / rows[0].path)
-            state = core.ChainState(
-                c.chain, c.seed, last.step, frame, recent=[r.sha256 for r in rows], origin=origin
-            )
-            if settings.stop_on_fixed_point and core.is_fixed_point(state, settings.patience):
-                # reached before the interruption, but its status was not yet committed
-                reason = core.fixed_point_reason(settings.patience)
-                store.set_chain_status(run_id, c.chain, "fixed_point", reason)
-                continue
-            states.append(state)
-        if states:
-            say(f"run {run_id}: continuing {len(states)} chain(s) from step {min(s.step for s in states)}")
+            pending.append(Pending(c.chain, c.seed, c.last_step))
+            inputs[c.chain] = (c.input_path, c.input_sha256)
+        if pending:
+            first = max(min(p.step for p in pending), 0)
+            say(f"run {run_id}: continuing {len(pending)} chain(s) from step {first}")
             meters = pick_meters(replicator.requirements.device, factors)
             measuring = metrics_settings(store, run_id, config.metrics, say)
-            execute(store, run_id, replicator, states, settings, progress, fresh, meters, measuring, hosted)
+            origin = input_frames(run_id, config, replicator, inputs)
+            engine.execute(store, run_id, replicator, pending, settings, progress, origin, meters, measuring,
+                           hosted)  # fmt: skip
         else:
             store.set_run_status(run_id, "done")
 
 
-def _fresh_chain(chain: ChainRow, config: RunConfig, replicator: Replicator) -> core.ChainState:
-    """Frame 0 of a chain, normalised from its input file again exactly as when the run was made; an input
-    that is gone or changed since is an error, since the chain would not be the one recorded."""
-    multiple = replicator.requirements.size_multiple
-    item = load_image(chain.input_path, size=config.requested_size, multiple=multiple)
-    if item.source_sha256 != chain.input_sha256:
-        raise DriftloopError(
-            f"{chain.input_path}: the file changed since the run started (sha256 {item.source_sha256[:12]}…, "
-            f"recorded {chain.input_sha256[:12]}…) and chain {chain.chain} has no stored frame 0; "
-            "start a new run"
-        )
-    frame = item.frame
-    return core.ChainState(chain.chain, chain.seed, 0, frame, recent=[frame_sha256(frame)], origin=frame)
+def input_frames(
+    run_id: str, config: RunConfig, replicator: Replicator, inputs: dict[int, tuple[str, str]]
+) -> Callable[[int], Any]:
+    """Frame 0 of a chain not started before an interruption: its input loaded again as the run did, and
+    refused if the file changed since."""
+
+    def origin(chain: int) -> Any:
+        path, sha = inputs[chain]
+        loaded = load_image(path, config.requested_size, replicator.requirements.size_multiple)
+        if loaded.source_sha256 != sha:
+            raise InputError(
+                f"{path}: changed since run {run_id} started (its sha256 differs); put the original file "
+                "back to continue the run, or start a new run"
+            )
+        return loaded.frame
+
+    return origin
 
 
 def rebuild(

@@ -70,6 +70,11 @@ class MetricsRecorder:
         for item in items:
             self.submit(*item)
 
+    def forget(self, chains: Iterable[int]) -> None:
+        """Drop the cached features of finished chains (after what is queued for them), so the cache holds
+        only the chains in flight."""
+        self._queue.put(("forget", tuple(chains)))  # type: ignore[arg-type]
+
     def close(self) -> None:
         """Measure everything queued, store it, stop the worker."""
         self._queue.put(None)
@@ -111,6 +116,10 @@ class MetricsRecorder:
     def _work(self) -> None:
         yield_to_model()
         while (item := self._queue.get()) is not None:
+            if item[0] == "forget":
+                for c in item[1]:  # type: ignore[attr-defined]
+                    self._cache.pop(c, None)
+                continue
             chain, step, frame = item
             try:
                 self._pending.append((chain, step, self.measure(chain, step, frame)))

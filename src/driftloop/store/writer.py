@@ -11,10 +11,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from driftloop.background import yield_to_model
-from driftloop.frames import NewFrame, frame_sha256, write_png_atomic
+from driftloop.frames import NewFrame, frame_sha256, write_png_atomic, write_png_bytes_atomic
 from driftloop.store.db import FrameRow, Store
 
 __all__ = ["FrameWriter"]
@@ -46,12 +46,13 @@ class FrameWriter:
         self.check()
         self._queue.put(job)
 
-    def write_frames(self, items: list[NewFrame]) -> None:
-        """Queue frames to write and commit as one transaction."""
+    def write_frames(self, items: list[NewFrame], encoded: Sequence[bytes] | None = None) -> None:
+        """Queue frames to write and commit as one transaction. ``encoded``: their PNG files, already
+        encoded (by :func:`driftloop.frames.encode_png`, e.g. on a Ray worker), written as they are."""
 
         def job() -> None:
             rows = []
-            for f in items:
+            for i, f in enumerate(items):
                 path = self.store.frame_path(self.run_id, f.chain, f.step)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 info = f.info
@@ -59,7 +60,10 @@ class FrameWriter:
                     raw_rel = self.store.raw_relpath(f.chain, f.step)
                     write_png_atomic(self.store.run_dir(self.run_id) / raw_rel, f.raw)
                     info = {**(info or {}), "raw_path": raw_rel, "raw_sha256": frame_sha256(f.raw)}
-                write_png_atomic(path, f.frame)
+                if encoded is not None:
+                    write_png_bytes_atomic(path, encoded[i])
+                else:
+                    write_png_atomic(path, f.frame)
                 relpath = self.store.frame_relpath(f.chain, f.step)
                 rows.append(
                     FrameRow(self.run_id, f.chain, f.step, f.seed, f.sha256, relpath, f.model_seconds,
