@@ -14,11 +14,13 @@ from driftloop.analysis.intervals import (
     METHOD_NONE,
     METHOD_T,
     METHOD_TWO_WAY,
+    METHOD_WELCH,
     image_differences,
     mean_ci,
     paired_diff_ci,
     paired_permutation_test,
     sign_flip_test,
+    unpaired_diff_ci,
 )
 from driftloop.errors import DriftloopError
 
@@ -130,6 +132,23 @@ def test_paired_difference_by_hand() -> None:
     half = stats.t.ppf(0.975, 2) * se
     assert (res.low, res.high) == pytest.approx((3 - half, 3 + half))
     assert (res.n_images, res.n_left_out) == (3, 1)
+
+
+def test_unpaired_difference_is_welch_on_image_means() -> None:
+    # No image in common: model image means 2, 4, 7 (as above), control image means 1, 2 (chains 0, 2 → 1;
+    # 2 → 2). Difference 13/3 − 3/2; se² = s₁²/3 + s₂²/2; Welch–Satterthwaite df.
+    res = unpaired_diff_ci([1, 3, 4, 5, 7, 9], [0, 2, 2], ["a", "a", "b", "c", "c", "c"], ["p", "p", "q"])
+    v1, v2 = np.var([2.0, 4.0, 7.0], ddof=1) / 3, np.var([1.0, 2.0], ddof=1) / 2
+    df = (v1 + v2) ** 2 / (v1**2 / 2 + v2**2 / 1)
+    half = stats.t.ppf(0.975, df) * math.sqrt(v1 + v2)
+    assert res.method == METHOD_WELCH and res.df == pytest.approx(df) and res.n_images == 5
+    assert res.mean == pytest.approx(13 / 3 - 1.5)
+    assert (res.low, res.high) == pytest.approx((13 / 3 - 1.5 - half, 13 / 3 - 1.5 + half))
+    # Both sides constant: the difference is known exactly; one side on a single image: no interval.
+    same = unpaired_diff_ci([2, 2, 2], [1, 1], ["a", "b", "c"], ["p", "q"])
+    assert (same.mean, same.low, same.high, same.method) == (1.0, 1.0, 1.0, METHOD_CONSTANT)
+    lone = unpaired_diff_ci([1, 3, 4], [0, 2], ["a", "a", "b"], ["p", "p"])
+    assert lone.mean == pytest.approx(3.0 - 1.0) and not lone.has_interval and "control" in lone.note
 
 
 def test_sign_flip_exact_p_by_hand() -> None:
