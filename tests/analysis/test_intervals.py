@@ -199,6 +199,20 @@ def test_seeds_that_change_nothing_leave_the_t_interval() -> None:
     assert nested.method == METHOD_T
 
 
+def test_identical_chains_per_image_stay_one_way() -> None:
+    # A deterministic model run with three seeds: every image's chains agree exactly, so the seeds have no
+    # effect to measure; rounding must not switch the method to the two-way variance.
+    # Rows in a shuffled order, as a metrics table may give them: the rounding residue then varies.
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        means = rng.normal(0.3, 0.2, 10)
+        order = rng.permutation(30)
+        values, images = np.repeat(means, 3)[order], np.repeat(np.arange(10), 3)[order]
+        res = mean_ci(values, images, np.tile(np.arange(3), 10)[order])
+        assert res.method == METHOD_T and res.df == 9
+        assert res.se == pytest.approx(means.std(ddof=1) / math.sqrt(10))
+
+
 def test_paired_difference_per_image_and_seed_cell() -> None:
     images, seeds = np.repeat([0, 1, 2], 2), np.tile([7, 8], 3)
     model = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])

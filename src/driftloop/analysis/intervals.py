@@ -190,7 +190,9 @@ def _two_way(
     if df_error < 1:
         return None
     v_error = vals.size / df_error * float(np.sum((w * resid) ** 2))
-    if v_seed <= v_error:
+    # Rounding: chains that agree exactly within each image (a deterministic model run with several seeds)
+    # leave both parts at ~1e-30, and which of the two is larger is then noise, not a seed effect.
+    if v_seed - v_error <= 1e-9 * v_image:
         return None
     var = v_image + v_seed - v_error
     denom = v_image**2 / (n_img - 1) + v_seed**2 / (n_seed - 1) + v_error**2 / df_error
