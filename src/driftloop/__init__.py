@@ -3,6 +3,10 @@
 Hand an image model a picture, ask it to copy it, feed the copy back in, repeat; store every frame and
 watch where the model's errors take the picture.
 
+The statistics of the bias card and the run reports are public too, for a researcher's own table (one value
+per chain, with its source image and optionally its seed): :func:`mean_ci` and :func:`paired_diff_ci`, from
+their home :mod:`driftloop.analysis.intervals` (which also has ``sign_flip_test`` and ``unpaired_diff_ci``).
+
 The names below are loaded on first use (PEP 562), so ``import driftloop.cli`` (and ``driftloop --help``)
 does not pay for NumPy, pandas and the rest of the library.
 """
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from driftloop.errors import DriftloopError
 
 if TYPE_CHECKING:
+    from driftloop.analysis.intervals import Interval, mean_ci, paired_diff_ci
     from driftloop.api import RunHandle, import_chain, open_run, resume, run, runs
     from driftloop.replicators.base import Backend, Replicator, Requirements
 
@@ -27,6 +32,9 @@ _LAZY = {
     "resume": "driftloop.api",
     "run": "driftloop.api",
     "runs": "driftloop.api",
+    "Interval": "driftloop.analysis.intervals",
+    "mean_ci": "driftloop.analysis.intervals",
+    "paired_diff_ci": "driftloop.analysis.intervals",
     "Backend": "driftloop.replicators.base",
     "Replicator": "driftloop.replicators.base",
     "Requirements": "driftloop.replicators.base",
@@ -35,12 +43,15 @@ _LAZY = {
 __all__ = [
     "Backend",
     "DriftloopError",
+    "Interval",
     "Replicator",
     "Requirements",
     "RunHandle",
     "__version__",
     "import_chain",
+    "mean_ci",
     "open_run",
+    "paired_diff_ci",
     "resume",
     "run",
     "runs",

@@ -14,11 +14,13 @@ from driftloop.analysis.intervals import (
     METHOD_NONE,
     METHOD_T,
     METHOD_TWO_WAY,
+    METHOD_WELCH,
     image_differences,
     mean_ci,
     paired_diff_ci,
     paired_permutation_test,
     sign_flip_test,
+    unpaired_diff_ci,
 )
 from driftloop.errors import DriftloopError
 
@@ -132,6 +134,23 @@ def test_paired_difference_by_hand() -> None:
     assert (res.n_images, res.n_left_out) == (3, 1)
 
 
+def test_unpaired_difference_is_welch_on_image_means() -> None:
+    # No image in common: model image means 2, 4, 7 (as above), control image means 1, 2 (chains 0, 2 → 1;
+    # 2 → 2). Difference 13/3 − 3/2; se² = s₁²/3 + s₂²/2; Welch–Satterthwaite df.
+    res = unpaired_diff_ci([1, 3, 4, 5, 7, 9], [0, 2, 2], ["a", "a", "b", "c", "c", "c"], ["p", "p", "q"])
+    v1, v2 = np.var([2.0, 4.0, 7.0], ddof=1) / 3, np.var([1.0, 2.0], ddof=1) / 2
+    df = (v1 + v2) ** 2 / (v1**2 / 2 + v2**2 / 1)
+    half = stats.t.ppf(0.975, df) * math.sqrt(v1 + v2)
+    assert res.method == METHOD_WELCH and res.df == pytest.approx(df) and res.n_images == 5
+    assert res.mean == pytest.approx(13 / 3 - 1.5)
+    assert (res.low, res.high) == pytest.approx((13 / 3 - 1.5 - half, 13 / 3 - 1.5 + half))
+    # Both sides constant: the difference is known exactly; one side on a single image: no interval.
+    same = unpaired_diff_ci([2, 2, 2], [1, 1], ["a", "b", "c"], ["p", "q"])
+    assert (same.mean, same.low, same.high, same.method) == (1.0, 1.0, 1.0, METHOD_CONSTANT)
+    lone = unpaired_diff_ci([1, 3, 4], [0, 2], ["a", "a", "b"], ["p", "p"])
+    assert lone.mean == pytest.approx(3.0 - 1.0) and not lone.has_interval and "control" in lone.note
+
+
 def test_sign_flip_exact_p_by_hand() -> None:
     # d = (1, 2, 3): T = 2; of the 8 sign patterns only (+,+,+) and (−,−,−) reach |T*| ≥ 2.
     res = sign_flip_test([1.0, 2.0, 3.0])
@@ -178,6 +197,20 @@ def test_seeds_that_change_nothing_leave_the_t_interval() -> None:
     # Seeds nested in images (each image its own seeds) are not crossed: one-way as well.
     nested = mean_ci([0.1, 0.2, 0.4, 0.6], [0, 0, 1, 1], [10, 11, 12, 13])
     assert nested.method == METHOD_T
+
+
+def test_identical_chains_per_image_stay_one_way() -> None:
+    # A deterministic model run with three seeds: every image's chains agree exactly, so the seeds have no
+    # effect to measure; rounding must not switch the method to the two-way variance.
+    # Rows in a shuffled order, as a metrics table may give them: the rounding residue then varies.
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        means = rng.normal(0.3, 0.2, 10)
+        order = rng.permutation(30)
+        values, images = np.repeat(means, 3)[order], np.repeat(np.arange(10), 3)[order]
+        res = mean_ci(values, images, np.tile(np.arange(3), 10)[order])
+        assert res.method == METHOD_T and res.df == 9
+        assert res.se == pytest.approx(means.std(ddof=1) / math.sqrt(10))
 
 
 def test_paired_difference_per_image_and_seed_cell() -> None:

@@ -164,7 +164,6 @@ class BiasCard:
     control_requested: str | None
     steps: list[str]  # change-at-step keys, in order ("1", "10", ..., "last")
     rate_steps: int
-    n_boot: int
     n_perm: int
     seed: int
     verdicts: list[str] = field(default_factory=list)
@@ -185,7 +184,6 @@ class BiasCard:
                 "control_requested": self.control_requested,
                 "steps": self.steps,
                 "rate_steps": self.rate_steps,
-                "n_boot": self.n_boot,
                 "n_perm": self.n_perm,
                 "seed": self.seed,
                 "confidence": CONFIDENCE,
@@ -205,24 +203,32 @@ class BiasCard:
 METHODS: dict[str, str] = {
     "change": "per chain: value(step s) − value(step 0); 'last' = at the chain's own last step",
     "rate": "per chain: OLS slope of the value against the step over steps 0..rate_steps",
-    "estimate": "mean over chains (each chain weighs the same)",
+    "estimate": (
+        "mean of per-image means (each source image's chains averaged first; every image weighs the same)"
+    ),
     "ci": (
-        "95% percentile cluster bootstrap over source images (resample images with replacement, keep all "
-        "their chains); seeds resampled too (two-way pigeonhole bootstrap) when the same seeds run on "
-        "several images and chains of one image differ; chains resampled when all come from one image; "
-        "none for a single chain"
+        "95% Student's t interval on the per-image means, df = images − 1 ('t over images'); when the same "
+        "seeds run on several images and their shared effect is measurable, the two-way image × seed "
+        "variance with Satterthwaite df ('t over images and seeds'); zero width only when every value is "
+        "equal; none with one source image or a single chain. driftloop.analysis.intervals.mean_ci; "
+        "simulated coverage about 0.95 at 3-30 images for normal image effects, lower for strongly skewed "
+        "ones (README)"
     ),
     "difference": (
-        "model mean − control mean; bootstrap as for 'ci', drawing images (and seeds) from the union of both "
-        "models' (shared ones stay paired)"
+        "model − control paired at the image level: per shared source image (per image × seed cell when both "
+        "ran the same seeds there) the model's mean minus the control's, and the interval of those "
+        "differences as for 'ci' (driftloop.analysis.intervals.paired_diff_ci); chains of images only one "
+        "model has are left out; no shared image: difference of the two estimates with a Welch t interval"
     ),
-    "hedges_g": "difference / pooled SD of per-chain values, small-sample corrected (descriptive)",
+    "hedges_g": (
+        "difference of chain means / pooled SD of per-chain values, small-sample corrected (descriptive)"
+    ),
     "p_value": (
-        "two-sided paired image-level permutation test: per shared source image the mean of each model's "
-        "chains; relabellings swap the two means of an image (sign flips); statistic = mean over shared "
-        "images of the difference; exact over all 2^G relabellings when 2^G <= n_perm, else "
-        "p = (1 + count)/(n_perm + 1); one shared image: its chains permuted; none: image means permuted "
-        "across images"
+        "two-sided paired image-level permutation test (driftloop.analysis.intervals.sign_flip_test): per "
+        "shared source image the mean of each model's chains; relabellings swap the two means of an image "
+        "(sign flips); statistic = mean over shared images of the difference; exact over all 2^G "
+        "relabellings when 2^G <= n_perm, else p = (1 + count)/(n_perm + 1); one shared image: its chains "
+        "permuted; none: image means permuted across images"
     ),
     "verdict": (
         "reliable change when the rate's 95% interval excludes 0; reliably different from the control when "

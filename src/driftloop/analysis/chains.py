@@ -16,9 +16,11 @@ Per chain (:func:`summarize_chain`):
 - **rates**: the per-step drift rate of each colour measure, the OLS slope over steps 0..k with a 95%
   t-interval.
 
-Across chains (:func:`run_overview`), a rate is the mean of the per-chain slopes with a 95% t-interval
-across chains (chains, not frames, are the independent units); :func:`driftloop.analysis.text.sentences`
-says it all in plain words for the report and the CLI. The statistics are in :mod:`driftloop.analysis.stats`.
+Across chains (:func:`run_overview`), a rate is the mean of the per-image means of the per-chain slopes
+with the 95% interval of :func:`driftloop.analysis.intervals.mean_ci` across source images (chains, not
+frames, are the units, and chains of one image are averaged first);
+:func:`driftloop.analysis.text.sentences` says it all in plain words for the report and the CLI. The
+per-chain rate is in :mod:`driftloop.analysis.stats`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from driftloop._fs import json_safe
-from driftloop.analysis.stats import Rate, mean_rate, ols_rate
+from driftloop.analysis.intervals import mean_ci
+from driftloop.analysis.stats import Rate, ols_rate
 from driftloop.measures import MEASURES, Measure
 from driftloop.metrics.face import first_lost_step
 
@@ -295,6 +298,33 @@ def _spread(values: Sequence[float]) -> dict[str, float] | None:
     }
 
 
+def _mean_rate(rates: Sequence[Rate], sources: Sequence[str]) -> Rate | None:
+    """Mean of per-chain slopes with the 95% :func:`mean_ci` interval across source images (one chain: that
+    chain's own rate).
+
+    With a single source image (a run of one picture and several seeds) there is nothing across images to
+    rest on: the interval is then the mean of the chains' own intervals (identical chains of a deterministic
+    model count as one chain, not as proof).
+    """
+    keep = [i for i, r in enumerate(rates) if math.isfinite(r.slope)]
+    if not keep:
+        return None
+    rates = [rates[i] for i in keep]
+    labels = [sources[i] for i in keep]
+    if len(rates) == 1:
+        return rates[0]
+    n = sum(r.n for r in rates)
+    max_step = max(r.max_step for r in rates)
+    iv = mean_ci([r.slope for r in rates], labels)
+    if iv.n_images == 1:
+        low = float(np.mean([r.ci_low for r in rates]))
+        high = float(np.mean([r.ci_high for r in rates]))
+        return Rate(iv.mean, low, high, n=n, max_step=max_step, chains=len(rates), images=1)
+    low = math.nan if iv.low is None else iv.low
+    high = math.nan if iv.high is None else iv.high
+    return Rate(iv.mean, low, high, n=n, max_step=max_step, chains=len(rates), images=iv.n_images)
+
+
 def run_overview(summaries: Sequence[ChainSummary]) -> dict[str, Any]:
     """Numbers across chains, for the report header and the CLI.
 
@@ -349,7 +379,7 @@ def run_overview(summaries: Sequence[ChainSummary]) -> dict[str, Any]:
     for m in sorted({m for s in chains for m in s.rates}, key=_measure_order):
         having = [s for s in chains if m in s.rates]
         sources = [s.source if s.source is not None else str(s.chain) for s in having]
-        rate = mean_rate([s.rates[m] for s in having], sources)
+        rate = _mean_rate([s.rates[m] for s in having], sources)
         if rate is not None:
             rates[m] = rate
     out["rates"] = rates

@@ -20,7 +20,12 @@ degrees of freedom. When the seeds add nothing measurable (``V_seed ≤ V_chain`
 Paired differences (a model against the control, a stabilizer arm against none) are the same interval on
 per-image differences (model mean − control mean of each image both have; per image × seed cell when seeds
 are given). :func:`sign_flip_test` is the paired permutation test on those differences (exact over all 2^G
-sign patterns when there are few images).
+sign patterns when there are few images). Two sets of chains with no source image in common cannot be
+paired: :func:`unpaired_diff_ci` is then the difference of their :func:`mean_ci` estimates with Welch's
+standard error and Welch–Satterthwaite degrees of freedom.
+
+This module is the public home of these statistics: a researcher applies them to their own table with
+``from driftloop import mean_ci, paired_diff_ci`` (or from this module), one value per chain.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ __all__ = [
     "METHOD_NONE",
     "METHOD_T",
     "METHOD_TWO_WAY",
+    "METHOD_WELCH",
     "Interval",
     "SignFlipResult",
     "image_differences",
@@ -47,10 +53,12 @@ __all__ = [
     "paired_diff_ci",
     "paired_permutation_test",
     "sign_flip_test",
+    "unpaired_diff_ci",
 ]
 
 METHOD_T = "t over images"
 METHOD_TWO_WAY = "t over images and seeds"
+METHOD_WELCH = "Welch t over images (unpaired)"
 METHOD_CONSTANT = "all values equal"
 METHOD_NONE = "none"
 
@@ -182,7 +190,9 @@ def _two_way(
     if df_error < 1:
         return None
     v_error = vals.size / df_error * float(np.sum((w * resid) ** 2))
-    if v_seed <= v_error:
+    # Rounding: chains that agree exactly within each image (a deterministic model run with several seeds)
+    # leave both parts at ~1e-30, and which of the two is larger is then noise, not a seed effect.
+    if v_seed - v_error <= 1e-9 * v_image:
         return None
     var = v_image + v_seed - v_error
     denom = v_image**2 / (n_img - 1) + v_seed**2 / (n_seed - 1) + v_error**2 / df_error
@@ -318,6 +328,47 @@ def paired_diff_ci(
         model_values, control_values, images, control_images, seeds, control_seeds
     )
     return _interval(diff, imgs, sds, level, dropped, left_out)
+
+
+def unpaired_diff_ci(
+    model_values: Sequence[float] | np.ndarray,
+    control_values: Sequence[float] | np.ndarray,
+    images: Sequence[Any] | np.ndarray,
+    control_images: Sequence[Any] | np.ndarray,
+    seeds: Sequence[Any] | np.ndarray | None = None,
+    control_seeds: Sequence[Any] | np.ndarray | None = None,
+    level: float = 0.95,
+) -> Interval:
+    """Model − control when the two sides share no source image (nothing to pair), with a ``level`` interval.
+
+    The difference of the two :func:`mean_ci` estimates; standard error sqrt(se₁² + se₂²) and the
+    Welch–Satterthwaite df ``(se₁² + se₂²)² / (se₁⁴/df₁ + se₂⁴/df₂)`` (method ``Welch t over images
+    (unpaired)``). Zero width when both sides are constant; no interval when either side has none (e.g. one
+    source image). Prefer :func:`paired_diff_ci` whenever the sides share images: pairing removes the
+    image-to-image spread the two sides have in common.
+    """
+    level = _check_level(level)
+    a = mean_ci(model_values, images, seeds, level)
+    b = mean_ci(control_values, control_images, control_seeds, level)
+    diff = a.mean - b.mean
+    n_images, n_values, n_dropped = (
+        a.n_images + b.n_images,
+        a.n_values + b.n_values,
+        a.n_dropped + b.n_dropped,
+    )
+    if a.method == METHOD_CONSTANT and b.method == METHOD_CONSTANT:
+        return Interval(diff, diff, diff, level, METHOD_CONSTANT, n_images, n_values, n_dropped, 0, 0.0,
+                        note="both sides are constant: zero width")  # fmt: skip
+    if a.se is None or b.se is None or a.df is None or b.df is None:
+        note = "; ".join(f"{side}: {x.note}" for side, x in (("model", a), ("control", b)) if x.note)
+        return Interval(diff, None, None, level, METHOD_NONE, n_images, n_values, n_dropped, note=note)
+    var = a.se**2 + b.se**2
+    terms = [x.se**4 / x.df for x in (a, b) if x.se and x.df]  # type: ignore[operator]
+    df = var**2 / sum(terms) if terms and sum(terms) > 0 else float(min(a.df, b.df))
+    low, high = _t_bounds(diff, math.sqrt(var), df, level)
+    return Interval(
+        diff, low, high, level, METHOD_WELCH, n_images, n_values, n_dropped, 0, math.sqrt(var), df
+    )
 
 
 # ------------------------------------------------------------------------------------- permutation test

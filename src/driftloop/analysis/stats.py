@@ -1,16 +1,16 @@
-"""The statistics of driftloop's analyses: rates, their intervals, bootstraps and permutation tests.
+"""The statistics of driftloop's analyses besides the intervals: rates, effect sizes, permutation tests.
 
-Every number with an uncertainty in a chain summary or on the bias card comes from here:
+Intervals of means over chains (the bias card's estimates and differences, the run overview's rates) are in
+:mod:`driftloop.analysis.intervals`; this module holds the rest:
 
 * :func:`ols_rate` / :func:`ols_slope`: the per-step drift rate, the OLS slope of a measure against the
   step (with its 95% t-interval for a chain summary; the slope alone for the bias card, exactly 0 for an
   exactly constant series);
-* :func:`mean_rate`: the mean of per-chain rates with a 95% t-interval across source images;
-* :func:`cluster_bootstrap` (and :func:`estimates`, many columns at once): a mean with a 95% percentile
-  bootstrap interval that resamples source images (and seeds, when a sweep reuses them), see
-  :mod:`driftloop.analysis.bias` for why;
-* :func:`stratified_permutation_test` and :func:`sign_flip_test`: two-sided permutation tests;
-* :func:`hedges_g`: a standardised, small-sample corrected effect size.
+* :func:`stratified_permutation_test`: a two-sided permutation test with labels shuffled within strata (the
+  bias card's fallback when a model and the control share fewer than two source images; the paired test
+  is :func:`driftloop.analysis.intervals.sign_flip_test`);
+* :func:`hedges_g`: a standardised, small-sample corrected effect size;
+* :class:`Rate` and :class:`Estimate`: the records the chain summaries and the bias card keep.
 
 All randomness comes from generators made by :func:`seeded_rng` / :func:`column_rng`, which depend only on
 a seed and names, so the same data give the same numbers whatever the row order.
@@ -35,23 +35,12 @@ __all__ = [
     "PermutationResult",
     "Rate",
     "as_labels",
-    "cluster_bootstrap",
     "column_rng",
-    "draw_weights",
-    "estimates",
     "hedges_g",
-    "joint_draws",
-    "mean_rate",
     "ols_rate",
     "ols_slope",
-    "percentile_ci",
-    "safe_ratio",
     "seeded_rng",
-    "seeds_crossed",
-    "sign_flip_test",
-    "sign_patterns",
     "stratified_permutation_test",
-    "varies_within_image",
 ]
 
 CONFIDENCE = 0.95
@@ -88,10 +77,11 @@ class Rate:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Mean of per-chain values with a 95% interval (None when there is none) and how it was made.
+    """Mean of per-image means of per-chain values with a 95% interval (None when there is none) and how it
+    was made: the bias card's record of a :class:`driftloop.analysis.intervals.Interval`.
 
-    ``method``: ``image bootstrap`` (cluster bootstrap over source images), ``chain bootstrap`` (all chains
-    from one image: chains resampled), ``none`` (a single chain).
+    ``method``: the interval's method (``t over images``, ``t over images and seeds``, ``all values equal``,
+    ``none``, see :mod:`driftloop.analysis.intervals`); ``n_chains``: the chains with a value.
     """
 
     mean: float
@@ -175,41 +165,7 @@ def ols_slope(x: np.ndarray, y: np.ndarray) -> float:
     return math.nan if fit is None else fit[3]
 
 
-def mean_rate(rates: Sequence[Rate], sources: Sequence[str] | None = None) -> Rate | None:
-    """Mean of per-chain slopes with a 95% t-interval across source images (one chain: that chain's rate).
-
-    Chains of one source image (several seeds) are not independent samples, so each image's chains are
-    averaged first and the interval is across images; with a single image it is the mean of its chains' own
-    intervals (identical chains of a deterministic model then count as one chain, not as proof).
-    """
-    keep = [i for i, r in enumerate(rates) if math.isfinite(r.slope)]
-    if not keep:
-        return None
-    rates = [rates[i] for i in keep]
-    labels = [sources[i] for i in keep] if sources is not None else [str(i) for i in range(len(rates))]
-    if len(rates) == 1:
-        return rates[0]
-    n = sum(r.n for r in rates)
-    max_step = max(r.max_step for r in rates)
-    mean = float(np.mean([r.slope for r in rates]))
-    groups: dict[str, list[float]] = {}
-    for r, label in zip(rates, labels, strict=True):
-        groups.setdefault(label, []).append(r.slope)
-    if len(groups) == 1:
-        low = float(np.mean([r.ci_low for r in rates]))
-        high = float(np.mean([r.ci_high for r in rates]))
-        return Rate(mean, low, high, n=n, max_step=max_step, chains=len(rates), images=1)
-    units = np.array([np.mean(v) for v in groups.values()])
-    m = len(units)
-    sd = float(units.std(ddof=1))
-    if sd <= 1e-12 * max(abs(float(units.mean())), 1.0):
-        sd = 0.0
-    centre = float(units.mean())
-    half = float(stats.t.ppf(0.975, m - 1)) * sd / math.sqrt(m)
-    return Rate(centre, centre - half, centre + half, n=n, max_step=max_step, chains=len(rates), images=m)
-
-
-# ------------------------------------------------------------------------------------------- bootstrap
+# ------------------------------------------------------------------------------------------ randomness
 
 
 def seeded_rng(seed: int, *names: str) -> np.random.Generator:
@@ -225,141 +181,6 @@ def column_rng(base: int, names: Sequence[str] | None, j: int) -> np.random.Gene
 
 def as_labels(values: Any) -> np.ndarray:
     return np.asarray([str(v) for v in values], dtype=object).astype(str)
-
-
-def draw_weights(rng: np.random.Generator, n_units: int, n_boot: int) -> np.ndarray:
-    """(n_boot, n_units): how often each unit is drawn in each bootstrap replicate (n_units draws each)."""
-    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(float)
-
-
-def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-
-def percentile_ci(replicates: np.ndarray) -> tuple[float | None, float | None]:
-    ok = replicates[np.isfinite(replicates)]
-    if ok.size < 2:
-        return None, None
-    lo, hi = np.quantile(ok, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
-    return float(lo), float(hi)
-
-
-def seeds_crossed(images: Sequence[Any], seeds: Sequence[Any] | None) -> bool:
-    """True when the design reuses seeds across images: ≥ 2 seed values, one of them on ≥ 2 images.
-
-    Step seeds derive from (chain seed, step), so chains with the same seed on different images get the
-    same model noise; if that noise moves a measure the same way on every image, those chains are not
-    independent and seeds must be resampled too.
-    """
-    if seeds is None:
-        return False
-    per_seed: dict[str, set[str]] = {}
-    for s, i in zip(as_labels(seeds), as_labels(images), strict=True):
-        per_seed.setdefault(s, set()).add(i)
-    return len(per_seed) >= 2 and max(len(v) for v in per_seed.values()) >= 2
-
-
-def varies_within_image(values: np.ndarray, images: np.ndarray) -> bool:
-    """True when two chains of one image differ: the model's output depends on the seed."""
-    ok = np.isfinite(values)
-    values, images = values[ok], images[ok]
-    for image in np.unique(images):
-        v = values[images == image]
-        if v.size > 1 and np.ptp(v) > 0:
-            return True
-    return False
-
-
-def joint_draws(
-    rng: np.random.Generator, a: np.ndarray, b: np.ndarray, n_boot: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item bootstrap weights (n_boot × len) for two labelled sets: one draw over the union when they
-    share a label (shared units stay paired), independent draws when they do not."""
-    if set(a.tolist()) & set(b.tolist()):
-        universe = np.unique(np.concatenate([a, b]))
-        w = draw_weights(rng, universe.size, n_boot)
-        return w[:, np.searchsorted(universe, a)], w[:, np.searchsorted(universe, b)]
-    ua, ub = np.unique(a), np.unique(b)
-    wa = draw_weights(rng, ua.size, n_boot)
-    wb = draw_weights(rng, ub.size, n_boot)
-    return wa[:, np.searchsorted(ua, a)], wb[:, np.searchsorted(ub, b)]
-
-
-def cluster_bootstrap(
-    values: Sequence[float],
-    images: Sequence[Any],
-    seeds: Sequence[Any] | None = None,
-    n_boot: int = 2000,
-    rng: np.random.Generator | None = None,
-) -> Estimate | None:
-    """Mean of ``values`` (NaN ignored) with a 95% percentile cluster-bootstrap interval.
-
-    Source images are resampled with replacement, all chains of a drawn image kept. When ``seeds`` are
-    reused across images (:func:`seeds_crossed`) and chains of one image differ, seeds are resampled too
-    (two-way "pigeonhole" bootstrap: a chain's weight is its image's count times its seed's count). One
-    image: chains resampled (``chain bootstrap``); one value: no interval. None when no value is finite.
-    """
-    vals = np.asarray(values, dtype=float)
-    return estimates(
-        vals[:, None], as_labels(images), None if seeds is None else as_labels(seeds), n_boot,
-        rng or np.random.default_rng(0),
-    )[0]  # fmt: skip
-
-
-def estimates(
-    values: np.ndarray,
-    images: np.ndarray,
-    seeds: np.ndarray | None,
-    n_boot: int,
-    rng: np.random.Generator,
-    names: Sequence[str] | None = None,
-) -> list[Estimate | None]:
-    """One :class:`Estimate` per column of ``values`` (chains × statistics); one set of draws for all.
-
-    The rare per-column fallback (chain bootstrap) draws from a generator of its own, seeded from ``rng``'s
-    first draw and the column's name, so a column's interval does not depend on which other columns exist.
-    """
-    base = int(rng.integers(0, 2**63))
-    img_u = np.unique(images)
-    crossed = seeds_crossed(images, seeds)
-    finite = np.isfinite(values)
-    v0 = np.where(finite, values, 0.0)
-    boot_img = boot_two = None
-    if img_u.size >= 2 and n_boot > 0:
-        w_img = draw_weights(rng, img_u.size, n_boot)[:, np.searchsorted(img_u, images)]
-        boot_img = safe_ratio(w_img @ v0, w_img @ finite)
-        if crossed and seeds is not None:
-            seed_u = np.unique(seeds)
-            w_two = w_img * draw_weights(rng, seed_u.size, n_boot)[:, np.searchsorted(seed_u, seeds)]
-            boot_two = safe_ratio(w_two @ v0, w_two @ finite)
-    out: list[Estimate | None] = []
-    for j in range(values.shape[1]):
-        col = values[:, j]
-        ok = finite[:, j]
-        n = int(ok.sum())
-        if n == 0:
-            out.append(None)
-            continue
-        n_img = int(np.unique(images[ok]).size)
-        vals = col[ok]
-        mean = float(vals.mean())
-        if np.ptp(vals) == 0:
-            # Every chain agrees exactly: any resample gives this value (and no rounding residue).
-            mean = float(vals[0])
-            ci: tuple[float | None, float | None] = (mean, mean) if n >= 2 else (None, None)
-            method = ("image bootstrap" if n_img >= 2 else "chain bootstrap") if n >= 2 else "none"
-        elif n_img >= 2 and boot_img is not None:
-            two_way = boot_two is not None and varies_within_image(col, images)
-            ci = percentile_ci((boot_two if two_way else boot_img)[:, j])  # type: ignore[index]
-            method = "image×seed bootstrap" if two_way else "image bootstrap"
-        elif n >= 2 and n_boot > 0:
-            w = draw_weights(column_rng(base, names, j), n, n_boot)
-            ci, method = percentile_ci(w @ vals / n), "chain bootstrap"
-        else:
-            ci, method = (None, None), "none"
-        out.append(Estimate(mean, ci[0], ci[1], n, n_img, method))
-    return out
 
 
 # ---------------------------------------------------------------------------------- comparison numbers
@@ -438,28 +259,3 @@ def stratified_permutation_test(
     count = int(np.sum(np.abs((sums - offset) / weight) >= abs(observed) - tol))
     return PermutationResult(float(observed), (1 + count) / (n_perm + 1), False, n_perm, len(groups),
                              n_model, n_ctrl, count == 0, 1 / (n_perm + 1))  # fmt: skip
-
-
-def sign_patterns(n_units: int, n_perm: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-    """±1 relabelling matrix for a paired test: all 2^n patterns when that is at most ``n_perm`` (exact),
-    else ``n_perm`` random ones."""
-    if n_units <= 20 and 2**n_units <= n_perm:
-        codes = np.arange(2**n_units)[:, None] >> np.arange(n_units)[None, :]
-        return (codes & 1) * 2.0 - 1.0, True
-    return rng.choice(np.array([-1.0, 1.0]), size=(n_perm, n_units)), False
-
-
-def sign_flip_test(d: np.ndarray, signs: np.ndarray, exact: bool) -> PermutationResult:
-    """Paired permutation test: T = mean(d); relabellings flip the signs of the d_i (rows of ``signs``)."""
-    g = d.size
-    observed = float(d.mean())
-    stats = np.abs(signs @ d) / g
-    tol = 1e-9 * float(np.abs(d).max()) if g else 0.0
-    count = int(np.sum(stats >= abs(observed) - tol))
-    rows = signs.shape[0]
-    if exact:
-        floor = float(np.sum(stats >= stats.max() - tol)) / rows
-        return PermutationResult(observed, count / rows, True, 2**g, g, g, g, False, floor)
-    return PermutationResult(
-        observed, (1 + count) / (rows + 1), False, rows, g, g, g, count == 0, 1 / (rows + 1)
-    )

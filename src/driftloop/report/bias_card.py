@@ -141,11 +141,11 @@ def _overview(card: BiasCard) -> str:
     )
     body += (
         f'<p class="hint">{control}A rate is the least-squares slope of a measure against the step, per '
-        "chain, then averaged over chains. Brackets are 95% confidence intervals from a cluster bootstrap "
-        f"that resamples source images ({card.n_boot} resamples), because chains of one image are not "
-        "independent. "
-        "A change is reliable when its interval excludes 0; p-values come from a permutation test that "
-        "shuffles model labels among the chains of each shared source image "
+        "chain, then averaged over each source image's chains and over images. Brackets are 95% confidence "
+        "intervals: Student's t on the per-image means (two-way image × seed when shared seeds matter), "
+        "because chains of one image are not independent; differences are paired at the image level. "
+        "A change is reliable when its interval excludes 0; p-values come from a paired permutation test "
+        "that flips the sign of each shared source image's difference "
         f"(up to {card.n_perm} relabellings, exact when there are fewer). Seed {card.seed}.</p>"
     )
     if card.notes:
@@ -201,8 +201,8 @@ def _versus(card: BiasCard) -> str:
 
     body += (
         f'<p class="hint">Per-step rate of the model minus that of <code>{_esc(card.control)}</code> [95% '
-        "cluster-bootstrap CI]; Hedges' g (difference over the pooled SD of per-chain rates); two-sided "
-        f"permutation p ({_esc(', '.join(sorted(tests)) or 'none')}).</p>"
+        "t interval, paired by image]; Hedges' g (difference over the pooled SD of per-chain rates); "
+        f"two-sided permutation p ({_esc(', '.join(sorted(tests)) or 'none')}).</p>"
     )
     steps = [k for k in card.steps if k != LAST]
     blocks = []
