@@ -26,7 +26,6 @@ through ``httpx``, imported when a replicator is built.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import math
 import os
 import time
@@ -50,6 +49,7 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
     Problem,
     is_offline,
+    key_status,
     validate_common,
 )
 
@@ -384,11 +384,7 @@ class BFLReplicator(HostedReplicator):
 
 
 def _status(config: BFLConfig) -> WeightsStatus:
-    if importlib.util.find_spec("httpx") is None:
-        return WeightsStatus(False, "hosted API; pip install 'driftloop[hosted]'")
-    if not os.environ.get(KEY_ENV, "").strip():
-        return WeightsStatus(False, f"hosted API; set {KEY_ENV}")
-    return WeightsStatus(True, f"hosted API ({KEY_ENV} set)")
+    return key_status(("httpx",), (KEY_ENV,))
 
 
 def backends() -> list[Backend]:

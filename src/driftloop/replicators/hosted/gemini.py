@@ -20,7 +20,6 @@ Base URL: ``GOOGLE_GEMINI_BASE_URL``, which the client reads itself. The client'
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
     Problem,
     is_offline,
+    key_status,
     validate_common,
 )
 
@@ -436,11 +436,7 @@ def _genai_version() -> str:
 
 
 def _status(config: GeminiConfig) -> WeightsStatus:
-    if importlib.util.find_spec("google") is None or importlib.util.find_spec("google.genai") is None:
-        return WeightsStatus(False, "hosted API; pip install 'driftloop[hosted]'")
-    if _env_key() is None:
-        return WeightsStatus(False, "hosted API; set GEMINI_API_KEY")
-    return WeightsStatus(True, f"hosted API ({_env_key()[0]} set)")  # type: ignore[index]
+    return key_status(("google", "google.genai"), KEY_ENVS, ask="GEMINI_API_KEY")
 
 
 def backends() -> list[Backend]:

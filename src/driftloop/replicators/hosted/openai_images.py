@@ -15,7 +15,6 @@ in each copy's info. ``openai`` is imported when a replicator is built, so drift
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,6 +36,7 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
     Problem,
     is_offline,
+    key_status,
     validate_common,
 )
 
@@ -333,11 +333,7 @@ class OpenAIImageReplicator(HostedReplicator):
 
 
 def _status(config: OpenAIConfig) -> WeightsStatus:
-    if importlib.util.find_spec("openai") is None:
-        return WeightsStatus(False, "hosted API; pip install 'driftloop[hosted]'")
-    if not os.environ.get(KEY_ENV, "").strip():
-        return WeightsStatus(False, f"hosted API; set {KEY_ENV}")
-    return WeightsStatus(True, f"hosted API ({KEY_ENV} set)")
+    return key_status(("openai",), (KEY_ENV,))
 
 
 def backends() -> list[Backend]:
