@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from driftloop import sweep as sweeps
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
-from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start
+from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start, storage_guard
 from driftloop.engines.start import estimate as estimate_prepared
 from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError, RunNotFoundError
 from driftloop.importer import import_chain as importing
@@ -199,10 +199,11 @@ def estimate(
 
 def _finish(handle: Run, render: bool) -> Run:
     """The end of every run: the report and ``summary.json``; with ``render`` GIF, MP4 and sheet first."""
-    if render:
-        handle.render()
-    else:
-        handle.report()
+    with storage_guard(handle.store, handle.id):
+        if render:
+            handle.render()
+        else:
+            handle.report()
     return handle
 
 

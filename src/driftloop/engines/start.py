@@ -8,11 +8,13 @@ picks a stored run up from its last frames; both hand the chains to an engine's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,15 @@ from driftloop.engines import local
 from driftloop.engines import ray as ray_engine
 from driftloop.engines.groups import Pending
 from driftloop.engines.local import ProgressCallback
-from driftloop.errors import DriftloopError, InputError, SpecError
+from driftloop.errors import (
+    DriftloopError,
+    InputError,
+    ReadOnlyWorkspaceError,
+    SpecError,
+    StorageError,
+    StorageFullError,
+    storage_error,
+)
 from driftloop.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_images, target_size
 from driftloop.metrics.recorder import metrics_settings
 from driftloop.provenance import host, versions
@@ -39,7 +49,7 @@ from driftloop.replicators.base import (
 )
 from driftloop.replicators.hosted.replicator import offline
 from driftloop.stabilizers import parse_stabilizer
-from driftloop.store import Store, clear_stopped, run_lock
+from driftloop.store import Store, clear_stopped, mark_stopped, run_lock
 
 Logger = Callable[[str], None]
 RETRYABLE = ("error", "refused")  # chain outcomes `resume --retry-failed` asks again
@@ -300,6 +310,30 @@ def find_same(store: Store, config: RunConfig) -> tuple[str, str] | None:
     return None
 
 
+@contextmanager
+def storage_guard(store: Store, run_id: str) -> Iterator[None]:
+    """Out of space (or a read-only disk) anywhere around a stored run, outside the engine itself (the
+    events before it starts, the report after it ends): the one message that names the run and how many
+    frames it has, and a run marked ``stopped`` if it was still ``running``."""
+    try:
+        yield
+    except (StorageError, OSError) as exc:
+        if isinstance(exc, StorageFullError | ReadOnlyWorkspaceError) and exc.run_id == run_id:
+            raise
+        frames = 0
+        with contextlib.suppress(Exception):
+            frames = len(store.frames(run_id))
+        found = storage_error(exc, store.root, frames, run_id)
+        if found is None:
+            raise
+        try:
+            if store.get_run(run_id).status in ("created", "running"):
+                store.set_run_status(run_id, "stopped")
+        except Exception:  # no room for the status either: the marker says it
+            mark_stopped(store.run_dir(run_id))
+        raise found from None
+
+
 def start(
     prepared: Prepared,
     store: Store,
@@ -335,7 +369,7 @@ def start(
         store.add_event(run_id, "warning", note)
     pending = [Pending(i, seed, -1) for i, seed in enumerate(seed for _item in loaded for seed in seeds)]
     by_chain = [item for item in loaded for _seed in seeds]
-    with run_lock(store.run_dir(run_id), run_id):
+    with storage_guard(store, run_id), run_lock(store.run_dir(run_id), run_id):
         measuring = metrics_settings(store, run_id, config.metrics, say)
         engine.execute(store, run_id, replicator, pending, settings_of(config), progress,
                        lambda chain: by_chain[chain].frame, prepared.meters, measuring,
@@ -363,7 +397,7 @@ def continue_run(
     check_priced(replicator, settings.max_cost_usd)  # before anything about the run changes
     for message in align_with(replicator, row.model_info):  # e.g. the thread count, which changes rounding
         say(message)
-    with run_lock(store.run_dir(run_id), run_id):
+    with storage_guard(store, run_id), run_lock(store.run_dir(run_id), run_id):
         clear_stopped(store.run_dir(run_id))
         removed = store.clean_orphans(run_id)
         if removed:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.config import IMPORTED_PREFIX, RunConfig, arm_label, split_arm
-from driftloop.engines.start import LOCAL, Engine, continue_run, prepare, rebuild, start
+from driftloop.engines.start import LOCAL, Engine, continue_run, prepare, rebuild, start, storage_guard
 from driftloop.errors import InputError
 from driftloop.render.run import render_run
 from driftloop.report.run import write_run_report
@@ -119,9 +119,10 @@ def _earlier_import(store: Store, entry: ImportedArm) -> str | None:
 def finish(run: RunView, render: bool) -> None:
     """A sweep run's outputs, as after ``driftloop run``: the report and ``summary.json`` always; with
     ``render`` the animations and contact sheet first (the report embeds them)."""
-    if render:
-        render_run(run)
-    write_run_report(run)
+    with storage_guard(run.store, run.id):
+        if render:
+            render_run(run)
+        write_run_report(run)
 
 
 def sweep_runs(workspace: str | Path, name: str) -> list[str]:
