@@ -8,6 +8,7 @@ Python API (see :func:`build`).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -24,7 +25,20 @@ from driftloop.replicators.spec import parse_config, split_spec
 ENTRY_POINT_GROUP = "driftloop.replicators"
 
 
+_SCANNED: dict[tuple[str, ...], tuple[list[Backend], list[str]]] = {}
+
+
 def _from_entry_points() -> tuple[list[Backend], list[str]]:
+    """The plug-ins' backends and load problems, scanned once per ``sys.path`` (a scan takes ~20 ms, and
+    ``driftloop models`` looks up every hosted model)."""
+    key = tuple(sys.path)
+    if key not in _SCANNED:
+        _SCANNED[key] = _scan_entry_points()
+    found, problems = _SCANNED[key]
+    return list(found), list(problems)
+
+
+def _scan_entry_points() -> tuple[list[Backend], list[str]]:
     found: list[Backend] = []
     problems: list[str] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -135,10 +135,12 @@ def _has_marker(folder: Path, markers: Sequence[str]) -> bool:
 def cached_snapshot(repo_id: str, markers: Sequence[str]) -> Path | None:
     """The folder of ``repo_id``'s cached snapshot holding one of ``markers``; never touches the network."""
     cache = hf_cache_dir()
+    root = cache / f"models--{repo_id.replace('/', '--')}"
+    if not root.is_dir():
+        return None  # not cached at all: `driftloop models` need not load huggingface_hub to say so
     try:
         from huggingface_hub import try_to_load_from_cache  # heavy, optional: only when a model runs
     except ImportError:  # driftloop without the extra: read the cache layout directly
-        root = cache / f"models--{repo_id.replace('/', '--')}"
         ref = root / "refs" / "main"
         if ref.is_file():
             snap = root / "snapshots" / ref.read_text().strip()
