@@ -193,13 +193,14 @@ def _settle(store: Store, run_id: str, outcome: _Outcome) -> None:
         mark_stopped(store.run_dir(run_id))
     if full:
         assert exc is not None
-        stored = storage_error(exc, store.root, _frames_stored(store, run_id), run_id)
+        stored = storage_error(exc, store.root, frames_stored(store, run_id), run_id)
         raise stored from None
     if exc is not None:
         raise exc
 
 
-def _frames_stored(store: Store, run_id: str) -> int:
+def frames_stored(store: Store, run_id: str) -> int:
+    """How many frames a run has stored, for a message about a run the disk stopped (0 if unreadable)."""
     with contextlib.suppress(Exception):
         return len(store.frames(run_id))
     return 0

@@ -8,7 +8,6 @@ picks a stored run up from its last frames; both hand the chains to an engine's 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import secrets
@@ -25,7 +24,7 @@ from driftloop.cost import Factors, HostedEstimate, Meters, load_factors, pick_m
 from driftloop.engines import local
 from driftloop.engines import ray as ray_engine
 from driftloop.engines.groups import Pending
-from driftloop.engines.local import ProgressCallback
+from driftloop.engines.local import ProgressCallback, frames_stored
 from driftloop.errors import (
     DriftloopError,
     InputError,
@@ -302,14 +301,6 @@ def estimate(prepared: Prepared) -> DryRun:
                   prepared.notices)  # fmt: skip
 
 
-def find_same(store: Store, config: RunConfig) -> tuple[str, str] | None:
-    """The newest stored run that makes the same chains: (id, status)."""
-    for row in reversed(store.runs()):
-        if RunConfig.from_dict(row.config).same_run_as(config):
-            return row.id, row.status
-    return None
-
-
 @contextmanager
 def storage_guard(store: Store, run_id: str) -> Iterator[None]:
     """Out of space (or a read-only disk) anywhere around a stored run, outside the engine itself (the
@@ -320,10 +311,7 @@ def storage_guard(store: Store, run_id: str) -> Iterator[None]:
     except (StorageError, OSError) as exc:
         if isinstance(exc, StorageFullError | ReadOnlyWorkspaceError) and exc.run_id == run_id:
             raise
-        frames = 0
-        with contextlib.suppress(Exception):
-            frames = len(store.frames(run_id))
-        found = storage_error(exc, store.root, frames, run_id)
+        found = storage_error(exc, store.root, frames_stored(store, run_id), run_id)
         if found is None:
             raise
         try:

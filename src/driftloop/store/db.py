@@ -128,20 +128,26 @@ MIGRATIONS = {1: _migrate_1_to_2}
 """``MIGRATIONS[v]`` moves a database from schema ``v`` to ``v + 1``, inside one transaction."""
 
 
+def _readable_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The stored schema version; a newer database than this release knows is refused, not half-read."""
+    found = _stored_version(conn)
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"workspace database {path} has schema version {found}; this driftloop reads up to "
+            f"{SCHEMA_VERSION}: upgrade driftloop"
+        )
+    return found
+
+
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
     """Bring the database to :data:`SCHEMA_VERSION`; return the version it had (0: a new database).
 
     A new database gets schema 1's tables and then every migration, so new and migrated workspaces are
     the same. A newer database than this release knows is refused rather than half-understood.
     """
-    found = _stored_version(conn)
+    found = _readable_version(conn, path)
     if found == SCHEMA_VERSION:
         return found
-    if found > SCHEMA_VERSION:
-        raise StoreError(
-            f"workspace database {path} has schema version {found}; this driftloop reads up to "
-            f"{SCHEMA_VERSION}: upgrade driftloop"
-        )
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = _stored_version(conn)  # again, under the lock: another process may have migrated it
@@ -256,12 +262,7 @@ class Store:
         try:
             if readonly:
                 self._conn = self._open_readonly()
-                self.migrated_from = _stored_version(self._conn)
-                if self.migrated_from > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"workspace database {self.db_path} has schema version {self.migrated_from}; this "
-                        f"driftloop reads up to {SCHEMA_VERSION}: upgrade driftloop"
-                    )
+                _readable_version(self._conn, self.db_path)  # read as it is: nothing is migrated
                 return
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / "runs").mkdir(exist_ok=True)
@@ -276,7 +277,7 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self.migrated_from = migrate(self._conn, self.db_path)
+            migrate(self._conn, self.db_path)
         except (sqlite3.DatabaseError, OSError) as exc:
             problem = storage_problem(exc, self.root)
             if problem is not None:
@@ -578,9 +579,6 @@ class Store:
                 "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
                 (name, json.dumps(spec), time.time()),
             )
-
-    def sweep_names(self) -> list[str]:
-        return [r["name"] for r in self._query("SELECT name FROM sweeps ORDER BY updated_at DESC, name")]
 
     def get_sweep(self, name: str) -> dict[str, Any] | None:
         rows = self._query("SELECT spec FROM sweeps WHERE name = ?", (name,))

@@ -200,10 +200,3 @@ class Workspace:
                 RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, status, r.created_at, max(most, 0))
             )
         return out
-
-    def sweep_names(self) -> list[str]:
-        return self.store.sweep_names()
-
-    def sweep_record(self, name: str) -> dict[str, Any] | None:
-        """What the workspace remembers of a sweep (models, control, inputs, seeds, steps, size)."""
-        return self.store.get_sweep(name)
