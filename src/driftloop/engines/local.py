@@ -97,14 +97,15 @@ class Session:
         outcome = _Outcome()
         if exc is not None:
             outcome.failed(exc, self.store, self.run_id)
-        try:
-            self.writer.close()
-            if self.recorder is not None:
-                self.recorder.close()
-        except BaseException as failure:
-            outcome.failed(failure, self.store, self.run_id, writing=True)
-        finally:
-            self._signals.__exit__(None, None, None)
+        # Both threads are stopped whatever happens: a worker thread left running inside C++ code (the
+        # metrics' FFT) when the interpreter exits is killed mid-call, and the process aborts.
+        closers = [self.writer.close] + ([self.recorder.close] if self.recorder is not None else [])
+        for close in closers:
+            try:
+                close()
+            except BaseException as failure:
+                outcome.failed(failure, self.store, self.run_id, writing=True)
+        self._signals.__exit__(None, None, None)
         _settle(self.store, self.run_id, outcome)
 
 

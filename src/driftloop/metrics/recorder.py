@@ -190,9 +190,11 @@ def recompute(
     run.store.delete_metrics(run.id)
     recorder = MetricsRecorder(run.store, run.id, settings)
     rows = run.frame_rows()
-    for i, r in enumerate(rows, 1):
-        recorder.submit(r.chain, r.step, read_frame(run.path / r.path))
-        if progress:
-            progress(i, len(rows))
-    recorder.close()
+    try:
+        for i, r in enumerate(rows, 1):
+            recorder.submit(r.chain, r.step, read_frame(run.path / r.path))
+            if progress:
+                progress(i, len(rows))
+    finally:  # the worker must not outlive this call, even on an unreadable frame
+        recorder.close()
     return len(rows)
