@@ -96,6 +96,7 @@ def test_compare_view(client: TestClient, gallery_ws: Path) -> None:
     page = client.get("/compare", params=[("c", f"{a}:0"), ("c", f"{a}:1"), ("c", f"{b}:0")])
     assert page.status_code == 200 and page.text.count('class="panel"') == 3
     assert "cols-3" in page.text
+    assert '<option value="lab_b_delta">Δb* from the original</option>' in page.text  # the measures' words
     assert client.get("/compare").status_code == 200  # the picker
     assert client.get("/compare", params={"c": f"{a}:9"}).status_code == 404
     assert client.get("/compare", params={"c": "nonsense"}).status_code == 404

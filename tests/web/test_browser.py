@@ -129,6 +129,9 @@ def test_gallery_in_a_browser(
     frame3 = run.frame(0, 3)
     assert pixels == [int(v) for px in frame3.reshape(-1, 3)[:3] for v in (*px, 255)]  # step 3's pixels
     assert tab.locator("#plots canvas").count() >= 2 and tab.locator("#numbers tr").count() >= 3
+    names = tab.eval_on_selector_all("#numbers tr", "rows => rows.map(r => r.cells[0].textContent)")
+    assert "Δa* from the original" in names and "SSIM to the original" in names  # the measures' own words
+    assert not [n for n in names if "_" in n], names  # no raw column name
     tab.screenshot(path=str(ARTIFACTS / "gallery-chain.png"), full_page=True)
 
     # the slider slides: play forward to the end

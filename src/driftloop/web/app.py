@@ -26,6 +26,7 @@ from starlette.responses import StreamingResponse
 from driftloop.cost.accounting import fmt_energy, fmt_seconds, fmt_usd
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
+from driftloop.measures import MEASURES
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, GalleryData
 from driftloop.web.jobs import Jobs
 from driftloop.web.security import (
@@ -50,6 +51,8 @@ PER_PAGE = 50
 CARD_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # a static page, no script
 Csrf = Annotated[str | None, Form(alias=CSRF_FIELD)]
 PLOTS = ("ssim_to_origin", "lab_delta_e", "lab_b_delta", "psnr_to_origin", "mae_to_prev", "white_cast")
+# What the pages call a metric: the vocabulary's plot titles (the report's words too), and the model's time.
+LABELS = {c: m.title for c, m in MEASURES.items() if m.title} | {"model_seconds": "Seconds per copy"}
 
 _HERE = files("driftloop.web")
 _ASSETS = files("driftloop.report") / "assets"
@@ -183,7 +186,7 @@ def create_app(
         shown = next((f for f in frames if f.step == step), frames[-1] if frames else None)
         listed = [{"step": f.step, "sha256": f.sha256} for f in frames]
         return page(request, "chain.html", run=run, chain=info, step=step, plots=PLOTS, frames=listed,
-                    shown=shown, first=frames[0] if frames else None)  # fmt: skip
+                    shown=shown, first=frames[0] if frames else None, labels=LABELS)  # fmt: skip
 
     @app.get("/runs/{run_id}/chains/{chain}/data.json")
     def chain_data(run_id: str, chain: int) -> JSONResponse:
@@ -218,7 +221,7 @@ def create_app(
                 raise HTTPException(404, "no such chain")
             picked.append((run, info))
         recent = data.runs(page=1, per_page=20).items
-        return page(request, "compare.html", picked=picked, recent=recent, plots=PLOTS)
+        return page(request, "compare.html", picked=picked, recent=recent, plots=PLOTS, labels=LABELS)
 
     @app.get("/sweeps/{name}", response_class=HTMLResponse)
     def sweep_page(request: Request, name: str) -> HTMLResponse:

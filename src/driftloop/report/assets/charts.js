@@ -6,12 +6,14 @@ window.DriftCharts = (function () {
     "#bcbd22", "#17becf"];
   const MANY = 10;  // above this many chains: one colour, one legend entry
   const FEW_POINTS = 25;  // at most this many steps: point markers too
-  const LABELS = {
-    ssim_to_origin: "SSIM to the original", lab_delta_e: "ΔE (mean colour vs original)",
-    lab_b_delta: "Δb* (yellow +)", psnr_to_origin: "PSNR to the original, dB",
-    mae_to_prev: "mean change from the previous step", white_cast: "white cast",
-  };
-  function label(name) { return LABELS[name] || name; }
+  let labels = null;  // metric name -> title, from the page (driftloop.measures, the one vocabulary)
+  function label(name) {
+    if (labels === null) {
+      const el = document.getElementById("measure-labels");
+      labels = el ? JSON.parse(el.textContent) : {};
+    }
+    return labels[name] || name;
+  }
   function width(container, fallback) {
     const w = container.clientWidth ? container.clientWidth - 14 : fallback;
     return Math.max(280, Math.min(w, fallback || w));

@@ -21,7 +21,7 @@
       if (f) { img.src = url(c.run, f.sha256); img.dataset.step = f.step; img.dataset.sha = f.sha256; }
       const m = c.data.metrics, j = m.step ? m.step.indexOf(f ? f.step : -1) : -1;
       const v = j >= 0 && m[metric.value] ? m[metric.value][j] : null;
-      panels[i].querySelector(".numbers").textContent = "step " + (f ? f.step : "–") + " · " + metric.value + " " + (v == null ? "–" : v.toFixed(3));
+      panels[i].querySelector(".numbers").textContent = "step " + (f ? f.step : "–") + " · " + DriftCharts.label(metric.value) + " " + (v == null ? "–" : v.toFixed(3));
     });
     if (state.plot) state.plot.redraw(false, false);
   }
