@@ -120,7 +120,7 @@ def test_sigint_is_still_ctrl_c(picture: Path, reference: Callable[..., Referenc
 
 
 # --------------------------------------------------------------------------------------------------
-# kill -9 during a TAEF2 run (the JPEG case is in tests/test_cli.py)
+# kill -9 during a TAEF2 run (the JPEG case is in tests/cli/test_cli.py)
 
 TAEF2_STEPS = 16
 KILL_HEADROOM = 8  # frames still to come when the kill is sent: 4 steps of 2 chains, ~100 ms of a run

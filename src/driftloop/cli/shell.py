@@ -1,0 +1,99 @@
+"""The command line's shell: the app, its console, the options verbs share, and the entry point.
+
+Errors a user can cause print one line (no traceback) and exit non-zero, with the codes of
+:data:`driftloop.errors.EXIT_CODES` (listed at the end of ``driftloop --help`` and in the README).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from driftloop.config import DEFAULT_WORKSPACE
+from driftloop.errors import EXIT_CODES, AnimatedImageWarning, DriftloopError, SpecError
+
+app = typer.Typer(
+    name="driftloop",
+    help="Recursive image replication: copy an image with a model, feed the copy back, measure the drift.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    epilog="Exit codes:\n\n" + "\n\n".join(f"{code}  {meaning}" for code, meaning in EXIT_CODES),
+)
+console = Console(stderr=True, soft_wrap=True)
+
+Workspace = Annotated[
+    Path,
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder (database + run folders).", envvar="DRIFTLOOP_WORKSPACE"
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages.")]
+EngineName = Annotated[
+    str, typer.Option("--engine", help="Where chains run: local (this process) or ray (driftloop\\[ray]).")
+]
+Address = Annotated[
+    str | None,
+    typer.Option("--address", help="With --engine ray: auto or ray://HOST:PORT (default: a local Ray)."),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", help="With --engine ray: model replicas (default: from the cluster)."),
+]
+
+
+def say_for(quiet: bool):
+    def say(message: str) -> None:
+        if not quiet:
+            console.print(escape(message), highlight=False)
+
+    return say
+
+
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """``1,2,3`` or ``0-4`` (inclusive) or a mix of both."""
+    numbers: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
+        if not match:
+            raise SpecError(f"{option} {text!r}: expected whole numbers like 1,2,3 or a range like 0-4")
+        lo = int(match[1])
+        hi = int(match[2]) if match[2] is not None else lo
+        numbers += range(lo, hi + 1)
+    if not numbers:
+        raise SpecError(f"{option}: give at least one number")
+    return numbers
+
+
+def stdout_console() -> Console:
+    """Standard output: the terminal's width, or wide when piped (a script wants whole lines, not wraps)."""
+    return Console() if Console().is_terminal else Console(width=200)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def ws_flag(workspace: Path) -> str:
+    return "" if Path(workspace).resolve() == Path(DEFAULT_WORKSPACE).resolve() else f" -w {workspace}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and an exit code."""
+    warnings.filterwarnings("ignore", category=AnimatedImageWarning)  # said through the run log instead
+    try:
+        app(args=argv)
+    except DriftloopError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
