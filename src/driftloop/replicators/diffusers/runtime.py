@@ -8,6 +8,7 @@ Nothing here imports torch, diffusers or transformers at module level: ``driftlo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import importlib.util
 import math
@@ -135,10 +136,13 @@ def check_positive(spec: str, name: str, value: int) -> None:
         raise SpecError(f"model spec {spec!r}: {name} must be at least 1 (got {value})")
 
 
+@functools.cache
 def preset_config(base: type[T], name: str, summary: str, **defaults: Any) -> type[T]:
     """A subclass of the dataclass ``base`` with other defaults: a preset's config type.
 
-    Its canonical spec then only shows what differs from the preset (``sd-turbo:strength=0.3``).
+    Its canonical spec then only shows what differs from the preset (``sd-turbo:strength=0.3``). Made once
+    per preset (a new dataclass costs ~1.5 ms, and ``driftloop models`` looks the backends up often), so a
+    preset's config type is also the same class every time.
     """
     hints = typing.get_type_hints(base)
     unknown = set(defaults) - set(hints)
