@@ -15,6 +15,7 @@ from driftloop.cli.shell import (
     Address,
     EngineName,
     Quiet,
+    RunId,
     Workers,
     Workspace,
     app,
@@ -178,7 +179,7 @@ def run(
 
 @app.command()
 def resume(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix), see `driftloop runs`.")],
+    run_id: RunId,
     device: Annotated[str | None, typer.Option("--device", help="Device to continue on.")] = None,
     max_cost: Annotated[
         float | None,

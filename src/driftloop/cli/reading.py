@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from driftloop.cli.progress import ProgressDisplay
-from driftloop.cli.shell import Quiet, Workspace, app, console, parse_seeds, stdout_console
+from driftloop.cli.shell import Quiet, RunId, Workspace, app, console, parse_seeds, stdout_console
 from driftloop.config import DEFAULT_WORKSPACE
 from driftloop.errors import SpecError
 
@@ -42,7 +42,7 @@ def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
 
 @app.command()
 def render(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunId,
     fps: Annotated[float, typer.Option("--fps", help="Frames per second of the animations.")] = 10.0,
     sheet_steps: Annotated[
         str, typer.Option("--steps", help="Steps on the contact sheet (the last is always added).")
@@ -82,7 +82,7 @@ def bias(
 
 @app.command()
 def plots(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunId,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Folder to write into (default: RUN/plots/).")
     ] = None,
@@ -104,7 +104,7 @@ def plots(
 
 @app.command()
 def report(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunId,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="HTML file to write (default: RUN/report.html).")
     ] = None,
@@ -118,7 +118,7 @@ def report(
 
 @app.command("metrics")
 def metrics_command(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunId,
     recompute: Annotated[bool, typer.Option("--recompute", help="Measure every stored frame again.")] = False,
     perceptual: Annotated[
         bool | None,
@@ -149,7 +149,7 @@ def metrics_command(
 
 @app.command()
 def export(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunId,
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet or json.")] = "csv",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: in the run folder).")

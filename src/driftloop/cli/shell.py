@@ -36,6 +36,7 @@ Workspace = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages.")]
+RunId = Annotated[str, typer.Argument(help="Run id (or a unique prefix), see `driftloop runs`.")]
 EngineName = Annotated[
     str, typer.Option("--engine", help="Where chains run: local (this process) or ray (driftloop\\[ray]).")
 ]
