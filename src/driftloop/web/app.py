@@ -101,7 +101,9 @@ def create_app(
     guard = Guard(token=token, extra_hosts=frozenset(extra_hosts))
     jobs = Jobs(data)
     templates = _templates()
-    threading.Thread(target=data.warm_up, name="gallery-warm-up", daemon=True).start()
+    # Not a daemon: an exit during the import waits for it (~2 s at most) rather than ending the thread inside
+    # a C++ module's initialisation, which aborts the process.
+    threading.Thread(target=data.warm_up, name="gallery-warm-up").start()
     app = FastAPI(title="driftloop gallery", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.data, app.state.guard, app.state.jobs = data, guard, jobs
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
