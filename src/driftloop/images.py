@@ -92,27 +92,14 @@ def load_image(
     _check_int("max_pixels", max_pixels, 1)
     _check_int("min_side", min_side, 1)
 
-    _check_input_file(path)
-    try:
-        with path.open("rb") as fh:
-            source_sha256 = _sha256_stream(fh)
-            fh.seek(0)
-            img, n_frames, sixteen_bit_source = _decode_first_frame(path, fh, max_pixels, min_side)
-            with img:
-                try:
-                    frame, conversion_notes = normalise(img, size, multiple)
-                except ValueError as exc:
-                    raise InputError(
-                        f"{path}: cannot convert this image to RGB ({exc}); "
-                        "re-save it as an 8-bit RGB PNG or JPEG"
-                    ) from exc
-                mode = img.mode
-    except PermissionError as exc:
-        raise InputError(f"{path}: permission denied; make the file readable (e.g. chmod u+r)") from exc
-    except InputError:
-        raise
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    with _opened(path, max_pixels, min_side) as (source_sha256, img, n_frames, sixteen_bit_source):
+        try:
+            frame, conversion_notes = normalise(img, size, multiple)
+        except ValueError as exc:
+            raise InputError(
+                f"{path}: cannot convert this image to RGB ({exc}); re-save it as an 8-bit RGB PNG or JPEG"
+            ) from exc
+        mode = img.mode
 
     notes: list[str] = []
     if n_frames > 1:
@@ -187,46 +174,55 @@ def decode_frames(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Dec
     """
     path = Path(path)
     _check_int("max_pixels", max_pixels, 1)
-    _check_input_file(path)
     frames: list[np.ndarray] = []
     durations: list[int | None] = []
     notes: list[str] = []
+    with _opened(path, max_pixels) as (source_sha256, img, n_frames, _sixteen):
+        for index in range(n_frames):
+            where = f"{path} (frame {index + 1} of {n_frames})" if n_frames > 1 else str(path)
+            try:
+                if index:
+                    img.seek(index)
+                    img.load()
+                upright = apply_exif_orientation(img, notes) if n_frames == 1 else img
+                rgb = to_rgb8(upright, notes)
+            except ValueError as exc:
+                raise InputError(f"{where}: cannot convert this frame to RGB ({exc})") from exc
+            except OSError as exc:
+                if exc.errno is not None:
+                    raise
+                raise _decode_error(Path(where), exc) from exc
+            except Exception as exc:  # decoders raise a zoo of types: see _decode_first_frame
+                raise _decode_error(Path(where), exc) from exc
+            frames.append(np.ascontiguousarray(np.array(rgb, dtype=np.uint8)))
+            duration = img.info.get("duration")
+            durations.append(int(duration) if isinstance(duration, int | float) else None)
+    return DecodedImage(path, tuple(frames), tuple(durations), source_sha256, tuple(dict.fromkeys(notes)))
+
+
+# --------------------------------------------------------------------------------------------------
+# loading helpers
+
+
+@contextlib.contextmanager
+def _opened(path: Path, max_pixels: int, min_side: int = 1) -> Iterator[tuple[str, Image.Image, int, bool]]:
+    """An input file checked, hashed and its first frame decoded: (sha256 of the file, the image, its
+    frame count, whether it holds 16-bit data). Read errors, there or in the caller's block, become one
+    ``InputError`` naming the file."""
+    _check_input_file(path)
     try:
         with path.open("rb") as fh:
             source_sha256 = _sha256_stream(fh)
             fh.seek(0)
-            img, n_frames, _sixteen = _decode_first_frame(path, fh, max_pixels)
+            img, n_frames, sixteen_bit_source = _decode_first_frame(path, fh, max_pixels, min_side)
             with img:
-                for index in range(n_frames):
-                    where = f"{path} (frame {index + 1} of {n_frames})" if n_frames > 1 else str(path)
-                    try:
-                        if index:
-                            img.seek(index)
-                            img.load()
-                        upright = apply_exif_orientation(img, notes) if n_frames == 1 else img
-                        rgb = to_rgb8(upright, notes)
-                    except ValueError as exc:
-                        raise InputError(f"{where}: cannot convert this frame to RGB ({exc})") from exc
-                    except OSError as exc:
-                        if exc.errno is not None:
-                            raise
-                        raise _decode_error(Path(where), exc) from exc
-                    except Exception as exc:  # decoders raise a zoo of types: see _decode_first_frame
-                        raise _decode_error(Path(where), exc) from exc
-                    frames.append(np.ascontiguousarray(np.array(rgb, dtype=np.uint8)))
-                    duration = img.info.get("duration")
-                    durations.append(int(duration) if isinstance(duration, int | float) else None)
+                yield source_sha256, img, n_frames, sixteen_bit_source
     except PermissionError as exc:
         raise InputError(f"{path}: permission denied; make the file readable (e.g. chmod u+r)") from exc
     except InputError:
         raise
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    return DecodedImage(path, tuple(frames), tuple(durations), source_sha256, tuple(dict.fromkeys(notes)))
-
-
-# --------------------------------------------------------------------------------------------------
-# loading helpers
 
 
 def _check_input_file(path: Path) -> None:
