@@ -19,16 +19,14 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
-from fake_image_api import Reply, altered
+from fake_image_api import FakeServer, Reply, ReplyHandler, altered
 from PIL import Image
 
 # credits: (first MP, each further MP) for FLUX.2; (per image, None) for Kontext
@@ -98,58 +96,71 @@ def credits_for(model: str, width: int, height: int, in_w: int, in_h: int) -> fl
     return first + max(0.0, out_mp - 1.0) * extra + in_mp * extra
 
 
-class FakeBFL:
+class _Handler(ReplyHandler):
+    api: FakeBFL
+
+    def do_POST(self) -> None:
+        started = time.monotonic()
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        model = urlparse(self.path).path.removeprefix("/v1/")
+        req = Submitted(model, headers, {}, started=started)
+        try:
+            req.body = json.loads(raw)
+        except ValueError:
+            req.problems.append("body is not JSON")
+        body = req.body
+        if not body.get("prompt"):
+            req.problems.append("prompt is required")
+        try:
+            data = base64.b64decode(body.get("input_image", ""), validate=True)
+            with Image.open(io.BytesIO(data)) as img:
+                req.image = np.asarray(img.convert("RGB")).copy()
+        except Exception as exc:
+            req.problems.append(f"input_image is not a base64 image: {exc}")
+        if "width" in body:
+            w, h = int(body["width"]), int(body["height"])
+            if w % 16 or h % 16 or w < 64 or h < 64 or w * h > 4_000_000:
+                req.problems.append(f"width/height {w}x{h} out of range")
+        elif model.startswith("flux-kontext") and "aspect_ratio" not in body:
+            req.problems.append("aspect_ratio is required")
+        with self.api._lock:
+            self.api.submitted.append(req)
+        reply = self.api.submit(req)
+        if reply.delay and self.api._closing.wait(reply.delay):
+            return
+        self._send(reply)
+
+    def do_GET(self) -> None:
+        parsed = urlparse(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        query = parse_qs(parsed.query)
+        if parsed.path == "/v1/get_result":
+            self._send(self.api.poll(headers, query))
+        elif parsed.path.startswith("/results/"):
+            self._send(self.api.result(parsed.path, query))
+        else:
+            self._send(Reply(404, {"detail": "Not Found"}))
+
+
+class FakeBFL(FakeServer):
     """``with FakeBFL(key=...) as fake: ...``; ``fake.submitted``, ``fake.tasks``, ``fake.billed``."""
 
+    handler = _Handler
+    thread_name = "fake-bfl"
+
     def __init__(self, key: str = "bfl-fake") -> None:
+        super().__init__()
         self.key = key
         self.submitted: list[Submitted] = []
         self.tasks: dict[str, Task] = {}
         self.billed = 0.0  # credits
         self.polls = 0
         self._queue: deque[Reply | Task] = deque()
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def script(self, *actions: Reply | Task) -> None:
         with self._lock:
             self._queue.extend(actions)
-
-    def start(self) -> FakeBFL:
-        fake = self
-
-        class Handler(_Handler):
-            api = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._closing.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeBFL:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ behaviour
 
@@ -225,73 +236,3 @@ class FakeBFL:
         buf = io.BytesIO()
         Image.fromarray(task.image, "RGB").save(buf, "PNG", compress_level=1)
         return Reply(200, buf.getvalue(), {"Content-Type": "image/png"})
-
-
-class _Handler(BaseHTTPRequestHandler):
-    api: FakeBFL
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_POST(self) -> None:
-        started = time.monotonic()
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        model = urlparse(self.path).path.removeprefix("/v1/")
-        req = Submitted(model, headers, {}, started=started)
-        try:
-            req.body = json.loads(raw)
-        except ValueError:
-            req.problems.append("body is not JSON")
-        body = req.body
-        if not body.get("prompt"):
-            req.problems.append("prompt is required")
-        try:
-            data = base64.b64decode(body.get("input_image", ""), validate=True)
-            with Image.open(io.BytesIO(data)) as img:
-                req.image = np.asarray(img.convert("RGB")).copy()
-        except Exception as exc:
-            req.problems.append(f"input_image is not a base64 image: {exc}")
-        if "width" in body:
-            w, h = int(body["width"]), int(body["height"])
-            if w % 16 or h % 16 or w < 64 or h < 64 or w * h > 4_000_000:
-                req.problems.append(f"width/height {w}x{h} out of range")
-        elif model.startswith("flux-kontext") and "aspect_ratio" not in body:
-            req.problems.append("aspect_ratio is required")
-        with self.api._lock:
-            self.api.submitted.append(req)
-        reply = self.api.submit(req)
-        if reply.delay and self.api._closing.wait(reply.delay):
-            return
-        self._send(reply)
-
-    def do_GET(self) -> None:
-        parsed = urlparse(self.path)
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        query = parse_qs(parsed.query)
-        if parsed.path == "/v1/get_result":
-            self._send(self.api.poll(headers, query))
-        elif parsed.path.startswith("/results/"):
-            self._send(self.api.result(parsed.path, query))
-        else:
-            self._send(Reply(404, {"detail": "Not Found"}))
-
-    def _send(self, reply: Reply) -> None:
-        if isinstance(reply.body, bytes):
-            data = reply.body
-            ctype = reply.headers.get("Content-Type", "application/octet-stream")
-        else:
-            data = json.dumps(reply.body if reply.body is not None else {}).encode()
-            ctype = "application/json"
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in reply.headers.items():
-                if k.lower() not in ("content-type", "content-length"):
-                    self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True

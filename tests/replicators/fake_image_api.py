@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from PIL import Image
@@ -242,24 +242,18 @@ def malformed(provider: str, kind: str) -> Reply:
 # ----------------------------------------------------------------------------------------------- the server
 
 
-class FakeImageAPI:
-    """``with FakeImageAPI(openai_key=..., gemini_key=...) as fake: ...``; ``fake.received``: requests."""
+class FakeServer:
+    """What every fake API shares: a threaded HTTP server on 127.0.0.1 with its handler class bound to the
+    fake, ``url``, ``start``/``stop`` and ``with``. ``handler``: the fake's :class:`ReplyHandler`."""
 
-    def __init__(self, openai_key: str = "sk-fake", gemini_key: str = "gm-fake", delay: float = 0.0) -> None:
-        self.openai_key = openai_key
-        self.gemini_key = gemini_key
-        self.delay = delay
-        self.received: list[Received] = []
-        self.refuse_when: Callable[[Received], bool] | None = None
-        self.retired: set[str] = set()  # models the fake answers as retired (model_not_found / NOT_FOUND)
-        self._queue: deque[Action] = deque()
+    handler: type[ReplyHandler]
+    thread_name = "fake-api"
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._count = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ control
 
     @property
     def url(self) -> str:
@@ -267,30 +261,14 @@ class FakeImageAPI:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    @property
-    def openai_base(self) -> str:
-        return f"{self.url}/v1"
-
-    def script(self, *actions: Action) -> None:
-        with self._lock:
-            self._queue.extend(actions)
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._queue)
-
-    def start(self) -> FakeImageAPI:
-        fake = self
-
-        class Handler(_Handler):
-            api = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def start(self) -> Self:
+        handler = type("Handler", (self.handler,), {"api": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},
-            name="fake-image-api",
+            name=self.thread_name,
             daemon=True,
         )
         self._thread.start()
@@ -304,11 +282,179 @@ class FakeImageAPI:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FakeImageAPI:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ReplyHandler(BaseHTTPRequestHandler):
+    """A fake's request handler: quiet, keep-alive, and :meth:`_send` to answer with a :class:`Reply`."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, reply: Reply) -> None:
+        if isinstance(reply.body, bytes):
+            data = reply.body
+            ctype = reply.headers.get("Content-Type", "application/octet-stream")
+        else:
+            data = json.dumps(reply.body if reply.body is not None else {}).encode()
+            ctype = "application/json"
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in reply.headers.items():
+                if k.lower() not in ("content-type", "content-length"):
+                    self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+class _Handler(ReplyHandler):
+    api: FakeImageAPI
+
+    def do_POST(self) -> None:
+        started = time.monotonic()
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        path = self.path.split("?", 1)[0]
+        if path.endswith("/images/edits"):
+            req = self._openai(path, headers, raw)
+        elif ":generateContent" in path:
+            req = self._gemini(path, headers, raw)
+        else:
+            self._send(
+                Reply(404, {"error": {"message": f"no route {path}", "code": 404, "status": "NOT_FOUND"}})
+            )
+            return
+        req.started = started
+        with self.api._lock:
+            self.api.received.append(req)
+        reply = self.api.answer(req)
+        wait = max(self.api.delay, reply.delay)
+        if wait and self.api._closing.wait(wait):
+            return
+        self._send(reply)
+
+    def _openai(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
+        req = Received("openai", path, headers)
+        req.auth_ok = headers.get("authorization") == f"Bearer {self.api.openai_key}"
+        ctype = headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            req.problems.append(f"expected multipart/form-data, got {ctype!r}")
+            return req
+        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            if filename is not None:
+                req.files[name] = (filename, part.get_content_type())
+                if name in ("image", "image[]") and req.image is None:
+                    req.image = _decode(payload, req.problems)
+            else:
+                req.fields[name] = payload.decode("utf-8")
+        for needed in ("prompt", "model"):
+            if not req.fields.get(needed):
+                req.problems.append(f"missing required parameter {needed!r}")
+        if req.image is None:
+            req.problems.append("missing required file 'image'")
+        flexible = req.fields.get("model", "").startswith("gpt-image-2")
+        size = req.fields.get("size", "auto")
+        if flexible and size != "auto":
+            problem = flexible_size_problem(size)
+            if problem:
+                req.problems.append(problem)
+        elif size not in OPENAI_SIZES:
+            req.problems.append(f"invalid size {req.fields['size']!r}")
+        if req.fields.get("model", "").startswith(("gpt-image-2.5", "gpt-image-2.6")):
+            if req.fields.get("quality", "auto") not in OPENAI_QUALITIES_2X:
+                req.problems.append(f"invalid quality {req.fields['quality']!r}")
+        elif req.fields.get("quality", "auto") not in OPENAI_QUALITIES:
+            req.problems.append(f"invalid quality {req.fields['quality']!r}")
+        return req
+
+    def _gemini(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
+        req = Received("gemini", path, headers)
+        req.auth_ok = headers.get("x-goog-api-key") == self.api.gemini_key
+        req.fields["model"] = path.rsplit("/", 1)[-1].split(":", 1)[0]
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            req.problems.append("body is not JSON")
+            return req
+        req.body = body
+        for content in body.get("contents", []):
+            for part in content.get("parts", []):
+                blob = part.get("inlineData") or part.get("inline_data")
+                if blob is not None:
+                    req.fields["image_field"] = "inlineData" if "inlineData" in part else "inline_data"
+                    req.fields["mime_type"] = blob.get("mimeType") or blob.get("mime_type") or ""
+                    # proto3 JSON bytes: standard or URL-safe base64 (google-genai sends URL-safe)
+                    data = str(blob.get("data", "")).replace("-", "+").replace("_", "/")
+                    req.fields["b64_alphabet"] = "urlsafe" if data != blob.get("data", "") else "standard"
+                    req.image = _decode(base64.b64decode(data + "=" * (-len(data) % 4)), req.problems)
+                if "text" in part:
+                    req.fields["prompt"] = part["text"]
+        config = body.get("generationConfig") or body.get("generation_config") or {}
+        image_config = config.get("imageConfig") or config.get("image_config") or {}
+        if image_config.get("imageSize"):
+            req.fields["image_size"] = image_config["imageSize"]
+            if image_config["imageSize"] not in GEMINI_TIER_TOKENS:
+                req.problems.append(f"unsupported image size {image_config['imageSize']!r}")
+        if image_config.get("aspectRatio"):
+            req.fields["aspect_ratio"] = image_config["aspectRatio"]
+            if image_config["aspectRatio"] not in GEMINI_CANVASES | dict.fromkeys(GEMINI_RATIOS):
+                req.problems.append(f"unsupported aspect ratio {image_config['aspectRatio']!r}")
+        modalities = config.get("responseModalities") or []
+        req.fields["modalities"] = ",".join(modalities)
+        if "seed" in config:
+            req.fields["seed"] = str(config["seed"])
+        if req.image is None:
+            req.problems.append("no inline image in contents")
+        if not req.fields.get("prompt"):
+            req.problems.append("no text prompt in contents")
+        return req
+
+
+class FakeImageAPI(FakeServer):
+    """``with FakeImageAPI(openai_key=..., gemini_key=...) as fake: ...``; ``fake.received``: requests."""
+
+    handler = _Handler
+    thread_name = "fake-image-api"
+
+    def __init__(self, openai_key: str = "sk-fake", gemini_key: str = "gm-fake", delay: float = 0.0) -> None:
+        super().__init__()
+        self.openai_key = openai_key
+        self.gemini_key = gemini_key
+        self.delay = delay
+        self.received: list[Received] = []
+        self.refuse_when: Callable[[Received], bool] | None = None
+        self.retired: set[str] = set()  # models the fake answers as retired (model_not_found / NOT_FOUND)
+        self._queue: deque[Action] = deque()
+        self._count = 0
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.url}/v1"
+
+    def script(self, *actions: Action) -> None:
+        with self._lock:
+            self._queue.extend(actions)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
 
     # ------------------------------------------------------------------ behaviour
 
@@ -419,137 +565,6 @@ class FakeImageAPI:
             "candidatesTokenCount": out,
             "totalTokenCount": 1140 + out,
         }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    api: FakeImageAPI
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_POST(self) -> None:
-        started = time.monotonic()
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        path = self.path.split("?", 1)[0]
-        if path.endswith("/images/edits"):
-            req = self._openai(path, headers, raw)
-        elif ":generateContent" in path:
-            req = self._gemini(path, headers, raw)
-        else:
-            self._send(
-                Reply(404, {"error": {"message": f"no route {path}", "code": 404, "status": "NOT_FOUND"}})
-            )
-            return
-        req.started = started
-        with self.api._lock:
-            self.api.received.append(req)
-        reply = self.api.answer(req)
-        wait = max(self.api.delay, reply.delay)
-        if wait and self.api._closing.wait(wait):
-            return
-        self._send(reply)
-
-    def _openai(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
-        req = Received("openai", path, headers)
-        req.auth_ok = headers.get("authorization") == f"Bearer {self.api.openai_key}"
-        ctype = headers.get("content-type", "")
-        if not ctype.startswith("multipart/form-data"):
-            req.problems.append(f"expected multipart/form-data, got {ctype!r}")
-            return req
-        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True) or b""
-            filename = part.get_filename()
-            if filename is not None:
-                req.files[name] = (filename, part.get_content_type())
-                if name in ("image", "image[]") and req.image is None:
-                    req.image = _decode(payload, req.problems)
-            else:
-                req.fields[name] = payload.decode("utf-8")
-        for needed in ("prompt", "model"):
-            if not req.fields.get(needed):
-                req.problems.append(f"missing required parameter {needed!r}")
-        if req.image is None:
-            req.problems.append("missing required file 'image'")
-        flexible = req.fields.get("model", "").startswith("gpt-image-2")
-        size = req.fields.get("size", "auto")
-        if flexible and size != "auto":
-            problem = flexible_size_problem(size)
-            if problem:
-                req.problems.append(problem)
-        elif size not in OPENAI_SIZES:
-            req.problems.append(f"invalid size {req.fields['size']!r}")
-        if req.fields.get("model", "").startswith(("gpt-image-2.5", "gpt-image-2.6")):
-            if req.fields.get("quality", "auto") not in OPENAI_QUALITIES_2X:
-                req.problems.append(f"invalid quality {req.fields['quality']!r}")
-        elif req.fields.get("quality", "auto") not in OPENAI_QUALITIES:
-            req.problems.append(f"invalid quality {req.fields['quality']!r}")
-        return req
-
-    def _gemini(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
-        req = Received("gemini", path, headers)
-        req.auth_ok = headers.get("x-goog-api-key") == self.api.gemini_key
-        req.fields["model"] = path.rsplit("/", 1)[-1].split(":", 1)[0]
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            req.problems.append("body is not JSON")
-            return req
-        req.body = body
-        for content in body.get("contents", []):
-            for part in content.get("parts", []):
-                blob = part.get("inlineData") or part.get("inline_data")
-                if blob is not None:
-                    req.fields["image_field"] = "inlineData" if "inlineData" in part else "inline_data"
-                    req.fields["mime_type"] = blob.get("mimeType") or blob.get("mime_type") or ""
-                    # proto3 JSON bytes: standard or URL-safe base64 (google-genai sends URL-safe)
-                    data = str(blob.get("data", "")).replace("-", "+").replace("_", "/")
-                    req.fields["b64_alphabet"] = "urlsafe" if data != blob.get("data", "") else "standard"
-                    req.image = _decode(base64.b64decode(data + "=" * (-len(data) % 4)), req.problems)
-                if "text" in part:
-                    req.fields["prompt"] = part["text"]
-        config = body.get("generationConfig") or body.get("generation_config") or {}
-        image_config = config.get("imageConfig") or config.get("image_config") or {}
-        if image_config.get("imageSize"):
-            req.fields["image_size"] = image_config["imageSize"]
-            if image_config["imageSize"] not in GEMINI_TIER_TOKENS:
-                req.problems.append(f"unsupported image size {image_config['imageSize']!r}")
-        if image_config.get("aspectRatio"):
-            req.fields["aspect_ratio"] = image_config["aspectRatio"]
-            if image_config["aspectRatio"] not in GEMINI_CANVASES | dict.fromkeys(GEMINI_RATIOS):
-                req.problems.append(f"unsupported aspect ratio {image_config['aspectRatio']!r}")
-        modalities = config.get("responseModalities") or []
-        req.fields["modalities"] = ",".join(modalities)
-        if "seed" in config:
-            req.fields["seed"] = str(config["seed"])
-        if req.image is None:
-            req.problems.append("no inline image in contents")
-        if not req.fields.get("prompt"):
-            req.problems.append("no text prompt in contents")
-        return req
-
-    def _send(self, reply: Reply) -> None:
-        if isinstance(reply.body, bytes):
-            data = reply.body
-            ctype = reply.headers.get("Content-Type", "application/octet-stream")
-        else:
-            data = json.dumps(reply.body if reply.body is not None else {}).encode()
-            ctype = "application/json"
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in reply.headers.items():
-                if k.lower() not in ("content-type", "content-length"):
-                    self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
 
 def _decode(data: bytes, problems: list[str]) -> np.ndarray | None:
