@@ -120,18 +120,17 @@ def _scheduler():
     )
 
 
-def save_sd(folder: Path) -> Path:
-    """A tiny ``StableDiffusionPipeline`` (text-to-image; AutoPipelineForImage2Image maps it to img2img)."""
+def _save_sd_family(folder: Path, pipeline_class: type, seed: int, unet_in_channels: int = 4) -> Path:
+    """A tiny pipeline of the Stable Diffusion family (its VAE, CLIP text encoder, UNet and scheduler)."""
     import torch
-    from diffusers import StableDiffusionPipeline
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     tokenizer = clip_tokenizer()
-    pipe = StableDiffusionPipeline(
+    pipe = pipeline_class(
         vae=tiny_vae(),
         text_encoder=_text_encoder(len(tokenizer)),
         tokenizer=tokenizer,
-        unet=_unet(),
+        unet=_unet(in_channels=unet_in_channels),
         scheduler=_scheduler(),
         safety_checker=None,
         feature_extractor=None,
@@ -139,27 +138,20 @@ def save_sd(folder: Path) -> Path:
     )
     pipe.save_pretrained(folder)
     return folder
+
+
+def save_sd(folder: Path) -> Path:
+    """A tiny ``StableDiffusionPipeline`` (text-to-image; AutoPipelineForImage2Image maps it to img2img)."""
+    from diffusers import StableDiffusionPipeline
+
+    return _save_sd_family(folder, StableDiffusionPipeline, seed=0)
 
 
 def save_pix2pix(folder: Path) -> Path:
     """A tiny ``StableDiffusionInstructPix2PixPipeline``: image + instruction in, image out."""
-    import torch
     from diffusers import StableDiffusionInstructPix2PixPipeline
 
-    torch.manual_seed(1)
-    tokenizer = clip_tokenizer()
-    pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=tiny_vae(),
-        text_encoder=_text_encoder(len(tokenizer)),
-        tokenizer=tokenizer,
-        unet=_unet(in_channels=8),
-        scheduler=_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(folder)
-    return folder
+    return _save_sd_family(folder, StableDiffusionInstructPix2PixPipeline, seed=1, unet_in_channels=8)
 
 
 def save_vae(folder: Path) -> Path:
