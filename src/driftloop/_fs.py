@@ -1,4 +1,4 @@
-"""The one atomic file write and the one JSON cleaner of the package.
+"""The one atomic file write, the one JSON cleaner and the one file hash of the package.
 
 Outputs (GIFs, MP4s, contact sheets, reports, JSON, exports) take time to produce and are often watched
 by a file browser, a web server or a notebook while they are being written. Writing to a temporary
@@ -11,6 +11,7 @@ crash leaves no half-written target behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import secrets
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "json_safe", "write_text_atomic"]
+__all__ = ["atomic_write", "file_sha256", "json_safe", "write_text_atomic"]
 
 _TEMP_ATTEMPTS = 100
 
@@ -104,3 +105,9 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def file_sha256(path: Path | str) -> str:
+    """sha256 of a file's bytes, read in chunks (a huge file does not have to fit in memory)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -44,9 +44,6 @@ __all__ = [
 ]
 
 
-_HASH_CHUNK = 1 << 20
-
-
 # Guards the (rare) temporary raise of Pillow's global pixel limit; see _pillow_pixel_limit_at_least.
 _PIXEL_LIMIT_LOCK = threading.Lock()
 
@@ -212,7 +209,7 @@ def _opened(path: Path, max_pixels: int, min_side: int = 1) -> Iterator[tuple[st
     _check_input_file(path)
     try:
         with path.open("rb") as fh:
-            source_sha256 = _sha256_stream(fh)
+            source_sha256 = hashlib.file_digest(fh, "sha256").hexdigest()  # in chunks: any size
             fh.seek(0)
             img, n_frames, sixteen_bit_source = _decode_first_frame(path, fh, max_pixels, min_side)
             with img:
@@ -247,14 +244,6 @@ def _check_input_file(path: Path) -> None:
         raise InputError(f"{path}: is not a regular file (a device, pipe or socket); pass an image file")
     if st.st_size == 0:
         raise InputError(f"{path}: file is empty (0 bytes); was it fully downloaded or copied?")
-
-
-def _sha256_stream(fh: IO[bytes]) -> str:
-    """Hash a file in chunks, so that a huge non-image input cannot exhaust memory before it is rejected."""
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _decode_first_frame(

@@ -21,7 +21,6 @@ Every member passes the checks of :mod:`driftloop.images` (file checks, decompre
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import imageio_ffmpeg
 import numpy as np
 
+from driftloop._fs import file_sha256
 from driftloop.errors import InputError
 from driftloop.images import DEFAULT_MAX_PIXELS, decode_frames
 
@@ -283,8 +283,7 @@ def _file_sha256(path: Path) -> str:
     if not path.is_file():
         raise InputError(f"{path}: file does not exist or is not a file; check the path")
     try:
-        with path.open("rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        return file_sha256(path)
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 

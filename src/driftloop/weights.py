@@ -31,15 +31,6 @@ class WeightFile:
     sha256: str | None = None
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_dir() -> Path:
     """The per-user download cache."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

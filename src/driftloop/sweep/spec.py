@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftloop._fs import file_sha256
 from driftloop.config import IMPORTED_PREFIX, arm_label
 from driftloop.errors import DriftloopError
 from driftloop.replicators import registry
@@ -18,7 +19,6 @@ from driftloop.replicators.base import Backend
 from driftloop.replicators.hosted.replicator import HostedReplicator, canonical_spec
 from driftloop.replicators.spec import format_spec, split_spec
 from driftloop.stabilizers import parse_stabilizer
-from driftloop.weights import file_sha256
 
 DEFAULT_CONTROL = "jpeg:quality=90"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
