@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -110,3 +113,29 @@ def test_data_version_moves_when_another_connection_commits(tmp_path: Path) -> N
     assert reader.data_version() == after
     writer.set_run_status("r1", "done")
     assert reader.data_version() != after
+
+
+def _open_together(root: Path, start: Barrier, answers: Queue[str]) -> None:
+    start.wait()
+    try:
+        Store(root).close()
+        answers.put("opened")
+    except Exception as exc:  # the answer under test, sent back to the parent
+        answers.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_workspace_at_once_all_get_it(tmp_path: Path) -> None:
+    """Two ``run --resume`` started together both create the workspace: switching it to WAL answers
+    "database is locked" at once (no busy wait) to all but one, so the store must wait and try again."""
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(10):
+        root = tmp_path / f"ws{trial}"
+        start, answers = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_together, args=(root, start, answers)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+        got = [answers.get(timeout=5) for _ in procs]
+        assert got == ["opened"] * 4, f"trial {trial}: {got}"
+        assert Store(root).runs() == []

@@ -30,6 +30,25 @@ from driftloop.errors import ReadOnlyWorkspaceError, RunNotFoundError, StoreErro
 from driftloop.store.schema import migrate, readable_version
 
 DB_NAME = "driftloop.db"
+BUSY_TIMEOUT_S = 30.0  # how long a connection waits for another process's lock before it gives up
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting while another process holds it.
+
+    The switch needs an exclusive lock, and SQLite answers "database is locked" at once instead of calling
+    the busy handler, so two processes opening a new workspace at the same moment (two ``run --resume``
+    started together) would fail. Retrying for as long as any other lock is waited for fixes that.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _json_or_null(value: Any) -> str | None:
@@ -133,10 +152,10 @@ class Store:
             ):
                 raise ReadOnlyWorkspaceError(self.root)  # SQLite would open it read-only and fail later
             self._conn = sqlite3.connect(
-                self.db_path, check_same_thread=False, isolation_level=None, timeout=30
+                self.db_path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
             )
             self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self._conn)
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             migrate(self._conn, self.db_path)
@@ -152,7 +171,7 @@ class Store:
         """A read-only connection; ``immutable`` where SQLite cannot even make its shared-memory file."""
         for query in ("mode=ro", "mode=ro&immutable=1"):
             conn = sqlite3.connect(
-                f"{self.db_path.as_uri()}?{query}", uri=True, check_same_thread=False, timeout=30
+                f"{self.db_path.as_uri()}?{query}", uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S
             )
             conn.row_factory = sqlite3.Row
             try:
