@@ -14,7 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "COLOUR_DRAINS",
+    "DRAIN_SHARE",
+    "GREY_CCT",
     "GROUPS",
+    "HUE_MIN_CHROMA",
+    "HUE_NAMES",
+    "HUE_NEGLIGIBLE_DEG",
     "MEASURES",
     "NEGLIGIBLE_LAB",
     "PLOT_LABELS",
@@ -25,6 +31,23 @@ __all__ = [
 # Below this many CIELAB units a net change is not worth a sentence (a just-noticeable colour difference
 # is ~1-2.3 ΔE).
 NEGLIGIBLE_LAB = 1.0
+# The correlated colour temperature of any grey (the D65 white's chromaticity, by McCamy), kelvin.
+GREY_CCT = 6503.0
+# Colour read right (analysis/colour_reading.py): a chain whose mean per-pixel chroma C* falls by at least
+# this share of its start (and by more than NEGLIGIBLE_LAB) is losing its colour, and a measure with a
+# ``neutral`` value that moves toward it is said as the colour draining, not as a change of hue or light.
+DRAIN_SHARE = 0.25
+# Below this chroma of the mean colour √(ā*² + b̄*²) the hue angle of the mean is noise and is not read.
+HUE_MIN_CHROMA = 4.0
+# Turns of the mean colour's hue smaller than this many degrees are not worth a sentence.
+HUE_NEGLIGIBLE_DEG = 5.0
+COLOUR_DRAINS = "the colour drains to grey"
+# CIELAB hue angles h_ab (degrees) of named hues, for saying where a hue turns (sRGB red is at ~40°, yellow
+# at ~102°, green at ~136°, cyan at ~196°, blue at ~306°); a hue is named after the nearest one.
+HUE_NAMES: tuple[tuple[float, str], ...] = (
+    (0.0, "pink"), (40.0, "red"), (62.0, "orange"), (95.0, "yellow"), (120.0, "yellow-green"),
+    (145.0, "green"), (196.0, "cyan"), (250.0, "sky blue"), (300.0, "blue"), (330.0, "purple"),
+)  # fmt: skip
 # Which metrics module writes a column: "core" (always), "perceptual" (optional networks), "face" (optional
 # face mesh); "other" columns are never written by driftloop but read when a table has them.
 GROUPS = ("core", "perceptual", "face", "other")
@@ -58,6 +81,7 @@ class Measure:
     up_verb: str = ""  # predicate after a model's name when it rises: "drifts warmer (yellower)"
     down_verb: str = ""
     negligible: float = 0.0  # |total change| below this is not worth a sentence (0: never)
+    neutral: float | None = None  # its value on a grey image (None: no such value); see COLOUR_DRAINS
 
 
 def _pairwise(
@@ -75,10 +99,10 @@ def _pairwise(
 
 def _colour(column: str, description: str, title: str, axis: str, symbol: str, name: str, noun: str,
             words: tuple[str, str], heads: tuple[str, str], verbs: tuple[str, str], unit: str = "",
-            negligible: float = 0.0) -> Measure:  # fmt: skip
+            negligible: float = 0.0, neutral: float | None = None) -> Measure:  # fmt: skip
     """A measure with every form of words (the colour measures summaries and the card talk about)."""
     return Measure(column, description, "core", title, axis, symbol, unit, name, noun, *words, *heads, *verbs,
-                   negligible=negligible)  # fmt: skip
+                   negligible=negligible, neutral=neutral)  # fmt: skip
 
 
 def _card(column: str, description: str, symbol: str, noun: str, verbs: tuple[str, str],
@@ -112,12 +136,12 @@ _RECORDS: list[Measure] = [
     _colour("lab_a_mean", "Mean CIELAB a* (+ red, − green)", "Mean a* (green–red)",
             "a* (CIELAB; − green, + red)", "Δa*", "a* (green–red)", "a* (green–red)", ("redder", "greener"),
             ("the image drifts redder", "the image drifts greener"), ("drifts redder", "drifts greener"),
-            negligible=NEGLIGIBLE_LAB),
+            negligible=NEGLIGIBLE_LAB, neutral=0.0),
     _colour("lab_b_mean", "Mean CIELAB b* (+ yellow, − blue); its rise is the 'orange tint'",
             "Mean b* (blue–yellow)", "b* (CIELAB; − blue, + yellow)", "Δb*", "b* (blue–yellow)",
             "b* (blue–yellow)", ("warmer", "cooler"),
             ("the image drifts warmer (yellower)", "the image drifts cooler (bluer)"),
-            ("drifts warmer (yellower)", "drifts cooler (bluer)"), negligible=NEGLIGIBLE_LAB),
+            ("drifts warmer (yellower)", "drifts cooler (bluer)"), negligible=NEGLIGIBLE_LAB, neutral=0.0),
     _colour("lab_chroma_mean", "Mean per-pixel CIELAB chroma C*ab = √(a*²+b*²)", "Mean chroma C*",
             "C* (CIELAB)", "ΔC*", "C* (chroma)", "chroma", ("more saturated", "greyer"),
             ("colours get more saturated", "colours get less saturated (greyer)"),
@@ -146,7 +170,7 @@ _RECORDS: list[Measure] = [
             "levels; > ~25 reads yellow, 0 if there are none", "White cast",
             "(R+G)/2 − B of bright neutrals (8-bit levels)", "Δwhite cast", "white cast", "white cast",
             ("yellower whites", "bluer whites"), ("whites turn yellower", "whites turn bluer"),
-            ("turns whites yellower", "turns whites bluer")),
+            ("turns whites yellower", "turns whites bluer"), neutral=0.0),
     _plain("white_cast_pixels", "Share of pixels white_cast is computed over, 0..1",
            "Pixels the white cast is measured on", "share of pixels (0–1)"),
     _colour("cct_kelvin", "Correlated colour temperature of the mean linear colour (McCamy), K, 1000..25000",
@@ -155,7 +179,7 @@ _RECORDS: list[Measure] = [
             ("the colour temperature rises (cooler, bluer light)",
              "the colour temperature falls (warmer, more orange light)"),
             ("raises the colour temperature (cooler, bluer light)",
-             "lowers the colour temperature (warmer, more orange light)"), unit=" K"),
+             "lowers the colour temperature (warmer, more orange light)"), unit=" K", neutral=GREY_CCT),
     _card("sharpness", "Variance of the 4-neighbour Laplacian of the luma, (8-bit levels)²", "Δsharpness",
           "sharpness", ("sharpens images", "blurs images"), ("sharper", "blurrier"),
           title="Sharpness (Laplacian variance)", axis="variance of the Laplacian ((8-bit levels)²)"),

@@ -81,10 +81,11 @@ from driftloop.analysis.card import (
     ModelCard,
 )
 from driftloop.analysis.chains import numeric_column
+from driftloop.analysis.colour_reading import ColourReading, reading_of
 from driftloop.analysis.compare import compare_all
 from driftloop.analysis.intervals import Interval, mean_ci
 from driftloop.analysis.stats import Estimate, as_labels, ols_slope, seeded_rng
-from driftloop.analysis.text import verdict
+from driftloop.analysis.text import colour_verdict, verdict
 from driftloop.metrics.face import first_lost_step
 
 __all__ = ["DEFAULT_CONTROL", "DEFAULT_STEPS", "bias_card", "chain_statistics"]
@@ -92,6 +93,7 @@ __all__ = ["DEFAULT_CONTROL", "DEFAULT_STEPS", "bias_card", "chain_statistics"]
 DEFAULT_CONTROL = "jpeg:quality=90"
 DEFAULT_STEPS: tuple[int, ...] = (1, 10, 25, 50, 100)
 FEW_IMAGES = 5  # below this many source images, say how much the intervals then lean on normality
+START = "start"  # the per-chain column of a measure's value at step 0 (for reading colour right)
 
 
 def _step_key(step: int) -> str:
@@ -179,6 +181,7 @@ def chain_statistics(
             for s in step_keys:
                 rec[f"{m}:{s}"] = float(v[pos[s]] - v0) if s in pos else math.nan
             rec[f"{m}:{LAST}"] = float(v[-1] - v0) if st[-1] > 0 else math.nan
+            rec[f"{m}:{START}"] = float(v0)
             rec[f"{m}:{RATE}"] = ols_slope(st[window].astype(float), v[window])
         records.append(rec)
     out = pd.DataFrame.from_records(records)
@@ -203,6 +206,19 @@ def _estimate(iv: Interval) -> Estimate | None:
     if iv.n_values == 0:
         return None
     return Estimate(iv.mean, iv.low, iv.high, iv.n_values, iv.n_images, iv.method)
+
+
+def _colour_of(rows: pd.DataFrame, measures: Sequence[str]) -> ColourReading:
+    """A model's colour reading (:mod:`driftloop.analysis.colour_reading`): the means over its chains of
+    each measure at step 0 and at the chain's last step, where every chain has both."""
+    start: dict[str, float] = {}
+    end: dict[str, float] = {}
+    for m in measures:
+        v0 = rows[f"{m}:{START}"].to_numpy(dtype=float)
+        v1 = v0 + rows[f"{m}:{LAST}"].to_numpy(dtype=float)
+        if len(rows) and np.isfinite(v1).all():
+            start[m], end[m] = float(v0.mean()), float(v1.mean())
+    return reading_of(start, end)
 
 
 def _pick_control(models: Sequence[str], control: str | None) -> tuple[str | None, str | None]:
@@ -314,6 +330,10 @@ def bias_card(
             )
             found = compare_all(mine, theirs, ccols, used, n_perm, seeded_rng(seed, "compare", model))
             cmps = dict(zip(ccols, found, strict=True))
+        label = f"{model} (control)" if model == used else model
+        colour = _colour_of(rows, with_data)
+        if (said := colour_verdict(label, colour)) is not None:
+            verdicts.append(said)
         for m in with_data:
             symbol = BIAS_MEASURES[m].symbol if m in BIAS_MEASURES else f"Δ{m}"
             result = MeasureResult(m, symbol, ests[f"{m}:{RATE}"])
@@ -327,7 +347,7 @@ def bias_card(
             key = RATE if result.rate is not None else LAST
             if key in result.vs_control and result.vs_control[key].p_value is not None:
                 result.reliable_vs_control = result.vs_control[key].reliable
-            label = f"{model} (control)" if model == used else model
+            result.drains = colour.drains(m)
             result.verdict = verdict(label, m, result, used)
             card.measures[m] = result
             verdicts.append(result.verdict)

@@ -111,6 +111,7 @@ class MeasureResult:
     reliable: bool = False  # the rate's interval excludes 0
     reliable_vs_control: bool | None = None  # p < 0.05 against the control (None: no comparison)
     direction: int = 0  # +1 up, −1 down, 0 no reliable change
+    drains: bool = False  # the change is the colour draining toward grey (analysis/colour_reading.py)
 
 
 @dataclass

@@ -102,6 +102,7 @@ class ChainSummary:
     source: str | None = None  # the input it started from (chains of one source are not independent)
     face_at_start: bool | None = None  # None: faces not measured
     face_lost_step: int | None = None  # first step without the face frame 0 had
+    start: dict[str, float] = field(default_factory=dict)  # the measures at step 0 (to read a drift right)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (non-finite numbers become None, step keys become strings)."""
@@ -109,6 +110,7 @@ class ChainSummary:
         out["drift"] = {str(s): {m: json_safe(v) for m, v in d.items()} for s, d in self.drift.items()}
         out["rates"] = {m: {k: json_safe(v) for k, v in asdict(r).items()} for m, r in self.rates.items()}
         out["final"] = {m: json_safe(v) for m, v in self.final.items()}
+        out["start"] = {m: json_safe(v) for m, v in self.start.items()}
         return out
 
 
@@ -256,6 +258,7 @@ def summarize_chain(
         source=str(df["input"].iloc[0]) if "input" in df.columns else None,
         face_at_start=face_at_start,
         face_lost_step=face_lost,
+        start={m: float(v[0]) for m, v in values.items() if has_origin and np.isfinite(v[0])},
         chain=chain,
         last_step=last_step,
         n_frames=len(df),

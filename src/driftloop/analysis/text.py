@@ -17,12 +17,14 @@ import pandas as pd
 
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, Comparison, MeasureResult
 from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, chain_rows, numeric_column, run_overview
+from driftloop.analysis.colour_reading import ColourReading, hue_name, hue_turn, read_colour
 from driftloop.analysis.stats import Estimate, Rate
-from driftloop.measures import NEGLIGIBLE_LAB, Measure
+from driftloop.measures import COLOUR_DRAINS, HUE_NEGLIGIBLE_DEG, NEGLIGIBLE_LAB, Measure
 
 __all__ = [
     "MINUS",
     "WHITE_CAST_YELLOW",
+    "colour_verdict",
     "decimals_for",
     "fmt_interval",
     "fmt_number",
@@ -31,6 +33,7 @@ __all__ = [
     "fmt_step",
     "format_p",
     "interval_decimals",
+    "rate_word",
     "sentences",
     "verdict",
 ]
@@ -121,7 +124,56 @@ def _steps_phrase(k: int) -> str:
     return "the first step" if k == 1 else f"the first {k} steps"
 
 
-def _rate_sentence(measure: str, rate: Rate) -> str:
+def _drain_head(info: Measure, up: bool) -> str:
+    """A measure moving toward its grey value while the colour drains, said as that (see colour_reading)."""
+    grey = f"{fmt_number(info.neutral or 0.0, 0)}{info.unit}"
+    word = info.up_word if up else info.down_word
+    return f"{info.name} moves toward a grey's {grey} as the colour drains (not {word})"
+
+
+def rate_word(measure: str, rate: Rate, reading: ColourReading | None = None) -> str:
+    """A rate in a word or two for a table: "too few points", "no clear change", "warmer", "toward grey"."""
+    info = MEASURE_INFO.get(measure)
+    if not rate.has_ci:
+        return "too few points"
+    if not rate.clear:
+        return "no clear change"
+    if info is None:
+        return "rises" if rate.slope > 0 else "falls"
+    if reading is not None and reading.drains(measure):
+        return "toward grey"
+    return info.up_word if rate.slope > 0 else info.down_word
+
+
+def _colour_sentence(reading: ColourReading, by_last: str, n_chains: int) -> str | None:
+    """The colour drains to grey (chroma loss), or the mean colour's hue turns (where its chroma is
+    meaningful), or a cast appears on a near-grey mean; None when none of these holds."""
+    mean_of = " (mean of chains)" if n_chains > 1 else ""
+    loss = reading.chroma_loss
+    if reading.drained and loss is not None:
+        c0, c1 = reading.start["lab_chroma_mean"], reading.end["lab_chroma_mean"]
+        return (
+            f"{COLOUR_DRAINS}: mean chroma C* {fmt_number(c0, 1)} → {fmt_number(c1, 1)} by {by_last} "
+            f"({fmt_signed(-100 * loss, 0)}%){mean_of}"
+        )
+    h0, h1 = reading.hue_start, reading.hue_end
+    if h0 is not None and h1 is not None and abs(hue_turn(h0, h1)) >= HUE_NEGLIGIBLE_DEG:
+        return (
+            f"the mean colour's hue turns toward {hue_name(h1)}: h {h0:.0f}° ({hue_name(h0)}) → {h1:.0f}° "
+            f"({hue_name(h1)}) by {by_last}{mean_of}"
+        )
+    c0, c1 = reading.cast_start, reading.cast_end
+    if h0 is None and h1 is not None and c0 is not None and c1 is not None and c1 - c0 > NEGLIGIBLE_LAB:
+        name = hue_name(h1)
+        article = "an" if name[0] in "aeiou" else "a"
+        return (
+            f"{article} {name} cast appears: the mean colour's chroma {fmt_number(c0, 1)} → "
+            f"{fmt_number(c1, 1)}, hue {h1:.0f}°, by {by_last}{mean_of}"
+        )
+    return None
+
+
+def _rate_sentence(measure: str, rate: Rate, reading: ColourReading | None = None) -> str:
     info = MEASURE_INFO.get(measure)
     symbol = info.symbol if info else f"Δ{measure}"
     unit = info.unit if info else ""
@@ -139,6 +191,8 @@ def _rate_sentence(measure: str, rate: Rate) -> str:
     name = info.name if info else measure
     if rate.slope == 0 and rate.has_ci and rate.ci_low == rate.ci_high == 0:
         return f"{name}: no clear change — constant over {over}{of_chains}"
+    if rate.clear and info is not None and reading is not None and reading.drains(measure):
+        return f"{_drain_head(info, rate.slope > 0)}: {numbers} over {over}{of_chains}"
     if rate.clear and info is not None:
         head = info.up_head if rate.slope > 0 else info.down_head
         return f"{head}: {numbers} over {over}{of_chains}"
@@ -148,7 +202,9 @@ def _rate_sentence(measure: str, rate: Rate) -> str:
     return f"{name}: no clear change over {over} ({numbers}{mean_of})"
 
 
-def _total_sentence(measure: str, spread: dict[str, float], steps: str, n_chains: int) -> str | None:
+def _total_sentence(
+    measure: str, spread: dict[str, float], steps: str, n_chains: int, reading: ColourReading | None = None
+) -> str | None:
     info = MEASURE_INFO[measure]
     mean, lo, hi = spread["mean"], spread["min"], spread["max"]
     if n_chains > 1 and lo < 0 < hi and min(-lo, hi) >= info.negligible:
@@ -159,6 +215,8 @@ def _total_sentence(measure: str, spread: dict[str, float], steps: str, n_chains
     if abs(mean) < info.negligible:
         return None
     word = info.up_word if mean > 0 else info.down_word
+    if reading is not None and reading.drains(measure):
+        word = "toward grey"
     text = f"{word}: {info.symbol} {fmt_signed(mean, unit=info.unit)} by {steps}"
     if n_chains > 1:
         d = decimals_for(mean, lo, hi, fallback=0)
@@ -263,14 +321,18 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
             of = "" if n == 1 else f" in {face['lost']} of {face['chains_with_face']} chains"
             out.append(f"the face is lost{of} at {at}")
 
-    # Drift rates, then the total change of L*, a*, b*.
+    # The colour read right (drains to grey, or turns), then drift rates and the total change of L*, a*, b*.
+    reading = read_colour(chains)
+    colour = _colour_sentence(reading, by_last, n)
+    if colour is not None:
+        out.append(colour)
     for m in _SENTENCE_MEASURES:
         if m in ov["rates"]:
-            out.append(_rate_sentence(m, ov["rates"][m]))
+            out.append(_rate_sentence(m, ov["rates"][m], reading))
     negligible = []
     for m in _TOTAL_MEASURES:
         if m in ov["final_drift"]:
-            text = _total_sentence(m, ov["final_drift"][m], by_last, n)
+            text = _total_sentence(m, ov["final_drift"][m], by_last, n, reading)
             if text is None:
                 negligible.append(MEASURE_INFO[m].symbol)
             else:
@@ -326,6 +388,12 @@ def _diff_text(info: Measure, cmp: Comparison, per: str = " per step") -> str:
     return text
 
 
+def colour_verdict(model: str, reading: ColourReading) -> str | None:
+    """The bias card's line on a model's colour: it drains to grey, or its mean hue turns (or None)."""
+    said = _colour_sentence(reading, "the last step", 2)
+    return None if said is None else f"{model}: {said}"
+
+
 def verdict(model: str, measure: str, result: MeasureResult, control: str | None) -> str:
     info = BIAS_MEASURES.get(measure) or Measure(
         measure,
@@ -351,7 +419,13 @@ def verdict(model: str, measure: str, result: MeasureResult, control: str | None
         chains = "1 chain" if est.n_chains == 1 else f"{est.n_chains} chains"
         return f"{model}: {numbers} from {chains}; no interval, so no verdict"
     if est.excludes_zero:
-        head = f"{model} {info.up_verb if est.mean > 0 else info.down_verb}: {numbers}"
+        up = est.mean > 0
+        said = _drain_head(info, up) if result.drains else None
+        head = (
+            f"{model}: {said}: {numbers}"
+            if said
+            else f"{model} {info.up_verb if up else info.down_verb}: {numbers}"
+        )
         if cmp is None or cmp.p_value is None:
             return head
         same_way = (cmp.difference > 0) == (est.mean > 0) and cmp.difference != 0

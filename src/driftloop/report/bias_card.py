@@ -77,7 +77,7 @@ def _measure_name(m: str) -> str:
     return f"{info.symbol}{' (' + info.unit.strip() + ')' if info.unit else ''}"
 
 
-def _est(e: Estimate | None, reading: bool = False, measure: str = "") -> str:
+def _est(e: Estimate | None, reading: bool = False, measure: str = "", drains: bool = False) -> str:
     if e is None:
         return "–"
     d = interval_decimals(e.mean, e.ci_low, e.ci_high)
@@ -85,7 +85,7 @@ def _est(e: Estimate | None, reading: bool = False, measure: str = "") -> str:
     text += f" [{fmt_signed(e.ci_low, d)}, {fmt_signed(e.ci_high, d)}]" if e.has_ci else " (no CI)"  # type: ignore[arg-type]
     if reading and e.excludes_zero and measure in BIAS_MEASURES:
         info = BIAS_MEASURES[measure]
-        text += f" {info.up_word if e.mean > 0 else info.down_word}"
+        text += " toward grey" if drains else f" {info.up_word if e.mean > 0 else info.down_word}"
     return text
 
 
@@ -163,7 +163,7 @@ def _rates(card: BiasCard) -> str:
         row = [_measure_name(m)]
         for model in card.models:
             r = model.measures.get(m)
-            row.append(_est(r.rate if r else None, reading=True, measure=m))
+            row.append(_est(r.rate if r else None, reading=True, measure=m, drains=bool(r and r.drains)))
         rows.append(row)
     headers = ["Measure", *[f"{m.model}{' (control)' if m.is_control else ''}" for m in card.models]]
     body = html_table(headers, rows)

@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, run_overview
-from driftloop.analysis.text import fmt_interval, fmt_signed
+from driftloop.analysis.colour_reading import read_colour
+from driftloop.analysis.text import fmt_interval, fmt_signed, rate_word
 from driftloop.report.blocks import html_table, img_tag, slug
 from driftloop.report.blocks import num as _num
 from driftloop.report.blocks import sentence as _sentence
@@ -151,17 +152,6 @@ def charts_section(charts: dict[str, Any]) -> str:
     return _section("plots", "Plots", body)
 
 
-def _reading(measure: str, rate: Any) -> str:
-    info = MEASURE_INFO.get(measure)
-    if not rate.has_ci:
-        return "too few points"
-    if not rate.clear:
-        return "no clear change"
-    if info is None:
-        return "rises" if rate.slope > 0 else "falls"
-    return info.up_word if rate.slope > 0 else info.down_word
-
-
 def _face_cell(s: ChainSummary) -> str:
     if s.face_at_start is None:
         return "–"
@@ -226,6 +216,7 @@ def chains_section(ctx: ReportContext) -> str:
         body += html_table(["Chain", *[MEASURE_INFO[m].symbol for m in rate_cols]], rows)
 
     overview = run_overview(chains)
+    reading = read_colour(chains)
     rates = overview["rates"]
     if rates:
         rows = []
@@ -238,7 +229,15 @@ def chains_section(ctx: ReportContext) -> str:
             if unit:
                 name = f"{name[:-1]}, {unit})" if name.endswith(")") else f"{name} ({unit})"
             rows.append(
-                [name, fmt_signed(r.slope, d), ci, f"0–{r.max_step}", r.chains, r.images, _reading(m, r)]
+                [
+                    name,
+                    fmt_signed(r.slope, d),
+                    ci,
+                    f"0–{r.max_step}",
+                    r.chains,
+                    r.images,
+                    rate_word(m, r, reading),
+                ]
             )
         title = "Drift rate per step" + (
             " (mean of chains; CI across source images, each image's chains averaged first)"
