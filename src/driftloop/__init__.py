@@ -20,7 +20,7 @@ from driftloop.errors import DriftloopError
 
 if TYPE_CHECKING:
     from driftloop.analysis.intervals import Interval, mean_ci, paired_diff_ci
-    from driftloop.api import RunHandle, import_chain, open_run, resume, run, runs
+    from driftloop.api import RunHandle, import_chain, open_run, plan, resume, run, runs
     from driftloop.replicators.base import Backend, Replicator, Requirements
 
 __version__ = "0.1.0"
@@ -29,6 +29,7 @@ _LAZY = {
     "RunHandle": "driftloop.api",
     "import_chain": "driftloop.api",
     "open_run": "driftloop.api",
+    "plan": "driftloop.api",
     "resume": "driftloop.api",
     "run": "driftloop.api",
     "runs": "driftloop.api",
@@ -52,6 +53,7 @@ __all__ = [
     "mean_ci",
     "open_run",
     "paired_diff_ci",
+    "plan",
     "resume",
     "run",
     "runs",
