@@ -54,10 +54,14 @@ method tried fall short (the README gives the table).
 **Verdict** per (model, measure), from the rate: a *reliable change* needs the rate's interval to exclude 0
 (a zero-width interval ``[0, 0]`` includes it). Against the control, *reliably different* needs p < 0.05
 **and** the difference's interval to exclude 0; the line gives the p-value either way. Otherwise: "no
-reliable <measure> change". The intervals involve no randomness; the permutation test's random
-relabellings (only when there are too many to enumerate) come from ``numpy.random.default_rng`` seeded by
-(``seed``, model, column), so the same data give the same card, whatever the row order or the other models
-and measures in the table.
+reliable <measure> change". Colour is read right (:mod:`driftloop.analysis.colour_reading`): when a model's
+chains lose at least a quarter of their mean chroma, a*, b*, white cast and CCT moving toward their grey
+values are said as "the colour drains to grey" (``MeasureResult.drains``), never "cooler" or "bluer light";
+where the mean colour keeps its chroma, a turn of its hue is named.
+
+The intervals involve no randomness; the permutation test's random relabellings (only when there are too
+many to enumerate) come from ``numpy.random.default_rng`` seeded by (``seed``, model, column), so the same
+data give the same card, whatever the row order or the other models and measures in the table.
 """
 
 from __future__ import annotations

@@ -233,7 +233,10 @@ METHODS: dict[str, str] = {
     ),
     "verdict": (
         "reliable change when the rate's 95% interval excludes 0; reliably different from the control when "
-        "p < 0.05 and the difference's 95% interval excludes 0"
+        "p < 0.05 and the difference's 95% interval excludes 0; colour read right "
+        "(driftloop.analysis.colour_reading): when the model's chains lose at least a quarter of their mean "
+        "chroma C*, a*, b*, white cast and CCT moving toward their grey values are said as the colour "
+        "draining to grey, not as a hue or light change"
     ),
 }
 

@@ -57,7 +57,7 @@ def design_cost(
         detail += [
             f"price: {call.detail}",
             f"time: {known}",
-            f"energy: {wh.value:g} Wh per image ({wh.source})",
+            f"energy: {wh.value:g} Wh per image, the factor table's estimate for hosted models",
         ]
     else:
         usd = price_per_copy(model, factors, size) * calls
