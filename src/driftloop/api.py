@@ -34,7 +34,8 @@ from driftloop.report.bias_card import write_bias_card_for
 from driftloop.report.run import summarize, write_run_report
 from driftloop.store import RunSummary, RunView, Store, Workspace, list_runs
 from driftloop.sweep import sweep_chains
-from driftloop.sweep.study import StudyPlan, plan_study
+from driftloop.sweep.study import StudyPlan
+from driftloop.sweep.study import plan_study as plan
 
 if TYPE_CHECKING:
     from driftloop.analysis.chains import ChainSummary
@@ -46,6 +47,7 @@ __all__ = [
     "Run",
     "RunHandle",
     "RunSummary",
+    "StudyPlan",
     "bias",
     "bias_card",
     "estimate",
@@ -338,33 +340,3 @@ def bias_card(
     if not runs:
         raise DriftloopError(f"{title}: no runs to make a bias card from")
     return write_bias_card_for(list(runs), Path(folder), title, control, chains)
-
-
-def plan(
-    measure: str,
-    effect: float,
-    pilot: Sequence[str] = (),
-    workspace: str | Path = DEFAULT_WORKSPACE,
-    by_step: int | None = None,
-    images: int | None = None,
-    seeds: int | None = None,
-    steps: int | tuple[int, int] | None = None,
-    sd_image: float | None = None,
-    sd_seed: float | None = None,
-    sd_step: float | None = None,
-    model: str | None = None,
-    size: int | None = None,
-    power: float = 0.8,
-    alpha: float = 0.05,
-) -> StudyPlan:
-    """How many images, seeds and steps detect a drift of ``effect`` per step (or by step ``by_step``) in
-    ``measure`` with ``power`` at ``alpha``, and what that study costs (a dry run: nothing is called).
-
-    The spread comes from ``pilot`` runs (run ids or a sweep name) or from ``sd_image``, ``sd_seed`` and
-    ``sd_step`` (per step, in the measure's units); ``images``, ``seeds`` and ``steps`` (a number or a
-    (lowest, highest) range) fix parts of the design. See :mod:`driftloop.analysis.plan`.
-    """
-    return plan_study(
-        measure, effect, workspace, pilot, by_step=by_step, images=images, seeds=seeds, steps=steps,
-        sd_image=sd_image, sd_seed=sd_seed, sd_step=sd_step, model=model, size=size, power=power, alpha=alpha,
-    )  # fmt: skip

@@ -18,7 +18,7 @@ import pandas as pd
 from driftloop.analysis.plan import POWER, Components, Design, design_for, pilot_components
 from driftloop.analysis.stats import ALPHA
 from driftloop.analysis.text import fmt_number, fmt_signed
-from driftloop.config import arm_label
+from driftloop.config import DEFAULT_WORKSPACE, arm_label
 from driftloop.cost import Totals, load_factors, run_totals
 from driftloop.cost.accounting import fmt_energy, fmt_seconds, fmt_usd, fmt_water
 from driftloop.errors import SpecError
@@ -156,8 +156,8 @@ def _steps(
 def plan_study(
     measure: str,
     effect: float,
-    workspace: str | Path,
     pilot: Sequence[str] = (),
+    workspace: str | Path = DEFAULT_WORKSPACE,
     by_step: int | None = None,
     images: int | None = None,
     seeds: int | None = None,
@@ -170,10 +170,12 @@ def plan_study(
     power: float = POWER,
     alpha: float = ALPHA,
 ) -> StudyPlan:
-    """Plan a study of ``measure`` (see the module and :mod:`driftloop.analysis.plan`).
+    """How many images, seeds and steps detect a drift of ``effect`` per step (or by step ``by_step``) in
+    ``measure`` with ``power`` at ``alpha``, and what that study costs (a dry run: nothing is called or
+    written); this is ``driftloop.plan``. See the module and :mod:`driftloop.analysis.plan`.
 
-    ``effect``: the drift to detect per step, or by step ``by_step`` when that is given. ``pilot``: run ids
-    or sweep names to estimate the spread from; the ``sd_*`` arguments state (or override) it, per step.
+    ``pilot``: run ids or sweep names to estimate the spread from; the ``sd_*`` arguments state (or
+    override) it, per step.
     ``images``, ``seeds`` and ``steps`` (a number or a (lowest, highest) range) fix the design where given.
     ``model`` and ``size`` are the pilot's unless given (without a pilot: taef2 at 512 px)."""
     info = MEASURES.get(measure)
