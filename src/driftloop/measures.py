@@ -149,6 +149,9 @@ _RECORDS: list[Measure] = [
             negligible=NEGLIGIBLE_LAB),
     _plain("lab_hue_deg", "Hue angle h_ab of the mean a*, b*, degrees 0..360 (0 red, 90 yellow); noisy when "
            "near grey", "Mean hue angle", "hue angle h (degrees)"),
+    _plain("lab_hue_chroma", "Chroma of the mean colour √(ā*²+b̄*²): how strongly the whole image leans to "
+           "the hue lab_hue_deg names; below ~4 that hue is noise", "Chroma of the mean colour",
+           "C* of the mean a*, b* (CIELAB)"),
     _plain("lab_l_delta", "lab_l_mean − origin's lab_l_mean, L* units", "ΔL* from the original",
            "ΔL* (CIELAB)"),
     _plain("lab_a_delta", "lab_a_mean − origin's lab_a_mean, a* units", "Δa* from the original",

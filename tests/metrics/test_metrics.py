@@ -192,6 +192,18 @@ def test_hue_angle_of_mean():
     assert 0.0 <= grey["lab_hue_deg"] < 360.0
 
 
+def test_hue_chroma_is_the_strength_of_the_mean_colour():
+    grey = colour.colour_metrics(np.full((4, 4, 3), 128, np.uint8))
+    assert grey["lab_hue_chroma"] == pytest.approx(0, abs=0.01)
+    yellow = colour.colour_metrics(np.full((4, 4, 3), (200, 180, 40), np.uint8))
+    assert yellow["lab_hue_chroma"] == pytest.approx(math.hypot(yellow["lab_a_mean"], yellow["lab_b_mean"]))
+    assert yellow["lab_hue_chroma"] == pytest.approx(yellow["lab_chroma_mean"], rel=1e-4)  # one colour
+    # red beside its opposite: every pixel is saturated, but the mean colour is much weaker
+    red, cyan = np.full((4, 2, 3), (200, 60, 90), np.uint8), np.full((4, 2, 3), (60, 150, 120), np.uint8)
+    split = colour.colour_metrics(np.concatenate([red, cyan], axis=1))
+    assert split["lab_chroma_mean"] > 40 and split["lab_hue_chroma"] < 0.4 * split["lab_chroma_mean"]
+
+
 def grey_ramp(size: int = 64) -> np.ndarray:
     ramp = np.linspace(0, 255, size).round().astype(np.uint8)
     return np.repeat(np.tile(ramp, (size, 1))[..., None], 3, axis=2)

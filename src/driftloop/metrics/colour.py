@@ -8,7 +8,9 @@ Definitions:
   blue) and ``lab_chroma_mean`` (mean per-pixel C*ab = √(a*² + b*²)). ``lab_hue_deg`` is the hue angle
   h_ab = atan2(b̄*, ā*) of the *mean* a*, b* in degrees 0..360 (0 red, 90 yellow, 180 green, 270 blue); it
   is 0 for an exactly neutral mean and jumps around when the mean is nearly grey, so read it together
-  with the mean chroma √(ā*² + b̄*²).
+  with ``lab_hue_chroma``, the chroma of the mean colour √(ā*² + b̄*²) (how strongly the whole picture
+  leans to that hue; the summaries read the hue only where it is at least
+  :data:`driftloop.measures.HUE_MIN_CHROMA`).
 * **HSV saturation** is ``(max − min) / max`` of R, G, B per pixel (0 for black), averaged, 0..1.
 * **Colourfulness** is Hasler & Süsstrunk's (2003) M = √(σ_rg² + σ_yb²) + 0.3·√(μ_rg² + μ_yb²) with
   rg = R − G and yb = (R + G)/2 − B on 8-bit values; 0 for any grey image, ~>100 extremely colourful.
@@ -148,6 +150,7 @@ KEYS = (
     "lab_b_mean",
     "lab_chroma_mean",
     "lab_hue_deg",
+    "lab_hue_chroma",
     "hsv_saturation_mean",
     "colourfulness",
     "white_cast",
@@ -214,6 +217,7 @@ def colour_from_planes(u8: np.ndarray, fp: np.ndarray) -> dict[str, float]:
         "lab_b_mean": b_mean,
         "lab_chroma_mean": chroma_mean,
         "lab_hue_deg": hue,
+        "lab_hue_chroma": math.hypot(a_mean, b_mean),
         "hsv_saturation_mean": sat_mean,
         "colourfulness": colourfulness,
         "white_cast": white_cast,
