@@ -10,6 +10,8 @@ import pytest
 
 import driftloop
 from conftest import run_cli
+from driftloop.cli.planning import parse_steps
+from driftloop.errors import SpecError
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +71,11 @@ def test_plan_mistakes_are_one_clear_line(tmp_path: Path, pilot: tuple[Path, str
     assert unknown.returncode == 2 and "no-such-run" in unknown.stderr
     measure = run_cli("plan", "--effect", "0.1", "-m", "lab_q", "--sd-image", "1", "--sd-step", "1")
     assert measure.returncode == 2 and "unknown measure 'lab_q'" in measure.stderr
+
+
+def test_steps_are_a_number_or_a_range() -> None:
+    assert parse_steps(None) is None and parse_steps("20") == 20 and parse_steps("10-50") == (10, 50)
+    with pytest.raises(SpecError, match="a number like 20 or a range like 10-50"):
+        parse_steps("ten")
+    with pytest.raises(SpecError, match="steps must be at least 1"):
+        driftloop.plan("lab_b_mean", 0.1, sd_image=0.1, sd_step=0.1, steps=(50, 10))
