@@ -74,6 +74,14 @@ def test_power_grows_with_images_and_the_cheapest_design_is_picked() -> None:
         design_for(0.0, TRUE)
 
 
+def test_power_far_out_where_the_noncentral_t_needs_help() -> None:
+    # 2 images, noncentrality 42: the t statistic misses only when √(χ²₁) > 42.4 / t_crit(1 df), i.e.
+    # when a standard normal is beyond ±3.34, which happens 0.084% of the time
+    tight = Components(image=0.01, seed=0.0, step=0.0)
+    assert power(0.3, tight, 2, 1, 20) == pytest.approx(0.99916, abs=2e-4)
+    assert power(0.3, tight, 3, 1, 20) == pytest.approx(1.0, abs=1e-6)
+
+
 @pytest.mark.parametrize(
     ("effect", "images"),
     [(0.06, None), (0.1, None), (-0.15, None), (0.1, 30)],

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import integrate, stats
 
 from driftloop.analysis.chains import chain_rows, numeric_column
 from driftloop.analysis.intervals import mean_ci
@@ -126,10 +126,14 @@ def power(
     if se == 0:
         return 1.0 if effect != 0 else alpha
     nc = abs(effect) / se
-    if nc > 38.0:  # power is 1 to double precision (and scipy's noncentral t turns to NaN out here)
-        return 1.0
     upper = float(stats.nct.sf(crit, df, nc))
-    lower = float(stats.nct.cdf(-crit, df, nc))
+    if not math.isfinite(upper):  # scipy's noncentral t gives NaN far out: integrate over the χ² instead
+
+        def given(v: float) -> float:  # P(T > crit | χ²_df = v)
+            return float(stats.norm.sf(crit * math.sqrt(v / df) - nc) * stats.chi2.pdf(v, df))
+
+        upper = integrate.quad(given, 0, math.inf)[0]
+    lower = float(stats.nct.cdf(-crit, df, nc))  # the wrong sign: negligible wherever scipy fails
     return min(1.0, upper + (lower if math.isfinite(lower) else 0.0))
 
 
