@@ -26,7 +26,7 @@ def pilot(tmp_path_factory: pytest.TempPathFactory, sample_images: dict[str, Pat
 def test_plan_from_a_pilot_run(pilot: tuple[Path, str]) -> None:
     ws, run_id = pilot
     res = run_cli(
-        "plan", run_id[:15], "-m", "lab_chroma_mean", "--effect", "-2", "--by-step", "6", "-w", str(ws)
+        "plan", run_id[:15], "--measure", "lab_chroma_mean", "--effect", "-2", "--by-step", "6", "-w", str(ws)
     )
     assert res.returncode == 0, res.stderr
     out = res.stdout
@@ -48,8 +48,8 @@ def test_plan_from_a_pilot_run(pilot: tuple[Path, str]) -> None:
 
 
 def test_plan_from_assumptions_costs_a_hosted_model(tmp_path: Path) -> None:
-    res = run_cli("plan", "-m", "lab_b_mean", "--effect", "0.2", "--sd-image", "0.3", "--sd-step", "0.8",
-                  "--steps", "10", "--model", "openai:gpt-image-2", "--size", "256",
+    res = run_cli("plan", "--measure", "lab_b_mean", "--effect", "0.2", "--sd-image", "0.3",
+                  "--sd-step", "0.8", "--steps", "10", "--model", "openai:gpt-image-2", "--size", "256",
                   "-w", str(tmp_path / "ws"))  # fmt: skip
     assert res.returncode == 0, res.stderr
     out = res.stdout
@@ -69,7 +69,7 @@ def test_plan_mistakes_are_one_clear_line(tmp_path: Path, pilot: tuple[Path, str
     assert "Traceback" not in nothing.stderr
     unknown = run_cli("plan", "no-such-run", "--effect", "0.1", "-w", str(ws))
     assert unknown.returncode == 2 and "no-such-run" in unknown.stderr
-    measure = run_cli("plan", "--effect", "0.1", "-m", "lab_q", "--sd-image", "1", "--sd-step", "1")
+    measure = run_cli("plan", "--effect", "0.1", "--measure", "lab_q", "--sd-image", "1", "--sd-step", "1")
     assert measure.returncode == 2 and "unknown measure 'lab_q'" in measure.stderr
 
 

@@ -32,7 +32,7 @@ def plan(
         typer.Argument(help="Pilot runs (ids or prefixes) or a sweep name to take the spread from."),
     ] = None,
     measure: Annotated[
-        str, typer.Option("--measure", "-m", help="The measure (metric column), e.g. lab_b_mean.")
+        str, typer.Option("--measure", help="The measure (metric column), e.g. lab_b_mean.")
     ] = "lab_b_mean",
     effect: Annotated[
         float,
@@ -59,7 +59,7 @@ def plan(
         float | None, typer.Option("--sd-step", help="SD of one step's change around the chain's drift.")
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Model to cost (default: the pilot's, else taef2).")
+        str | None, typer.Option("--model", "-m", help="Model to cost (default: the pilot's, else taef2).")
     ] = None,
     size: Annotated[int | None, typer.Option("--size", help="Frame side to cost (default: pilot's).")] = None,
     power: Annotated[float, typer.Option("--power", help="Power wanted.")] = 0.8,
@@ -68,7 +68,7 @@ def plan(
 ) -> None:
     """How many images, seeds and steps detect a drift with 80% power, and what the study costs.
 
-    Example: driftloop plan my-pilot-sweep -m lab_b_mean --effect 2 --by-step 20
+    Example: driftloop plan my-pilot-run --measure lab_b_mean --effect 2 --by-step 20
     """
     from driftloop import api  # the library: loaded when a verb runs
 
