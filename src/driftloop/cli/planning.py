@@ -59,7 +59,12 @@ def plan(
         float | None, typer.Option("--sd-step", help="SD of one step's change around the chain's drift.")
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model to cost (default: the pilot's, else taef2).")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The pilot's model to plan for, or without a pilot the model to cost (taef2).",
+        ),
     ] = None,
     size: Annotated[int | None, typer.Option("--size", help="Frame side to cost (default: pilot's).")] = None,
     power: Annotated[float, typer.Option("--power", help="Power wanted.")] = 0.8,

@@ -95,8 +95,10 @@ class _Pilot:
     runs: tuple[str, ...]
 
 
-def _pilot(store: Store, workspace: str | Path, targets: Sequence[str]) -> _Pilot:
-    """The pilot chains' metrics (``chain`` = run/chain, ``image`` = input hash), model, size and costs."""
+def _pilot(store: Store, workspace: str | Path, targets: Sequence[str], model: str | None) -> _Pilot:
+    """The pilot chains' metrics (``chain`` = run/chain, ``image`` = input hash), model, size and costs.
+
+    ``model`` picks one arm of a pilot holding several (a sweep's model and its control)."""
     picked: dict[str, set[int] | None] = {}
     for target in targets:
         chains, _ = sweep_chains(workspace, target)
@@ -105,12 +107,25 @@ def _pilot(store: Store, workspace: str | Path, targets: Sequence[str]) -> _Pilo
                 picked[run_id] = (picked.get(run_id) or set()) | numbers
         else:
             picked[store.get_run(target).id] = None  # every chain (a RunNotFoundError names the target)
-    frames, totals, arms, sizes = [], [], set(), set()
-    for run_id, numbers in picked.items():
-        view = RunView(store, run_id)
-        cfg = view.run_config
-        arms.add(arm_label(cfg.model, cfg.stabilize))
-        sizes.add(cfg.requested_size)
+    views = {run_id: RunView(store, run_id) for run_id in picked}
+    arm_of = {run_id: arm_label(v.run_config.model, v.run_config.stabilize) for run_id, v in views.items()}
+    if model is not None:
+        if model not in arm_of.values():
+            raise SpecError(
+                f"the pilot has no chains of {model!r}; it has {', '.join(sorted(set(arm_of.values())))}"
+            )
+        views = {run_id: v for run_id, v in views.items() if arm_of[run_id] == model}
+    arms = {arm_of[run_id] for run_id in views}
+    sizes = {v.run_config.requested_size for v in views.values()}
+    if len(arms) > 1 or len(sizes) > 1:
+        raise SpecError(
+            f"the pilot holds chains of several models or sizes ({', '.join(sorted(arms))}; "
+            f"{', '.join(str(s) for s in sorted(sizes))} px): plan one at a time, e.g. --model "
+            f"{sorted(arms)[0]!r}"
+        )
+    frames, totals = [], []
+    for run_id, view in views.items():
+        numbers = picked[run_id]
         hashes = {c.chain: c.input_sha256 for c in view.chains() if numbers is None or c.chain in numbers}
         df = view.dataframe()
         df = df[df["chain"].isin(list(hashes))].copy()
@@ -119,12 +134,7 @@ def _pilot(store: Store, workspace: str | Path, targets: Sequence[str]) -> _Pilo
         frames.append(df)
         per_chain, _ = run_totals(view)
         totals += [t for chain, t in per_chain.items() if chain in hashes]
-    if len(arms) > 1 or len(sizes) > 1:
-        raise SpecError(
-            f"the pilot runs are of several models or sizes ({', '.join(sorted(arms))}; "
-            f"{', '.join(str(s) for s in sorted(sizes))} px): plan one model at one size at a time"
-        )
-    return _Pilot(pd.concat(frames, ignore_index=True), arms.pop(), sizes.pop(), totals, tuple(picked))
+    return _Pilot(pd.concat(frames, ignore_index=True), arms.pop(), sizes.pop(), totals, tuple(views))
 
 
 def _earlier_totals(store: Store | None, model: str, size: int) -> list[Totals]:
@@ -177,7 +187,8 @@ def plan_study(
     ``pilot``: run ids or sweep names to estimate the spread from; the ``sd_*`` arguments state (or
     override) it, per step.
     ``images``, ``seeds`` and ``steps`` (a number or a (lowest, highest) range) fix the design where given.
-    ``model`` and ``size`` are the pilot's unless given (without a pilot: taef2 at 512 px)."""
+    ``model``: with a pilot, which of its models (arms) to plan for; without, the model to cost (default
+    taef2). ``size``: the frame side to cost (default: the pilot's, else 512)."""
     info = MEASURES.get(measure)
     if info is None:
         known = ", ".join(m for m, i in MEASURES.items() if i.symbol)
@@ -192,7 +203,7 @@ def plan_study(
     if pilot:
         if store is None:
             raise SpecError(f"no workspace at {workspace} to read the pilot runs {', '.join(pilot)} from")
-        found = _pilot(store, workspace, pilot)
+        found = _pilot(store, workspace, pilot, model)
         lo, hi = _steps(steps, by_step, None)
         horizon = int(found.table.groupby("chain")["step"].max().min())
         at = hi if steps is not None or by_step is not None else None
@@ -201,8 +212,8 @@ def plan_study(
                          "extrapolated as a random walk")  # fmt: skip
             at = horizon
         components = pilot_components(found.table, measure, at, sd_image)
-        model, size = model or found.model, size or found.size
-        seen = found.totals if (model, size) == (found.model, found.size) else []
+        model, size = found.model, size or found.size
+        seen = found.totals if size == found.size else []
         runs = found.runs
     else:
         if sd_image is None or sd_step is None:
