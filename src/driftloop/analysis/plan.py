@@ -231,7 +231,10 @@ def design_for(
 def _chain_table(df: pd.DataFrame, measure: str, steps: int | None) -> tuple[pd.DataFrame, int]:
     """Per pilot chain: image, rate over steps 0..N and the variance of its step changes; and N."""
     if measure not in df.columns:
-        raise SpecError(f"the pilot runs have no measure {measure!r}; measure their frames first")
+        raise SpecError(
+            f"the pilot runs have no measure {measure!r}; measure their frames with "
+            "`driftloop metrics RUN_ID --recompute` (or pick a measured column)"
+        )
     image_col = "image" if "image" in df.columns else "input"
     if image_col not in df.columns or "chain" not in df.columns:
         raise SpecError("the pilot table needs 'chain', 'step' and 'image' (or 'input') columns")
