@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,9 +14,9 @@ from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
-from driftloop.render.run import chain_label
+from driftloop.render.run import chain_label, sheet_chains, write_preview
 from driftloop.report.html import ReportContext, html_table, write_report
-from driftloop.store import RunView
+from driftloop.store import ChainRow, RunView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,9 +61,25 @@ def write_summary_json(run: RunView, summaries: Sequence[ChainSummary]) -> Path:
     )
 
 
+def rendered(run: RunView) -> bool:
+    """Whether the run's animations were written (``--render``): the report then shows one too."""
+    return (run.path / "chain000.mp4").is_file() or (run.path / "chain000.gif").is_file()
+
+
 def write_run_report(run: RunView, path: Path | None = None) -> Path:
     """The self-contained HTML report (and ``summary.json``): animation, contact sheet, charts drawn in the
-    browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``)."""
+    browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``).
+
+    The page stays light whatever the run: the animation of chain 0 only, as a compact MP4 encoded for the
+    page (:func:`~driftloop.render.run.write_preview`, ~1.5 MB for 101 steps at 512², where the GIF is
+    14 MB), stills as WebP, and a contact sheet of at most
+    :data:`~driftloop.render.run.MAX_SHEET_CHAINS` chains."""
+    with tempfile.TemporaryDirectory(prefix="driftloop-report-") as tmp:
+        preview = write_preview(run, 0, Path(tmp) / "chain000.mp4") if rendered(run) else None
+        return _write_run_report(run, path, preview)
+
+
+def _write_run_report(run: RunView, path: Path | None, preview: tuple[Path, tuple[int, int]] | None) -> Path:
     df = run.dataframe()
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
@@ -89,11 +106,28 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
         sentences=sentences(summaries, df),
         summaries=summaries,
         df=df,
-        animation=(run.path / "chain000.gif") if (run.path / "chain000.gif").is_file() else None,
+        animation=preview[0] if preview else None,
+        animation_caption=_animation_caption(chains),
+        animation_size=preview[1] if preview else None,
         contact_sheet=first if first.is_file() else None,
+        contact_sheet_caption=_sheet_caption(chains),
         first_frame=run.frame_path(0, 0) if last_chain else None,
         last_frame=run.frame_path(0, last_chain.last_step) if last_chain else None,
         notes=notes,
         extra_sections=extra,
     )
     return write_report(path or run.path / "report.html", ctx)
+
+
+def _animation_caption(chains: Sequence[ChainRow]) -> str:
+    text = "Every copy in order, looping"
+    if len(chains) > 1:
+        text += f" (chain 0 of {len(chains)}; every chain's GIF and MP4 are in the run folder)"
+    return text
+
+
+def _sheet_caption(chains: Sequence[ChainRow]) -> str:
+    shown = len(sheet_chains(chains))
+    if shown < len(chains):
+        return f"{shown} of {len(chains)} chains, evenly spaced, as rows; chosen steps as columns"
+    return "Chains as rows, chosen steps as columns"
