@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,7 @@ from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
-from driftloop.render.run import chain_label, sheet_chains, write_preview
+from driftloop.render.run import chain_label, render_run, sheet_chains, write_preview
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.store import ChainRow, RunView
 
@@ -59,6 +59,21 @@ def write_summary_json(run: RunView, summaries: Sequence[ChainSummary]) -> Path:
     return write_text_atomic(
         run.path / "summary.json", json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n"
     )
+
+
+def write_outputs(run: RunView, render: bool, log: Callable[[str], None] | None = None) -> Path:
+    """The end of every run (made, resumed, imported, or one of a sweep): with ``render`` the animations
+    and contact sheet, then the report and ``summary.json``; each step says what it is doing first, since
+    at 512² they take seconds. Returns the report's path."""
+    say = log or (lambda _msg: None)
+    if render:
+        n = len(run.chains())
+        shown = len(sheet_chains(run.chains()))
+        sheet = "the contact sheet" if shown == n else f"a contact sheet of {shown} of them"
+        say(f"rendering: a GIF and an MP4 of {n} chain{'s' if n != 1 else ''} and {sheet} …")
+        render_run(run)
+    say("writing report.html and summary.json …")
+    return write_run_report(run)
 
 
 def rendered(run: RunView) -> bool:
