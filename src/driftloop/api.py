@@ -194,7 +194,7 @@ def estimate(
         images, model, n, seeds, size, workspace, batch_size=batch_size, device=device, dtype=dtype,
         cost_factors=cost_factors, metrics=False, max_pixels=max_pixels, log=log, dry_run=True,
     )  # fmt: skip
-    return estimate_prepared(prepared)
+    return estimate_prepared(prepared, workspace)
 
 
 def _finish(handle: Run, render: bool, log: Logger | None = None) -> Run:

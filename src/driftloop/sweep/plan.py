@@ -51,11 +51,9 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
     sweep never pays for someone else's chains); otherwise only its finished wanted chains count.
     """
     wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
-    out = Coverage()
+    out = Coverage(seconds=store.copy_seconds(split_arm(model)[0], sweep.size)[0])  # the model's time
     for run in store.runs():
         cfg = RunConfig.from_dict(run.config)
-        if cfg.model == split_arm(model)[0] and cfg.requested_size == sweep.size:  # the model's time
-            out.seconds += [f.model_seconds for f in store.frames(run.id) if f.model_seconds is not None]
         if not same_chains(cfg, model, sweep.steps, sweep.size, sweep.options):
             continue
         chains = store.chains(run.id)
