@@ -17,10 +17,12 @@ import pytest
 from PIL import Image
 
 import driftloop
+from driftloop.analysis.chains import summarize_run
 from driftloop.render.contact_sheet import sheet_layout
 from driftloop.render.run import MAX_SHEET_CHAINS, sheet_chains, write_preview
-from driftloop.report.charts import chart_data
+from driftloop.report.charts import MAX_CHART_CHAINS, chart_data
 from driftloop.report.html import ReportContext, render_report
+from driftloop.report.sections import MAX_METRIC_TABLES
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,37 @@ def test_ffmpeg_decodes_what_write_preview_writes(photo: Path, tmp_path: Path) -
         [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
     )
     assert "512x512" in probe.stderr and "h264" in probe.stderr
+
+
+def _many(n_chains: int, n_steps: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(n_chains)
+    chain, step = np.repeat(np.arange(n_chains), n_steps + 1), np.tile(np.arange(n_steps + 1), n_chains)
+    k = len(chain)
+    return pd.DataFrame(
+        {
+            "chain": chain,
+            "step": step,
+            "input": [f"img{c % 7}.png" for c in chain],
+            "ssim_to_origin": 1 / (1 + step * rng.uniform(0.1, 1, k)),
+            "lab_l_mean": 50 + step * rng.normal(size=k),
+            "lab_a_mean": rng.normal(size=k),
+            "lab_b_mean": 10 - step * rng.uniform(size=k),
+            "sharpness": 100 - step * rng.uniform(size=k),
+        }
+    )
+
+
+def test_report_does_not_grow_with_chains_beyond_a_table() -> None:
+    sizes = {}
+    for n in (80, 400):
+        df = _many(n)
+        charts = chart_data(df)["charts"]
+        assert all(len(c["chains"]) <= MAX_CHART_CHAINS for c in charts)
+        ssim = next(c for c in charts if c.get("column") == "ssim_to_origin")
+        assert ssim["n_chains"] == n and f"{MAX_CHART_CHAINS} of {n} chains drawn" in ssim["note"]
+        ctx = ReportContext(title="t", run_id="r", model="m", df=df, summaries=summarize_run(df))
+        html = render_report(ctx)
+        assert html.count("<details") <= MAX_METRIC_TABLES + 1
+        sizes[n] = len(html.encode())
+    per_chain = (sizes[400] - sizes[80]) / 320
+    assert per_chain < 1_500, per_chain  # the rows of the chain tables, not curves and tables per chain

@@ -19,6 +19,7 @@ __all__ = [
     "GUIDES",
     "MIN_BAND_CHAINS",
     "PLOT_COLUMNS",
+    "evenly_spaced",
     "long_values",
     "mean_band",
     "table_band",
@@ -58,8 +59,8 @@ MIN_BAND_CHAINS = 3
 
 
 def long_values(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
-    """(chain, step, value, source) rows with a finite value, sorted; and how many infinite values were
-    dropped (PSNR of identical frames is ∞)."""
+    """(chain, step, value, source) rows with a finite value, sorted (an angle unwrapped, see
+    :func:`unwrap_angles`); and how many infinite values were dropped (PSNR of identical frames is ∞)."""
     if column not in df.columns or "step" not in df.columns or df.empty:
         return pd.DataFrame({"chain": [], "step": [], "value": []}), 0
     out = pd.DataFrame(
@@ -78,7 +79,20 @@ def long_values(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
     infinite = int(np.isinf(out["value"].to_numpy()).sum())
     ok = out["chain"].notna() & out["step"].notna() & np.isfinite(out["value"].to_numpy())
     out = out.loc[ok].astype({"chain": int, "step": int})
-    return out.sort_values(["chain", "step"], kind="stable").reset_index(drop=True), infinite
+    out = out.sort_values(["chain", "step"], kind="stable").reset_index(drop=True)
+    if column in ANGLES and len(out):  # drawn as one continuous drift, as in the report's charts
+        table = out.pivot_table(index="step", columns="chain", values="value", aggfunc="last")
+        unwrapped = pd.DataFrame(unwrap_angles(table.to_numpy(dtype=float)), table.index, table.columns)
+        out["value"] = [unwrapped.at[s, c] for c, s in zip(out["chain"], out["step"], strict=True)]
+    return out, infinite
+
+
+def evenly_spaced(n: int, most: int) -> list[int]:
+    """Indices of at most ``most`` of ``n`` items, evenly spaced, the first and the last kept: the chains a
+    contact sheet or a chart draws when a run has too many to draw them all."""
+    if n <= most:
+        return list(range(n))
+    return [int(i) for i in np.unique(np.linspace(0, n - 1, most).round().astype(int))]
 
 
 def unwrap_angles(table: np.ndarray) -> np.ndarray:

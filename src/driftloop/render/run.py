@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from driftloop.analysis.curves import evenly_spaced
 from driftloop.frames import read_frame
 from driftloop.render._frames import fit_size
 from driftloop.render.animation import write_gif, write_mp4
@@ -36,10 +37,7 @@ def chain_label(input_path: str, seed: int) -> str:
 
 def sheet_chains(chains: Sequence[ChainRow], most: int = MAX_SHEET_CHAINS) -> list[ChainRow]:
     """The chains a contact sheet shows: all of them, or ``most`` evenly spaced ones (first and last kept)."""
-    if len(chains) <= most:
-        return list(chains)
-    picks = np.unique(np.linspace(0, len(chains) - 1, most).round().astype(int))
-    return [chains[i] for i in picks]
+    return [chains[i] for i in evenly_spaced(len(chains), most)]
 
 
 def _frames(run: RunView, chain: int) -> list[tuple[int, np.ndarray]]:

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftloop.analysis.curves import ANGLES, GUIDES, PLOT_COLUMNS, long_values, table_band, unwrap_angles
+from driftloop.analysis.curves import (
+    ANGLES,
+    GUIDES,
+    PLOT_COLUMNS,
+    evenly_spaced,
+    long_values,
+    table_band,
+    unwrap_angles,
+)
 from driftloop.measures import PLOT_LABELS, TABLE_ORDER
 
 __all__ = ["UPLOT_CSS", "UPLOT_JS", "asset_text", "chart_data"]
@@ -28,6 +36,9 @@ UPLOT_JS = "vendor/uplot-1.6.32/uPlot.iife.min.js"
 UPLOT_CSS = "vendor/uplot-1.6.32/uPlot.min.css"
 CHARTS_JS = "charts.js"
 _MANY_CHAINS = 10
+# Most chains whose own curves a chart carries: above this, evenly spaced ones (the mean and its band are
+# still of every chain), so the page does not grow with the number of chains.
+MAX_CHART_CHAINS = 60
 # Longest y axis label drawn as it is: longer ones lose their parenthesis (the unit), which the caption
 # then gives in full; the chart module shrinks or cuts whatever still does not fit the plot's height.
 _AXIS_CHARS = 33
@@ -136,13 +147,21 @@ def _metric(df: pd.DataFrame, grid: _Grid, column: str, log_x: bool = False) -> 
         "y_range": _y_range(table, full_axis),
         "log_x": log_x,
         "steps": steps.tolist(),
-        "chains": [{"label": f"chain {c}", "values": _column(table[:, k])} for k, c in enumerate(chains)],
+        "chains": [
+            {"label": f"chain {chains[k]}", "values": _column(table[:, k])}
+            for k in evenly_spaced(len(chains), MAX_CHART_CHAINS)
+        ],
+        "n_chains": len(chains),
         "mean": None,
         "lo": None,
         "hi": None,
         "guide": None,
         "note": "",
     }
+    if len(chains) > MAX_CHART_CHAINS:
+        notes_first = f"{len(spec['chains'])} of {len(chains)} chains drawn, evenly spaced; the mean uses all"
+    else:
+        notes_first = ""
     if len(chains) > 1:
         mean, half = table_band(table, sources)
         spec["mean"] = _column(mean)
@@ -154,7 +173,7 @@ def _metric(df: pd.DataFrame, grid: _Grid, column: str, log_x: bool = False) -> 
         span = max(hi - lo, 1e-9)
         if lo - span <= value <= hi + span:  # only when near the data, so it does not squash the plot
             spec["guide"] = [value, label]
-    notes = []
+    notes = [notes_first] if notes_first else []
     if infinite:
         points = "point" if infinite == 1 else "points"
         notes.append(f"{infinite} {points} with value ∞ (identical frames) not drawn")
@@ -181,13 +200,17 @@ def _trajectory(df: pd.DataFrame) -> dict[str, Any] | None:
         }
         for chain, rows in data.groupby("chain", sort=True)
     ]
+    shown = evenly_spaced(len(chains), MAX_CHART_CHAINS)
+    sampled = len(shown) < len(chains)
+    caption_extra = f" ({len(shown)} of {len(chains)} chains, evenly spaced)" if sampled else ""
+    chains = [chains[i] for i in shown]
     return {
         "kind": "trajectory",
         "title": "Colour trajectory in the a*–b* plane",
         "chains": chains,
         "max_step": int(data["step"].max()),
         "caption": "Mean colour of each chain in the CIELAB a*–b* plane, coloured by step (purple early, "
-        "green late); circle = start, square = last step",
+        "green late); circle = start, square = last step" + caption_extra,
     }
 
 

@@ -36,6 +36,9 @@ __all__ = [
     "summary_section",
 ]
 
+# Most chains given their own metrics table (the summary tables above list every chain; all the numbers
+# are in summary.json and `driftloop export`), so the page does not grow with the number of chains.
+MAX_METRIC_TABLES = 12
 # Steps shown in the per-chain metrics tables (those a chain has, plus its last step).
 REPORT_STEPS: tuple[int, ...] = (0, 1, 2, 5, 10, 25, 50, 75, 100)
 
@@ -297,7 +300,8 @@ def metrics_section(ctx: ReportContext) -> str:
     )
     steps_col = pd.to_numeric(df["step"], errors="coerce")
     blocks = []
-    for i, chain in enumerate(sorted(int(c) for c in chain_col.dropna().unique())):
+    all_chains = sorted(int(c) for c in chain_col.dropna().unique())
+    for i, chain in enumerate(all_chains[:MAX_METRIC_TABLES]):
         rows_df = (
             df.loc[chain_col == chain].assign(_step=steps_col[chain_col == chain]).dropna(subset=["_step"])
         )
@@ -314,6 +318,12 @@ def metrics_section(ctx: ReportContext) -> str:
         blocks.append(f"<details{open_attr}><summary>{_esc(label)}</summary>{table}</details>")
     if not blocks:
         return ""
+    if len(all_chains) > MAX_METRIC_TABLES:
+        rest = len(all_chains) - MAX_METRIC_TABLES
+        blocks.append(
+            f'<p class="hint">The first {MAX_METRIC_TABLES} chains of {len(all_chains)}; the other {rest} '
+            "are in <code>summary.json</code> and <code>driftloop export RUN</code>.</p>"
+        )
     return _section("metrics", "Metrics at selected steps", "\n".join(blocks))
 
 

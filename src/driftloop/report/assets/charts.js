@@ -68,13 +68,13 @@ window.DriftCharts = (function () {
   // spec (from driftloop.report.charts): {title, axis, steps, chains: [{label, values}], mean, lo, hi,
   // guide: [value, label] | null, log_x, note} -> every chain, their mean and 95% band, the guide line.
   function metric(container, spec, state, w) {
-    const n = spec.chains.length, single = n === 1, many = n > MANY;
+    const n = spec.chains.length, single = n === 1, many = n > MANY, all = spec.n_chains || n;
     const points = { show: spec.steps.length <= FEW_POINTS, size: single ? 5 : 4 };
     const series = [{ label: "step" }], data = [spec.steps];
     const alpha = single ? 1 : Math.max(0.2, Math.min(0.8, 3 / n));
     spec.chains.forEach((c, i) => {
       const colour = many ? "rgba(89,115,153," + alpha + ")" : COLOURS[i % 10];
-      series.push({ label: many ? (i === 0 ? "chains (n=" + n + ")" : "") : c.label, stroke: colour,
+      series.push({ label: many ? (i === 0 ? "chains (" + (all > n ? n + " of " + all : "n=" + n) + ")" : "") : c.label, stroke: colour,
         width: single ? 1.8 : 1, spanGaps: true, points: points, show: true });
       data.push(c.values);
     });
@@ -86,7 +86,7 @@ window.DriftCharts = (function () {
       bands.push({ series: [series.length - 2, series.length - 1], fill: "rgba(0,0,0,0.13)" });
     }
     if (spec.mean) {
-      series.push({ label: "mean of " + n + " chains", stroke: "#000", width: 2.2, spanGaps: true, points: points });
+      series.push({ label: "mean of " + all + " chains", stroke: "#000", width: 2.2, spanGaps: true, points: points });
       data.push(spec.mean);
     }
     if (spec.guide) {
