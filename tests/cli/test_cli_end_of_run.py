@@ -7,10 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from conftest import run_cli
 from driftloop.analysis.chains import summarize_run
@@ -18,11 +16,9 @@ from driftloop.analysis.text import headline
 from driftloop.cli.progress import plain_line
 
 
-@pytest.fixture(scope="module")
-def picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("pic") / "noise.png"
-    Image.fromarray(np.random.default_rng(3).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(path)
-    return path
+@pytest.fixture
+def picture(sample_images: dict[str, Path]) -> Path:
+    return sample_images["chelsea.jpg"]
 
 
 def test_run_without_a_terminal_prints_progress_then_the_result_first(picture: Path, tmp_path: Path) -> None:

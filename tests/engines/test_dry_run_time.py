@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import driftloop
 from conftest import run_cli
@@ -14,11 +13,9 @@ from driftloop import api
 from driftloop.store import Store
 
 
-@pytest.fixture(scope="module")
-def picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("pic") / "noise.png"
-    Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
-    return path
+@pytest.fixture
+def picture(sample_images: dict[str, Path]) -> Path:
+    return sample_images["chelsea.jpg"]
 
 
 def test_local_time_comes_from_stored_runs_of_the_same_model_and_size(picture: Path, tmp_path: Path) -> None:
