@@ -86,7 +86,7 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
     browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``).
 
     The page stays light whatever the run: the animation of chain 0 only, as a compact MP4 encoded for the
-    page (:func:`~driftloop.render.run.write_preview`, ~1.5 MB for 101 steps at 512², where the GIF is
+    page (:func:`~driftloop.render.run.write_preview`, ~1.2 MB for 101 steps at 512², where the GIF is
     14 MB), stills as WebP, and a contact sheet of at most
     :data:`~driftloop.render.run.MAX_SHEET_CHAINS` chains."""
     with tempfile.TemporaryDirectory(prefix="driftloop-report-") as tmp:
