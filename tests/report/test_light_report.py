@@ -19,7 +19,7 @@ from PIL import Image
 import driftloop
 from driftloop.analysis.chains import summarize_run
 from driftloop.render.contact_sheet import sheet_layout
-from driftloop.render.run import MAX_SHEET_CHAINS, sheet_chains, write_preview
+from driftloop.render.run import MAX_SHEET_CHAINS, PREVIEW, preview_size, sheet_chains, write_preview
 from driftloop.report.charts import MAX_CHART_CHAINS, chart_data
 from driftloop.report.html import ReportContext, render_report
 from driftloop.report.sections import MAX_METRIC_TABLES
@@ -57,8 +57,11 @@ def test_report_embeds_a_compact_video_not_the_gif(photo: Path, tmp_path: Path) 
     assert video.stat().st_size < 0.5 * gif.stat().st_size, (video.stat().st_size, gif.stat().st_size)
     assert report.stat().st_size < 500_000  # charts module, data, stills and video of a small chain
     assert _frame_count(video) >= 21  # every copy (and the held last frame)
+    assert video.read_bytes() == (run.path / PREVIEW).read_bytes()  # made once, by the render
     assert re.search(r"<video [^>]*autoplay loop muted playsinline controls", text)
     assert "media-src data:" in text  # the CSP lets the page play its own data: video, and nothing else
+    (run.path / PREVIEW).unlink()  # a run rendered before there were previews: the report makes one
+    assert "<video " in run.report().read_text(encoding="utf-8") and not (run.path / PREVIEW).exists()
 
 
 def test_large_stills_are_embedded_as_webp(photo: Path, tmp_path: Path) -> None:
@@ -134,8 +137,8 @@ def test_ffmpeg_decodes_what_write_preview_writes(photo: Path, tmp_path: Path) -
     big = tmp_path / "big.png"
     Image.open(photo).resize((1024, 1024)).save(big)
     run = driftloop.run(big, model="jpeg", n=2, size=1024, workspace=tmp_path / "ws", render=False)
-    path, size = write_preview(run, 0, tmp_path / "p.mp4")
-    assert size == (512, 512)
+    path = write_preview(run, 0, tmp_path / "p.mp4")
+    assert path is not None and preview_size(1024, 1024) == (512, 512) and preview_size(75, 33) == (76, 34)
     probe = subprocess.run(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
     )

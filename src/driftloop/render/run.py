@@ -18,8 +18,8 @@ from driftloop.render.animation import write_gif, write_mp4
 from driftloop.render.contact_sheet import DEFAULT_SHEET_STEPS, contact_sheet, pick_steps
 from driftloop.store import ChainRow, RunView
 
-__all__ = ["MAX_SHEET_CHAINS", "PREVIEW_CRF", "PREVIEW_SIDE", "chain_label", "render_run", "sheet_chains",
-           "write_preview"]  # fmt: skip
+__all__ = ["MAX_SHEET_CHAINS", "PREVIEW", "PREVIEW_CRF", "PREVIEW_SIDE", "chain_label", "preview_size",
+           "render_run", "sheet_chains", "write_preview"]  # fmt: skip
 
 # Most chains drawn as rows of the contact sheet: above this, evenly spaced chains are drawn (the sheet
 # of an 800-chain run would otherwise be 170 megapixels) and its title says how many of how many.
@@ -28,6 +28,7 @@ MAX_SHEET_CHAINS = 24
 # clearly at a quarter of the bytes) and at most this many pixels a side.
 PREVIEW_CRF = 28
 PREVIEW_SIDE = 512
+PREVIEW = "preview.mp4"  # in the run folder: chain 0's, written with the other animations
 
 
 def chain_label(input_path: str, seed: int) -> str:
@@ -44,18 +45,21 @@ def _frames(run: RunView, chain: int) -> list[tuple[int, np.ndarray]]:
     return [(r.step, read_frame(run.path / r.path)) for r in run.frame_rows(chain)]
 
 
-def write_preview(
-    run: RunView, chain: int, path: Path, fps: float = 10.0
-) -> tuple[Path, tuple[int, int]] | None:
-    """A compact MP4 of one chain for a page to embed (:data:`PREVIEW_CRF`, at most :data:`PREVIEW_SIDE`
-    a side: about a tenth of the GIF's bytes) and its (width, height); None when the chain has no frames."""
-    frames = _frames(run, chain)
-    if not frames:
-        return None
-    height, width = frames[0][1].shape[:2]
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """The pixel size of the preview of frames of this size (scaled to fit, padded to even sides)."""
     w, h = fit_size(width, height, PREVIEW_SIDE)
-    write_mp4(frames, path, fps=fps, total=run.row.n_steps, crf=PREVIEW_CRF, max_side=PREVIEW_SIDE)
-    return path, (w + w % 2, h + h % 2)
+    return w + w % 2, h + h % 2
+
+
+def write_preview(run: RunView, chain: int, path: Path, fps: float = 10.0) -> Path | None:
+    """A compact MP4 of one chain for a page to embed (:data:`PREVIEW_CRF`, at most :data:`PREVIEW_SIDE`
+    a side: about a tenth of the GIF's bytes); None when the chain has no frames."""
+    frames = _frames(run, chain)
+    return _preview(frames, path, fps, run.row.n_steps) if frames else None
+
+
+def _preview(frames: list[tuple[int, np.ndarray]], path: Path, fps: float, total: int) -> Path:
+    return write_mp4(frames, path, fps=fps, total=total, crf=PREVIEW_CRF, max_side=PREVIEW_SIDE)
 
 
 def render_run(
@@ -65,15 +69,17 @@ def render_run(
     gif: bool = True,
     mp4: bool = True,
     sheet: bool = True,
+    preview: bool = True,
 ) -> dict[str, Path]:
-    """Write the animations and the contact sheet into the run folder; return what was written."""
+    """Write the animations and the contact sheet into the run folder, and chain 0's compact
+    :data:`PREVIEW` for the report to embed; return what was written."""
     written: dict[str, Path] = {}
     rows = []
     total = run.row.n_steps
     chains = run.chains()
     on_sheet = {c.chain for c in sheet_chains(chains)}
     for chain in chains:
-        if not (gif or mp4 or (sheet and chain.chain in on_sheet)):
+        if not (gif or mp4 or (sheet and chain.chain in on_sheet) or (preview and chain.chain == 0)):
             continue
         frames = _frames(run, chain.chain)
         if not frames:
@@ -86,6 +92,8 @@ def render_run(
             written[f"mp4/{chain.chain}"] = write_mp4(
                 frames, run.path / f"chain{chain.chain:03d}.mp4", fps=fps, total=total
             )
+        if preview and chain.chain == 0:
+            written["preview"] = _preview(frames, run.path / PREVIEW, fps, total)
         if chain.chain in on_sheet:
             chosen = set(pick_steps([s for s, _ in frames], steps))
             label = chain_label(chain.input_path, chain.seed)

@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
-from driftloop.render.run import chain_label, render_run, sheet_chains, write_preview
+from driftloop.render.run import PREVIEW, chain_label, preview_size, render_run, sheet_chains, write_preview
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.store import ChainRow, RunView
 
@@ -85,16 +87,18 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
     """The self-contained HTML report (and ``summary.json``): animation, contact sheet, charts drawn in the
     browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``).
 
-    The page stays light whatever the run: the animation of chain 0 only, as a compact MP4 encoded for the
-    page (:func:`~driftloop.render.run.write_preview`, ~1.2 MB for 101 steps at 512², where the GIF is
-    14 MB), stills as WebP, and a contact sheet of at most
-    :data:`~driftloop.render.run.MAX_SHEET_CHAINS` chains."""
+    The page stays light whatever the run: the animation of chain 0 only, as the compact MP4 the render
+    wrote for it (:data:`~driftloop.render.run.PREVIEW`, ~1.2 MB for 101 steps at 512², where the GIF is
+    14 MB; made here for a run rendered before there was one), stills as WebP, and a contact sheet of at
+    most :data:`~driftloop.render.run.MAX_SHEET_CHAINS` chains."""
     with tempfile.TemporaryDirectory(prefix="driftloop-report-") as tmp:
-        preview = write_preview(run, 0, Path(tmp) / "chain000.mp4") if rendered(run) else None
-        return _write_run_report(run, path, preview)
+        video: Path | None = run.path / PREVIEW
+        if not video.is_file():
+            video = write_preview(run, 0, Path(tmp) / PREVIEW) if rendered(run) else None
+        return _write_run_report(run, path, video)
 
 
-def _write_run_report(run: RunView, path: Path | None, preview: tuple[Path, tuple[int, int]] | None) -> Path:
+def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Path:
     df = run.dataframe()
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
@@ -121,9 +125,9 @@ def _write_run_report(run: RunView, path: Path | None, preview: tuple[Path, tupl
         sentences=sentences(summaries, df),
         summaries=summaries,
         df=df,
-        animation=preview[0] if preview else None,
+        animation=video,
         animation_caption=_animation_caption(chains),
-        animation_size=preview[1] if preview else None,
+        animation_size=_frame_size(run.frame_path(0, 0)) if video and last_chain else None,
         contact_sheet=first if first.is_file() else None,
         contact_sheet_caption=_sheet_caption(chains),
         first_frame=run.frame_path(0, 0) if last_chain else None,
@@ -146,3 +150,12 @@ def _sheet_caption(chains: Sequence[ChainRow]) -> str:
     if shown < len(chains):
         return f"{shown} of {len(chains)} chains, evenly spaced, as rows; chosen steps as columns"
     return "Chains as rows, chosen steps as columns"
+
+
+def _frame_size(frame: Path) -> tuple[int, int] | None:
+    """The preview's pixel size, from the size of the chain's frame 0 (its header only)."""
+    try:
+        with Image.open(frame) as im:
+            return preview_size(*im.size)
+    except OSError:
+        return None
