@@ -133,7 +133,8 @@ def price_per_copy(spec: str, factors: Factors, size: int | None = None) -> floa
 
 
 def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
-    """What running the sweep would do, with a time estimate from earlier runs of each model at this size."""
+    """What running the sweep would do, with a time estimate from earlier runs of each model at this size
+    (the mean seconds a copy took, as `run --dry-run` has it: a total is a sum)."""
     store = Store(workspace) if Store.exists(workspace) else None
     factors = load_factors(workspace=workspace if Path(workspace).is_dir() else None)
     hashes = input_hashes(sweep)
@@ -143,7 +144,7 @@ def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
         chains = len(sweep.images) * len(sweep.seeds)
         rows.append(
             PlanRow(model, chains, sweep.steps, min(cov.frames, chains * sweep.steps),
-                    statistics.median(cov.seconds) if cov.seconds else None,
+                    statistics.fmean(cov.seconds) if cov.seconds else None,
                     price_per_copy(model, factors, sweep.size))
         )  # fmt: skip
     return rows
