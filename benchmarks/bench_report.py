@@ -1,8 +1,13 @@
-"""How long a run's report takes to write: a 101-step 512² chain, before and after the charts moved into
-the browser.
+"""How long a run's report takes to write, and how big it is: a 101-step 512² chain, before and after the
+charts moved into the browser, and the size of the page against the GIF it used to inline.
 
     python benchmarks/bench_report.py                      # builds the run once in /tmp, reuses it
     python benchmarks/bench_report.py --workspace DIR --repeat 5
+    python benchmarks/bench_report.py --model taef2        # the real model (weights needed)
+
+Size: ``report_mb`` (the whole page), ``video_mb`` (the embedded MP4, decoded from the page) against
+``gif_mb`` (the chain's GIF, which the page inlined as base64 until it embedded the compact MP4: the old
+page was at least ``gif_mb`` × 4/3).
 
 - after: ``write_run_report`` as every run now ends (summary.json + report.html with the chart data and
   the inlined chart module; no matplotlib).
@@ -15,8 +20,10 @@ Medians of ``--repeat`` runs each, with the machine's load average, since this m
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -39,17 +46,29 @@ def picture(size: int = 512) -> np.ndarray:
     return np.clip((rgb + noise + 1) * 127.5, 0, 255).astype(np.uint8)
 
 
-def chain_run(ws: Path) -> api.Run:
-    """The 101-step 512² ``jpeg:quality=75`` chain (made once per workspace)."""
-    marker = ws / "bench_report.json"
+def chain_run(ws: Path, model: str = "jpeg:quality=75") -> api.Run:
+    """The 101-step 512² chain of ``model`` (made and rendered once per workspace and model)."""
+    marker = ws / f"bench_report-{model.replace(':', '-').replace('=', '-')}.json"
     if marker.is_file():
         return api.open_run(json.loads(marker.read_text())["run"], ws)
     ws.mkdir(parents=True, exist_ok=True)
     image = ws / "picture.png"
     Image.fromarray(picture()).save(image)
-    run = api.run(image, model="jpeg:quality=75", n=101, size=512, workspace=ws, render=False)
+    run = api.run(image, model=model, n=101, size=512, workspace=ws, render=True)
     marker.write_text(json.dumps({"run": run.id}))
     return run
+
+
+def report_sizes(run: RunView) -> dict[str, float]:
+    """The page, the MP4 inside it and the GIF it used to inline, in MB."""
+    text = write_run_report(run).read_text(encoding="utf-8")
+    video = re.search(r'<video src="data:video/mp4;base64,([A-Za-z0-9+/=]+)"', text)
+    gif = run.path / "chain000.gif"
+    return {
+        "report_mb": len(text.encode("utf-8")) / 1e6,
+        "video_mb": len(base64.b64decode(video.group(1))) / 1e6 if video else 0.0,
+        "gif_mb": gif.stat().st_size / 1e6 if gif.is_file() else 0.0,
+    }
 
 
 def report_times(run: RunView, repeat: int = 3) -> dict[str, float]:
@@ -57,7 +76,7 @@ def report_times(run: RunView, repeat: int = 3) -> dict[str, float]:
     after, before = [], []
     for _ in range(repeat):
         t = time.perf_counter()
-        path = write_run_report(run)
+        write_run_report(run)
         after.append(time.perf_counter() - t)
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +87,6 @@ def report_times(run: RunView, repeat: int = 3) -> dict[str, float]:
     return {
         "report_s_before": statistics.median(before),
         "report_s_after": statistics.median(after),
-        "report_mb": path.stat().st_size / 1e6,
         "repeat": repeat,
     }
 
@@ -77,9 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", type=Path, default=Path("/tmp/driftloop-bench-report"))
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--model", default="jpeg:quality=75", help="the chain's model (taef2: weights needed)")
     args = p.parse_args(argv)
-    run = chain_run(args.workspace)
-    results = {"load": os.getloadavg()[0], **report_times(run, args.repeat), "load_after": os.getloadavg()[0]}
+    run = chain_run(args.workspace, args.model)
+    results = {"model": args.model, "load": os.getloadavg()[0], **report_times(run, args.repeat),
+               **report_sizes(run), "load_after": os.getloadavg()[0]}  # fmt: skip
     print(json.dumps(results, indent=1))
 
 

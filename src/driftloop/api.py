@@ -31,7 +31,7 @@ from driftloop.render.run import render_run
 from driftloop.replicators.base import Replicator
 from driftloop.report import export as exporting
 from driftloop.report.bias_card import write_bias_card_for
-from driftloop.report.run import summarize, write_run_report
+from driftloop.report.run import summarize, write_outputs, write_run_report
 from driftloop.store import RunSummary, RunView, Store, Workspace, list_runs
 from driftloop.sweep import sweep_chains
 from driftloop.sweep.study import StudyPlan
@@ -175,7 +175,7 @@ def run(
     )  # fmt: skip
     store = Store(workspace)
     run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done, engine=where)
-    return _finish(Run(store, run_id), render)
+    return _finish(Run(store, run_id), render, log)
 
 
 def estimate(
@@ -198,16 +198,13 @@ def estimate(
         images, model, n, seeds, size, workspace, batch_size=batch_size, device=device, dtype=dtype,
         cost_factors=cost_factors, metrics=False, max_pixels=max_pixels, log=log, dry_run=True,
     )  # fmt: skip
-    return estimate_prepared(prepared)
+    return estimate_prepared(prepared, workspace)
 
 
-def _finish(handle: Run, render: bool) -> Run:
+def _finish(handle: Run, render: bool, log: Logger | None = None) -> Run:
     """The end of every run: the report and ``summary.json``; with ``render`` GIF, MP4 and sheet first."""
     with storage_guard(handle.store, handle.id):
-        if render:
-            handle.render()
-        else:
-            handle.report()
+        write_outputs(handle, render, log)
     return handle
 
 
@@ -239,7 +236,7 @@ def resume(
         raise ReadOnlyWorkspaceError(store.root, len(store.frames(row.id)), row.id)
     replicator = rebuild(store, row.id, model, device, say)
     continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed, engine=where)
-    return _finish(Run(store, row.id), render)
+    return _finish(Run(store, row.id), render, say)
 
 
 def import_chain(

@@ -28,9 +28,8 @@ from driftloop.errors import InputError, SpecError
 from driftloop.frames import NewFrame, frame_sha256
 from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings
 from driftloop.provenance import host, versions
-from driftloop.render.run import render_run
 from driftloop.replicators.hosted.canvas import place, unplace
-from driftloop.report.run import write_run_report
+from driftloop.report.run import write_outputs
 from driftloop.sequences import DEFAULT_MIN_DURATION, DEFAULT_THRESHOLD, CopySequence, read_sequence
 from driftloop.store import FrameWriter, RunView, Store, run_lock
 
@@ -102,10 +101,7 @@ def import_chain(
         _discard(store, run_id)
         raise
     say(f"imported {len(frames)} frames ({seq.kind}) as run {run_id}")
-    view = RunView(store, run_id)
-    if render:
-        render_run(view)
-    write_run_report(view)
+    write_outputs(RunView(store, run_id), render, say)
     return run_id
 
 

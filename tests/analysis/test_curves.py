@@ -35,3 +35,15 @@ def test_no_band_below_three_images() -> None:
     table = np.array([[1.0, 2.0, 3.0], [2.0, np.nan, 4.0]])
     mean, half = table_band(table, ["a", "b", "b"])  # two images
     assert np.allclose(mean, [(1 + 2.5) / 2, (2 + 4) / 2]) and np.isnan(half).all()
+
+
+def test_hue_is_unwrapped_for_every_plot() -> None:
+    """Hue angles are drawn as one continuous drift (the report's charts and the static figures alike):
+    no 0° ↔ 355° jumps, and each chain within half a turn of the first at its start."""
+    df = pd.DataFrame(
+        {"chain": [0, 0, 0, 1, 1, 1], "step": [0, 1, 2] * 2, "lab_hue_deg": [350, 358, 5, 10, 3, 355]}
+    )
+    data, _ = long_values(df, "lab_hue_deg")
+    assert data["value"].tolist() == [350.0, 358.0, 365.0, 370.0, 363.0, 355.0]
+    plain, _ = long_values(df.rename(columns={"lab_hue_deg": "lab_l_mean"}), "lab_l_mean")
+    assert plain["value"].tolist() == [350.0, 358.0, 5.0, 10.0, 3.0, 355.0]  # any other measure as it is

@@ -17,11 +17,13 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from driftloop.analysis.chains import summarize_run
 from driftloop.analysis.text import sentences
+from driftloop.render.animation import write_mp4
 from driftloop.report.html import ReportContext, html_table, img_tag, write_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -228,3 +230,44 @@ def test_report_in_headless_chromium(fake_run: dict, tmp_path: Path) -> None:
     assert all(u.startswith(("file:", "data:")) for u in requests), [u[:80] for u in requests]
     assert width <= 1200  # no horizontal overflow at a desktop width (wide tables scroll in their box)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_report_video_plays_and_axis_labels_fit_in_chromium(fake_run: dict, tmp_path: Path) -> None:
+    """The embedded MP4 decodes and plays in Chromium (offline, under the page's CSP), and every chart's
+    y axis label fits the height of its plot."""
+    from playwright.sync_api import sync_playwright
+
+    mp4 = write_mp4([(s, np.asarray(Image.open(p))) for s, p in enumerate(fake_run["frames"])],
+                    tmp_path / "chain.mp4", total=12)  # fmt: skip
+    df = fake_run["df"].assign(sharpness=lambda d: 100 + d["step"], contrast_rms=lambda d: 40 - d["step"])
+    ctx = ReportContext(title="t", run_id="r", model="m", df=df, summaries=summarize_run(df),
+                        animation=mp4, animation_size=(48, 48))  # fmt: skip
+    out = write_report(tmp_path / "report.html", ctx)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(out.as_uri(), wait_until="load")
+            page.locator("video").scroll_into_view_if_needed()
+            page.wait_for_function("() => document.querySelector('video').currentTime > 0.3", timeout=15_000)
+            video = page.evaluate(
+                "() => { const v = document.querySelector('video');"
+                " return {w: v.videoWidth, h: v.videoHeight, error: v.error && v.error.code,"
+                " paused: v.paused}; }"
+            )
+            labels = page.evaluate(
+                "() => Array.from(document.querySelectorAll('#charts .chart:not(.trajectory)')).map(d => {"
+                " const c = document.createElement('canvas').getContext('2d'); c.font = d.dataset.yLabelFont;"
+                " return [d.dataset.yLabel, c.measureText(d.dataset.yLabel).width, Number(d.dataset.yRoom),"
+                " d.querySelector('.u-over').getBoundingClientRect().height]; })"
+            )
+        finally:
+            browser.close()
+    assert errors == []
+    assert video == {"w": 48, "h": 48, "error": None, "paused": False}
+    assert len(labels) >= 10 and "variance of the Laplacian" in [label for label, *_ in labels]
+    for label, width, room, plot_height in labels:
+        assert not label.endswith("…") and width <= room <= plot_height, (label, width, room, plot_height)

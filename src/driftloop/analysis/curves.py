@@ -14,7 +14,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["GUIDES", "MIN_BAND_CHAINS", "PLOT_COLUMNS", "long_values", "mean_band", "table_band"]
+__all__ = [
+    "ANGLES",
+    "GUIDES",
+    "MIN_BAND_CHAINS",
+    "PLOT_COLUMNS",
+    "evenly_spaced",
+    "long_values",
+    "mean_band",
+    "table_band",
+    "unwrap_angles",
+]
 
 # The measures plotted one by one (report charts, static figures), when a run has them.
 PLOT_COLUMNS: tuple[str, ...] = (
@@ -39,14 +49,18 @@ GUIDES: dict[str, tuple[float, str]] = {
     "white_cast": (25.0, "above ~25 whites read yellow"),
 }
 
+# Measures that are angles in degrees on a circle: 359° and 1° are 2° apart, so a curve is unwrapped
+# before it is drawn (a hue drifting through red would otherwise jump 0 → 355 and back).
+ANGLES: frozenset[str] = frozenset({"lab_hue_deg"})
+
 # Fewest source images at a step for a confidence band: with two, t(0.975, 1) = 12.7 makes the band ~9x
 # the gap between the chains, which fills the whole plot and says nothing.
 MIN_BAND_CHAINS = 3
 
 
 def long_values(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
-    """(chain, step, value, source) rows with a finite value, sorted; and how many infinite values were
-    dropped (PSNR of identical frames is ∞)."""
+    """(chain, step, value, source) rows with a finite value, sorted (an angle unwrapped, see
+    :func:`unwrap_angles`); and how many infinite values were dropped (PSNR of identical frames is ∞)."""
     if column not in df.columns or "step" not in df.columns or df.empty:
         return pd.DataFrame({"chain": [], "step": [], "value": []}), 0
     out = pd.DataFrame(
@@ -65,7 +79,39 @@ def long_values(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
     infinite = int(np.isinf(out["value"].to_numpy()).sum())
     ok = out["chain"].notna() & out["step"].notna() & np.isfinite(out["value"].to_numpy())
     out = out.loc[ok].astype({"chain": int, "step": int})
-    return out.sort_values(["chain", "step"], kind="stable").reset_index(drop=True), infinite
+    out = out.sort_values(["chain", "step"], kind="stable").reset_index(drop=True)
+    if column in ANGLES and len(out):  # drawn as one continuous drift, as in the report's charts
+        table = out.pivot_table(index="step", columns="chain", values="value", aggfunc="last")
+        unwrapped = pd.DataFrame(unwrap_angles(table.to_numpy(dtype=float)), table.index, table.columns)
+        out["value"] = [unwrapped.at[s, c] for c, s in zip(out["chain"], out["step"], strict=True)]
+    return out, infinite
+
+
+def evenly_spaced(n: int, most: int) -> list[int]:
+    """Indices of at most ``most`` of ``n`` items, evenly spaced, the first and the last kept: the chains a
+    contact sheet or a chart draws when a run has too many to draw them all."""
+    if n <= most:
+        return list(range(n))
+    return [int(i) for i in np.unique(np.linspace(0, n - 1, most).round().astype(int))]
+
+
+def unwrap_angles(table: np.ndarray) -> np.ndarray:
+    """A (step × chain) table of angles in degrees, each chain's column unwrapped (no jump larger than 180°
+    between one value and the next, gaps skipped) and then moved by whole turns so that its first value
+    is within 180° of the first chain's: the curves and their mean read as one continuous drift."""
+    out = np.array(table, dtype=float, copy=True)
+    anchor: float | None = None
+    for k in range(out.shape[1]):
+        column = out[:, k]
+        ok = np.isfinite(column)
+        if not ok.any():
+            continue
+        values = np.unwrap(column[ok], period=360.0)
+        if anchor is None:
+            anchor = float(values[0])
+        values -= 360.0 * np.round((values[0] - anchor) / 360.0)
+        column[ok] = values
+    return out
 
 
 def table_band(table: np.ndarray, sources: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ __all__ = [
     "fmt_signed",
     "fmt_step",
     "format_p",
+    "headline",
     "interval_decimals",
     "rate_word",
     "sentences",
@@ -367,6 +368,46 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
                 f"~{WHITE_CAST_YELLOW:g} at which whites read yellow"
             )
     return out
+
+
+def headline(summaries: Sequence[ChainSummary]) -> list[str]:
+    """The drift in one or two lines, for the end of a run: where SSIM to the original ended and when it
+    halved, then the largest net change of L*, a* or b* in words (from the sentences' own phrasing)."""
+    chains = [s for s in summaries if s.n_frames > 0]
+    if not chains:
+        return ["no frames to summarise"]
+    ov = run_overview(chains)
+    n, last = len(chains), ov["last_step"]
+    if last["max"] == 0:
+        return ["only the original frame (step 0): nothing drifted yet"]
+    by_last = (
+        f"step {int(last['max'])}" if last["min"] == last["max"] else f"the last step ({fmt_range(last)})"
+    )
+    out = []
+    if "ssim_to_origin" in ov["final"]:
+        mean_of = f" (mean of {n} chains)" if n > 1 else ""
+        ssim = fmt_number(ov["final"]["ssim_to_origin"]["mean"], 2)
+        text = f"SSIM to the original {ssim} at {by_last}{mean_of}"
+        hl = ov["half_life"]
+        if hl is None:
+            text += ", never below 0.5 (no half-life)"
+        elif n == 1:
+            text += f", below 0.5 from step {fmt_step(hl['mean'])} (the half-life)"
+        else:
+            where = "" if hl["n_reached"] == n else f" in {int(hl['n_reached'])} of {n} chains"
+            text += f", below 0.5 from step {fmt_step(hl['mean'])} on average{where} (the half-life)"
+        out.append(text)
+    totals = {m: ov["final_drift"][m] for m in _TOTAL_MEASURES if m in ov["final_drift"]}
+    if totals:
+        largest = max(totals, key=lambda m: abs(totals[m]["mean"]))
+        text = _total_sentence(largest, totals[largest], by_last, n)
+        if text is None:
+            symbols = ", ".join(MEASURE_INFO[m].symbol for m in totals)
+            text = f"no visible colour change by {by_last} ({symbols} all within ±{NEGLIGIBLE_LAB:g})"
+        else:
+            text = f"largest colour change: {text}"
+        out.append(text)
+    return out or ["no measures: `driftloop metrics RUN --recompute` measures the frames"]
 
 
 # ------------------------------------------------------------------------------------ bias-card verdicts

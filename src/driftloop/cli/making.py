@@ -32,27 +32,26 @@ from driftloop.errors import SpecError
 if TYPE_CHECKING:
     from driftloop.api import Run
 
-MAX_CHAIN_LINES = 12  # per-chain cost lines after a run with at most this many chains
-
 
 def print_outputs(run: Run, quiet: bool) -> None:
+    """The end of a run, result first: what drifted (one or two lines), where the report is, then the
+    cost on one line (the report has every number with its sources)."""
     if quiet:
         return
-    from driftloop.cost import chain_cost_line, summary_lines  # the library: loaded when a verb runs
-    from driftloop.render.run import chain_label  # the library: loaded when a verb runs
+    from driftloop.analysis.text import headline  # the library: loaded when a verb runs
+    from driftloop.cost import chain_cost_line  # the library: loaded when a verb runs
 
     chains = run.chains()
     statuses = ", ".join(sorted({c.status for c in chains}))
     console.print(f"[green]run {run.id}[/] · {len(chains)} chain(s) · {statuses}")
-    per_chain, total = run.cost_totals()
-    for line in summary_lines(total):
-        console.print(f"  {line}", highlight=False)
-    if 1 < len(per_chain) <= MAX_CHAIN_LINES:
-        for chain in chains:
-            t = per_chain[chain.chain]
-            console.print(f"    chain {chain.chain} ({chain_label(chain.input_path, chain.seed)}): "
-                          f"{chain_cost_line(t)}", highlight=False)  # fmt: skip
-    console.print(f"  frames and outputs: {run.path}")
+    for line in headline(run.summary()):
+        console.print(f"  {escape(line)}", highlight=False)
+    report = run.path / "report.html"
+    if report.is_file():
+        console.print(f"  report: {escape(str(report))}", highlight=False, soft_wrap=True)
+    _, total = run.cost_totals()
+    console.print(f"  cost: {escape(chain_cost_line(total))}", highlight=False)
+    console.print(f"  frames and outputs: {escape(str(run.path))}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
+import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -278,17 +279,35 @@ class DryRun:
     notices: tuple[str, ...] = ()
 
 
-def estimate(prepared: Prepared) -> DryRun:
-    """Number of calls, price (input tokens included where the provider's rules are known) and time (the
-    catalogue's typical latency, waves of ``concurrency`` calls, under the ``rpm`` limit) of a prepared
-    run."""
+def local_time(store: Store | None, model: str, size: int, calls: int) -> tuple[float | None, str]:
+    """A local model's time for ``calls`` copies from its stored runs at this size (the mean seconds a copy
+    took the model: a total is a sum, so slow copies count), or None and why not."""
+    seconds, runs = store.copy_seconds(model, size) if store is not None else ([], 0)
+    if not seconds:
+        return None, (
+            f"local model: no stored run of {model} at {size} px to learn from; "
+            "sweep --dry-run times one copy"
+        )
+    per = statistics.fmean(seconds)
+    where = f"{runs} stored run{'s' if runs != 1 else ''}"
+    return per * calls, (
+        f"{per:.3g} s per copy: the mean of {len(seconds)} copies in {where} of {model} at {size} px; "
+        "model time, measuring and writing frames add a little"
+    )
+
+
+def estimate(prepared: Prepared, workspace: str | Path | None = None) -> DryRun:
+    """Number of calls, price (input tokens included where the provider's rules are known) and time of a
+    prepared run: a hosted model's from the catalogue's typical latency (waves of ``concurrency`` calls,
+    under the ``rpm`` limit), a local model's from its stored runs at this size in ``workspace``."""
     config, est = prepared.config, prepared.per_call
     chains, steps = config.chain_count, config.n_steps
     calls = chains * steps
     if est is None:
-        untimed = "local model: not timed by a dry run (sweep --dry-run times one copy)"
-        return DryRun(config.model, chains, steps, calls, 0.0, 0.0, "local model: no per-image fee", None,
-                      untimed, prepared.notices)  # fmt: skip
+        store = Store(workspace) if workspace is not None and Store.exists(workspace) else None
+        seconds, how = local_time(store, config.model, config.requested_size, calls)
+        return DryRun(config.model, chains, steps, calls, 0.0, 0.0, "local model: no per-image fee", seconds,
+                      how, prepared.notices)  # fmt: skip
     seconds = est.duration(chains, steps)
     how = (
         f"{est.seconds:g} s per call (typical, an assumption)" if est.seconds else "no typical latency known"

@@ -237,21 +237,25 @@ def write_mp4(
     label: bool = True,
     total: int | None = None,
     crf: int = 18,
+    max_side: int | None = None,
 ) -> Path:
     """Write ``(step, frame)`` pairs as an H.264/yuv420p MP4 that plays everywhere, and return ``path``.
 
-    Full resolution, odd sizes padded by one replicated row/column, ``crf`` 18 (visually lossless; 0 is
-    lossless, 51 worst), the last frame repeated for ``hold_last`` seconds (see ``hold_frame_count``),
-    ``+faststart`` for streaming. Encoded by the ffmpeg that imageio-ffmpeg bundles; a RenderError
-    explains what to do if there is none or it cannot encode H.264.
+    Full resolution unless ``max_side`` (scaled down, never up, so the longer side fits), odd sizes
+    padded by one replicated row/column, ``crf`` 18 (visually lossless; 0 is lossless, 51 worst), the
+    last frame repeated for ``hold_last`` seconds (see ``hold_frame_count``), ``+faststart`` for
+    streaming. Encoded by the ffmpeg that imageio-ffmpeg bundles; a RenderError explains what to do if
+    there is none or it cannot encode H.264.
     """
     check_timing(fps, hold_last)
     check_frames(frames)
     if isinstance(crf, bool) or not isinstance(crf, int) or not 0 <= crf <= 51:
         raise RenderError(f"crf must be an integer from 0 (lossless) to 51 (worst), got {crf!r}")
+    if max_side is not None and max_side < 1:
+        raise RenderError(f"max_side must be at least 1 pixel, got {max_side}")
     exe = _ffmpeg_exe()
     first = as_rgb(frames[0][1])
-    size = (first.shape[1], first.shape[0])
+    size = fit_size(first.shape[1], first.shape[0], max_side)
     even_size = (size[0] + size[0] % 2, size[1] + size[1] % 2)
     hold = hold_frame_count(fps, hold_last)
 

@@ -7,6 +7,7 @@ of a report use these (and ``html.escape``) so nothing from a run reaches the pa
 from __future__ import annotations
 
 import base64
+import io
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ from PIL import Image
 
 from driftloop.report.shell import esc as _esc
 
-__all__ = ["created_text", "data_uri", "html_table", "img_tag", "num", "sentence", "slug"]
+__all__ = ["created_text", "data_uri", "html_table", "img_tag", "num", "sentence", "slug", "video_tag"]
 
 _MIME = {
     ".png": "image/png",
@@ -28,7 +29,13 @@ _MIME = {
     ".webp": "image/webp",
     ".svg": "image/svg+xml",
 }
+_MIME_VIDEO = {".mp4": "video/mp4", ".webm": "video/webm"}
 _SMALL_FRAME = 256  # frames narrower than this are scaled up with crisp (pixelated) rendering
+# Stills (PNG or JPEG) above this many bytes are embedded as lossy WebP at _STILL_QUALITY: a 512² frame
+# goes from ~400 KB of PNG to ~50 KB, differences a viewer cannot see; the lossless files stay in the run
+# folder. Smaller ones (thumbnails, icons) are embedded as they are.
+_COMPACT_ABOVE = 64_000
+_STILL_QUALITY = 90
 
 
 def _mime(path: Path, data: bytes) -> str:
@@ -48,11 +55,26 @@ def _mime(path: Path, data: bytes) -> str:
     raise ValueError(f"{path}: not an image type a report can embed (png, gif, jpeg, webp, svg)")
 
 
-def data_uri(path: Path | str) -> str:
-    """The file as a base64 ``data:`` URI, its MIME type from the suffix (or the first bytes)."""
+def _compact(path: Path, data: bytes, mime: str) -> tuple[str, bytes]:
+    """A large PNG or JPEG still as lossy WebP (see ``_COMPACT_ABOVE``); anything else unchanged."""
+    if mime not in ("image/png", "image/jpeg") or len(data) <= _COMPACT_ABOVE:
+        return mime, data
+    with Image.open(io.BytesIO(data)) as im:
+        out = io.BytesIO()
+        im.convert("RGB").save(out, format="WEBP", quality=_STILL_QUALITY, method=4)
+    small = out.getvalue()
+    return ("image/webp", small) if len(small) < len(data) else (mime, data)
+
+
+def data_uri(path: Path | str, compact: bool = False) -> str:
+    """The file as a base64 ``data:`` URI, its MIME type from the suffix (or the first bytes); with
+    ``compact`` a large PNG or JPEG still is re-encoded as WebP first (an animated GIF never is)."""
     path = Path(path)
     data = path.read_bytes()
-    return f"data:{_mime(path, data)};base64,{base64.b64encode(data).decode('ascii')}"
+    mime = _MIME_VIDEO.get(path.suffix.lower()) or _mime(path, data)
+    if compact:
+        mime, data = _compact(path, data, mime)
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _size(path: Path) -> tuple[int, int] | None:
@@ -71,8 +93,8 @@ def _size(path: Path) -> tuple[int, int] | None:
 
 
 def img_tag(path: Path | str, alt: str, css_class: str = "") -> str:
-    """An ``<img>`` with the file embedded as a data URI (and its intrinsic size), or a visible placeholder
-    when the file is missing."""
+    """An ``<img>`` with the file embedded as a data URI (a large still as WebP, see ``_COMPACT_ABOVE``)
+    and its intrinsic size, or a visible placeholder when the file is missing."""
     path = Path(path)
     if not path.is_file():
         return f'<p class="missing">{_esc(alt)}: file not found ({_esc(path)})</p>'
@@ -82,7 +104,21 @@ def img_tag(path: Path | str, alt: str, css_class: str = "") -> str:
         classes = f"{classes} pixel".strip()
     attrs = f' width="{size[0]}" height="{size[1]}"' if size else ""
     cls = f' class="{_esc(classes)}"' if classes else ""
-    return f'<img src="{data_uri(path)}" alt="{_esc(alt)}"{attrs}{cls} loading="eager">'
+    return f'<img src="{data_uri(path, compact=True)}" alt="{_esc(alt)}"{attrs}{cls} loading="eager">'
+
+
+def video_tag(path: Path | str, alt: str, size: tuple[int, int] | None = None) -> str:
+    """A looping, muted, autoplaying ``<video>`` with the file (an MP4) embedded as a data URI, with
+    controls to pause and scrub; ``alt`` is its label. A visible placeholder when the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return f'<p class="missing">{_esc(alt)}: file not found ({_esc(path)})</p>'
+    attrs = f' width="{size[0]}" height="{size[1]}"' if size else ""
+    pixel = ' class="pixel"' if size and size[0] < _SMALL_FRAME else ""
+    return (
+        f'<video src="{data_uri(path)}" aria-label="{_esc(alt)}" title="{_esc(alt)}"{attrs}{pixel} '
+        'autoplay loop muted playsinline controls preload="auto"></video>'
+    )
 
 
 def html_table(

@@ -10,6 +10,7 @@ matplotlib takes for 13 figures. Static PNG/SVG figures for papers: ``driftloop 
 from __future__ import annotations
 
 import math
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -17,7 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftloop.analysis.curves import GUIDES, PLOT_COLUMNS, long_values, table_band
+from driftloop.analysis.curves import (
+    ANGLES,
+    GUIDES,
+    PLOT_COLUMNS,
+    evenly_spaced,
+    long_values,
+    table_band,
+    unwrap_angles,
+)
 from driftloop.measures import PLOT_LABELS, TABLE_ORDER
 
 __all__ = ["UPLOT_CSS", "UPLOT_JS", "asset_text", "chart_data"]
@@ -27,6 +36,14 @@ UPLOT_JS = "vendor/uplot-1.6.32/uPlot.iife.min.js"
 UPLOT_CSS = "vendor/uplot-1.6.32/uPlot.min.css"
 CHARTS_JS = "charts.js"
 _MANY_CHAINS = 10
+# Most chains whose own curves a chart carries: above this, evenly spaced ones (the mean and its band are
+# still of every chain), so the page does not grow with the number of chains.
+MAX_CHART_CHAINS = 60
+# Longest y axis label drawn as it is: longer ones lose their parenthesis (the unit), which the caption
+# then gives in full; the chart module shrinks or cuts whatever still does not fit the plot's height.
+_AXIS_CHARS = 33
+# The bounds a label states, as in "share of empty levels (0–1)" or "L* (CIELAB, 0–100)".
+_BOUNDS = re.compile(r"(-?\d+(?:\.\d+)?)–(\d+(?:\.\d+)?)\)\s*$")
 
 
 @cache
@@ -42,6 +59,36 @@ def _num(value: float) -> float | None:
 
 def _column(values: np.ndarray) -> list[float | None]:
     return [_num(float(v)) for v in values]
+
+
+def _axis(text: str) -> tuple[str, str]:
+    """(the y axis label, what the caption adds): the label itself when short, else its words without the
+    trailing parenthesis, which the caption then states."""
+    if len(text) <= _AXIS_CHARS or not text.endswith(")"):
+        return text, ""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            head = text[:i].rstrip()
+            return (head, f"; y axis: {text}") if head else (text, "")
+    return text, ""
+
+
+def _y_range(table: np.ndarray, axis: str) -> list[float] | None:
+    """The y range of a series that does not change (uPlot would draw a constant 0 on 0..100): the bounds
+    its label states, else a small span around the value; None for a series that changes."""
+    finite = table[np.isfinite(table)]
+    if not finite.size:
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi - lo > 1e-9 * max(1.0, abs(hi)):
+        return None
+    bounds = _BOUNDS.search(axis)
+    if bounds and float(bounds.group(1)) <= lo <= float(bounds.group(2)):
+        return [float(bounds.group(1)), float(bounds.group(2))]
+    pad = max(abs(lo) * 0.05, 0.01)
+    return [_num(lo - pad), _num(hi + pad)]
 
 
 def _caption(column: str) -> str:
@@ -85,23 +132,36 @@ def _metric(df: pd.DataFrame, grid: _Grid, column: str, log_x: bool = False) -> 
     table[grid.si[finite], grid.ci[finite]] = values[finite]
     rows, cols = np.isfinite(table).any(axis=1), np.isfinite(table).any(axis=0)
     table = table[rows][:, cols]
+    if column in ANGLES:
+        table = unwrap_angles(table)
     steps, chains = grid.steps[rows], grid.chains[cols]
     sources = [s for s, keep_it in zip(grid.source_of, cols, strict=True) if keep_it]
-    title, axis = PLOT_LABELS.get(column, (column, column))
+    title, full_axis = PLOT_LABELS.get(column, (column, column))
+    axis, axis_note = _axis(full_axis)
     spec: dict[str, Any] = {
         "kind": "metric",
         "column": column,
         "title": title,
         "axis": axis,
+        "axis_note": axis_note,
+        "y_range": _y_range(table, full_axis),
         "log_x": log_x,
         "steps": steps.tolist(),
-        "chains": [{"label": f"chain {c}", "values": _column(table[:, k])} for k, c in enumerate(chains)],
+        "chains": [
+            {"label": f"chain {chains[k]}", "values": _column(table[:, k])}
+            for k in evenly_spaced(len(chains), MAX_CHART_CHAINS)
+        ],
+        "n_chains": len(chains),
         "mean": None,
         "lo": None,
         "hi": None,
         "guide": None,
         "note": "",
     }
+    if len(chains) > MAX_CHART_CHAINS:
+        notes_first = f"{len(spec['chains'])} of {len(chains)} chains drawn, evenly spaced; the mean uses all"
+    else:
+        notes_first = ""
     if len(chains) > 1:
         mean, half = table_band(table, sources)
         spec["mean"] = _column(mean)
@@ -113,9 +173,15 @@ def _metric(df: pd.DataFrame, grid: _Grid, column: str, log_x: bool = False) -> 
         span = max(hi - lo, 1e-9)
         if lo - span <= value <= hi + span:  # only when near the data, so it does not squash the plot
             spec["guide"] = [value, label]
+    notes = [notes_first] if notes_first else []
     if infinite:
         points = "point" if infinite == 1 else "points"
-        spec["note"] = f"{infinite} {points} with value ∞ (identical frames) not drawn"
+        notes.append(f"{infinite} {points} with value ∞ (identical frames) not drawn")
+    if spec["y_range"] is not None:
+        notes.append(f"constant: {_num(float(np.nanmax(table)))} at every step drawn")
+    if column in ANGLES:
+        notes.append("unwrapped: a hue that turns past 0° goes on below 0° or above 360°, without a jump")
+    spec["note"] = "; ".join(notes)
     return spec
 
 
@@ -134,13 +200,17 @@ def _trajectory(df: pd.DataFrame) -> dict[str, Any] | None:
         }
         for chain, rows in data.groupby("chain", sort=True)
     ]
+    shown = evenly_spaced(len(chains), MAX_CHART_CHAINS)
+    sampled = len(shown) < len(chains)
+    caption_extra = f" ({len(shown)} of {len(chains)} chains, evenly spaced)" if sampled else ""
+    chains = [chains[i] for i in shown]
     return {
         "kind": "trajectory",
         "title": "Colour trajectory in the a*–b* plane",
         "chains": chains,
         "max_step": int(data["step"].max()),
         "caption": "Mean colour of each chain in the CIELAB a*–b* plane, coloured by step (purple early, "
-        "green late); circle = start, square = last step",
+        "green late); circle = start, square = last step" + caption_extra,
     }
 
 
@@ -156,6 +226,7 @@ def chart_data(df: pd.DataFrame | None) -> dict[str, Any]:
             spec["title"] += " (log step axis)"
             spec["caption"] = (
                 "Fidelity to the original against the step on a log axis: the early copies get room"
+                + spec["axis_note"]
             )
             charts.append(spec)
     if "lab_a_mean" in df.columns and "lab_b_mean" in df.columns and (spec := _trajectory(df)):
@@ -164,6 +235,6 @@ def chart_data(df: pd.DataFrame | None) -> dict[str, Any]:
     others = [c for c in (*TABLE_ORDER, *face) if c not in PLOT_COLUMNS]
     for column in (*PLOT_COLUMNS, *others):
         if column in df.columns and (spec := _metric(df, grid, column)):
-            spec["caption"] = _caption(column)
+            spec["caption"] = _caption(column) + spec["axis_note"]
             charts.append(spec)
     return {"charts": charts, "many_chains": int(df["chain"].nunique()) > _MANY_CHAINS}

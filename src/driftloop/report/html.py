@@ -21,6 +21,7 @@ from driftloop.report.charts import CHARTS_JS, UPLOT_CSS, UPLOT_JS, asset_text, 
 from driftloop.report.sections import (
     REPORT_STEPS,
     ReportContext,
+    animation_section,
     chains_section,
     charts_section,
     config_section,
@@ -60,12 +61,9 @@ def render_report(ctx: ReportContext) -> str:
     charts = chart_data(ctx.df) if ctx.charts else {"charts": []}
     parts: list[tuple[str, str, str]] = [("summary", "Summary", summary_section(ctx))]
     parts.append(("frames", "Original and last", frames_section(ctx)))
-    animation = image_section(
-        "animation", "Animation", ctx.animation, "Every copy in order, looping", "animation"
-    )
-    parts.append(("animation", "Animation", animation))
-    sheet = image_section("contact-sheet", "Contact sheet", ctx.contact_sheet,
-                          "Chains as rows, chosen steps as columns", "sheet")  # fmt: skip
+    parts.append(("animation", "Animation", animation_section(ctx)))
+    sheet = image_section("contact-sheet", "Contact sheet", ctx.contact_sheet, ctx.contact_sheet_caption,
+                          "sheet")  # fmt: skip
     parts.append(("contact-sheet", "Contact sheet", sheet))
     parts.append(("plots", "Plots", charts_section(charts)))
     parts.append(("chains", "Chain summaries", chains_section(ctx)))

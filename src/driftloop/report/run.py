@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from PIL import Image
 
 from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
-from driftloop.render.run import chain_label
+from driftloop.render.run import PREVIEW, chain_label, preview_size, render_run, sheet_chains, write_preview
 from driftloop.report.html import ReportContext, html_table, write_report
-from driftloop.store import RunView
+from driftloop.store import ChainRow, RunView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,9 +63,42 @@ def write_summary_json(run: RunView, summaries: Sequence[ChainSummary]) -> Path:
     )
 
 
+def write_outputs(run: RunView, render: bool, log: Callable[[str], None] | None = None) -> Path:
+    """The end of every run (made, resumed, imported, or one of a sweep): with ``render`` the animations
+    and contact sheet, then the report and ``summary.json``; each step says what it is doing first, since
+    at 512² they take seconds. Returns the report's path."""
+    say = log or (lambda _msg: None)
+    if render:
+        n = len(run.chains())
+        shown = len(sheet_chains(run.chains()))
+        sheet = "the contact sheet" if shown == n else f"a contact sheet of {shown} of them"
+        say(f"rendering: a GIF and an MP4 of {n} chain{'s' if n != 1 else ''} and {sheet} …")
+        render_run(run)
+    say("writing report.html and summary.json …")
+    return write_run_report(run)
+
+
+def rendered(run: RunView) -> bool:
+    """Whether the run's animations were written (``--render``): the report then shows one too."""
+    return (run.path / "chain000.mp4").is_file() or (run.path / "chain000.gif").is_file()
+
+
 def write_run_report(run: RunView, path: Path | None = None) -> Path:
     """The self-contained HTML report (and ``summary.json``): animation, contact sheet, charts drawn in the
-    browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``)."""
+    browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``).
+
+    The page stays light whatever the run: the animation of chain 0 only, as the compact MP4 the render
+    wrote for it (:data:`~driftloop.render.run.PREVIEW`, ~1.2 MB for 101 steps at 512², where the GIF is
+    14 MB; made here for a run rendered before there was one), stills as WebP, and a contact sheet of at
+    most :data:`~driftloop.render.run.MAX_SHEET_CHAINS` chains."""
+    with tempfile.TemporaryDirectory(prefix="driftloop-report-") as tmp:
+        video: Path | None = run.path / PREVIEW
+        if not video.is_file():
+            video = write_preview(run, 0, Path(tmp) / PREVIEW) if rendered(run) else None
+        return _write_run_report(run, path, video)
+
+
+def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Path:
     df = run.dataframe()
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
@@ -89,11 +125,37 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
         sentences=sentences(summaries, df),
         summaries=summaries,
         df=df,
-        animation=(run.path / "chain000.gif") if (run.path / "chain000.gif").is_file() else None,
+        animation=video,
+        animation_caption=_animation_caption(chains),
+        animation_size=_frame_size(run.frame_path(0, 0)) if video and last_chain else None,
         contact_sheet=first if first.is_file() else None,
+        contact_sheet_caption=_sheet_caption(chains),
         first_frame=run.frame_path(0, 0) if last_chain else None,
         last_frame=run.frame_path(0, last_chain.last_step) if last_chain else None,
         notes=notes,
         extra_sections=extra,
     )
     return write_report(path or run.path / "report.html", ctx)
+
+
+def _animation_caption(chains: Sequence[ChainRow]) -> str:
+    text = "Every copy in order, looping"
+    if len(chains) > 1:
+        text += f" (chain 0 of {len(chains)}; every chain's GIF and MP4 are in the run folder)"
+    return text
+
+
+def _sheet_caption(chains: Sequence[ChainRow]) -> str:
+    shown = len(sheet_chains(chains))
+    if shown < len(chains):
+        return f"{shown} of {len(chains)} chains, evenly spaced, as rows; chosen steps as columns"
+    return "Chains as rows, chosen steps as columns"
+
+
+def _frame_size(frame: Path) -> tuple[int, int] | None:
+    """The preview's pixel size, from the size of the chain's frame 0 (its header only)."""
+    try:
+        with Image.open(frame) as im:
+            return preview_size(*im.size)
+    except OSError:
+        return None

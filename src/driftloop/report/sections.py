@@ -17,7 +17,7 @@ import pandas as pd
 from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, run_overview
 from driftloop.analysis.colour_reading import read_colour
 from driftloop.analysis.text import fmt_interval, fmt_signed, rate_word
-from driftloop.report.blocks import html_table, img_tag, slug
+from driftloop.report.blocks import html_table, img_tag, slug, video_tag
 from driftloop.report.blocks import num as _num
 from driftloop.report.blocks import sentence as _sentence
 from driftloop.report.shell import esc as _esc
@@ -26,6 +26,7 @@ from driftloop.report.shell import section as _section
 __all__ = [
     "REPORT_STEPS",
     "ReportContext",
+    "animation_section",
     "chains_section",
     "charts_section",
     "config_section",
@@ -36,6 +37,9 @@ __all__ = [
     "summary_section",
 ]
 
+# Most chains given their own metrics table (the summary tables above list every chain; all the numbers
+# are in summary.json and `driftloop export`), so the page does not grow with the number of chains.
+MAX_METRIC_TABLES = 12
 # Steps shown in the per-chain metrics tables (those a chain has, plus its last step).
 REPORT_STEPS: tuple[int, ...] = (0, 1, 2, 5, 10, 25, 50, 75, 100)
 
@@ -89,8 +93,11 @@ class ReportContext:
     sentences: list[str] = field(default_factory=list)
     summaries: list[ChainSummary] = field(default_factory=list)
     df: pd.DataFrame | None = None
-    animation: Path | None = None
+    animation: Path | None = None  # an MP4 (embedded as a <video>) or an animated GIF/WebP
+    animation_caption: str = "Every copy in order, looping"
+    animation_size: tuple[int, int] | None = None  # the video's pixel size, when known
     contact_sheet: Path | None = None
+    contact_sheet_caption: str = "Chains as rows, chosen steps as columns"
     first_frame: Path | None = None
     last_frame: Path | None = None
     charts: bool = True
@@ -138,6 +145,18 @@ def image_section(anchor: str, title: str, path: Path | None, caption: str, css:
         return ""
     body = f'<figure class="{css}">{img_tag(path, title)}<figcaption>{_esc(caption)}</figcaption></figure>'
     return _section(anchor, title, body)
+
+
+def animation_section(ctx: ReportContext) -> str:
+    """The animation: an MP4 as a looping muted ``<video>`` (a tenth of a GIF's bytes), else an image."""
+    if ctx.animation is None:
+        return ""
+    if ctx.animation.suffix.lower() in (".mp4", ".webm"):
+        media = video_tag(ctx.animation, "Animation", ctx.animation_size)
+    else:
+        media = img_tag(ctx.animation, "Animation")
+    body = f'<figure class="animation">{media}<figcaption>{_esc(ctx.animation_caption)}</figcaption></figure>'
+    return _section("animation", "Animation", body)
 
 
 def charts_section(charts: dict[str, Any]) -> str:
@@ -280,7 +299,8 @@ def metrics_section(ctx: ReportContext) -> str:
     )
     steps_col = pd.to_numeric(df["step"], errors="coerce")
     blocks = []
-    for i, chain in enumerate(sorted(int(c) for c in chain_col.dropna().unique())):
+    all_chains = sorted(int(c) for c in chain_col.dropna().unique())
+    for i, chain in enumerate(all_chains[:MAX_METRIC_TABLES]):
         rows_df = (
             df.loc[chain_col == chain].assign(_step=steps_col[chain_col == chain]).dropna(subset=["_step"])
         )
@@ -297,6 +317,12 @@ def metrics_section(ctx: ReportContext) -> str:
         blocks.append(f"<details{open_attr}><summary>{_esc(label)}</summary>{table}</details>")
     if not blocks:
         return ""
+    if len(all_chains) > MAX_METRIC_TABLES:
+        rest = len(all_chains) - MAX_METRIC_TABLES
+        blocks.append(
+            f'<p class="hint">The first {MAX_METRIC_TABLES} chains of {len(all_chains)}; the other {rest} '
+            "are in <code>summary.json</code> and <code>driftloop export RUN</code>.</p>"
+        )
     return _section("metrics", "Metrics at selected steps", "\n".join(blocks))
 
 
@@ -310,9 +336,55 @@ def _kv_table(title: str, data: dict[str, Any]) -> str:
     return f"<div><h3>{_esc(title)}</h3>{html_table(['Name', 'Value'], rows, text_columns=(0, 1))}</div>"
 
 
+def _setting(value: Any) -> str:
+    """A configuration value as a table cell: a quantity as "value unit", a list of plain values joined, an
+    input as "path (sha256 prefix)", anything else as compact JSON."""
+    if isinstance(value, dict) and "value" in value and "unit" in value:
+        return f"{value['value']} {value['unit']}"
+    if isinstance(value, dict) and "path" in value and "sha256" in value:
+        return f"{value['path']} (sha256 {str(value['sha256'])[:12]}…)"
+    if isinstance(value, list) and all(isinstance(v, dict) and "path" in v for v in value):
+        return "; ".join(_setting(v) for v in value)
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        return ", ".join(str(v) for v in value) or "none"
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _settings(data: dict[str, Any], prefix: str = "", depth: int = 0) -> list[list[str]]:
+    """(name, value) rows: nested settings as dotted names (``metrics.faces``), two levels deep."""
+    rows: list[list[str]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        plain = not isinstance(value, dict) or ("value" in value and "unit" in value)
+        if plain or depth >= 2 or not value:
+            rows.append([name, _setting(value)])
+        else:
+            rows += _settings(value, f"{name}.", depth + 1)
+    return rows
+
+
 def config_section(ctx: ReportContext) -> str:
-    config = json.dumps(ctx.config, indent=2, ensure_ascii=False, default=str) if ctx.config else "{}"
-    body = f"<h3>Configuration</h3>\n<pre>{_esc(config)}</pre>"
+    """The run's settings as a table, folded: the cost factors (long, with their sources) in a table of
+    their own, and the stored JSON one more click away for whoever wants it verbatim."""
+    config = dict(ctx.config)
+    cost = config.pop("cost", None)
+    body = ""
+    if config or cost:
+        rows = _settings(config)
+        table = html_table(["Setting", "Value"], rows, text_columns=(0, 1))
+        if isinstance(cost, dict) and cost:
+            factors = html_table(["Factor", "Value"], _settings(cost), text_columns=(0, 1))
+            table += f"<details><summary>Cost factors the run was made with</summary>{factors}</details>"
+        raw = json.dumps(ctx.config, indent=2, ensure_ascii=False, default=str)
+        table += f"<details><summary>As stored (JSON)</summary><pre>{_esc(raw)}</pre></details>"
+        body = (
+            f'<details class="config"><summary>Configuration ({len(rows)} settings)</summary>{table}'
+            "</details>"
+        )
     kv = _kv_table("Versions", ctx.versions) + _kv_table("Host", ctx.host)
     if kv:
         body += f'<div class="kv">{kv}</div>'

@@ -23,7 +23,7 @@ from driftloop.report.charts import asset_text
 __all__ = ["SHELL_CSS", "csp", "esc", "page", "section"]
 
 SHELL_CSS = "shell.css"  # the stylesheet, in the report's package data (assets/)
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_CSP = "default-src 'none'; img-src data:; media-src data:; style-src 'unsafe-inline'"
 
 
 def esc(value: Any) -> str:

@@ -395,6 +395,17 @@ class Store:
             for r in rows
         ]
 
+    def copy_seconds(self, model: str, size: int) -> tuple[list[float], int]:
+        """Seconds each stored copy of ``model`` at the requested frame ``size`` took the model (a batch's
+        time shared by its frames), and from how many runs: what a time estimate learns from history."""
+        rows = self._query(
+            "SELECT f.run_id, f.model_seconds FROM frames f JOIN runs r ON r.id = f.run_id "
+            "WHERE json_extract(r.config, '$.model') = ? AND f.step > 0 AND f.model_seconds IS NOT NULL "
+            "AND COALESCE(json_extract(r.config, '$.requested_size'), json_extract(r.config, '$.size')) = ?",
+            (model, size),
+        )
+        return [float(r["model_seconds"]) for r in rows], len({r["run_id"] for r in rows})
+
     def frame_counts(self) -> dict[str, tuple[int, int, int]]:
         """Per run: (number of chains, smallest and largest last step over chains), for listings."""
         rows = self._query(

@@ -51,11 +51,9 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
     sweep never pays for someone else's chains); otherwise only its finished wanted chains count.
     """
     wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
-    out = Coverage()
+    out = Coverage(seconds=store.copy_seconds(split_arm(model)[0], sweep.size)[0])  # the model's time
     for run in store.runs():
         cfg = RunConfig.from_dict(run.config)
-        if cfg.model == split_arm(model)[0] and cfg.requested_size == sweep.size:  # the model's time
-            out.seconds += [f.model_seconds for f in store.frames(run.id) if f.model_seconds is not None]
         if not same_chains(cfg, model, sweep.steps, sweep.size, sweep.options):
             continue
         chains = store.chains(run.id)
@@ -135,7 +133,8 @@ def price_per_copy(spec: str, factors: Factors, size: int | None = None) -> floa
 
 
 def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
-    """What running the sweep would do, with a time estimate from earlier runs of each model at this size."""
+    """What running the sweep would do, with a time estimate from earlier runs of each model at this size
+    (the mean seconds a copy took, as `run --dry-run` has it: a total is a sum)."""
     store = Store(workspace) if Store.exists(workspace) else None
     factors = load_factors(workspace=workspace if Path(workspace).is_dir() else None)
     hashes = input_hashes(sweep)
@@ -145,7 +144,7 @@ def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
         chains = len(sweep.images) * len(sweep.seeds)
         rows.append(
             PlanRow(model, chains, sweep.steps, min(cov.frames, chains * sweep.steps),
-                    statistics.median(cov.seconds) if cov.seconds else None,
+                    statistics.fmean(cov.seconds) if cov.seconds else None,
                     price_per_copy(model, factors, sweep.size))
         )  # fmt: skip
     return rows

@@ -10,8 +10,7 @@ from typing import Any
 from driftloop.config import IMPORTED_PREFIX, RunConfig, arm_label, split_arm
 from driftloop.engines.start import LOCAL, Engine, continue_run, prepare, rebuild, start, storage_guard
 from driftloop.errors import InputError
-from driftloop.render.run import render_run
-from driftloop.report.run import write_run_report
+from driftloop.report.run import write_outputs
 from driftloop.store import RunView, Store
 from driftloop.sweep.plan import coverage, missing_runs, same_chains
 from driftloop.sweep.spec import ImportedArm, Importer, Sweep, input_hashes, spec_error, sweep_record
@@ -59,7 +58,7 @@ def run_sweep(
                 say(f"{model}: resuming run {run_id}")
                 replicator = rebuild(store, run_id, None, None, say)
                 continue_run(store, run_id, replicator, progress, say, retry_failed=retry, engine=engine)
-                finish(RunView(store, run_id), render)
+                finish(RunView(store, run_id), render, say)
             ids.append(run_id)
         if cov.runs and not cov.unfinished:
             say(f"{model}: {len(cov.chains)} chain(s) already done in {', '.join(cov.runs)}")
@@ -70,7 +69,7 @@ def run_sweep(
                 stabilize=stabilize, **sweep.options,
             )  # fmt: skip
             run_id = start(prepared, store, progress, log, engine=engine)
-            finish(RunView(store, run_id), render)
+            finish(RunView(store, run_id), render, say)
             store.add_sweep_run(sweep.name, run_id)
             ids.append(run_id)
     return ids
@@ -116,13 +115,11 @@ def _earlier_import(store: Store, entry: ImportedArm) -> str | None:
     return None
 
 
-def finish(run: RunView, render: bool) -> None:
+def finish(run: RunView, render: bool, log: Callable[[str], None] | None = None) -> None:
     """A sweep run's outputs, as after ``driftloop run``: the report and ``summary.json`` always; with
     ``render`` the animations and contact sheet first (the report embeds them)."""
     with storage_guard(run.store, run.id):
-        if render:
-            render_run(run)
-        write_run_report(run)
+        write_outputs(run, render, log)
 
 
 def sweep_runs(workspace: str | Path, name: str) -> list[str]:

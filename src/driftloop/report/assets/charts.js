@@ -14,6 +14,21 @@ window.DriftCharts = (function () {
     }
     return labels[name] || name;
   }
+  const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+  const AXIS_ROOM = 100;  // px of a chart's height that are not plot: the x axis, its label, the padding
+  // The y axis label drawn along `room` px: uPlot's bold 12px when it fits, else smaller (down to 9px), else
+  // cut with an ellipsis; the whole text is always in the caption too (a long axis label was clipped).
+  function fitLabel(text, room) {
+    const ctx = document.createElement("canvas").getContext("2d");
+    const font = px => "bold " + px + "px " + FONT;
+    for (let px = 12; px >= 9; px--) {
+      ctx.font = font(px);
+      if (ctx.measureText(text).width <= room) return { text: text, font: font(px) };
+    }
+    let cut = text;
+    while (cut.length > 1 && ctx.measureText(cut + "…").width > room) cut = cut.slice(0, -1);
+    return { text: cut + "…", font: font(9) };
+  }
   function width(container, fallback) {
     const w = container.clientWidth ? container.clientWidth - 14 : fallback;
     return Math.max(280, Math.min(w, fallback || w));
@@ -53,13 +68,13 @@ window.DriftCharts = (function () {
   // spec (from driftloop.report.charts): {title, axis, steps, chains: [{label, values}], mean, lo, hi,
   // guide: [value, label] | null, log_x, note} -> every chain, their mean and 95% band, the guide line.
   function metric(container, spec, state, w) {
-    const n = spec.chains.length, single = n === 1, many = n > MANY;
+    const n = spec.chains.length, single = n === 1, many = n > MANY, all = spec.n_chains || n;
     const points = { show: spec.steps.length <= FEW_POINTS, size: single ? 5 : 4 };
     const series = [{ label: "step" }], data = [spec.steps];
     const alpha = single ? 1 : Math.max(0.2, Math.min(0.8, 3 / n));
     spec.chains.forEach((c, i) => {
       const colour = many ? "rgba(89,115,153," + alpha + ")" : COLOURS[i % 10];
-      series.push({ label: many ? (i === 0 ? "chains (n=" + n + ")" : "") : c.label, stroke: colour,
+      series.push({ label: many ? (i === 0 ? "chains (" + (all > n ? n + " of " + all : "n=" + n) + ")" : "") : c.label, stroke: colour,
         width: single ? 1.8 : 1, spanGaps: true, points: points, show: true });
       data.push(c.values);
     });
@@ -71,22 +86,27 @@ window.DriftCharts = (function () {
       bands.push({ series: [series.length - 2, series.length - 1], fill: "rgba(0,0,0,0.13)" });
     }
     if (spec.mean) {
-      series.push({ label: "mean of " + n + " chains", stroke: "#000", width: 2.2, spanGaps: true, points: points });
+      series.push({ label: "mean of " + all + " chains", stroke: "#000", width: 2.2, spanGaps: true, points: points });
       data.push(spec.mean);
     }
     if (spec.guide) {
       series.push({ label: spec.guide[1], stroke: "#d62728", dash: [6, 4], width: 1, points: { show: false } });
       data.push(spec.steps.map(() => spec.guide[0]));
     }
+    const height = 280, yLabel = fitLabel(spec.axis, height - AXIS_ROOM);
     const opts = {
-      title: spec.title, width: width(container, w || 520), height: 260, bands: bands,
+      title: spec.title, width: width(container, w || 520), height: height, bands: bands,
       plugins: state ? [cursorPlugin(state)] : [],
-      scales: { x: spec.log_x ? { time: false, distr: 3, range: (u, lo, hi) => [lo, hi] } : { time: false } },
+      // y: a series that does not change gets the range the data says (uPlot would draw 0 on 0..100)
+      scales: { x: spec.log_x ? { time: false, distr: 3, range: (u, lo, hi) => [lo, hi] } : { time: false },
+        y: spec.y_range ? { range: spec.y_range } : {} },
       legend: { show: n <= MANY || !!spec.mean, live: !!state },
       series: series,
-      axes: [{ label: spec.log_x ? "step (log scale)" : "step (number of copies)" }, { label: spec.axis, size: 60 }],
+      axes: [{ label: spec.log_x ? "step (log scale)" : "step (number of copies)" },
+        { label: yLabel.text, labelFont: yLabel.font, size: 60 }],
     };
     const div = box(container, "plot chart");
+    div.dataset.yLabel = yLabel.text; div.dataset.yLabelFont = yLabel.font; div.dataset.yRoom = height - AXIS_ROOM;
     const plot = new uPlot(opts, data, div);
     const rows = div.querySelectorAll(".u-legend .u-series");
     const off = series.length - rows.length;  // the step's row is there only with a live legend
