@@ -245,7 +245,8 @@ def import_chain(
     model: str | None = None,
     every: float | None = None,
     threshold: float | None = None,
-    min_duration: float | None = None,
+    hold: float | None = None,
+    copies: int | None = None,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -255,11 +256,11 @@ def import_chain(
 ) -> Run:
     """Import copies made elsewhere (a folder or list of images, an animated GIF/WebP, a video) as a run
     with one chain and model ``imported:<label>``; see :func:`driftloop.importer.import_chain`.
-    ``threshold`` and ``min_duration`` tune the video cut detector (None: its defaults)."""
-    tuning = {k: v for k, v in (("threshold", threshold), ("min_duration", min_duration)) if v is not None}
+    ``threshold``, ``hold`` (seconds per copy) and ``copies`` override how a video's copies are found."""
     run_id = importing(
-        sources, workspace, label=label, model=model, every=every, crop=crop, order_file=order_file,
-        size=size, render=render, max_pixels=max_pixels, log=log, **tuning,
+        sources, workspace, label=label, model=model, every=every, threshold=threshold, hold=hold,
+        copies=copies, crop=crop, order_file=order_file, size=size, render=render, max_pixels=max_pixels,
+        log=log,
     )  # fmt: skip
     return Run(Store(workspace), run_id)
 

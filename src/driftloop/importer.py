@@ -31,7 +31,7 @@ from driftloop.provenance import host, versions
 from driftloop.render.run import render_run
 from driftloop.replicators.hosted.canvas import place, unplace
 from driftloop.report.run import write_run_report
-from driftloop.sequences import DEFAULT_MIN_DURATION, DEFAULT_THRESHOLD, CopySequence, read_sequence
+from driftloop.sequences import CopySequence, FindCopies, read_sequence
 from driftloop.store import FrameWriter, RunView, Store, run_lock
 
 __all__ = ["conform", "import_chain"]
@@ -46,8 +46,9 @@ def import_chain(
     label: str | None = None,
     model: str | None = None,
     every: float | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
-    min_duration: float = DEFAULT_MIN_DURATION,
+    threshold: float | None = None,
+    hold: float | None = None,
+    copies: int | None = None,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -58,9 +59,10 @@ def import_chain(
     """Import a copy sequence as a new run and return its id.
 
     ``sources``: one folder, image files, one animated GIF/WebP, or one video (see
-    :func:`driftloop.sequences.read_sequence` for ``every``, ``threshold``, ``min_duration``, ``crop`` and
-    ``order_file``). ``label`` names the chain (model ``imported:<label>``; default: ``model``, else the
-    source's name); ``model`` records which model made the copies. ``size`` makes every frame
+    :func:`driftloop.sequences.read_sequence` for ``every``, ``crop`` and ``order_file``; ``threshold``,
+    ``hold`` (seconds) and ``copies`` tune how a video's copies are found). ``label`` names the chain
+    (model ``imported:<label>``; default: ``model``, else the source's name);
+    ``model`` records which model made the copies. ``size`` makes every frame
     ``size``×``size`` (default: frame 0's own size). The report and ``summary.json`` are written
     afterwards, and with ``render`` the animations and contact sheet first (a render failure leaves the
     complete run in place).
@@ -73,8 +75,7 @@ def import_chain(
     seq = read_sequence(
         paths,
         every=every,
-        threshold=threshold,
-        min_duration=min_duration,
+        found=FindCopies(threshold, hold, copies),
         crop=crop,
         order_file=order_file,
         max_pixels=max_pixels,

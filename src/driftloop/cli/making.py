@@ -248,19 +248,21 @@ def import_command(
     ] = None,
     every: Annotated[
         float | None,
-        typer.Option(
-            "--every", help="Video: each copy is shown this many seconds (instead of cut detection)."
-        ),
+        typer.Option("--every", help="Video: one copy per this many seconds from the start (fixed windows)."),
+    ] = None,
+    hold: Annotated[
+        float | None,
+        typer.Option("--hold", help="Video: each copy is shown this many seconds (default: found)."),
+    ] = None,
+    copies: Annotated[
+        int | None,
+        typer.Option("--copies", help="Video: the video shows this many copies, the original included."),
     ] = None,
     threshold: Annotated[
         float | None,
         typer.Option(
-            "--threshold", help="Video cut detector: mean frame difference (0–255) of a still frame."
+            "--threshold", help="Video: mean frame difference (0–255) that is a cut (default: adaptive)."
         ),
-    ] = None,
-    min_duration: Annotated[
-        float | None,
-        typer.Option("--min-duration", help="Video cut detector: seconds a copy must stay still."),
     ] = None,
     crop: Annotated[
         str | None, typer.Option("--crop", help="X,Y,W,H: keep only this box of every frame (drop overlays).")
@@ -286,7 +288,7 @@ def import_command(
 
     handle = api.import_chain(
         sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
-        min_duration=min_duration, crop=parse_crop(crop), order_file=order, size=size, render=render,
+        hold=hold, copies=copies, crop=parse_crop(crop), order_file=order, size=size, render=render,
         max_pixels=max_pixels, log=say_for(quiet),
     )  # fmt: skip
     print_outputs(handle, quiet)
