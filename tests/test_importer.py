@@ -186,3 +186,52 @@ def test_bad_label(made, workspace: Path) -> None:
     with pytest.raises(SpecError, match="--label"):
         import_chain(made["folder"], workspace, label="   ")
     assert _nothing_written(workspace)
+
+
+# ------------------------------------------------------------------------------------------ real steps
+
+
+def _ramp(steps: list[int]) -> list[np.ndarray]:
+    """Grey frames 4 levels brighter per step, plus a fixed pattern: a drift that is linear in the step."""
+    pattern = (np.indices((48, 48)).sum(axis=0) % 16).astype(np.int16)[..., None]
+    return [np.clip(60 + 4 * s + pattern, 0, 255).astype(np.uint8).repeat(3, axis=2) for s in steps]
+
+
+def test_a_folder_with_gaps_keeps_its_real_steps_and_says_so(tmp_path: Path) -> None:
+    steps = [0, 1, 2, 3, 10]
+    folder = tmp_path / "posted"
+    write_pngs(folder, _ramp(steps), name=lambda i: f"copy_{steps[i - 1]:03d}.png")
+    said: list[str] = []
+    run_id = import_chain(folder, tmp_path / "ws", render=False, log=said.append)
+    run = api.open_run(run_id, tmp_path / "ws")
+    assert [r.step for r in run.frame_rows()] == steps and run.row.n_steps == 10
+    assert run.config["import"]["missing_steps"] == [[4, 9]]
+    assert any("a chain with gaps (6 step(s) missing: 4–9)" in s for s in said)
+    assert any("a chain with gaps" in e["message"] for e in run.events() if e["kind"] == "import")
+    (summary,) = run.summary()
+    assert summary.last_step == 10
+    # the lightness rate is per real step: the file-position rate would be about 2.2 times larger
+    per_file = api.open_run(import_chain(folder, tmp_path / "ws2", steps=[0, 1, 2, 3, 4], render=False),
+                            tmp_path / "ws2").summary()[0]  # fmt: skip
+    ratio = per_file.rates["lab_l_mean"].slope / summary.rates["lab_l_mean"].slope
+    assert 1.8 < ratio < 2.8
+
+
+def test_step_numbers_from_names_and_from_steps(tmp_path: Path) -> None:
+    frames = _ramp([0, 1, 2, 3])
+    write_pngs(
+        tmp_path / "a",
+        frames,
+        name=lambda i: ["original.png", "copy_1.png", "copy_2.png", "copy_10.png"][i - 1],
+    )
+    write_pngs(tmp_path / "b", frames)  # 1.png ... 4.png: steps 0..3, as numbered from 1
+    write_pngs(tmp_path / "c", frames, name=lambda i: ["a.png", "b.png", "c.png", "d.png"][i - 1])
+    ws = tmp_path / "ws"
+    steps_of = lambda run_id: [r.step for r in api.open_run(run_id, ws).frame_rows()]  # noqa: E731
+    assert steps_of(import_chain(tmp_path / "a", ws, render=False)) == [0, 1, 2, 10]
+    assert steps_of(import_chain(tmp_path / "b", ws, render=False)) == [0, 1, 2, 3]
+    assert steps_of(import_chain(tmp_path / "c", ws, render=False)) == [0, 1, 2, 3]
+    assert steps_of(import_chain(tmp_path / "c", ws, steps=[0, 2, 4, 8], render=False)) == [0, 2, 4, 8]
+    for bad, match in (([0, 1, 2], "3 step"), ([1, 2, 3, 4], "start at 0"), ([0, 2, 2, 3], "rise")):
+        with pytest.raises(SpecError, match=match):
+            import_chain(tmp_path / "c", ws, steps=bad, render=False)

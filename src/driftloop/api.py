@@ -247,6 +247,7 @@ def import_chain(
     threshold: float | None = None,
     hold: float | None = None,
     copies: int | None = None,
+    steps: Sequence[int] | None = None,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -256,11 +257,12 @@ def import_chain(
 ) -> Run:
     """Import copies made elsewhere (a folder or list of images, an animated GIF/WebP, a video) as a run
     with one chain and model ``imported:<label>``; see :func:`driftloop.importer.import_chain`.
-    ``threshold``, ``hold`` (seconds per copy) and ``copies`` override how a video's copies are found."""
+    ``threshold``, ``hold`` (seconds per copy) and ``copies`` override how a video's copies are found;
+    ``steps`` numbers the copies (default: from a folder's file names)."""
     run_id = importing(
         sources, workspace, label=label, model=model, every=every, threshold=threshold, hold=hold,
-        copies=copies, crop=crop, order_file=order_file, size=size, render=render, max_pixels=max_pixels,
-        log=log,
+        copies=copies, steps=steps, crop=crop, order_file=order_file, size=size, render=render,
+        max_pixels=max_pixels, log=log,
     )  # fmt: skip
     return Run(Store(workspace), run_id)
 

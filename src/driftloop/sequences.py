@@ -6,7 +6,9 @@ order, with its pixels exactly as saved (no resize here: frames of a different s
 0's size by the importer, the way a hosted model's answer is). What this module decides:
 
 * **Order.** Folders and lists of files are sorted naturally (``2.png`` before ``10.png``), because a
-  shell glob sorts ``10.png`` before ``2.png``; an order file (one path per line) overrides it.
+  shell glob sorts ``10.png`` before ``2.png``; in a folder, the one file without a number among numbered
+  ones (``original.png`` beside ``copy_1.png`` …) comes first; an order file (one path per line)
+  overrides it.
 * **Which video frames are copies.** A video shows each copy for a while. With ``every=SECONDS`` the k-th
   copy is the frame in the middle of the k-th window from the start. Otherwise cuts and the cadence at
   which copies are shown find them (:mod:`driftloop.cadence`); ``FindCopies`` overrides the threshold,
@@ -137,7 +139,12 @@ def _folder_members(folder: Path) -> list[Path]:
             f"{folder}: holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
             "pass the folder that holds the copies"
         )
-    return sorted(images, key=lambda p: natural_key(p.name))
+    ordered = sorted(images, key=lambda p: natural_key(p.name))
+    unnumbered = [p for p in ordered if not re.search(r"\d", p.stem)]
+    if len(unnumbered) == 1 and len(ordered) > 2:  # original.png beside copy_1.png, copy_2.png, ...
+        ordered.remove(unnumbered[0])
+        ordered.insert(0, unnumbered[0])
+    return ordered
 
 
 def _ordered(order_file: Path, sources: list[Path]) -> list[Path]:

@@ -230,6 +230,16 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
     return x, y, w, h
 
 
+def parse_steps(text: str | None) -> list[int] | None:
+    """``0,1,2,3,10``: the step of each copy, or None."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise SpecError(f"--steps {text!r}: expected whole numbers separated by commas, e.g. 0,1,2,3,10")
+    return [int(p) for p in parts]
+
+
 @app.command("import")
 def import_command(
     sources: Annotated[
@@ -264,6 +274,12 @@ def import_command(
             "--threshold", help="Video: mean frame difference (0–255) that is a cut (default: adaptive)."
         ),
     ] = None,
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps", help="Step of each copy, e.g. 0,1,2,3,10 (default: from the file names, else 0,1,2,…)."
+        ),
+    ] = None,
     crop: Annotated[
         str | None, typer.Option("--crop", help="X,Y,W,H: keep only this box of every frame (drop overlays).")
     ] = None,
@@ -288,8 +304,8 @@ def import_command(
 
     handle = api.import_chain(
         sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
-        hold=hold, copies=copies, crop=parse_crop(crop), order_file=order, size=size, render=render,
-        max_pixels=max_pixels, log=say_for(quiet),
+        hold=hold, copies=copies, steps=parse_steps(steps), crop=parse_crop(crop), order_file=order,
+        size=size, render=render, max_pixels=max_pixels, log=say_for(quiet),
     )  # fmt: skip
     print_outputs(handle, quiet)
 

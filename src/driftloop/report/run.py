@@ -69,7 +69,8 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
     chains = run.chains()
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None
-    notes = [e["message"] for e in run.events() if e["kind"] in ("metrics-skipped", "metrics", "error")]
+    noted = ("import", "metrics-skipped", "metrics", "error")
+    notes = [e["message"] for e in run.events() if e["kind"] in noted]
     per_chain, total = run_totals(run)
     extra = [("Cost", cost_table(total))]
     if len(per_chain) > 1:
