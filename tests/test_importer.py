@@ -175,7 +175,7 @@ def test_a_failure_while_writing_deletes_the_run(made, workspace, monkeypatch, f
 
     monkeypatch.setattr(driftloop.store.writer, "write_png_atomic", failing)
     with pytest.raises(type(failure)):
-        import_chain(made["folder"], workspace, label="broken", render=False)
+        import_chain(made["folder"], workspace, label="broken", allow_duplicate=True, render=False)
     assert [r.model for r in api.runs(workspace)] == ["imported:kept"]
     assert [p.name for p in (workspace / "runs").iterdir()] == [api.runs(workspace)[0].id]
     store = Store(workspace)
@@ -230,8 +230,50 @@ def test_step_numbers_from_names_and_from_steps(tmp_path: Path) -> None:
     steps_of = lambda run_id: [r.step for r in api.open_run(run_id, ws).frame_rows()]  # noqa: E731
     assert steps_of(import_chain(tmp_path / "a", ws, render=False)) == [0, 1, 2, 10]
     assert steps_of(import_chain(tmp_path / "b", ws, render=False)) == [0, 1, 2, 3]
-    assert steps_of(import_chain(tmp_path / "c", ws, render=False)) == [0, 1, 2, 3]
-    assert steps_of(import_chain(tmp_path / "c", ws, steps=[0, 2, 4, 8], render=False)) == [0, 2, 4, 8]
+    assert steps_of(import_chain(tmp_path / "c", ws, allow_duplicate=True, render=False)) == [0, 1, 2, 3]
+    again = import_chain(tmp_path / "c", ws, steps=[0, 2, 4, 8], allow_duplicate=True, render=False)
+    assert steps_of(again) == [0, 2, 4, 8]
     for bad, match in (([0, 1, 2], "3 step"), ([1, 2, 3, 4], "start at 0"), ([0, 2, 2, 3], "rise")):
         with pytest.raises(SpecError, match=match):
             import_chain(tmp_path / "c", ws, steps=bad, render=False)
+
+
+# ------------------------------------------------------------------------------------------ duplicates
+
+
+def test_the_same_chain_imported_twice_is_refused_with_the_run_id(tmp_path: Path) -> None:
+    chain = generation_loss(n=6, size=64)
+    write_pngs(tmp_path / "pngs", chain)
+    gif = write_gif(tmp_path / "chain.gif", chain)
+    mp4 = write_mp4(tmp_path / "chain.mp4", held(chain, 6), fps=10, crf=23)
+    ws = tmp_path / "ws"
+    first = import_chain(tmp_path / "pngs", ws, render=False)
+    for again in (gif, mp4):  # the GIF's palette, the video's codec: the same pictures
+        with pytest.raises(InputError, match=f"already stored as run {first} .*--allow-duplicate"):
+            import_chain(again, ws, render=False)
+    assert len(Store(ws).runs()) == 1
+    other = generation_loss(n=6, size=64)[:1] + [np.ascontiguousarray(f[:, ::-1]) for f in chain[1:]]
+    write_pngs(tmp_path / "other", other)  # the same original, other copies: another chain
+    import_chain(tmp_path / "other", ws, render=False)
+    again = import_chain(gif, ws, allow_duplicate=True, render=False)
+    assert api.open_run(again, ws).config["import"]["duplicate_of"] == first
+
+
+def test_the_card_counts_one_source_image_and_one_chain_once(tmp_path: Path) -> None:
+    from driftloop.report.bias_card import _sweep_table  # the table the card is computed from
+
+    chain = generation_loss(n=5, size=64)
+    other = chain[:1] + [np.ascontiguousarray(f[::-1]) for f in chain[1:]]  # same original, other copies
+    write_pngs(tmp_path / "a", chain)
+    write_pngs(tmp_path / "b", other)
+    gif = write_gif(tmp_path / "a.gif", chain)
+    ws = tmp_path / "ws"
+    ids = [
+        import_chain(tmp_path / "a", ws, label="chat", render=False),
+        import_chain(gif, ws, label="chat", allow_duplicate=True, render=False),
+        import_chain(tmp_path / "b", ws, label="chat", render=False),
+    ]
+    runs = [api.open_run(i, ws) for i in ids]
+    table = _sweep_table(runs)
+    assert sorted(table["run_id"].unique()) == sorted([ids[0], ids[2]])  # the duplicate counted once
+    assert table["image"].nunique() == 1  # two files, one source image

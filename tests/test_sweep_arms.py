@@ -86,7 +86,9 @@ def test_a_plain_sweep_card_has_no_arms_key(spec_dir: Path, tmp_path: Path) -> N
 
 def test_imported_runs_sit_beside_the_models(spec_dir: Path, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    given = import_chain(spec_dir / "copies", ws, label="by hand", render=False)
+    chain = generation_loss(n=4, size=32)
+    write_pngs(spec_dir / "by-hand", chain[:1] + [f[::-1].copy() for f in chain[1:]])  # another chain
+    given = import_chain(spec_dir / "by-hand", ws, label="by hand", render=False)
     text = f'name = "mixed"\nmodels = ["jpeg"]\n[[imported]]\nrun = "{given}"\n'
     text += '[[imported]]\npath = "copies/"\nlabel = "gpt image"\n'
     spec = _write(spec_dir, text)

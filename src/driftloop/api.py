@@ -248,6 +248,7 @@ def import_chain(
     hold: float | None = None,
     copies: int | None = None,
     steps: Sequence[int] | None = None,
+    allow_duplicate: bool = False,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -258,11 +259,12 @@ def import_chain(
     """Import copies made elsewhere (a folder or list of images, an animated GIF/WebP, a video) as a run
     with one chain and model ``imported:<label>``; see :func:`driftloop.importer.import_chain`.
     ``threshold``, ``hold`` (seconds per copy) and ``copies`` override how a video's copies are found;
-    ``steps`` numbers the copies (default: from a folder's file names)."""
+    ``steps`` numbers the copies (default: from a folder's file names); a chain already stored is refused
+    unless ``allow_duplicate``."""
     run_id = importing(
         sources, workspace, label=label, model=model, every=every, threshold=threshold, hold=hold,
-        copies=copies, steps=steps, crop=crop, order_file=order_file, size=size, render=render,
-        max_pixels=max_pixels, log=log,
+        copies=copies, steps=steps, allow_duplicate=allow_duplicate, crop=crop, order_file=order_file,
+        size=size, render=render, max_pixels=max_pixels, log=log,
     )  # fmt: skip
     return Run(Store(workspace), run_id)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from driftloop.analysis.sources import matching_chain
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE, IMPORTED_PREFIX
 from driftloop.cost import load_factors
 from driftloop.engines.start import new_run_id
@@ -52,6 +53,7 @@ def import_chain(
     hold: float | None = None,
     copies: int | None = None,
     steps: Sequence[int] | None = None,
+    allow_duplicate: bool = False,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -66,7 +68,10 @@ def import_chain(
     ``hold`` (seconds) and ``copies`` tune how a video's copies are found). ``label`` names the chain
     (model ``imported:<label>``; default: ``model``, else the source's name);
     ``model`` records which model made the copies. ``steps`` numbers the copies (default: from the
-    file names of a folder, else 0, 1, 2, ...; see :func:`copy_steps`). ``size`` makes every frame
+    file names of a folder, else 0, 1, 2, ...; see :func:`copy_steps`). Copies that show the same
+    pictures as a stored chain (the same chain as a GIF, PNGs or a re-encoded video) are refused with
+    that run's id (``InputError``) unless ``allow_duplicate``; then the run records ``duplicate_of`` and
+    the bias card counts the chain once. ``size`` makes every frame
     ``size``×``size`` (default: frame 0's own size). The report and ``summary.json`` are written
     afterwards, and with ``render`` the animations and contact sheet first (a render failure leaves the
     complete run in place).
@@ -95,6 +100,16 @@ def import_chain(
     spec = MODEL_PREFIX + name
     config = _config(seq, spec, name, model, frames, size, numbers, numbering)
     store = Store(workspace)
+    stored = matching_chain((RunView(store, row.id) for row in store.runs()), numbers, frames)
+    if stored is not None and not allow_duplicate:
+        where = ", ".join(str(p) for p in paths) or str(order_file)
+        raise InputError(
+            f"{where}: these copies are already stored as run {stored[0]} (chain {stored[1]}); one chain "
+            "imported twice would count twice. Use that run, or pass --allow-duplicate to import it again"
+        )
+    if stored is not None:
+        config["import"]["duplicate_of"] = stored[0]
+        say(f"the same chain as run {stored[0]} (chain {stored[1]}): imported again (--allow-duplicate)")
     run_id = new_run_id(spec)
     first_path, first_sha = _origin(seq)
     model_info = {"kind": "imported", "label": name, "made_by": model, "sequence": seq.kind}

@@ -280,6 +280,10 @@ def import_command(
             "--steps", help="Step of each copy, e.g. 0,1,2,3,10 (default: from the file names, else 0,1,2,…)."
         ),
     ] = None,
+    allow_duplicate: Annotated[
+        bool,
+        typer.Option("--allow-duplicate", help="Import copies even if the same chain is already stored."),
+    ] = False,
     crop: Annotated[
         str | None, typer.Option("--crop", help="X,Y,W,H: keep only this box of every frame (drop overlays).")
     ] = None,
@@ -304,7 +308,8 @@ def import_command(
 
     handle = api.import_chain(
         sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
-        hold=hold, copies=copies, steps=parse_steps(steps), crop=parse_crop(crop), order_file=order,
+        hold=hold, copies=copies, steps=parse_steps(steps),
+        allow_duplicate=allow_duplicate, crop=parse_crop(crop), order_file=order,
         size=size, render=render, max_pixels=max_pixels, log=say_for(quiet),
     )  # fmt: skip
     print_outputs(handle, quiet)

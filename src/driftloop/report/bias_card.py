@@ -28,6 +28,7 @@ from driftloop.analysis.attractors import AttractorReport, find_attractors
 from driftloop.analysis.bias import bias_card
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
 from driftloop.analysis.chains import fixed_point_step
+from driftloop.analysis.sources import source_images
 from driftloop.analysis.stats import Estimate
 from driftloop.analysis.text import fmt_signed, format_p, interval_decimals
 from driftloop.config import config_arm
@@ -415,7 +416,13 @@ def arms_html(arms: Sequence[ArmComparison]) -> str:
 
 def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = None) -> pd.DataFrame:
     """The chains of several runs in one table (``chains``: only these, per run id), with the columns the
-    bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs."""
+    bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs (an
+    imported chain's is the stored input it shows: :func:`~driftloop.analysis.sources.source_images`).
+    A run imported again with ``--allow-duplicate`` beside its first import is left out."""
+    ids = {run.id for run in runs}
+    imported = {run.id for run in runs if run.config.get("import")}
+    runs = [r for r in runs if (r.config.get("import") or {}).get("duplicate_of") not in ids]
+    keys = source_images(runs, imported)
     parts = []
     for run in runs:
         df = run.dataframe()
@@ -423,7 +430,7 @@ def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = No
             df = df[df["chain"].isin(chains.get(run.id, set()))]
         if df.empty:
             continue
-        sha = {c.chain: c.input_sha256 or c.input_path for c in run.chains()}
+        sha = {c.chain: keys[(run.id, c.chain)] for c in run.chains()}
         df = df.copy()
         df.insert(0, "model", config_arm(run.config))  # a stabilized run is its own arm
         df["image"] = df["chain"].map(sha)
