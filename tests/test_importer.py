@@ -277,3 +277,36 @@ def test_the_card_counts_one_source_image_and_one_chain_once(tmp_path: Path) -> 
     table = _sweep_table(runs)
     assert sorted(table["run_id"].unique()) == sorted([ids[0], ids[2]])  # the duplicate counted once
     assert table["image"].nunique() == 1  # two files, one source image
+
+
+# ------------------------------------------------------------------------------------- unknown cost, label
+
+
+def test_an_imported_chains_cost_is_unknown_and_its_model_is_shown(tmp_path: Path) -> None:
+    import json
+
+    from driftloop.cost import chain_cost_line, cost_rows_by, cost_rows_for_report, summary_lines
+    from driftloop.web.data import GalleryData
+
+    write_pngs(tmp_path / "copies", generation_loss(n=4, size=48))
+    ws = tmp_path / "ws"
+    run_id = import_chain(tmp_path / "copies", ws, label="posted", model="GPT-5 in ChatGPT", render=False)
+    run = api.open_run(run_id, ws)
+    per_chain, total = run.cost_totals()
+    assert total.unknown and total.elsewhere == 3 and total.frames == 0
+    said = " ".join(summary_lines(total))
+    assert "3 copies were made elsewhere" in said and "unknown" in said and "no cost to report" not in said
+    assert chain_cost_line(per_chain[0]) == "3 copies made elsewhere: cost unknown"
+    assert {v for label, v, _ in cost_rows_for_report(total) if label != "Copies"} == {"unknown"}
+    assert cost_rows_by({"x": total})[0][2:6] == ["unknown"] * 4
+    as_json = total.to_dict()
+    assert as_json["cost"] == "unknown" and as_json["energy_wh"] is None and as_json["usd"] is None
+    html = (run.path / "report.html").read_text()
+    assert "imported:posted (made by GPT-5 in ChatGPT)" in html and "0 Wh" not in html
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["made_by"] == "GPT-5 in ChatGPT"
+    gallery = GalleryData(ws)
+    (card,) = gallery.runs().items
+    assert card.cost_unknown and card.usd is None and card.made_by == "GPT-5 in ChatGPT"
+    detail = gallery.run(run.id)
+    assert detail.usd is None and detail.made_by == "GPT-5 in ChatGPT"
