@@ -322,7 +322,7 @@ def bias(
     if chains:
         runs = [Run(ws.store, i) for i in chains]
         return bias_card(runs, ws.root / "sweeps" / target, f"bias card · {target}", control or sweep_control,
-                         chains)  # fmt: skip
+                         chains, sweeps.sweep_labels(workspace, target))  # fmt: skip
     try:
         one = Run(ws.store, target)
     except RunNotFoundError:
@@ -334,10 +334,12 @@ def bias_card(
     runs: Sequence[RunView],
     folder: str | Path,
     title: str,
-    control: str | None = None,
+    control: str | bool | None = None,
     chains: Mapping[str, set[int]] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
-    """The bias card (HTML and JSON) of a set of runs; ``chains`` limits it to some chains of each."""
+    """The bias card (HTML and JSON) of a set of runs; ``chains`` limits it to some chains of each;
+    ``control`` False: no comparisons; ``labels`` renames imported runs' arms (run id → label)."""
     if not runs:
         raise DriftloopError(f"{title}: no runs to make a bias card from")
-    return write_bias_card_for(list(runs), Path(folder), title, control, chains)
+    return write_bias_card_for(list(runs), Path(folder), title, control, chains, labels)

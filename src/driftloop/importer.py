@@ -77,7 +77,9 @@ def import_chain(
     complete run in place).
     """
     say = log or (lambda _msg: None)
-    paths = [Path(sources)] if isinstance(sources, str | Path) else [Path(p) for p in sources]
+    given = [sources] if isinstance(sources, str | Path) else list(sources)
+    paths = [Path(p).expanduser().resolve() for p in given]  # stored one way: absolute, resolved
+    order_file = Path(order_file).expanduser().resolve() if order_file is not None else None
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8):
         raise SpecError(f"--size must be a whole number of pixels, at least 8 (got {size})")
     name = _label(label, model, paths, order_file)

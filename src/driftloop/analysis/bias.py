@@ -205,8 +205,10 @@ def _estimate(iv: Interval) -> Estimate | None:
     return Estimate(iv.mean, iv.low, iv.high, iv.n_values, iv.n_images, iv.method)
 
 
-def _pick_control(models: Sequence[str], control: str | None) -> tuple[str | None, str | None]:
-    """(control used, note)."""
+def _pick_control(models: Sequence[str], control: str | bool | None) -> tuple[str | None, str | None]:
+    """(control used, note). ``False``: no control (a sweep's ``control = false``)."""
+    if control is False or control is True:
+        return None, "no control model (control = false): no comparisons"
     if control is None:
         jpeg = sorted(m for m in models if m.lower().startswith("jpeg"))
         if jpeg:
@@ -223,7 +225,7 @@ def _pick_control(models: Sequence[str], control: str | None) -> tuple[str | Non
 
 def bias_card(
     df: pd.DataFrame,
-    control: str | None = DEFAULT_CONTROL,
+    control: str | bool | None = DEFAULT_CONTROL,
     steps: Iterable[int] = DEFAULT_STEPS,
     rate_steps: int = 20,
     n_perm: int = 5000,

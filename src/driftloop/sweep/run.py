@@ -43,7 +43,8 @@ def run_sweep(
         raise InputError(f"{missing[0]}: no such file (listed by the sweep {sweep.path})")
     store = Store(workspace)
     imported = imported_runs(store, sweep, importer, say)  # cheap once imported: found, not imported again
-    store.save_sweep(sweep.name, sweep_record(sweep, hashes, imported))
+    labels = {store.get_run(e.run).id: e.label for e in sweep.imported if e.run is not None and e.label}
+    store.save_sweep(sweep.name, sweep_record(sweep, hashes, imported, labels))
     ids: list[str] = []
     for run_id in imported:
         store.add_sweep_run(sweep.name, run_id)
@@ -123,6 +124,14 @@ def finish(run: RunView, render: bool) -> None:
         if render:
             render_run(run)
         write_run_report(run)
+
+
+def sweep_labels(workspace: str | Path, name: str) -> dict[str, str]:
+    """The labels a sweep gives imported runs it names by id (run id → label), for the card's arms."""
+    if not Store.exists(workspace):
+        return {}
+    record = Store(workspace).get_sweep(name)
+    return dict((record or {}).get("labels") or {})
 
 
 def sweep_runs(workspace: str | Path, name: str) -> list[str]:
