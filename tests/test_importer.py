@@ -310,3 +310,43 @@ def test_an_imported_chains_cost_is_unknown_and_its_model_is_shown(tmp_path: Pat
     assert card.cost_unknown and card.usd is None and card.made_by == "GPT-5 in ChatGPT"
     detail = gallery.run(run.id)
     assert detail.usd is None and detail.made_by == "GPT-5 in ChatGPT"
+
+
+# ------------------------------------------------------------------------------------------------ faces
+
+
+def _loss_chain(picture: np.ndarray, n: int = 4, size: int = 128) -> list[np.ndarray]:
+    """``picture`` at ``size`` and ``n - 1`` JPEG re-saves of it, each from the one before."""
+    import io
+
+    frames = [np.asarray(Image.fromarray(picture).resize((size, size)))]
+    for _ in range(n - 1):
+        buf = io.BytesIO()
+        Image.fromarray(frames[-1]).save(buf, "JPEG", quality=40)
+        frames.append(np.asarray(Image.open(buf).convert("RGB")).copy())
+    return frames
+
+
+def test_faces_on_imports_and_no_face_in_a_cat(tmp_path: Path) -> None:
+    from skimage import data
+
+    from driftloop.metrics.face import available
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(f"MediaPipe's face mesh is not installed here: {why}")
+    write_pngs(tmp_path / "person", _loss_chain(data.astronaut()))
+    write_pngs(tmp_path / "cat", _loss_chain(data.chelsea()))
+    ws = tmp_path / "ws"
+    person = api.open_run(import_chain(tmp_path / "person", ws, faces=True, render=False), ws)
+    assert person.config["metrics"]["faces"] is True
+    assert all(row.get("face_found") == 1.0 for row in person.metric_rows().values())
+    assert "face_eyebrow_thickness" in person.metric_rows()[(0, 3)]
+    cat = api.open_run(import_chain(tmp_path / "cat", ws, faces=True, render=False), ws)
+    (summary,) = cat.summary()
+    assert summary.face_at_start is False
+    assert "no face in the original" in (cat.path / "report.html").read_text().lower()
+    plain = api.open_run(import_chain(tmp_path / "person", tmp_path / "ws2", render=False), tmp_path / "ws2")
+    assert "face_found" not in plain.metric_rows()[(0, 1)]
+    plain.recompute_metrics(faces=True)  # metrics --recompute --faces
+    assert plain.metric_rows()[(0, 1)]["face_found"] == 1.0

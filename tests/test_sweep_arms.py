@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import driftloop
 from conftest import run_cli
@@ -183,3 +185,29 @@ def test_control_false_means_no_comparison_on_a_model_sweep(spec_dir: Path, tmp_
     card = json.loads(api.bias("nocontrol", ws)[1].read_text())
     assert card["settings"]["control"] is None and not any(m["is_control"] for m in card["models"])
     assert {m["model"] for m in card["models"]} == {"jpeg", "webp"}
+
+
+def test_faces_true_holds_for_imported_arms(tmp_path: Path) -> None:
+    from skimage import data
+
+    from driftloop.metrics.face import available
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(f"MediaPipe's face mesh is not installed here: {why}")
+    study = tmp_path / "study"
+    person = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128)))
+    write_pngs(study / "new", [person, np.ascontiguousarray(person[:, ::-1])])
+    write_pngs(study / "old", [person, np.clip(person.astype(int) + 8, 0, 255).astype(np.uint8)])
+    ws = tmp_path / "ws"
+    given = import_chain(study / "old", ws, label="old", render=False)  # imported without faces
+    spec = study / "faces.toml"
+    spec.write_text(f'name = "faces"\nfaces = true\n[[imported]]\nrun = "{given}"\n'
+                    '[[imported]]\npath = "new/"\nlabel = "new"\n')  # fmt: skip
+    done = run_cli("sweep", str(spec), "--no-render", "-w", str(ws))
+    assert done.returncode == 0, done.stderr
+    assert "measuring faces on run" in done.stderr
+    for run in driftloop.runs(ws):
+        rows = driftloop.open_run(run.id, ws).metric_rows()
+        assert rows[(0, 0)]["face_found"] == 1.0, run.model
+    assert not any(w in done.stderr for w in ("W0000", "absl::InitializeLog", "XNNPACK"))

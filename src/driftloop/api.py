@@ -76,10 +76,14 @@ class Run(RunView):
         return exporting.export(self, fmt, Path(path) if path else None)  # type: ignore[arg-type]
 
     def recompute_metrics(
-        self, progress: Callable[[int, int], None] | None = None, perceptual: bool | None = None
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        perceptual: bool | None = None,
+        faces: bool | None = None,
     ) -> int:
-        """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics added)."""
-        return recompute(self, progress, perceptual)
+        """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics or face
+        measures added)."""
+        return recompute(self, progress, perceptual, faces)
 
     def summary(self, df: Any = None) -> list[ChainSummary]:
         """One summary per chain: half-life, first fixed point (over the run's ``patience``), colour drift
@@ -249,6 +253,7 @@ def import_chain(
     copies: int | None = None,
     steps: Sequence[int] | None = None,
     allow_duplicate: bool = False,
+    faces: bool = False,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -263,8 +268,8 @@ def import_chain(
     unless ``allow_duplicate``."""
     run_id = importing(
         sources, workspace, label=label, model=model, every=every, threshold=threshold, hold=hold,
-        copies=copies, steps=steps, allow_duplicate=allow_duplicate, crop=crop, order_file=order_file,
-        size=size, render=render, max_pixels=max_pixels, log=log,
+        copies=copies, steps=steps, allow_duplicate=allow_duplicate, faces=faces, crop=crop,
+        order_file=order_file, size=size, render=render, max_pixels=max_pixels, log=log,
     )  # fmt: skip
     return Run(Store(workspace), run_id)
 
@@ -305,7 +310,7 @@ def sweep(
 
     def import_arm(entry: sweeps.ImportedArm) -> str:  # an [[imported]] source not seen yet: imported once
         return importing(list(entry.sources), workspace, label=entry.label, model=entry.model,
-                         every=entry.every, log=log)  # fmt: skip
+                         every=entry.every, faces=bool(plan.options.get("faces")), log=log)  # fmt: skip
 
     ids = sweeps.run_sweep(plan, workspace, progress_for, log, render, retry_failed=retry_failed,
                            importer=import_arm, engine=Engine(engine, address, workers))  # fmt: skip

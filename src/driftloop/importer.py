@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from driftloop.analysis.sources import matching_chain
-from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE, IMPORTED_PREFIX
+from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE, IMPORTED_PREFIX, MetricsConfig
 from driftloop.cost import load_factors
 from driftloop.engines.start import new_run_id
 from driftloop.errors import InputError, SpecError
 from driftloop.frames import NewFrame, frame_sha256
-from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings
+from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings, metrics_settings
 from driftloop.provenance import host, versions
 from driftloop.render.run import render_run
 from driftloop.replicators.hosted.canvas import place, unplace
@@ -54,6 +54,7 @@ def import_chain(
     copies: int | None = None,
     steps: Sequence[int] | None = None,
     allow_duplicate: bool = False,
+    faces: bool = False,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -71,10 +72,10 @@ def import_chain(
     file names of a folder, else 0, 1, 2, ...; see :func:`copy_steps`). Copies that show the same
     pictures as a stored chain (the same chain as a GIF, PNGs or a re-encoded video) are refused with
     that run's id (``InputError``) unless ``allow_duplicate``; then the run records ``duplicate_of`` and
-    the bias card counts the chain once. ``size`` makes every frame
-    ``size``×``size`` (default: frame 0's own size). The report and ``summary.json`` are written
-    afterwards, and with ``render`` the animations and contact sheet first (a render failure leaves the
-    complete run in place).
+    the bias card counts the chain once. ``faces`` adds the face measures (``driftloop[faces]``).
+    ``size`` makes every frame ``size``×``size`` (default: frame 0's own size). The report and
+    ``summary.json`` are written afterwards, and with ``render`` the animations and contact sheet first
+    (a render failure leaves the complete run in place).
     """
     say = log or (lambda _msg: None)
     given = [sources] if isinstance(sources, str | Path) else list(sources)
@@ -101,6 +102,7 @@ def import_chain(
         say(f"{resized} frame(s) brought to frame 0's size {frames[0].shape[1]}x{frames[0].shape[0]}")
     spec = MODEL_PREFIX + name
     config = _config(seq, spec, name, model, frames, size, numbers, numbering)
+    config["metrics"]["faces"] = faces
     store = Store(workspace)
     stored = matching_chain((RunView(store, row.id) for row in store.runs()), numbers, frames)
     if stored is not None and not allow_duplicate:
@@ -123,7 +125,8 @@ def import_chain(
         for note in (*seq.notes, numbering):  # what was found, shown among the report's notes
             store.add_event(run_id, "import", note)
         with run_lock(store.run_dir(run_id), run_id):
-            _write(store, run_id, frames, infos, numbers)
+            settings = metrics_settings(store, run_id, MetricsConfig(faces=faces), say) or MetricsSettings()
+            _write(store, run_id, frames, infos, numbers, settings)
     except BaseException:
         _discard(store, run_id)
         raise
@@ -277,13 +280,18 @@ def _config(
 
 
 def _write(
-    store: Store, run_id: str, frames: list[np.ndarray], infos: list[dict[str, Any]], steps: list[int]
+    store: Store,
+    run_id: str,
+    frames: list[np.ndarray],
+    infos: list[dict[str, Any]],
+    steps: list[int],
+    settings: MetricsSettings,
 ) -> None:
     """Frames through the engine's writer (file, then row), metrics through its recorder; run marked done."""
     store.set_run_status(run_id, "running")
     writer = FrameWriter(store, run_id)
     recorder = MetricsRecorder(
-        store, run_id, MetricsSettings(), on_error=lambda m: store.add_event(run_id, "metrics", m)
+        store, run_id, settings, on_error=lambda m: store.add_event(run_id, "metrics", m)
     )
     try:
         for start in range(0, len(frames), _BATCH):

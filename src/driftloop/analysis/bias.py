@@ -175,6 +175,8 @@ def chain_statistics(
                 v[~(numeric_column(g, "white_cast_pixels") > 0)] = np.nan
             if m in FACE_MEASURES and no_face is not None:
                 v[no_face] = np.nan
+                if not has0 or no_face[pos[0]]:  # no face in the original: no face change to measure
+                    v[:] = np.nan
             v0 = v[pos[0]] if has0 else math.nan
             for s in step_keys:
                 rec[f"{m}:{s}"] = float(v[pos[s]] - v0) if s in pos else math.nan

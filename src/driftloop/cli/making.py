@@ -280,6 +280,10 @@ def import_command(
             "--steps", help="Step of each copy, e.g. 0,1,2,3,10 (default: from the file names, else 0,1,2,…)."
         ),
     ] = None,
+    faces: Annotated[
+        bool,
+        typer.Option("--faces", help="Measure face landmarks: eyebrows, eyes, mouth (driftloop[faces])."),
+    ] = False,
     allow_duplicate: Annotated[
         bool,
         typer.Option("--allow-duplicate", help="Import copies even if the same chain is already stored."),
@@ -309,7 +313,7 @@ def import_command(
     handle = api.import_chain(
         sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
         hold=hold, copies=copies, steps=parse_steps(steps),
-        allow_duplicate=allow_duplicate, crop=parse_crop(crop), order_file=order,
+        allow_duplicate=allow_duplicate, faces=faces, crop=parse_crop(crop), order_file=order,
         size=size, render=render, max_pixels=max_pixels, log=say_for(quiet),
     )  # fmt: skip
     print_outputs(handle, quiet)

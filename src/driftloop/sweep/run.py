@@ -10,6 +10,7 @@ from typing import Any
 from driftloop.config import IMPORTED_PREFIX, RunConfig, arm_label, split_arm
 from driftloop.engines.start import LOCAL, Engine, continue_run, prepare, rebuild, start, storage_guard
 from driftloop.errors import InputError
+from driftloop.metrics.recorder import recompute
 from driftloop.render.run import render_run
 from driftloop.report.run import write_run_report
 from driftloop.store import RunView, Store
@@ -45,6 +46,8 @@ def run_sweep(
     imported = imported_runs(store, sweep, importer, say)  # cheap once imported: found, not imported again
     labels = {store.get_run(e.run).id: e.label for e in sweep.imported if e.run is not None and e.label}
     store.save_sweep(sweep.name, sweep_record(sweep, hashes, imported, labels))
+    if sweep.options.get("faces"):
+        _with_faces(store, imported, say)
     ids: list[str] = []
     for run_id in imported:
         store.add_sweep_run(sweep.name, run_id)
@@ -102,6 +105,18 @@ def imported_runs(
             say(f"{entry.arm}: already imported as run {found}")
         ids.append(found)
     return list(dict.fromkeys(ids))
+
+
+def _with_faces(store: Store, run_ids: list[str], say: Callable[[str], None]) -> None:
+    """``faces = true`` holds for imported arms too: one imported without face measures is measured again
+    with them (once: afterwards its rows have them)."""
+    for run_id in run_ids:
+        view = RunView(store, run_id)
+        rows = view.metric_rows()
+        if rows and not any("face_found" in row for row in rows.values()):
+            say(f"{view.row.model}: measuring faces on run {run_id} (faces = true)")
+            recompute(view, faces=True)
+            write_run_report(view)
 
 
 def _earlier_import(store: Store, entry: ImportedArm) -> str | None:
