@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftloop import sweep as sweeps
+from driftloop.archive import ArchiveImport, is_archive
+from driftloop.archive import import_archive as importing_archive
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start, storage_guard
@@ -48,7 +50,9 @@ __all__ = [
     "bias",
     "bias_card",
     "estimate",
+    "import_archive",
     "import_chain",
+    "is_archive",
     "open_run",
     "resume",
     "run",
@@ -272,6 +276,20 @@ def import_chain(
         order_file=order_file, size=size, render=render, max_pixels=max_pixels, log=log,
     )  # fmt: skip
     return Run(Store(workspace), run_id)
+
+
+def import_archive(
+    folder: str | Path,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    name: str | None = None,
+    model: str | None = None,
+    faces: bool = False,
+    render: bool = True,
+    log: Logger | None = None,
+) -> ArchiveImport:
+    """Import a folder of posted chains (one GIF, video or folder each) as one sweep with its bias card;
+    bad members are reported by name, the rest imported. See :mod:`driftloop.archive`."""
+    return importing_archive(folder, workspace, name=name, model=model, faces=faces, render=render, log=log)
 
 
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> Run:

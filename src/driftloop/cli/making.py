@@ -307,8 +307,25 @@ def import_command(
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
-    """Import copies made elsewhere (ChatGPT, Gemini, ...) as a run, measured like driftloop's own."""
+    """Import copies made elsewhere (ChatGPT, Gemini, ...) as a run, measured like driftloop's own.
+
+    A folder of chains (one GIF, video or folder each) is an archive: one run per chain, one sweep
+    (named by --label, default the folder's name) and its bias card.
+    """
     from driftloop import api  # the library: loaded when a verb runs
+
+    if sources and len(sources) == 1 and order is None and api.is_archive(sources[0]):
+        done = api.import_archive(sources[0], workspace, name=label, model=model, faces=faces,
+                                  render=render, log=say_for(quiet))  # fmt: skip
+        for member, why in done.failed.items():
+            console.print(f"[yellow]not imported[/] {escape(member)}: {escape(why)}", highlight=False)
+        if not quiet:
+            console.print(f"[green]sweep {escape(done.sweep)}[/]: {len(done.runs)} chain(s) imported, "
+                          f"{len(done.failed)} not")  # fmt: skip
+            console.print(
+                f"  bias card: {done.card}   (again: driftloop bias {done.sweep}{ws_flag(workspace)})"
+            )
+        return
 
     handle = api.import_chain(
         sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
