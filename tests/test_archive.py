@@ -23,7 +23,7 @@ def _archive(root: Path) -> Path:
     write_pngs(archive / "chatgpt folder", chain)
     write_gif(archive / "gemini.gif", flipped)
     write_mp4(archive / "tiktok.mp4", held(upside, 6), fps=10, crf=23)
-    write_gif(archive / "again.gif", chain)  # the same chain as the folder: refused by name
+    write_gif(archive / "again.gif", chain)  # the same chain as the folder: the later one is refused
     broken = write_gif(archive / "broken.gif", flipped)
     broken.write_bytes(broken.read_bytes()[:400])
     (archive / "notes.txt").write_text("where each came from")
@@ -42,7 +42,7 @@ def test_an_archive_of_chains_becomes_one_sweep_with_one_card(tmp_path: Path) ->
     assert "not imported broken.gif" in out.stderr
     assert "sweep posted: 3 chain(s) imported, 2 not" in out.stderr
     said = " ".join(out.stderr.split())  # the console wraps long lines
-    assert "not imported again.gif:" in said and "already stored as run" in said
+    assert "not imported chatgpt folder:" in said and "already stored as run" in said  # again.gif came first
     models = sorted(r.model for r in driftloop.runs(ws))
     assert len(models) == 3 and "imported:broken" not in models
     chains, control = sweep_chains(ws, "posted")
