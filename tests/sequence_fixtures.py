@@ -114,21 +114,21 @@ def letterboxed(frames: Sequence[np.ndarray], bar: int = 12, caption: int = 16) 
 
 
 def similar_pair(frames: Sequence[np.ndarray], at: int) -> list[np.ndarray]:
-    """The chain with copy ``at`` replaced by copy ``at - 1`` brightened by one level: two successive copies
-    that differ far less than a cut (mean |Δ| 1), as when a model returns almost the same picture."""
+    """The chain with copy ``at`` replaced by copy ``at - 1``: two identical successive copies (a model that
+    returned the same picture), which show no cut at all; only the cadence can tell them apart."""
     out = list(frames)
     out[at] = frames[at - 1]
     return out
 
 
-#: Posted-video cases: (name, hold in frames, fps, crf, letterbox, a near-identical pair of copies).
+#: Posted-video cases: (name, hold in frames, fps, crf, letterbox + caption, two identical copies).
 POSTED_VIDEOS = [
     ("0.6 s at 30 fps, crf 18", 18, 30, 18, False, False),
     ("0.6 s at 30 fps, crf 28, letterbox + caption", 18, 30, 28, True, False),
     ("0.5 s at 25 fps, crf 35", 12, 25, 35, False, False),
     ("0.25 s at 30 fps (7.5 frames), crf 23", 7.5, 30, 23, False, False),
-    ("1 s at 10 fps, crf 23, a near-identical pair", 10, 10, 23, False, True),
-    ("0.6 s at 30 fps, crf 23, letterbox + caption, a near-identical pair", 18, 30, 23, True, True),
+    ("1 s at 10 fps, crf 23, two identical copies", 10, 10, 23, False, True),
+    ("0.6 s at 30 fps, crf 23, letterbox + caption, two identical copies", 18, 30, 23, True, True),
 ]
 
 
