@@ -124,6 +124,7 @@ def test_parse_crop() -> None:
             parse_crop(bad)
 
 
+@pytest.mark.slow
 def test_the_readme_example_driftloops_own_mp4_imports_back(tmp_path: Path) -> None:
     """The README's posted-video example: a run's own MP4 (0.1 s per copy, counter, last frame held) is
     imported with every copy, its report names the model given, its card says the cost is unknown."""
