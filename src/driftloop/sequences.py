@@ -67,7 +67,8 @@ class CopySequence:
     """A sequence of copies, frame 0 first, with the files it was read from and how.
 
     ``files`` holds (path, sha256) of every file read, for provenance; ``settings`` how copies were found
-    (kind, crop, every or threshold/min_duration, fps), for the run's configuration.
+    (kind, crop and whether it was found, every or hold/threshold/split copies, fps), for the run's
+    configuration.
     """
 
     kind: str  # "images", "animation" or "video"

@@ -282,14 +282,17 @@ def import_command(
     ] = None,
     faces: Annotated[
         bool,
-        typer.Option("--faces", help="Measure face landmarks: eyebrows, eyes, mouth (driftloop[faces])."),
+        typer.Option("--faces", help="Measure face landmarks: eyebrows, eyes, mouth (the faces extra)."),
     ] = False,
     allow_duplicate: Annotated[
         bool,
         typer.Option("--allow-duplicate", help="Import copies even if the same chain is already stored."),
     ] = False,
     crop: Annotated[
-        str | None, typer.Option("--crop", help="X,Y,W,H: keep only this box of every frame (drop overlays).")
+        str | None,
+        typer.Option(
+            "--crop", help="X,Y,W,H: keep only this box of every frame (default: a video's still border cut)."
+        ),
     ] = None,
     order: Annotated[
         Path | None, typer.Option("--order", help="A text file listing the images in order, one a line.")
@@ -309,9 +312,8 @@ def import_command(
 ) -> None:
     """Import copies made elsewhere (ChatGPT, Gemini, ...) as a run, measured like driftloop's own.
 
-    A folder of chains (one GIF, video or folder each) is an archive: one run per chain, one sweep
-    (named by --label, default the folder's name) and its bias card.
-    """
+    A folder of chains (one GIF, video or folder each) is an archive: one run per chain, one sweep (named by --label, default the folder's name) and its bias card.
+    """  # noqa: E501 (one line: the help text is wrapped by the terminal)
     from driftloop import api  # the library: loaded when a verb runs
 
     if sources and len(sources) == 1 and order is None and api.is_archive(sources[0]):
