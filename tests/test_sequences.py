@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from driftloop.cadence import find_copies
+from driftloop.cadence import find_copies, static_border
 from driftloop.errors import InputError
 from driftloop.render import write_gif as write_gif_own
 from driftloop.render import write_mp4 as write_mp4_own
@@ -348,3 +348,15 @@ def test_members_with_alpha_are_put_on_white_like_inputs(tmp_path: Path, chain) 
     seq = read_sequence([folder])
     assert np.all(seq.members[1].frame == 255)
     assert any("alpha composited on white" in n for n in seq.notes)
+
+
+def test_a_still_plain_background_is_picture_and_a_still_bar_is_border() -> None:
+    activity = np.ones((100, 100))
+    activity[:20] = 0  # the top 20 rows never change
+    wall = np.full((100, 100, 3), 250, np.uint8)  # ... and look like the picture below them: a white wall
+    wall[40:] = 90
+    assert static_border(activity, wall) is None
+    bar = wall.copy()
+    bar[:20] = 0  # ... and are black above a white picture: a letterbox bar
+    assert static_border(activity, bar) == (0, 20, 100, 80)
+    assert static_border(activity) == (0, 20, 100, 80)  # without the first frame: stillness alone

@@ -199,23 +199,46 @@ _STILL_SHARE = 0.1
 _MIN_PICTURE = 0.25
 
 
-def static_border(activity: np.ndarray) -> tuple[int, int, int, int] | None:
+def static_border(activity: np.ndarray, first: np.ndarray | None = None) -> tuple[int, int, int, int] | None:
     """The box (x, y, w, h) inside the still border of a video, or None when no border is still.
 
     ``activity`` is the per-pixel sum of |Δ| over the whole video. Rows (then columns) at the edges whose
     total change is under a tenth of the 75th percentile row's (column's) are a still border:
-    letterbox bars, a caption strip, a frame. Only edges are cut: a watermark inside the picture stays
-    (give ``--crop``).
+    letterbox bars, a caption strip, a frame. With the video's ``first`` frame, a still side is cut only
+    where it looks different from the picture beside it (mean colour of the band against the picture's
+    band of the same width, at least :data:`_EDGE_LEVELS` apart): a plain background that merely stays
+    still (a white studio wall) is part of the picture. Only edges are cut: a watermark inside the
+    picture stays (give ``--crop``).
     """
     height, width = activity.shape
     rows, cols = activity.sum(axis=1), activity.sum(axis=0)
     y0, y1 = _moving(rows)
     x0, x1 = _moving(cols)
+    if first is not None:
+        picture = first.astype(np.float64)
+        y0 = y0 if _differs(picture[:y0], picture[y0 : 2 * y0]) else 0
+        y1 = y1 if _differs(picture[y1:], picture[2 * y1 - height : y1]) else height
+        x0 = x0 if _differs(picture[:, :x0], picture[:, x0 : 2 * x0]) else 0
+        x1 = x1 if _differs(picture[:, x1:], picture[:, 2 * x1 - width : x1]) else width
     if (x0, y0, x1, y1) == (0, 0, width, height):
         return None
     if y1 - y0 < _MIN_PICTURE * height or x1 - x0 < _MIN_PICTURE * width:
         return None
     return x0, y0, x1 - x0, y1 - y0
+
+
+#: Least difference (0..255) between a still band's mean colour and the picture's beside it.
+_EDGE_LEVELS = 12.0
+
+
+def _differs(band: np.ndarray, beside: np.ndarray) -> bool:
+    """Whether a still band looks unlike the picture next to it (an empty band never differs)."""
+    if not band.size or not beside.size:
+        return False
+    return (
+        float(np.abs(band.reshape(-1, 3).mean(axis=0) - beside.reshape(-1, 3).mean(axis=0)).mean())
+        >= _EDGE_LEVELS
+    )
 
 
 def _moving(totals: np.ndarray) -> tuple[int, int]:

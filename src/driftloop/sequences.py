@@ -344,15 +344,17 @@ def _measure(
     diffs: list[float] = []
     prev: np.ndarray | None = None
     activity: np.ndarray | None = None
+    first: np.ndarray | None = None
     for index, raw in frames:
         frame = _crop(raw, crop, f"{path} (video frame {index})").astype(np.int16)
+        first = frame if first is None else first
         if prev is not None:
             delta = np.abs(frame - prev).sum(axis=2, dtype=np.int32)
             diffs.append(float(delta.mean()) / 3)
             if crop is None:
                 activity = delta.astype(np.float64) if activity is None else activity + delta
         prev = frame
-    return diffs, (None if activity is None else static_border(activity))
+    return diffs, (None if activity is None else static_border(activity, first))
 
 
 def _pick(
