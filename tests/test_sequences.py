@@ -22,6 +22,7 @@ from sequence_fixtures import (
     held,
     palette_frames,
     posted_video,
+    similar_pair,
     with_timer,
     write_gif,
     write_mp4,
@@ -360,3 +361,26 @@ def test_a_still_plain_background_is_picture_and_a_still_bar_is_border() -> None
     bar[:20] = 0  # ... and are black above a white picture: a letterbox bar
     assert static_border(activity, bar) == (0, 20, 100, 80)
     assert static_border(activity) == (0, 20, 100, 80)  # without the first frame: stillness alone
+
+
+def test_gifs_made_from_videos_and_merged_identical_copies(tmp_path: Path, small_chain) -> None:
+    """A GIF converted from a video (one global palette, as video-to-GIF converters make) holds each copy
+    over 5 frames with a little noise; a GIF writer merges two identical successive copies into one frame
+    shown twice as long: 12 copies each."""
+    rng = np.random.default_rng(0)
+    palette = Image.fromarray(np.concatenate(small_chain[::3], axis=1)).quantize(256)
+    noisy = []
+    for frame in held(small_chain, 5):
+        speckle = rng.integers(-2, 3, frame.shape) * (rng.random(frame.shape) < 0.1)  # ±2 levels on 10 %
+        grainy = Image.fromarray(np.clip(frame.astype(np.int16) + speckle, 0, 255).astype(np.uint8))
+        noisy.append(grainy.quantize(palette=palette, dither=Image.Dither.NONE))
+    gif = tmp_path / "from-video.gif"
+    noisy[0].save(gif, save_all=True, append_images=noisy[1:], duration=100, loop=0)
+    seq = read_sequence([gif])
+    assert len(seq.members) == 12 and [m.info["frame"] for m in seq.members] == [5 * k + 2 for k in range(12)]
+    assert "12 copies in 60 frames (each held 0.50 s" in seq.notes[-1]
+    pair = similar_pair(small_chain, 6)
+    merged = write_gif(tmp_path / "merged.gif", pair, duration_ms=200)
+    seq = read_sequence([merged])
+    assert seq.settings["frames"] == 11  # the writer merged copies 5 and 6
+    assert len(seq.members) == 12 and seq.members[5].info["frame"] == seq.members[6].info["frame"] == 5

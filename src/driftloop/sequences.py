@@ -23,6 +23,7 @@ Every member passes the checks of :mod:`driftloop.images` (file checks, decompre
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -211,7 +212,13 @@ def _without_path(message: str, path: Path) -> str:
 
 
 def _from_animation(path: Path, crop: Crop | None, max_pixels: int) -> CopySequence:
-    """Every frame of an animated GIF/WebP/PNG is a copy, with its display time recorded."""
+    """The copies of an animated GIF/WebP/PNG, with their display times recorded.
+
+    Usually every frame is a copy. An animation made from a video holds each copy over several frames,
+    and an encoder merges identical successive copies into one longer frame; so the frames are laid on a
+    timeline of the typical frame time (a frame shown twice as long counts twice) and the copies found
+    by cuts and cadence as in a video (:mod:`driftloop.cadence`).
+    """
     decoded = decode_frames(path, max_pixels=max_pixels)
     n = len(decoded.frames)
     if n < 2:
@@ -219,14 +226,36 @@ def _from_animation(path: Path, crop: Crop | None, max_pixels: int) -> CopySeque
             f"{path}: is a single image; a chain needs at least two (pass a folder, several images, "
             "an animated GIF/WebP or a video)"
         )
+    frames = [_crop(f, crop, f"{path} (frame {i + 1} of {n})") for i, f in enumerate(decoded.frames)]
+    order, rule = _animation_copies(frames, decoded.durations_ms)
     members = []
-    for i, (frame, duration) in enumerate(zip(decoded.frames, decoded.durations_ms, strict=True)):
+    for k, i in enumerate(order):
         label = f"{path} (frame {i + 1} of {n})"
-        info = {"file": str(path), "position": i, "duration_ms": duration}
-        members.append(Member(_crop(frame, crop, label), label, info))
+        info = {"file": str(path), "position": k, "frame": i, "duration_ms": decoded.durations_ms[i]}
+        members.append(Member(frames[i], label, info))
     notes = tuple(f"{path}: {note}" for note in decoded.notes)
-    settings = {"kind": "animation", "crop": list(crop) if crop else None}
+    if rule:
+        notes += (f"{path}: {len(members)} copies in {n} frames ({rule})",)
+    settings = {"kind": "animation", "crop": list(crop) if crop else None, "frames": n}
     return CopySequence("animation", tuple(members), ((str(path), decoded.source_sha256),), notes, settings)
+
+
+def _animation_copies(frames: list[np.ndarray], durations_ms: Sequence[int]) -> tuple[list[int], str]:
+    """Which frame shows each copy (frame indices, in order) and, when that is not simply every frame,
+    what was found."""
+    shown = [d for d in durations_ms if d > 0]
+    base = float(np.median(shown)) if shown else 0.0
+    repeats = [max(1, round(d / base)) if base > 0 else 1 for d in durations_ms]
+    timeline = [i for i, r in enumerate(repeats) for _ in range(r)]
+    diffs = [
+        0.0 if a == b else float(np.mean(np.abs(frames[a].astype(np.int16) - frames[b].astype(np.int16))))
+        for a, b in itertools.pairwise(timeline)
+    ]
+    found = find_copies(diffs)
+    order = [timeline[p] for p in found.picks]
+    if len(order) < 2 or order == list(range(len(frames))):
+        return list(range(len(frames))), ""
+    return order, _rule(found, 1000.0 / base if base > 0 else 1.0, FindCopies())
 
 
 # ----------------------------------------------------------------------------------------------- video
