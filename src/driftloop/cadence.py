@@ -32,7 +32,7 @@ import numpy as np
 
 from driftloop.errors import InputError
 
-__all__ = ["Copies", "find_copies", "quiet_threshold", "static_border"]
+__all__ = ["Copies", "describe", "find_copies", "quiet_threshold", "static_border"]
 
 #: Bounds of the adaptive change threshold (mean |Δ| 0..255): above codec noise of a still H.264 frame
 #: (<0.1 at CRF 18-35 in our measurements), below the change between two copies of a chain (>0.5).
@@ -54,6 +54,24 @@ class Copies:
     split: int  # copies added by splitting merged stretches by the cadence
     ignored: int  # changes off the cadence, ignored as flickers
     threshold: float
+
+
+def describe(copies: Copies, fps: float, given_hold: bool = False) -> str:
+    """What the finder did, in words: "each held 0.60 s, 1 merged copy split by cadence, cut threshold
+    0.15" (``fps``: frames per second, to say the hold in seconds)."""
+    parts = []
+    if copies.hold is not None:
+        parts.append(f"each held {copies.hold / fps:.2f} s{' (given)' if given_hold else ''}")
+    else:
+        parts.append("no cadence (fewer than two cuts)")
+    if copies.split:
+        parts.append(f"{copies.split} merged {'copy' if copies.split == 1 else 'copies'} split by cadence")
+    if copies.ignored:
+        parts.append(
+            f"{copies.ignored} {'change' if copies.ignored == 1 else 'changes'} off the cadence ignored"
+        )
+    parts.append(f"cut threshold {copies.threshold:.2f}")
+    return ", ".join(parts)
 
 
 def quiet_threshold(diffs: Sequence[float]) -> float:

@@ -34,7 +34,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from driftloop._fs import file_sha256
-from driftloop.cadence import Copies, find_copies, static_border
+from driftloop.cadence import Copies, describe, find_copies, static_border
 from driftloop.errors import InputError
 from driftloop.images import DEFAULT_MAX_PIXELS, decode_frames
 
@@ -255,7 +255,7 @@ def _animation_copies(frames: list[np.ndarray], durations_ms: Sequence[int]) -> 
     order = [timeline[p] for p in found.picks]
     if len(order) < 2 or order == list(range(len(frames))):
         return list(range(len(frames))), ""
-    return order, _rule(found, 1000.0 / base if base > 0 else 1.0, FindCopies())
+    return order, describe(found, 1000.0 / base if base > 0 else 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- video
@@ -290,7 +290,7 @@ def _from_video(
         if hold is not None and hold < 1:
             raise InputError(f"{path}: --hold {found.hold:g} s is shorter than one frame at {fps:g} fps")
         copies = find_copies(diffs, found.threshold, hold, found.copies)
-        rule = _rule(copies, fps, found)
+        rule = describe(copies, fps, given_hold=found.hold is not None)
     if len(copies.spans) < 2:
         hint = (
             "is --every longer than the video?"
@@ -336,27 +336,6 @@ class FindCopies:
     threshold: float | None = None
     hold: float | None = None
     copies: int | None = None
-
-
-def _rule(copies: Copies, fps: float, found: FindCopies) -> str:
-    """What the finder did, in words: "each held 0.60 s, 2 merged copies split by cadence"."""
-    parts = []
-    if copies.hold is not None:
-        given = " (given)" if found.hold is not None else ""
-        parts.append(f"each held {copies.hold / fps:.2f} s{given}")
-    else:
-        parts.append("no cadence (fewer than two cuts)")
-    if copies.split:
-        parts.append(f"{copies.split} merged {_plural(copies.split, 'copy', 'copies')} split by cadence")
-    if copies.ignored:
-        changes = _plural(copies.ignored, "change", "changes")
-        parts.append(f"{copies.ignored} {changes} off the cadence ignored")
-    parts.append(f"cut threshold {copies.threshold:.2f}")
-    return ", ".join(parts)
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return one if n == 1 else many
 
 
 def _windows(n: int, fps: float, every: float) -> tuple[tuple[int, int], ...]:
