@@ -96,3 +96,54 @@ def write_mp4(path: Path, video_frames: Sequence[np.ndarray], fps: int = 10, crf
             check=True,
         )  # fmt: skip
     return path
+
+
+def letterboxed(frames: Sequence[np.ndarray], bar: int = 12, caption: int = 16) -> list[np.ndarray]:
+    """Each frame between black letterbox bars (``bar`` px above and below, 6 px left and right) with a
+    ``caption``-pixel strip of fixed white text under it: the still border of a re-posted video."""
+    out = []
+    for frame in frames:
+        h, w = frame.shape[:2]
+        canvas = Image.new("RGB", (w + 12, h + 2 * bar + caption), (0, 0, 0))
+        canvas.paste(Image.fromarray(frame), (6, bar))
+        draw = ImageDraw.Draw(canvas)
+        draw.rectangle((0, bar + h, w + 11, bar + h + caption - 1), fill=(250, 250, 250))
+        draw.text((4, bar + h + 2), "copy of a copy", fill=(0, 0, 0))
+        out.append(np.asarray(canvas).copy())
+    return out
+
+
+def similar_pair(frames: Sequence[np.ndarray], at: int) -> list[np.ndarray]:
+    """The chain with copy ``at`` replaced by copy ``at - 1``: two identical successive copies (a model that
+    returned the same picture), which show no cut at all; only the cadence can tell them apart."""
+    out = list(frames)
+    out[at] = frames[at - 1]
+    return out
+
+
+#: Posted-video cases: (name, hold in frames, fps, crf, letterbox + caption, two identical copies).
+POSTED_VIDEOS = [
+    ("0.6 s at 30 fps, crf 18", 18, 30, 18, False, False),
+    ("0.6 s at 30 fps, crf 28, letterbox + caption", 18, 30, 28, True, False),
+    ("0.5 s at 25 fps, crf 35", 12, 25, 35, False, False),
+    ("0.25 s at 30 fps (7.5 frames), crf 23", 7.5, 30, 23, False, False),
+    ("1 s at 10 fps, crf 23, two identical copies", 10, 10, 23, False, True),
+    ("0.6 s at 30 fps, crf 23, letterbox + caption, two identical copies", 18, 30, 23, True, True),
+]
+
+
+def held_fractional(frames: Sequence[np.ndarray], hold: float) -> list[np.ndarray]:
+    """Copy k shown from video frame round(k * hold): holds of 7 and 8 frames for 7.5, as an editor does."""
+    ends = [round((k + 1) * hold) for k in range(len(frames))]
+    starts = [0, *ends[:-1]]
+    return [f for f, s, e in zip(frames, starts, ends, strict=True) for _ in range(e - s)]
+
+
+def posted_video(path: Path, chain: Sequence[np.ndarray], case: tuple) -> Path:
+    """One of ``POSTED_VIDEOS`` written with the ffmpeg binary, the last copy held 1 s longer."""
+    _name, hold, fps, crf, boxed, pair = case
+    frames = similar_pair(chain, len(chain) // 2) if pair else list(chain)
+    if boxed:
+        frames = letterboxed(frames)
+    video = held_fractional(frames, hold) + [frames[-1]] * fps
+    return write_mp4(path, video, fps=fps, crf=crf)

@@ -175,7 +175,7 @@ def test_a_failure_while_writing_deletes_the_run(made, workspace, monkeypatch, f
 
     monkeypatch.setattr(driftloop.store.writer, "write_png_atomic", failing)
     with pytest.raises(type(failure)):
-        import_chain(made["folder"], workspace, label="broken", render=False)
+        import_chain(made["folder"], workspace, label="broken", allow_duplicate=True, render=False)
     assert [r.model for r in api.runs(workspace)] == ["imported:kept"]
     assert [p.name for p in (workspace / "runs").iterdir()] == [api.runs(workspace)[0].id]
     store = Store(workspace)
@@ -186,3 +186,167 @@ def test_bad_label(made, workspace: Path) -> None:
     with pytest.raises(SpecError, match="--label"):
         import_chain(made["folder"], workspace, label="   ")
     assert _nothing_written(workspace)
+
+
+# ------------------------------------------------------------------------------------------ real steps
+
+
+def _ramp(steps: list[int]) -> list[np.ndarray]:
+    """Grey frames 4 levels brighter per step, plus a fixed pattern: a drift that is linear in the step."""
+    pattern = (np.indices((48, 48)).sum(axis=0) % 16).astype(np.int16)[..., None]
+    return [np.clip(60 + 4 * s + pattern, 0, 255).astype(np.uint8).repeat(3, axis=2) for s in steps]
+
+
+def test_a_folder_with_gaps_keeps_its_real_steps_and_says_so(tmp_path: Path) -> None:
+    steps = [0, 1, 2, 3, 10]
+    folder = tmp_path / "posted"
+    write_pngs(folder, _ramp(steps), name=lambda i: f"copy_{steps[i - 1]:03d}.png")
+    said: list[str] = []
+    run_id = import_chain(folder, tmp_path / "ws", render=False, log=said.append)
+    run = api.open_run(run_id, tmp_path / "ws")
+    assert [r.step for r in run.frame_rows()] == steps and run.row.n_steps == 10
+    assert run.config["import"]["missing_steps"] == [[4, 9]]
+    assert any("a chain with gaps (6 step(s) missing: 4–9)" in s for s in said)
+    assert any("a chain with gaps" in e["message"] for e in run.events() if e["kind"] == "import")
+    (summary,) = run.summary()
+    assert summary.last_step == 10
+    # the lightness rate is per real step: the file-position rate would be about 2.2 times larger
+    per_file = api.open_run(import_chain(folder, tmp_path / "ws2", steps=[0, 1, 2, 3, 4], render=False),
+                            tmp_path / "ws2").summary()[0]  # fmt: skip
+    ratio = per_file.rates["lab_l_mean"].slope / summary.rates["lab_l_mean"].slope
+    assert 1.8 < ratio < 2.8
+
+
+def test_step_numbers_from_names_and_from_steps(tmp_path: Path) -> None:
+    frames = _ramp([0, 1, 2, 3])
+    write_pngs(
+        tmp_path / "a",
+        frames,
+        name=lambda i: ["original.png", "copy_1.png", "copy_2.png", "copy_10.png"][i - 1],
+    )
+    write_pngs(tmp_path / "b", frames)  # 1.png ... 4.png: steps 0..3, as numbered from 1
+    write_pngs(tmp_path / "c", frames, name=lambda i: ["a.png", "b.png", "c.png", "d.png"][i - 1])
+    ws = tmp_path / "ws"
+    steps_of = lambda run_id: [r.step for r in api.open_run(run_id, ws).frame_rows()]  # noqa: E731
+    assert steps_of(import_chain(tmp_path / "a", ws, render=False)) == [0, 1, 2, 10]
+    assert steps_of(import_chain(tmp_path / "b", ws, render=False)) == [0, 1, 2, 3]
+    assert steps_of(import_chain(tmp_path / "c", ws, allow_duplicate=True, render=False)) == [0, 1, 2, 3]
+    again = import_chain(tmp_path / "c", ws, steps=[0, 2, 4, 8], allow_duplicate=True, render=False)
+    assert steps_of(again) == [0, 2, 4, 8]
+    for bad, match in (([0, 1, 2], "3 step"), ([1, 2, 3, 4], "start at 0"), ([0, 2, 2, 3], "rise")):
+        with pytest.raises(SpecError, match=match):
+            import_chain(tmp_path / "c", ws, steps=bad, render=False)
+
+
+# ------------------------------------------------------------------------------------------ duplicates
+
+
+def test_the_same_chain_imported_twice_is_refused_with_the_run_id(tmp_path: Path) -> None:
+    chain = generation_loss(n=6, size=64)
+    write_pngs(tmp_path / "pngs", chain)
+    gif = write_gif(tmp_path / "chain.gif", chain)
+    mp4 = write_mp4(tmp_path / "chain.mp4", held(chain, 6), fps=10, crf=23)
+    ws = tmp_path / "ws"
+    first = import_chain(tmp_path / "pngs", ws, render=False)
+    for again in (gif, mp4):  # the GIF's palette, the video's codec: the same pictures
+        with pytest.raises(InputError, match=f"already stored as run {first} .*--allow-duplicate"):
+            import_chain(again, ws, render=False)
+    assert len(Store(ws).runs()) == 1
+    other = generation_loss(n=6, size=64)[:1] + [np.ascontiguousarray(f[:, ::-1]) for f in chain[1:]]
+    write_pngs(tmp_path / "other", other)  # the same original, other copies: another chain
+    import_chain(tmp_path / "other", ws, render=False)
+    again = import_chain(gif, ws, allow_duplicate=True, render=False)
+    assert api.open_run(again, ws).config["import"]["duplicate_of"] == first
+
+
+def test_the_card_counts_one_source_image_and_one_chain_once(tmp_path: Path) -> None:
+    from driftloop.report.bias_card import _sweep_table  # the table the card is computed from
+
+    chain = generation_loss(n=5, size=64)
+    other = chain[:1] + [np.ascontiguousarray(f[::-1]) for f in chain[1:]]  # same original, other copies
+    write_pngs(tmp_path / "a", chain)
+    write_pngs(tmp_path / "b", other)
+    gif = write_gif(tmp_path / "a.gif", chain)
+    ws = tmp_path / "ws"
+    ids = [
+        import_chain(tmp_path / "a", ws, label="chat", render=False),
+        import_chain(gif, ws, label="chat", allow_duplicate=True, render=False),
+        import_chain(tmp_path / "b", ws, label="chat", render=False),
+    ]
+    runs = [api.open_run(i, ws) for i in ids]
+    table = _sweep_table(runs)
+    assert sorted(table["run_id"].unique()) == sorted([ids[0], ids[2]])  # the duplicate counted once
+    assert table["image"].nunique() == 1  # two files, one source image
+
+
+# ------------------------------------------------------------------------------------- unknown cost, label
+
+
+def test_an_imported_chains_cost_is_unknown_and_its_model_is_shown(tmp_path: Path) -> None:
+    import json
+
+    from driftloop.cost import chain_cost_line, cost_rows_by, cost_rows_for_report, summary_lines
+    from driftloop.web.data import GalleryData
+
+    write_pngs(tmp_path / "copies", generation_loss(n=4, size=48))
+    ws = tmp_path / "ws"
+    run_id = import_chain(tmp_path / "copies", ws, label="posted", model="GPT-5 in ChatGPT", render=False)
+    run = api.open_run(run_id, ws)
+    per_chain, total = run.cost_totals()
+    assert total.unknown and total.elsewhere == 3 and total.frames == 0
+    said = " ".join(summary_lines(total))
+    assert "3 copies were made elsewhere" in said and "unknown" in said and "no cost to report" not in said
+    assert chain_cost_line(per_chain[0]) == "3 copies made elsewhere: cost unknown"
+    assert {v for label, v, _ in cost_rows_for_report(total) if label != "Copies"} == {"unknown"}
+    assert cost_rows_by({"x": total})[0][2:6] == ["unknown"] * 4
+    as_json = total.to_dict()
+    assert as_json["cost"] == "unknown" and as_json["energy_wh"] is None and as_json["usd"] is None
+    html = (run.path / "report.html").read_text()
+    assert "imported:posted (made by GPT-5 in ChatGPT)" in html and "0 Wh" not in html
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["made_by"] == "GPT-5 in ChatGPT"
+    gallery = GalleryData(ws)
+    (card,) = gallery.runs().items
+    assert card.cost_unknown and card.usd is None and card.made_by == "GPT-5 in ChatGPT"
+    detail = gallery.run(run.id)
+    assert detail.usd is None and detail.made_by == "GPT-5 in ChatGPT"
+
+
+# ------------------------------------------------------------------------------------------------ faces
+
+
+def _loss_chain(picture: np.ndarray, n: int = 4, size: int = 128) -> list[np.ndarray]:
+    """``picture`` at ``size`` and ``n - 1`` JPEG re-saves of it, each from the one before."""
+    import io
+
+    frames = [np.asarray(Image.fromarray(picture).resize((size, size)))]
+    for _ in range(n - 1):
+        buf = io.BytesIO()
+        Image.fromarray(frames[-1]).save(buf, "JPEG", quality=40)
+        frames.append(np.asarray(Image.open(buf).convert("RGB")).copy())
+    return frames
+
+
+def test_faces_on_imports_and_no_face_in_a_cat(tmp_path: Path) -> None:
+    from skimage import data
+
+    from driftloop.metrics.face import available
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(f"MediaPipe's face mesh is not installed here: {why}")
+    write_pngs(tmp_path / "person", _loss_chain(data.astronaut()))
+    write_pngs(tmp_path / "cat", _loss_chain(data.chelsea()))
+    ws = tmp_path / "ws"
+    person = api.open_run(import_chain(tmp_path / "person", ws, faces=True, render=False), ws)
+    assert person.config["metrics"]["faces"] is True
+    assert all(row.get("face_found") == 1.0 for row in person.metric_rows().values())
+    assert "face_eyebrow_thickness" in person.metric_rows()[(0, 3)]
+    cat = api.open_run(import_chain(tmp_path / "cat", ws, faces=True, render=False), ws)
+    (summary,) = cat.summary()
+    assert summary.face_at_start is False
+    assert "no face in the original" in (cat.path / "report.html").read_text().lower()
+    plain = api.open_run(import_chain(tmp_path / "person", tmp_path / "ws2", render=False), tmp_path / "ws2")
+    assert "face_found" not in plain.metric_rows()[(0, 1)]
+    plain.recompute_metrics(faces=True)  # metrics --recompute --faces
+    assert plain.metric_rows()[(0, 1)]["face_found"] == 1.0

@@ -8,14 +8,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from driftloop.cadence import find_copies, static_border
 from driftloop.errors import InputError
-from driftloop.sequences import find_copies, natural_key, read_sequence
+from driftloop.render import write_gif as write_gif_own
+from driftloop.render import write_mp4 as write_mp4_own
+from driftloop.render.labels import label_box
+from driftloop.sequences import FindCopies, natural_key, read_sequence
 from sequence_fixtures import (
     N_COPIES,
+    POSTED_VIDEOS,
     SIZE,
     generation_loss,
     held,
     palette_frames,
+    posted_video,
+    similar_pair,
     with_timer,
     write_gif,
     write_mp4,
@@ -128,7 +135,8 @@ def test_cut_detector_finds_every_copy_of_an_mp4(made: dict[str, Path], chain) -
     for k, member in enumerate(seq.members):
         errors = [_mean_abs(member.frame, c) for c in chain]
         assert int(np.argmin(errors)) == k and errors[k] < 4
-    assert seq.settings["threshold"] == 1.0 and seq.settings["fps"] == 10.0
+    assert seq.settings["hold_s"] == 0.5 and seq.settings["fps"] == 10.0
+    assert "12 copies found (each held 0.50 s" in seq.notes[0]
 
 
 def test_every_seconds_picks_the_middle_of_each_window(made: dict[str, Path]) -> None:
@@ -138,38 +146,95 @@ def test_every_seconds_picks_the_middle_of_each_window(made: dict[str, Path]) ->
     assert len(read_sequence([made["mp4"]], every=1.0).members) == N_COPIES // 2
 
 
-def test_a_running_timer_hides_the_cuts_until_cropped_out(made: dict[str, Path], chain) -> None:
-    with pytest.raises(InputError, match=r"timer\.mp4: no detectable cuts.*--every"):
-        read_sequence([made["timer"]])
+def test_a_running_timer_is_cropped_out_by_hand(made: dict[str, Path], chain) -> None:
     seq = read_sequence([made["timer"]], crop=(0, 16, SIZE, SIZE))
     assert len(seq.members) == N_COPIES
     assert seq.members[0].frame.shape == (SIZE, SIZE, 3)
     assert _mean_abs(seq.members[5].frame, chain[5]) < 4
 
 
-def test_threshold_and_min_duration_are_settable(made: dict[str, Path]) -> None:
+def test_threshold_hold_and_copies_are_settable(made: dict[str, Path]) -> None:
     with pytest.raises(InputError, match="no detectable cuts"):  # every cut is below a huge threshold
-        read_sequence([made["mp4"]], threshold=100.0)
-    with pytest.raises(InputError, match="no detectable cuts"):  # no copy is shown for 1 s
-        read_sequence([made["mp4"]], min_duration=1.0)
+        read_sequence([made["mp4"]], found=FindCopies(threshold=100.0))
+    given = read_sequence([made["mp4"]], found=FindCopies(hold=0.5))
+    assert len(given.members) == N_COPIES and "each held 0.50 s (given)" in given.notes[0]
+    assert len(read_sequence([made["mp4"]], found=FindCopies(copies=N_COPIES)).members) == N_COPIES
+    with pytest.raises(InputError, match="no cadence gives 40 copies"):
+        read_sequence([made["mp4"]], found=FindCopies(copies=40))
+    with pytest.raises(InputError, match="--every fixes the windows"):
+        read_sequence([made["mp4"]], every=0.5, found=FindCopies(hold=0.5))
 
 
-def test_find_copies_drops_fades_and_short_stretches() -> None:
-    a, b, c = (np.full((8, 8, 3), v, np.uint8) for v in (0, 100, 200))
-    fade = np.full((8, 8, 3), 50, np.uint8)
-    frames = [a, a, a, fade, b, b, b, c, a, a, a]  # a fade frame, and a one-frame flash of c
-    picked = find_copies(list(enumerate(frames)), fps=10, threshold=1.0, min_duration=0.2)
-    assert [(index, start, end) for index, start, end, _ in picked] == [(1, 0, 2), (5, 4, 6), (9, 8, 10)]
-    assert [int(f[0, 0, 0]) for *_, f in picked] == [0, 100, 0]
-    picked = find_copies(list(enumerate(frames)), fps=10, threshold=1.0, min_duration=0.3)
-    assert len(picked) == 3
-    assert find_copies(list(enumerate(frames)), fps=10, threshold=1.0, min_duration=0.4) == []
+# ------------------------------------------------------------------------------ posted videos, own renders
 
 
-def test_a_long_still_stretch_keeps_bounded_memory_and_picks_near_its_middle() -> None:
-    frames = [(i, np.full((4, 4, 3), 7, np.uint8)) for i in range(1000)]
-    ((index, start, end, _),) = find_copies(frames, fps=30)
-    assert (start, end) == (0, 999) and abs(index - 499.5) <= 16
+@pytest.fixture(scope="module")
+def small_chain() -> list[np.ndarray]:
+    return generation_loss(n=12, size=96)
+
+
+@pytest.mark.parametrize("case", POSTED_VIDEOS, ids=[c[0] for c in POSTED_VIDEOS])
+def test_posted_videos_give_every_copy_in_order(tmp_path: Path, small_chain, case) -> None:
+    """Holds of 0.25-1 s (7.5 frames included), CRF 18-35, a still letterbox and caption, two identical
+    successive copies, the last copy held 1 s longer: 12 copies, each picked inside its own hold."""
+    _name, hold, fps, crf, boxed, pair = case
+    seq = read_sequence([posted_video(tmp_path / "posted.mp4", small_chain, case)])
+    assert len(seq.members) == len(small_chain), seq.notes
+    for k, member in enumerate(seq.members):  # the picked frame lies inside copy k's true hold
+        assert round(k * hold) <= member.info["video_frame"] < round((k + 1) * hold), (k, member.info)
+    assert seq.settings["hold_s"] == pytest.approx(hold / fps, abs=0.02)
+    assert seq.settings["split_by_cadence"] == (1 if pair else 0)
+    if pair:
+        assert "1 merged copy split by cadence" in seq.notes[0]
+    if boxed:  # the still border is cropped to within one 8-pixel codec block of the picture, and said
+        x, y, w, h = seq.settings["crop"]
+        assert seq.settings["crop_found"] and 0 <= x <= 6 and 6 <= y <= 12
+        assert 96 <= w <= 104 and 96 <= h <= 104
+        assert "still border" in seq.notes[1]
+    if crf <= 28 and not boxed:  # the k-th copy found is the k-th copy made, within the codec's loss
+        for k, member in enumerate(seq.members):
+            errors = [_mean_abs(member.frame, c) for c in small_chain]
+            assert int(np.argmin(errors)) == k or (pair and k == len(small_chain) // 2)
+
+
+@pytest.mark.parametrize("fps", [10.0, 4.0])
+def test_driftloops_own_mp4_and_gif_round_trip(tmp_path: Path, small_chain, fps: float) -> None:
+    """The renderer's defaults (10 fps: 0.1 s per copy, a counter on every frame, the last frame held
+    1.5 s) and 4 fps: every copy back, in order, within the codec's loss outside the counter."""
+    frames = list(enumerate(small_chain))
+    total = len(frames) - 1
+    mp4 = write_mp4_own(frames, tmp_path / "own.mp4", fps=fps, total=total)
+    gif = write_gif_own(frames, tmp_path / "own.gif", fps=fps, total=total)
+    for path, limit in ((mp4, 6.0), (gif, 6.0)):  # mean |Δ| 4.6 at most: the GIF's palette, H.264
+        seq = read_sequence([path])
+        assert len(seq.members) == len(small_chain), (path.name, seq.notes)
+        for k, member in enumerate(seq.members):
+            if path.suffix == ".mp4":  # one video frame per copy, then the last one held
+                assert member.info["video_frame"] == k and member.info["shown_frames"][0] == k
+            x0, y0, x1, y1 = label_box(96, 96, k, total)
+            outside = np.ones((96, 96), bool)
+            outside[y0:y1, x0:x1] = False
+            errors = [_mean_abs(member.frame[outside], c[outside]) for c in small_chain]
+            assert errors[k] < limit, (path.name, k, errors[k])
+            if path.suffix == ".gif":  # lossless but for the palette: nearest to its own copy
+                assert int(np.argmin(errors)) == k
+
+
+def test_find_copies_on_signals_with_known_truth() -> None:
+    quiet = np.full(200, 0.02)
+    cuts = [round(k * 7.5) for k in range(1, 13)]  # a 7.5-frame hold (0.25 s at 30 fps)
+    d = quiet.copy()
+    for c in cuts:
+        d[c - 3 : c] = [0.3, 0.6, 2.0]  # a cut smeared over three frames, peaking at the cut (d[c - 1])
+    d[cuts[5] - 3 : cuts[5]] = 0.02  # copies 5 and 6 identical: no cut at all
+    d[40] = 0.9  # a flicker off the cadence (frame 41, between cuts at 38 and 45)
+    found = find_copies(d)
+    assert [s for s, _ in found.spans] == [0, *cuts], found
+    assert found.split == 1 and found.ignored >= 1 and found.hold == pytest.approx(7.5, abs=0.05)
+    one_frame = np.concatenate([np.full(11, 5.0), np.zeros(15)])  # driftloop's MP4: 1 frame each, held last
+    assert [s for s, _ in find_copies(one_frame).spans] == list(range(12))
+    assert find_copies(one_frame).spans[-1] == (11, 26)
+    assert len(find_copies(np.zeros(30)).spans) == 1
 
 
 # ------------------------------------------------------------------------------------------- bad input
@@ -250,8 +315,9 @@ def test_crop_outside_the_frame_names_the_frame_size(made: dict[str, Path]) -> N
     ("kwargs", "match"),
     [
         ({"every": 0}, "--every must be a positive"),
-        ({"threshold": -1}, "--threshold must be 0 or more"),
-        ({"min_duration": float("nan")}, "--min-duration must be 0 or more"),
+        ({"found": FindCopies(threshold=-1)}, "--threshold must be 0 or more"),
+        ({"found": FindCopies(hold=float("nan"))}, "--hold must be a positive"),
+        ({"found": FindCopies(copies=1)}, "--copies must be 2 or more"),
     ],
 )
 def test_bad_settings(made: dict[str, Path], kwargs: dict, match: str) -> None:
@@ -283,3 +349,38 @@ def test_members_with_alpha_are_put_on_white_like_inputs(tmp_path: Path, chain) 
     seq = read_sequence([folder])
     assert np.all(seq.members[1].frame == 255)
     assert any("alpha composited on white" in n for n in seq.notes)
+
+
+def test_a_still_plain_background_is_picture_and_a_still_bar_is_border() -> None:
+    activity = np.ones((100, 100))
+    activity[:20] = 0  # the top 20 rows never change
+    wall = np.full((100, 100, 3), 250, np.uint8)  # ... and look like the picture below them: a white wall
+    wall[40:] = 90
+    assert static_border(activity, wall) is None
+    bar = wall.copy()
+    bar[:20] = 0  # ... and are black above a white picture: a letterbox bar
+    assert static_border(activity, bar) == (0, 20, 100, 80)
+    assert static_border(activity) == (0, 20, 100, 80)  # without the first frame: stillness alone
+
+
+def test_gifs_made_from_videos_and_merged_identical_copies(tmp_path: Path, small_chain) -> None:
+    """A GIF converted from a video (one global palette, as video-to-GIF converters make) holds each copy
+    over 5 frames with a little noise; a GIF writer merges two identical successive copies into one frame
+    shown twice as long: 12 copies each."""
+    rng = np.random.default_rng(0)
+    palette = Image.fromarray(np.concatenate(small_chain[::3], axis=1)).quantize(256)
+    noisy = []
+    for frame in held(small_chain, 5):
+        speckle = rng.integers(-2, 3, frame.shape) * (rng.random(frame.shape) < 0.1)  # ±2 levels on 10 %
+        grainy = Image.fromarray(np.clip(frame.astype(np.int16) + speckle, 0, 255).astype(np.uint8))
+        noisy.append(grainy.quantize(palette=palette, dither=Image.Dither.NONE))
+    gif = tmp_path / "from-video.gif"
+    noisy[0].save(gif, save_all=True, append_images=noisy[1:], duration=100, loop=0)
+    seq = read_sequence([gif])
+    assert len(seq.members) == 12 and [m.info["frame"] for m in seq.members] == [5 * k + 2 for k in range(12)]
+    assert "12 copies in 60 frames (each held 0.50 s" in seq.notes[-1]
+    pair = similar_pair(small_chain, 6)
+    merged = write_gif(tmp_path / "merged.gif", pair, duration_ms=200)
+    seq = read_sequence([merged])
+    assert seq.settings["frames"] == 11  # the writer merged copies 5 and 6
+    assert len(seq.members) == 12 and seq.members[5].info["frame"] == seq.members[6].info["frame"] == 5

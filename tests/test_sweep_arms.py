@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import driftloop
 from conftest import run_cli
@@ -14,7 +16,7 @@ from driftloop import api
 from driftloop.errors import RunNotFoundError
 from driftloop.importer import import_chain
 from driftloop.sweep import SweepSpecError, load_sweep, plan, run_sweep, sweep_chains
-from sequence_fixtures import generation_loss, write_pngs
+from sequence_fixtures import generation_loss, write_gif, write_pngs
 
 
 @pytest.fixture
@@ -86,7 +88,9 @@ def test_a_plain_sweep_card_has_no_arms_key(spec_dir: Path, tmp_path: Path) -> N
 
 def test_imported_runs_sit_beside_the_models(spec_dir: Path, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    given = import_chain(spec_dir / "copies", ws, label="by hand", render=False)
+    chain = generation_loss(n=4, size=32)
+    write_pngs(spec_dir / "by-hand", chain[:1] + [f[::-1].copy() for f in chain[1:]])  # another chain
+    given = import_chain(spec_dir / "by-hand", ws, label="by hand", render=False)
     text = f'name = "mixed"\nmodels = ["jpeg"]\n[[imported]]\nrun = "{given}"\n'
     text += '[[imported]]\npath = "copies/"\nlabel = "gpt image"\n'
     spec = _write(spec_dir, text)
@@ -137,3 +141,73 @@ def test_an_imported_entry_must_be_an_imported_run(spec_dir: Path, tmp_path: Pat
     sweep = load_sweep(_write(spec_dir, 'models = ["jpeg"]\n[[imported]]\nrun = "no-such-run"\n'))
     with pytest.raises(RunNotFoundError):
         run_sweep(sweep, ws, render=False)
+
+
+def test_a_sweep_of_imported_chains_alone(tmp_path: Path) -> None:
+    """No images, no models: imported arms only; a run given by id takes the sweep's label; control =
+    false means no comparisons; sources are stored absolute and resolved, with their sha256."""
+    study = tmp_path / "study"
+    chain = generation_loss(n=4, size=32)
+    write_pngs(study / "gpt", chain)
+    write_pngs(study / "gem", chain[:1] + [f[::-1].copy() for f in chain[1:]])
+    write_gif(study / "third.gif", chain[:1] + [f[:, ::-1].copy() for f in chain[1:]])
+    ws = tmp_path / "ws"
+    given = import_chain(study / "gem", ws, label="old name", render=False)
+    spec = study / "alone.toml"
+    spec.write_text(
+        f'name = "alone"\ncontrol = false\n[[imported]]\nrun = "{given}"\nlabel = "gemini app"\n'
+        '[[imported]]\npath = "gpt/"\nlabel = "chatgpt app"\n[[imported]]\npath = "third.gif"\nlabel = "x"\n'
+    )
+    done = run_cli("sweep", str(spec), "--no-render", "-q", "-w", str(ws))
+    assert done.returncode == 0, done.stderr
+    _, js = api.bias("alone", ws)
+    card = json.loads(js.read_text())
+    assert {m["model"] for m in card["models"]} == {
+        "imported:gemini app",
+        "imported:chatgpt app",
+        "imported:x",
+    }
+    assert card["settings"]["control"] is None and not any(m["is_control"] for m in card["models"])
+    assert any("control = false" in n for n in card["notes"])
+    for run in driftloop.runs(ws):
+        files = driftloop.open_run(run.id, ws).config["import"]["files"]
+        assert all(Path(f["path"]).is_absolute() and ".." not in Path(f["path"]).parts for f in files)
+        assert all(len(f["sha256"]) == 64 for f in files)
+    gif_run = next(r for r in driftloop.runs(ws) if r.model == "imported:x")
+    (chain0,) = driftloop.open_run(gif_run.id, ws).chains()
+    assert chain0.input_path == str((study / "third.gif").resolve())
+
+
+def test_control_false_means_no_comparison_on_a_model_sweep(spec_dir: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    spec = _write(spec_dir, 'name = "nocontrol"\ncontrol = false\nmodels = ["jpeg", "webp"]\n')
+    assert run_cli("sweep", str(spec), "--no-render", "-q", "-w", str(ws)).returncode == 0
+    card = json.loads(api.bias("nocontrol", ws)[1].read_text())
+    assert card["settings"]["control"] is None and not any(m["is_control"] for m in card["models"])
+    assert {m["model"] for m in card["models"]} == {"jpeg", "webp"}
+
+
+def test_faces_true_holds_for_imported_arms(tmp_path: Path) -> None:
+    from skimage import data
+
+    from driftloop.metrics.face import available
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(f"MediaPipe's face mesh is not installed here: {why}")
+    study = tmp_path / "study"
+    person = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128)))
+    write_pngs(study / "new", [person, np.ascontiguousarray(person[:, ::-1])])
+    write_pngs(study / "old", [person, np.clip(person.astype(int) + 8, 0, 255).astype(np.uint8)])
+    ws = tmp_path / "ws"
+    given = import_chain(study / "old", ws, label="old", render=False)  # imported without faces
+    spec = study / "faces.toml"
+    spec.write_text(f'name = "faces"\nfaces = true\n[[imported]]\nrun = "{given}"\n'
+                    '[[imported]]\npath = "new/"\nlabel = "new"\n')  # fmt: skip
+    done = run_cli("sweep", str(spec), "--no-render", "-w", str(ws))
+    assert done.returncode == 0, done.stderr
+    assert "measuring faces on run" in done.stderr
+    for run in driftloop.runs(ws):
+        rows = driftloop.open_run(run.id, ws).metric_rows()
+        assert rows[(0, 0)]["face_found"] == 1.0, run.model
+    assert not any(w in done.stderr for w in ("W0000", "absl::InitializeLog", "XNNPACK"))

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftloop import sweep as sweeps
+from driftloop.archive import ArchiveImport, is_archive
+from driftloop.archive import import_archive as importing_archive
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start, storage_guard
@@ -51,7 +53,9 @@ __all__ = [
     "bias",
     "bias_card",
     "estimate",
+    "import_archive",
     "import_chain",
+    "is_archive",
     "open_run",
     "plan",
     "resume",
@@ -80,10 +84,14 @@ class Run(RunView):
         return exporting.export(self, fmt, Path(path) if path else None)  # type: ignore[arg-type]
 
     def recompute_metrics(
-        self, progress: Callable[[int, int], None] | None = None, perceptual: bool | None = None
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        perceptual: bool | None = None,
+        faces: bool | None = None,
     ) -> int:
-        """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics added)."""
-        return recompute(self, progress, perceptual)
+        """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics or face
+        measures added)."""
+        return recompute(self, progress, perceptual, faces)
 
     def summary(self, df: Any = None) -> list[ChainSummary]:
         """One summary per chain: half-life, first fixed point (over the run's ``patience``), colour drift
@@ -246,7 +254,11 @@ def import_chain(
     model: str | None = None,
     every: float | None = None,
     threshold: float | None = None,
-    min_duration: float | None = None,
+    hold: float | None = None,
+    copies: int | None = None,
+    steps: Sequence[int] | None = None,
+    allow_duplicate: bool = False,
+    faces: bool = False,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -256,13 +268,29 @@ def import_chain(
 ) -> Run:
     """Import copies made elsewhere (a folder or list of images, an animated GIF/WebP, a video) as a run
     with one chain and model ``imported:<label>``; see :func:`driftloop.importer.import_chain`.
-    ``threshold`` and ``min_duration`` tune the video cut detector (None: its defaults)."""
-    tuning = {k: v for k, v in (("threshold", threshold), ("min_duration", min_duration)) if v is not None}
+    ``threshold``, ``hold`` (seconds per copy) and ``copies`` override how a video's copies are found;
+    ``steps`` numbers the copies (default: from a folder's file names); a chain already stored is refused
+    unless ``allow_duplicate``."""
     run_id = importing(
-        sources, workspace, label=label, model=model, every=every, crop=crop, order_file=order_file,
-        size=size, render=render, max_pixels=max_pixels, log=log, **tuning,
+        sources, workspace, label=label, model=model, every=every, threshold=threshold, hold=hold,
+        copies=copies, steps=steps, allow_duplicate=allow_duplicate, faces=faces, crop=crop,
+        order_file=order_file, size=size, render=render, max_pixels=max_pixels, log=log,
     )  # fmt: skip
     return Run(Store(workspace), run_id)
+
+
+def import_archive(
+    folder: str | Path,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    name: str | None = None,
+    model: str | None = None,
+    faces: bool = False,
+    render: bool = True,
+    log: Logger | None = None,
+) -> ArchiveImport:
+    """Import a folder of posted chains (one GIF, video or folder each) as one sweep with its bias card;
+    bad members are reported by name, the rest imported. See :mod:`driftloop.archive`."""
+    return importing_archive(folder, workspace, name=name, model=model, faces=faces, render=render, log=log)
 
 
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> Run:
@@ -301,7 +329,7 @@ def sweep(
 
     def import_arm(entry: sweeps.ImportedArm) -> str:  # an [[imported]] source not seen yet: imported once
         return importing(list(entry.sources), workspace, label=entry.label, model=entry.model,
-                         every=entry.every, log=log)  # fmt: skip
+                         every=entry.every, faces=bool(plan.options.get("faces")), log=log)  # fmt: skip
 
     ids = sweeps.run_sweep(plan, workspace, progress_for, log, render, retry_failed=retry_failed,
                            importer=import_arm, engine=Engine(engine, address, workers))  # fmt: skip
@@ -318,7 +346,7 @@ def bias(
     if chains:
         runs = [Run(ws.store, i) for i in chains]
         return bias_card(runs, ws.root / "sweeps" / target, f"bias card · {target}", control or sweep_control,
-                         chains)  # fmt: skip
+                         chains, sweeps.sweep_labels(workspace, target))  # fmt: skip
     try:
         one = Run(ws.store, target)
     except RunNotFoundError:
@@ -330,10 +358,12 @@ def bias_card(
     runs: Sequence[RunView],
     folder: str | Path,
     title: str,
-    control: str | None = None,
+    control: str | bool | None = None,
     chains: Mapping[str, set[int]] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
-    """The bias card (HTML and JSON) of a set of runs; ``chains`` limits it to some chains of each."""
+    """The bias card (HTML and JSON) of a set of runs; ``chains`` limits it to some chains of each;
+    ``control`` False: no comparisons; ``labels`` renames imported runs' arms (run id → label)."""
     if not runs:
         raise DriftloopError(f"{title}: no runs to make a bias card from")
-    return write_bias_card_for(list(runs), Path(folder), title, control, chains)
+    return write_bias_card_for(list(runs), Path(folder), title, control, chains, labels)

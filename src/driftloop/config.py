@@ -39,6 +39,12 @@ def split_arm(label: str) -> tuple[str, str]:
     return (model, spec) if sep and spec else (label, "none")
 
 
+def made_by(config: dict[str, Any]) -> str | None:
+    """The model a user named for an imported chain (``driftloop import --model "GPT-5 in ChatGPT"``)."""
+    imported = config.get("import") or {}
+    return imported.get("model") if isinstance(imported, dict) else None
+
+
 def config_arm(config: dict[str, Any]) -> str:
     """The arm of a stored configuration record (``model``, and ``stabilize`` when present)."""
     return arm_label(str(config.get("model")), config.get("stabilize"))

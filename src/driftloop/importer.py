@@ -14,6 +14,8 @@ frame 0's shape fitted in the copy, one scale factor, no stretch), and that is r
 
 from __future__ import annotations
 
+import itertools
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,19 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE, IMPORTED_PREFIX
+from driftloop.analysis.sources import matching_chain
+from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_WORKSPACE, IMPORTED_PREFIX, MetricsConfig
 from driftloop.cost import load_factors
 from driftloop.engines.start import new_run_id
 from driftloop.errors import InputError, SpecError
 from driftloop.frames import NewFrame, frame_sha256
-from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings
+from driftloop.metrics.recorder import MetricsRecorder, MetricsSettings, metrics_settings
 from driftloop.provenance import host, versions
 from driftloop.replicators.hosted.canvas import place, unplace
 from driftloop.report.run import write_outputs
-from driftloop.sequences import DEFAULT_MIN_DURATION, DEFAULT_THRESHOLD, CopySequence, read_sequence
+from driftloop.sequences import CopySequence, FindCopies, read_sequence
 from driftloop.store import FrameWriter, RunView, Store, run_lock
 
-__all__ = ["conform", "import_chain"]
+__all__ = ["conform", "copy_steps", "import_chain"]
 
 MODEL_PREFIX = IMPORTED_PREFIX
 _BATCH = 8  # frames per writer transaction
@@ -45,8 +48,12 @@ def import_chain(
     label: str | None = None,
     model: str | None = None,
     every: float | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
-    min_duration: float = DEFAULT_MIN_DURATION,
+    threshold: float | None = None,
+    hold: float | None = None,
+    copies: int | None = None,
+    steps: Sequence[int] | None = None,
+    allow_duplicate: bool = False,
+    faces: bool = False,
     crop: tuple[int, int, int, int] | None = None,
     order_file: str | Path | None = None,
     size: int | None = None,
@@ -57,52 +64,129 @@ def import_chain(
     """Import a copy sequence as a new run and return its id.
 
     ``sources``: one folder, image files, one animated GIF/WebP, or one video (see
-    :func:`driftloop.sequences.read_sequence` for ``every``, ``threshold``, ``min_duration``, ``crop`` and
-    ``order_file``). ``label`` names the chain (model ``imported:<label>``; default: ``model``, else the
-    source's name); ``model`` records which model made the copies. ``size`` makes every frame
-    ``size``×``size`` (default: frame 0's own size). The report and ``summary.json`` are written
-    afterwards, and with ``render`` the animations and contact sheet first (a render failure leaves the
-    complete run in place).
+    :func:`driftloop.sequences.read_sequence` for ``every``, ``crop`` and ``order_file``; ``threshold``,
+    ``hold`` (seconds) and ``copies`` tune how a video's copies are found). ``label`` names the chain
+    (model ``imported:<label>``; default: ``model``, else the source's name);
+    ``model`` records which model made the copies. ``steps`` numbers the copies (default: from the
+    file names of a folder, else 0, 1, 2, ...; see :func:`copy_steps`). Copies that show the same
+    pictures as a stored chain (the same chain as a GIF, PNGs or a re-encoded video) are refused with
+    that run's id (``InputError``) unless ``allow_duplicate``; then the run records ``duplicate_of`` and
+    the bias card counts the chain once. ``faces`` adds the face measures (``driftloop[faces]``).
+    ``size`` makes every frame ``size``×``size`` (default: frame 0's own size). The report and
+    ``summary.json`` are written afterwards, and with ``render`` the animations and contact sheet first
+    (a render failure leaves the complete run in place).
     """
     say = log or (lambda _msg: None)
-    paths = [Path(sources)] if isinstance(sources, str | Path) else [Path(p) for p in sources]
+    given = [sources] if isinstance(sources, str | Path) else list(sources)
+    paths = [Path(p).expanduser().resolve() for p in given]  # stored one way: absolute, resolved
+    order_file = Path(order_file).expanduser().resolve() if order_file is not None else None
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8):
         raise SpecError(f"--size must be a whole number of pixels, at least 8 (got {size})")
     name = _label(label, model, paths, order_file)
     seq = read_sequence(
         paths,
         every=every,
-        threshold=threshold,
-        min_duration=min_duration,
+        found=FindCopies(threshold, hold, copies),
         crop=crop,
         order_file=order_file,
         max_pixels=max_pixels,
     )
     for note in seq.notes:
         say(note)
+    numbers, numbering = copy_steps(seq, steps)
+    say(numbering)
     frames, infos = conform(seq, size)
     resized = sum(1 for info in infos if "resized" in info)
     if resized:
         say(f"{resized} frame(s) brought to frame 0's size {frames[0].shape[1]}x{frames[0].shape[0]}")
     spec = MODEL_PREFIX + name
-    config = _config(seq, spec, name, model, frames, size)
+    config = _config(seq, spec, name, model, frames, size, numbers, numbering)
+    config["metrics"]["faces"] = faces
     store = Store(workspace)
+    stored = matching_chain((RunView(store, row.id) for row in store.runs()), numbers, frames)
+    if stored is not None and not allow_duplicate:
+        where = ", ".join(str(p) for p in paths) or str(order_file)
+        raise InputError(
+            f"{where}: these copies are already stored as run {stored[0]} (chain {stored[1]}); one chain "
+            "imported twice would count twice. Use that run, or pass --allow-duplicate to import it again"
+        )
+    if stored is not None:
+        config["import"]["duplicate_of"] = stored[0]
+        say(f"the same chain as run {stored[0]} (chain {stored[1]}): imported again (--allow-duplicate)")
     run_id = new_run_id(spec)
     first_path, first_sha = _origin(seq)
     model_info = {"kind": "imported", "label": name, "made_by": model, "sequence": seq.kind}
     try:
         store.create_run(
-            run_id, spec, len(frames) - 1, config, model_info, versions(), host(),
+            run_id, spec, numbers[-1], config, model_info, versions(), host(),
             [(first_path, first_sha, 0)],
         )  # fmt: skip
+        for note in (*seq.notes, numbering):  # what was found, shown among the report's notes
+            store.add_event(run_id, "import", note)
         with run_lock(store.run_dir(run_id), run_id):
-            _write(store, run_id, frames, infos)
+            settings = metrics_settings(store, run_id, MetricsConfig(faces=faces), say) or MetricsSettings()
+            _write(store, run_id, frames, infos, numbers, settings)
     except BaseException:
         _discard(store, run_id)
         raise
     say(f"imported {len(frames)} frames ({seq.kind}) as run {run_id}")
     write_outputs(RunView(store, run_id), render, say)
     return run_id
+
+
+def copy_steps(seq: CopySequence, steps: Sequence[int] | None = None) -> tuple[list[int], str]:
+    """The step number of each copy, and a sentence saying where they came from and what is missing.
+
+    ``steps`` (``--steps 0,1,2,3,10``) wins. Otherwise the files of a folder number their copies by the
+    last number in each name, the first file being step 0: ``copy_000`` … ``copy_010`` are steps 0 … 10,
+    ``original.png, copy_1.png, copy_2.png, copy_10.png`` are 0, 1, 2, 10, and ``1.png 2.png 3.png
+    10.png`` are 0, 1, 2, 9. Names that do not number the copies in order (and animations and videos)
+    give 0, 1, 2, ... Rates, plots and the card use these steps, so a chain with gaps is measured per
+    real step.
+    """
+    n = len(seq.members)
+    if steps is not None:
+        numbers = [int(s) for s in steps]
+        if len(numbers) != n:
+            raise SpecError(f"--steps gives {len(numbers)} step(s) for {n} copies; give one step per copy")
+        if numbers[0] != 0 or any(b <= a for a, b in itertools.pairwise(numbers)):
+            raise SpecError(f"--steps must start at 0 and rise (got {','.join(map(str, numbers))})")
+        return numbers, _said(numbers, "from --steps")
+    named = _named_steps(seq) if seq.kind == "images" else None
+    if named is None:
+        return list(range(n)), f"steps 0 to {n - 1}, one per copy in order"
+    return named, _said(named, "from the file names")
+
+
+def _named_steps(seq: CopySequence) -> list[int] | None:
+    """Steps from the last number in each file's name (the first file may have none: the original)."""
+    found = [re.findall(r"\d+", Path(m.source).stem) for m in seq.members]
+    numbers = [int(f[-1]) if f else None for f in found]
+    if any(v is None for v in numbers[1:]):
+        return None
+    base = 0 if numbers[0] is None else numbers[0]
+    steps = [0] + [v - base for v in numbers[1:] if v is not None]
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        return None
+    return steps
+
+
+def _missing(steps: list[int]) -> list[list[int]]:
+    """The gaps of a step list, as inclusive [first, last] ranges."""
+    return [[a + 1, b - 1] for a, b in itertools.pairwise(steps) if b > a + 1]
+
+
+def _said(steps: list[int], where: str) -> str:
+    gaps = _missing(steps)
+    shown = ", ".join(map(str, steps)) if len(steps) <= 12 else f"{steps[0]}, {steps[1]}, …, {steps[-1]}"
+    if not gaps:
+        return f"steps {shown} {where}"
+    holes = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in gaps)
+    count = sum(b - a + 1 for a, b in gaps)
+    return (
+        f"steps {shown} {where}: a chain with gaps ({count} step(s) missing: {holes}); "
+        "rates and plots use the real steps"
+    )
 
 
 def conform(seq: CopySequence, size: int | None = None) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
@@ -154,6 +238,8 @@ def _config(
     model: str | None,
     frames: list[np.ndarray],
     size: int | None,
+    steps: list[int],
+    numbering: str,
 ) -> dict[str, Any]:
     """A run configuration with the keys every run has, plus what the import read and how."""
     path, sha = _origin(seq)
@@ -162,7 +248,7 @@ def _config(
         "model": spec,
         "inputs": [{"path": path, "sha256": sha}],
         "seeds": [0],
-        "n_steps": len(frames) - 1,
+        "n_steps": steps[-1],
         "size": max(height, width),
         "requested_size": size,
         "batch_size": None,
@@ -180,24 +266,34 @@ def _config(
             "label": label,
             "model": model,
             "frame_size": [width, height],
+            "steps": steps,
+            "missing_steps": _missing(steps),
+            "numbering": numbering,
             "files": [{"path": p, "sha256": h} for p, h in seq.files],
             **seq.settings,
         },
     }
 
 
-def _write(store: Store, run_id: str, frames: list[np.ndarray], infos: list[dict[str, Any]]) -> None:
+def _write(
+    store: Store,
+    run_id: str,
+    frames: list[np.ndarray],
+    infos: list[dict[str, Any]],
+    steps: list[int],
+    settings: MetricsSettings,
+) -> None:
     """Frames through the engine's writer (file, then row), metrics through its recorder; run marked done."""
     store.set_run_status(run_id, "running")
     writer = FrameWriter(store, run_id)
     recorder = MetricsRecorder(
-        store, run_id, MetricsSettings(), on_error=lambda m: store.add_event(run_id, "metrics", m)
+        store, run_id, settings, on_error=lambda m: store.add_event(run_id, "metrics", m)
     )
     try:
         for start in range(0, len(frames), _BATCH):
             batch = [
-                NewFrame(0, step, None, frames[step], frame_sha256(frames[step]), info=infos[step])
-                for step in range(start, min(start + _BATCH, len(frames)))
+                NewFrame(0, steps[i], None, frames[i], frame_sha256(frames[i]), info=infos[i])
+                for i in range(start, min(start + _BATCH, len(frames)))
             ]
             writer.write_frames(batch)
             recorder.submit_many((f.chain, f.step, f.frame) for f in batch)

@@ -6,14 +6,16 @@ order, with its pixels exactly as saved (no resize here: frames of a different s
 0's size by the importer, the way a hosted model's answer is). What this module decides:
 
 * **Order.** Folders and lists of files are sorted naturally (``2.png`` before ``10.png``), because a
-  shell glob sorts ``10.png`` before ``2.png``; an order file (one path per line) overrides it.
+  shell glob sorts ``10.png`` before ``2.png``; in a folder, the one file without a number among numbered
+  ones (``original.png`` beside ``copy_1.png`` …) comes first; an order file (one path per line)
+  overrides it.
 * **Which video frames are copies.** A video shows each copy for a while. With ``every=SECONDS`` the k-th
-  copy is the frame in the middle of the k-th window. Otherwise copies are found by a cut detector: the
-  mean absolute difference between consecutive frames (0..255 per channel) at or below ``threshold``
-  joins a frame to the still stretch before it; a still stretch lasting at least ``min_duration`` seconds
-  (and two frames) is one copy, represented by its middle frame; shorter stretches (cross-fades, motion)
-  are dropped. Codec noise inside a still stretch of an H.264 video is far below the default threshold.
-* **Overlays.** ``crop=(x, y, w, h)`` keeps only that box of every frame (a step counter, a watermark).
+  copy is the frame in the middle of the k-th window from the start. Otherwise cuts and the cadence at
+  which copies are shown find them (:mod:`driftloop.cadence`); ``FindCopies`` overrides the threshold,
+  the hold or the number of copies.
+* **Overlays.** A border of a video that stays still while the picture changes (letterbox bars, a caption
+  strip, a frame) is found and cropped, and the crop recorded; ``crop=(x, y, w, h)`` overrides it and
+  keeps only that box of every frame (a step counter, a watermark).
 
 Every member passes the checks of :mod:`driftloop.images` (file checks, decompression-bomb guard,
 ``max_pixels``), and every problem is an ``InputError`` naming the file and, where it applies, the position.
@@ -21,6 +23,7 @@ Every member passes the checks of :mod:`driftloop.images` (file checks, decompre
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,17 +34,16 @@ import imageio_ffmpeg
 import numpy as np
 
 from driftloop._fs import file_sha256
+from driftloop.cadence import Copies, describe, find_copies, static_border
 from driftloop.errors import InputError
 from driftloop.images import DEFAULT_MAX_PIXELS, decode_frames
 
 __all__ = [
-    "DEFAULT_MIN_DURATION",
-    "DEFAULT_THRESHOLD",
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "CopySequence",
+    "FindCopies",
     "Member",
-    "find_copies",
     "natural_key",
     "read_sequence",
 ]
@@ -49,16 +51,7 @@ __all__ = [
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mov", ".m4v", ".mkv", ".avi"})
 
-#: Mean |Δ| (0..255) between consecutive video frames at or below which they show the same copy. H.264 at
-#: ordinary quality stays below ~0.5 inside a still stretch; consecutive copies of a chain differ by more.
-DEFAULT_THRESHOLD = 1.0
-#: Seconds a still stretch must last to count as a copy (shorter ones are fades or motion).
-DEFAULT_MIN_DURATION = 0.2
-
-_KEEP_PER_STRETCH = 64  # frames buffered per still stretch to pick its middle (thinned beyond that)
-
 Crop = tuple[int, int, int, int]
-Picked = tuple[int, int, int, np.ndarray]  # (chosen video frame, first and last frame shown, the frame)
 
 
 @dataclass(frozen=True)
@@ -75,7 +68,8 @@ class CopySequence:
     """A sequence of copies, frame 0 first, with the files it was read from and how.
 
     ``files`` holds (path, sha256) of every file read, for provenance; ``settings`` how copies were found
-    (kind, crop, every or threshold/min_duration, fps), for the run's configuration.
+    (kind, crop and whether it was found, every or hold/threshold/split copies, fps), for the run's
+    configuration.
     """
 
     kind: str  # "images", "animation" or "video"
@@ -99,8 +93,7 @@ def read_sequence(
     sources: Sequence[str | Path],
     *,
     every: float | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
-    min_duration: float = DEFAULT_MIN_DURATION,
+    found: FindCopies | None = None,
     crop: Crop | None = None,
     order_file: str | Path | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -111,7 +104,8 @@ def read_sequence(
     for a bad input. Raises ``InputError`` for fewer than two copies, an unreadable or corrupt member
     (named with its position), a video without detectable cuts, or a crop outside the frame.
     """
-    _check_settings(every, threshold, min_duration, crop)
+    found = found or FindCopies()
+    _check_settings(every, found, crop)
     paths = [Path(p) for p in sources]
     if order_file is not None:
         return _from_images(_ordered(Path(order_file), paths), crop, max_pixels, f"order file {order_file}")
@@ -120,7 +114,7 @@ def read_sequence(
     if len(paths) == 1 and paths[0].is_dir():
         return _from_images(_folder_members(paths[0]), crop, max_pixels, str(paths[0]))
     if len(paths) == 1 and paths[0].suffix.lower() in VIDEO_SUFFIXES:
-        return _from_video(paths[0], every, threshold, min_duration, crop, max_pixels)
+        return _from_video(paths[0], every, found, crop, max_pixels)
     if len(paths) == 1:
         return _from_animation(paths[0], crop, max_pixels)
     folders = [p for p in paths if p.is_dir()]
@@ -147,7 +141,12 @@ def _folder_members(folder: Path) -> list[Path]:
             f"{folder}: holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
             "pass the folder that holds the copies"
         )
-    return sorted(images, key=lambda p: natural_key(p.name))
+    ordered = sorted(images, key=lambda p: natural_key(p.name))
+    unnumbered = [p for p in ordered if not re.search(r"\d", p.stem)]
+    if len(unnumbered) == 1 and len(ordered) > 2:  # original.png beside copy_1.png, copy_2.png, ...
+        ordered.remove(unnumbered[0])
+        ordered.insert(0, unnumbered[0])
+    return ordered
 
 
 def _ordered(order_file: Path, sources: list[Path]) -> list[Path]:
@@ -213,7 +212,13 @@ def _without_path(message: str, path: Path) -> str:
 
 
 def _from_animation(path: Path, crop: Crop | None, max_pixels: int) -> CopySequence:
-    """Every frame of an animated GIF/WebP/PNG is a copy, with its display time recorded."""
+    """The copies of an animated GIF/WebP/PNG, with their display times recorded.
+
+    Usually every frame is a copy. An animation made from a video holds each copy over several frames,
+    and an encoder merges identical successive copies into one longer frame; so the frames are laid on a
+    timeline of the typical frame time (a frame shown twice as long counts twice) and the copies found
+    by cuts and cadence as in a video (:mod:`driftloop.cadence`).
+    """
     decoded = decode_frames(path, max_pixels=max_pixels)
     n = len(decoded.frames)
     if n < 2:
@@ -221,44 +226,82 @@ def _from_animation(path: Path, crop: Crop | None, max_pixels: int) -> CopySeque
             f"{path}: is a single image; a chain needs at least two (pass a folder, several images, "
             "an animated GIF/WebP or a video)"
         )
+    frames = [_crop(f, crop, f"{path} (frame {i + 1} of {n})") for i, f in enumerate(decoded.frames)]
+    order, rule = _animation_copies(frames, decoded.durations_ms)
     members = []
-    for i, (frame, duration) in enumerate(zip(decoded.frames, decoded.durations_ms, strict=True)):
+    for k, i in enumerate(order):
         label = f"{path} (frame {i + 1} of {n})"
-        info = {"file": str(path), "position": i, "duration_ms": duration}
-        members.append(Member(_crop(frame, crop, label), label, info))
+        info = {"file": str(path), "position": k, "frame": i, "duration_ms": decoded.durations_ms[i]}
+        members.append(Member(frames[i], label, info))
     notes = tuple(f"{path}: {note}" for note in decoded.notes)
-    settings = {"kind": "animation", "crop": list(crop) if crop else None}
+    if rule:
+        notes += (f"{path}: {len(members)} copies in {n} frames ({rule})",)
+    settings = {"kind": "animation", "crop": list(crop) if crop else None, "frames": n}
     return CopySequence("animation", tuple(members), ((str(path), decoded.source_sha256),), notes, settings)
+
+
+def _animation_copies(frames: list[np.ndarray], durations_ms: Sequence[int]) -> tuple[list[int], str]:
+    """Which frame shows each copy (frame indices, in order) and, when that is not simply every frame,
+    what was found."""
+    shown = [d for d in durations_ms if d > 0]
+    base = float(np.median(shown)) if shown else 0.0
+    repeats = [max(1, round(d / base)) if base > 0 else 1 for d in durations_ms]
+    timeline = [i for i, r in enumerate(repeats) for _ in range(r)]
+    diffs = [
+        0.0 if a == b else float(np.mean(np.abs(frames[a].astype(np.int16) - frames[b].astype(np.int16))))
+        for a, b in itertools.pairwise(timeline)
+    ]
+    found = find_copies(diffs)
+    order = [timeline[p] for p in found.picks]
+    if len(order) < 2 or order == list(range(len(frames))):
+        return list(range(len(frames))), ""
+    return order, describe(found, 1000.0 / base if base > 0 else 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- video
 
 
 def _from_video(
-    path: Path, every: float | None, threshold: float, min_duration: float, crop: Crop | None, max_pixels: int
+    path: Path,
+    every: float | None,
+    found: FindCopies,
+    crop: Crop | None,
+    max_pixels: int,
 ) -> CopySequence:
-    """The copies shown in a video: one per ``every`` seconds, or one per still stretch between cuts."""
+    """The copies shown in a video: one per ``every`` seconds, or those the cuts and cadence find.
+
+    Two passes over the video keep memory to two frames plus the copies: the first measures the
+    difference signal (and which border stays still), the second keeps the picked frames.
+    """
     sha = _file_sha256(path)
     fps, frames = _video_frames(path, max_pixels)
-    cropped = ((i, _crop(f, crop, f"{path} (video frame {i})")) for i, f in frames)
     if every is not None and every * fps < 1:
         raise InputError(f"{path}: --every {every:g} s is shorter than one frame at {fps:g} fps")
+    diffs, border = _measure(path, frames, crop)
+    n = len(diffs) + 1
+    if crop is None and border is not None:
+        crop = border
     if every is not None:
-        picked = _every(cropped, fps, every)
+        spans = _windows(n, fps, every)
+        copies = Copies(spans, tuple((s + e + 1) // 2 for s, e in spans), every * fps, 0, 0, 0.0)
         rule = f"one copy every {every:g} s"
     else:
-        picked = find_copies(cropped, fps, threshold, min_duration)
-        rule = f"cuts between still stretches (threshold {threshold:g}, min duration {min_duration:g} s)"
-    if len(picked) < 2:
+        hold = None if found.hold is None else found.hold * fps
+        if hold is not None and hold < 1:
+            raise InputError(f"{path}: --hold {found.hold:g} s is shorter than one frame at {fps:g} fps")
+        copies = find_copies(diffs, found.threshold, hold, found.copies)
+        rule = describe(copies, fps, given_hold=found.hold is not None)
+    if len(copies.spans) < 2:
         hint = (
             "is --every longer than the video?"
             if every is not None
-            else "try --every SECONDS if each copy is shown for a fixed time, or a lower --threshold / "
-            "--min-duration"
+            else "give the hold with --hold SECONDS or the number of copies with --copies N, or a lower "
+            "--threshold"
         )
-        raise InputError(f"{path}: no detectable cuts: found {len(picked)} copy with {rule}; {hint}")
+        raise InputError(f"{path}: no detectable cuts: found {len(copies.spans)} copy ({rule}); {hint}")
+    picked = _pick(_video_frames(path, max_pixels)[1], copies.picks, crop, path)
     members = []
-    for k, (index, start, end, frame) in enumerate(picked):
+    for k, ((start, end), index) in enumerate(zip(copies.spans, copies.picks, strict=True)):
         info = {
             "file": str(path),
             "position": k,
@@ -266,17 +309,94 @@ def _from_video(
             "time_s": round(index / fps, 4),
             "shown_frames": [start, end],
         }
-        members.append(Member(frame, f"{path} (copy {k + 1}, video frame {index})", info))
+        members.append(Member(picked[index], f"{path} (copy {k + 1}, video frame {index})", info))
     settings = {
         "kind": "video",
         "fps": fps,
         "crop": list(crop) if crop else None,
+        "crop_found": crop is not None and crop == border,
         "every": every,
-        "threshold": None if every is not None else threshold,
-        "min_duration": None if every is not None else min_duration,
+        "hold_s": None if copies.hold is None else round(copies.hold / fps, 4),
+        "threshold": None if every is not None else round(copies.threshold, 4),
+        "split_by_cadence": copies.split,
+        "ignored_changes": copies.ignored,
+        "copies_asked": found.copies,
     }
-    notes = (f"{path}: {len(members)} copies found ({rule}) at {fps:g} fps",)
-    return CopySequence("video", tuple(members), ((str(path), sha),), notes, settings)
+    notes = [f"{path}: {len(members)} copies found ({rule}) at {fps:g} fps"]
+    if crop is not None and crop == border:
+        notes.append(f"{path}: {_border_note(border, _frame_size(path))}")
+    return CopySequence("video", tuple(members), ((str(path), sha),), tuple(notes), settings)
+
+
+@dataclass(frozen=True)
+class FindCopies:
+    """How to find a video's copies: a fixed ``threshold`` (None: adaptive), the ``hold`` in seconds
+    (None: from the cadence), or the number of ``copies`` (None: as found)."""
+
+    threshold: float | None = None
+    hold: float | None = None
+    copies: int | None = None
+
+
+def _windows(n: int, fps: float, every: float) -> tuple[tuple[int, int], ...]:
+    """Fixed ``every``-second windows from the start; a window the video cuts short is dropped."""
+    n_full = int(n / fps / every + 1e-6)
+    return tuple((round(k * every * fps), round((k + 1) * every * fps) - 1) for k in range(n_full))
+
+
+def _measure(
+    path: Path, frames: Iterator[tuple[int, np.ndarray]], crop: Crop | None
+) -> tuple[list[float], Crop | None]:
+    """The difference signal between consecutive (cropped) frames, and the still border (None with a crop
+    given, or when nothing is still)."""
+    diffs: list[float] = []
+    prev: np.ndarray | None = None
+    activity: np.ndarray | None = None
+    first: np.ndarray | None = None
+    for index, raw in frames:
+        frame = _crop(raw, crop, f"{path} (video frame {index})").astype(np.int16)
+        first = frame if first is None else first
+        if prev is not None:
+            delta = np.abs(frame - prev).sum(axis=2, dtype=np.int32)
+            diffs.append(float(delta.mean()) / 3)
+            if crop is None:
+                activity = delta.astype(np.float64) if activity is None else activity + delta
+        prev = frame
+    return diffs, (None if activity is None else static_border(activity, first))
+
+
+def _pick(
+    frames: Iterator[tuple[int, np.ndarray]], picks: Sequence[int], crop: Crop | None, path: Path
+) -> dict[int, np.ndarray]:
+    wanted = set(picks)
+    kept = {}
+    for index, frame in frames:
+        if index in wanted:
+            kept[index] = _crop(frame, crop, f"{path} (video frame {index})").copy()
+    missing = wanted - kept.keys()
+    if missing:
+        raise InputError(f"{path}: video frame {min(missing)} could not be read again; re-export the video")
+    return kept
+
+
+def _frame_size(path: Path) -> tuple[int, int]:
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    try:
+        width, height = next(reader)["size"]
+    finally:
+        reader.close()
+    return width, height
+
+
+def _border_note(box: Crop, size: tuple[int, int]) -> str:
+    x, y, w, h = box
+    width, height = size
+    sides = [f"{name} {px} px" for name, px in (("top", y), ("bottom", height - y - h), ("left", x),
+             ("right", width - x - w)) if px]  # fmt: skip
+    return (
+        f"a still border ({', '.join(sides)}: letterbox, caption or frame) was cropped: --crop "
+        f"{x},{y},{w},{h} (give --crop {0},{0},{width},{height} to keep it)"
+    )
 
 
 def _file_sha256(path: Path) -> str:
@@ -329,74 +449,20 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def _every(frames: Iterator[tuple[int, np.ndarray]], fps: float, every: float) -> list[Picked]:
-    """The frame in the middle of each ``every``-second window; a window the video cuts short is dropped."""
-    picked: list[Picked] = []
-    last = -1
-    for index, frame in frames:
-        last = index
-        k = len(picked)
-        if index == int(((k + 0.5) * every) * fps):
-            start = round(k * every * fps)
-            picked.append((index, start, round((k + 1) * every * fps) - 1, frame.copy()))
-    n_full = int((last + 1) / fps / every + 1e-6)
-    return [(i, s, min(e, last), f) for i, s, e, f in picked[:n_full]]
-
-
-def find_copies(
-    frames: Iterator[tuple[int, np.ndarray]] | Sequence[tuple[int, np.ndarray]],
-    fps: float,
-    threshold: float = DEFAULT_THRESHOLD,
-    min_duration: float = DEFAULT_MIN_DURATION,
-) -> list[Picked]:
-    """The cut detector: one copy per still stretch lasting ``min_duration`` seconds and two frames or more.
-
-    Consecutive frames whose mean absolute difference (0..255, every channel) is at most ``threshold``
-    belong to the same still stretch; a larger difference is a cut. A stretch's copy is its middle frame
-    (to bound memory, a long stretch keeps only every k-th frame, k doubling as it grows, so the pick may
-    be up to 1/64 of the stretch's length from its exact middle).
-    """
-    picked: list[Picked] = []
-    stretch: list[tuple[int, np.ndarray]] = []
-    start, stride, prev = 0, 1, None
-    need = max(2, int(np.ceil(min_duration * fps - 1e-9)))
-
-    def close(end: int) -> None:
-        if stretch and end - start + 1 >= need:
-            middle = (start + end) / 2
-            index, frame = min(stretch, key=lambda item: (abs(item[0] - middle), item[0]))
-            picked.append((index, start, end, frame))
-
-    last = -1
-    for index, frame in frames:
-        if prev is not None and _mean_abs_diff(prev, frame) <= threshold:
-            if (index - start) % stride == 0:
-                stretch.append((index, frame.copy()))
-            if len(stretch) > _KEEP_PER_STRETCH:  # keep every (2 * stride)-th frame from the start
-                stride *= 2
-                stretch = [item for item in stretch if (item[0] - start) % stride == 0]
-        else:
-            close(last)
-            start, stride, stretch = index, 1, [(index, frame.copy())]
-        prev, last = frame, index
-    close(last)
-    return picked
-
-
-def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(np.abs(a.astype(np.int16) - b.astype(np.int16))))
-
-
 # -------------------------------------------------------------------------------------------- settings
 
 
-def _check_settings(every: float | None, threshold: float, min_duration: float, crop: Crop | None) -> None:
+def _check_settings(every: float | None, found: FindCopies, crop: Crop | None) -> None:
     if every is not None and not every > 0:
         raise InputError(f"--every must be a positive number of seconds (got {every})")
-    if not threshold >= 0:
-        raise InputError(f"--threshold must be 0 or more (a mean difference 0..255, got {threshold})")
-    if not min_duration >= 0:
-        raise InputError(f"--min-duration must be 0 or more seconds (got {min_duration})")
+    if found.threshold is not None and not found.threshold >= 0:
+        raise InputError(f"--threshold must be 0 or more (a mean difference 0..255, got {found.threshold})")
+    if found.hold is not None and not found.hold > 0:
+        raise InputError(f"--hold must be a positive number of seconds (got {found.hold})")
+    if found.copies is not None and found.copies < 2:
+        raise InputError(f"--copies must be 2 or more (the original and one copy; got {found.copies})")
+    if every is not None and (found.hold is not None or found.copies is not None):
+        raise InputError("--every fixes the windows itself; give it without --hold or --copies")
     if crop is not None:
         if len(crop) != 4 or any(isinstance(v, bool) or not isinstance(v, int) for v in crop):
             raise InputError(f"--crop must be four whole numbers X,Y,W,H (got {crop})")

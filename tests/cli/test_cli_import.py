@@ -122,3 +122,31 @@ def test_parse_crop() -> None:
     for bad in ("1,2,3", "a,b,c,d", "1,2,-3,4", ""):
         with pytest.raises(SpecError, match="--crop"):
             parse_crop(bad)
+
+
+@pytest.mark.slow
+def test_the_readme_example_driftloops_own_mp4_imports_back(tmp_path: Path) -> None:
+    """The README's posted-video example: a run's own MP4 (0.1 s per copy, counter, last frame held) is
+    imported with every copy, its report names the model given, its card says the cost is unknown."""
+    made = tmp_path / "scratch"
+    src = tmp_path / "photo.png"
+    Image.fromarray(generation_loss(n=1, size=64)[0]).save(src)
+    assert run_cli("run", str(src), "-m", "jpeg:quality=20", "-n", "7", "--size", "64", "-q",
+                   "-w", str(made)).returncode == 0  # fmt: skip
+    (video,) = (made / "runs").glob("*/chain000.mp4")
+    ws = tmp_path / "posted-ws"
+    out = run_cli("import", str(video), "--label", "posted", "--model", "JPEG q20, re-posted", "-w", str(ws))
+    assert out.returncode == 0, out.stderr
+    assert "8 copies found (each held 0.10 s" in out.stderr and "unknown" in out.stderr
+    (summary,) = driftloop.runs(ws)
+    assert summary.steps_done == 7
+    assert run_cli("report", summary.id, "-w", str(ws)).returncode == 0
+    assert (
+        "imported:posted (made by JPEG q20, re-posted)"
+        in (ws / "runs" / summary.id / "report.html").read_text()
+    )
+    assert run_cli("bias", summary.id, "-w", str(ws)).returncode == 0
+    card = (ws / "runs" / summary.id / "bias_card.json").read_text()
+    assert '"cost": "unknown"' in card
+    again = run_cli("import", str(video), "-w", str(made))  # the same chain as the run that made it
+    assert again.returncode == 2 and "already stored as run" in again.stderr

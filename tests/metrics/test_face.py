@@ -274,3 +274,52 @@ def test_closed_measurer_refuses() -> None:
     m.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         m.measure(np.zeros((8, 8, 3), np.uint8))
+
+
+# ------------------------------------------------------------------------ a face must be a face
+
+
+def test_trusted_face_needs_a_confident_detection_over_the_mesh_and_a_big_enough_face() -> None:
+    pts = _synthetic_landmarks()  # centred near (100, 110), 100 px wide, in a 200×200 frame
+    box = (0.2, 0.2, 0.6, 0.6)
+    assert face.trusted_face(pts, [(0.9, *box)], 200, 200)
+    assert not face.trusted_face(pts, [(0.6, *box)], 200, 200)  # the detector is not sure: a dog's muzzle
+    assert not face.trusted_face(pts, [], 200, 200)  # the mesh fitted a face the detector did not see
+    assert not face.trusted_face(pts, [(0.95, 0.7, 0.7, 0.2, 0.2)], 200, 200)  # a face elsewhere
+    assert face.trusted_face(pts, [(0.6, *box), (0.8, *box)], 200, 200)  # the confident one counts
+    small = pts * 0.1  # 10 px wide
+    assert not face.trusted_face(small, [(0.99, 0.0, 0.0, 1.0, 1.0)], 200, 200)
+    assert not face.trusted_face(pts, [(0.99, 0.0, 0.0, 1.0, 1.0)], 2000, 2000)  # 5 % of the frame
+
+
+def test_a_cat_has_no_face_and_a_photographed_face_has_one() -> None:
+    from skimage import data
+
+    ok, why = face.available()
+    if not ok:
+        pytest.skip(f"MediaPipe's face mesh is not installed here: {why}")
+    with FaceMeasurer() as measurer:
+        for size in (96, 256):
+            cat = np.asarray(Image.fromarray(data.chelsea()).resize((size, size)))
+            person = np.asarray(Image.fromarray(data.astronaut()).resize((size, size)))
+            assert measurer.measure(cat) == {"face_found": 0.0}
+            assert measurer.measure(person)["face_found"] == 1.0
+
+
+def test_the_face_librarys_log_lines_do_not_reach_the_terminal() -> None:
+    import subprocess
+    import sys
+
+    ok, why = face.available()
+    if not ok:
+        pytest.skip(f"MediaPipe's face mesh is not installed here: {why}")
+    code = (
+        "import sys, numpy as np\n"
+        "from driftloop.metrics.face import FaceMeasurer\n"
+        "print('before', file=sys.stderr)\n"
+        "with FaceMeasurer() as f:\n"
+        "    f.measure(np.full((96, 96, 3), 128, np.uint8))\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.split() == ["before", "after"], out.stderr

@@ -181,6 +181,8 @@ def chain_statistics(
                 v[~(numeric_column(g, "white_cast_pixels") > 0)] = np.nan
             if m in FACE_MEASURES and no_face is not None:
                 v[no_face] = np.nan
+                if not has0 or no_face[pos[0]]:  # no face in the original: no face change to measure
+                    v[:] = np.nan
             v0 = v[pos[0]] if has0 else math.nan
             for s in step_keys:
                 rec[f"{m}:{s}"] = float(v[pos[s]] - v0) if s in pos else math.nan
@@ -225,8 +227,10 @@ def _colour_of(rows: pd.DataFrame, measures: Sequence[str]) -> ColourReading:
     return reading_of(start, end)
 
 
-def _pick_control(models: Sequence[str], control: str | None) -> tuple[str | None, str | None]:
-    """(control used, note)."""
+def _pick_control(models: Sequence[str], control: str | bool | None) -> tuple[str | None, str | None]:
+    """(control used, note). ``False``: no control (a sweep's ``control = false``)."""
+    if control is False or control is True:
+        return None, "no control model (control = false): no comparisons"
     if control is None:
         jpeg = sorted(m for m in models if m.lower().startswith("jpeg"))
         if jpeg:
@@ -243,7 +247,7 @@ def _pick_control(models: Sequence[str], control: str | None) -> tuple[str | Non
 
 def bias_card(
     df: pd.DataFrame,
-    control: str | None = DEFAULT_CONTROL,
+    control: str | bool | None = DEFAULT_CONTROL,
     steps: Iterable[int] = DEFAULT_STEPS,
     rate_steps: int = 20,
     n_perm: int = 5000,

@@ -312,7 +312,7 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
     face = ov.get("face")
     if face is not None:
         if face["chains_with_face"] == 0:
-            out.append("no face found at step 0, so no face measures")
+            out.append("no face in the original (step 0), so no face measures")
         elif face["lost"] == 0:
             out.append(f"the face is still found at {by_last}")
         else:

@@ -229,6 +229,16 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
     return x, y, w, h
 
 
+def parse_steps(text: str | None) -> list[int] | None:
+    """``0,1,2,3,10``: the step of each copy, or None."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise SpecError(f"--steps {text!r}: expected whole numbers separated by commas, e.g. 0,1,2,3,10")
+    return [int(p) for p in parts]
+
+
 @app.command("import")
 def import_command(
     sources: Annotated[
@@ -247,22 +257,41 @@ def import_command(
     ] = None,
     every: Annotated[
         float | None,
-        typer.Option(
-            "--every", help="Video: each copy is shown this many seconds (instead of cut detection)."
-        ),
+        typer.Option("--every", help="Video: one copy per this many seconds from the start (fixed windows)."),
+    ] = None,
+    hold: Annotated[
+        float | None,
+        typer.Option("--hold", help="Video: each copy is shown this many seconds (default: found)."),
+    ] = None,
+    copies: Annotated[
+        int | None,
+        typer.Option("--copies", help="Video: the video shows this many copies, the original included."),
     ] = None,
     threshold: Annotated[
         float | None,
         typer.Option(
-            "--threshold", help="Video cut detector: mean frame difference (0–255) of a still frame."
+            "--threshold", help="Video: mean frame difference (0–255) that is a cut (default: adaptive)."
         ),
     ] = None,
-    min_duration: Annotated[
-        float | None,
-        typer.Option("--min-duration", help="Video cut detector: seconds a copy must stay still."),
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps", help="Step of each copy, e.g. 0,1,2,3,10 (default: from the file names, else 0,1,2,…)."
+        ),
     ] = None,
+    faces: Annotated[
+        bool,
+        typer.Option("--faces", help="Measure face landmarks: eyebrows, eyes, mouth (the faces extra)."),
+    ] = False,
+    allow_duplicate: Annotated[
+        bool,
+        typer.Option("--allow-duplicate", help="Import copies even if the same chain is already stored."),
+    ] = False,
     crop: Annotated[
-        str | None, typer.Option("--crop", help="X,Y,W,H: keep only this box of every frame (drop overlays).")
+        str | None,
+        typer.Option(
+            "--crop", help="X,Y,W,H: keep only this box of every frame (default: a video's still border cut)."
+        ),
     ] = None,
     order: Annotated[
         Path | None, typer.Option("--order", help="A text file listing the images in order, one a line.")
@@ -280,13 +309,30 @@ def import_command(
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
-    """Import copies made elsewhere (ChatGPT, Gemini, ...) as a run, measured like driftloop's own."""
+    """Import copies made elsewhere (ChatGPT, Gemini, ...) as a run, measured like driftloop's own.
+
+    A folder of chains (one GIF, video or folder each) is an archive: one run per chain, one sweep (named by --label, default the folder's name) and its bias card.
+    """  # noqa: E501 (one line: the help text is wrapped by the terminal)
     from driftloop import api  # the library: loaded when a verb runs
+
+    if sources and len(sources) == 1 and order is None and api.is_archive(sources[0]):
+        done = api.import_archive(sources[0], workspace, name=label, model=model, faces=faces,
+                                  render=render, log=say_for(quiet))  # fmt: skip
+        for member, why in done.failed.items():
+            console.print(f"[yellow]not imported[/] {escape(member)}: {escape(why)}", highlight=False)
+        if not quiet:
+            console.print(f"[green]sweep {escape(done.sweep)}[/]: {len(done.runs)} chain(s) imported, "
+                          f"{len(done.failed)} not")  # fmt: skip
+            console.print(
+                f"  bias card: {done.card}   (again: driftloop bias {done.sweep}{ws_flag(workspace)})"
+            )
+        return
 
     handle = api.import_chain(
         sources or [], workspace, label=label, model=model, every=every, threshold=threshold,
-        min_duration=min_duration, crop=parse_crop(crop), order_file=order, size=size, render=render,
-        max_pixels=max_pixels, log=say_for(quiet),
+        hold=hold, copies=copies, steps=parse_steps(steps),
+        allow_duplicate=allow_duplicate, faces=faces, crop=parse_crop(crop), order_file=order,
+        size=size, render=render, max_pixels=max_pixels, log=say_for(quiet),
     )  # fmt: skip
     print_outputs(handle, quiet)
 

@@ -124,6 +124,10 @@ def metrics_command(
         bool | None,
         typer.Option("--perceptual/--no-perceptual", help="With --recompute: perceptual scores too."),
     ] = None,
+    faces: Annotated[
+        bool | None,
+        typer.Option("--faces/--no-faces", help="With --recompute: face measures too (driftloop[faces])."),
+    ] = None,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
@@ -137,6 +141,7 @@ def metrics_command(
             n = handle.recompute_metrics(
                 progress=lambda i, total: bar.progress.update(task, completed=i, total=total),
                 perceptual=perceptual,
+                faces=faces,
             )
         if not quiet:
             console.print(f"measured {n} frame(s) of run {handle.id}")

@@ -98,6 +98,14 @@ class Totals:
     usd_sources: tuple[str, ...]
     factors: Factors
     country: str
+    #: Copies made elsewhere (an imported chain): they exist, but their energy, CO2e, water and money were
+    #: never measured or priced, so they are unknown, never zero.
+    elsewhere: int = 0
+
+    @property
+    def unknown(self) -> bool:
+        """True when some copies' cost is unknown (made elsewhere): no total may be read as complete."""
+        return self.elsewhere > 0
 
     @property
     def energy_j(self) -> float:
@@ -132,8 +140,16 @@ class Totals:
         return combine([self, other])
 
     def to_dict(self) -> dict[str, Any]:
-        """The numbers and their labels, JSON-able (for an export or the web gallery)."""
+        """The numbers and their labels, JSON-able (for an export or the web gallery). With copies made
+        elsewhere and none made here, the cost figures are None ("unknown"), never 0."""
+        if self.unknown and self.frames == 0:
+            return {"frames": 0, "copies_made_elsewhere": self.elsewhere, "cost": "unknown",
+                    "wall_s": None, "cpu_s": None, "energy_wh": None, "energy_measured": False,
+                    "energy_label": "unknown", "co2_g": None, "water_ml": None, "phone_charges": None,
+                    "glasses": None, "usd": None, "usd_unpriced_frames": None, "country": self.country,
+                    "shares": [], "missing": []}  # fmt: skip
         return {
+            "copies_made_elsewhere": self.elsewhere,
             "frames": self.frames,
             "wall_s": self.wall_s,
             "cpu_s": self.cpu_s,
@@ -232,6 +248,7 @@ def combine(parts: Iterable[Totals]) -> Totals:
         usd_sources=tuple(sources),
         factors=first.factors,
         country=first.country,
+        elsewhere=sum(t.elsewhere for t in parts),
     )
 
 
@@ -277,14 +294,20 @@ def cost_rows_by(groups: dict[str, Totals]) -> list[list[str]]:
     (``estimated`` unless every frame's energy was measured)."""
     rows = []
     for label, t in groups.items():
+        if t.unknown and t.frames == 0:
+            rows.append([label, str(t.elsewhere), *["unknown"] * 4, "unknown (made elsewhere)"])
+            continue
         money = _money_short(t)
-        rows.append([label, str(t.frames), fmt_energy(t.energy_wh), f"{fmt_number(t.co2_g)} g",
+        copies = f"{t.frames} + {t.elsewhere} made elsewhere (cost unknown)" if t.unknown else str(t.frames)
+        rows.append([label, copies, fmt_energy(t.energy_wh), f"{fmt_number(t.co2_g)} g",
                      fmt_water(t.water_ml), money, "measured" if t.measured else "estimated"])  # fmt: skip
     return rows
 
 
 def chain_cost_line(t: Totals) -> str:
     """One chain's cost in a line: "101 copies, 0.51 Wh, 0.39 g CO2e, 2.8 ml water, $0.00 (estimated)"."""
+    if t.unknown and t.frames == 0:
+        return f"{t.elsewhere} copies made elsewhere: cost unknown"
     money = _money_short(t, "money unknown")
     kind = "measured" if t.measured else "estimated"
     return (
@@ -296,7 +319,9 @@ def chain_cost_line(t: Totals) -> str:
 COST_BY_HEADERS = ["", "copies", "energy", "CO2e", "water", "money", "energy is"]
 
 
-def fmt_energy(wh: float) -> str:
+def fmt_energy(wh: float | None) -> str:
+    if wh is None:
+        return "unknown"
     return f"{fmt_number(wh / 1000)} kWh" if wh >= 1000 else f"{fmt_number(wh)} Wh"
 
 
@@ -304,7 +329,9 @@ def fmt_water(ml: float) -> str:
     return f"{fmt_number(ml / 1000)} L" if ml >= 1000 else f"{fmt_number(ml)} ml"
 
 
-def fmt_usd(usd: float) -> str:
+def fmt_usd(usd: float | None) -> str:
+    if usd is None:
+        return "unknown"
     if usd == 0:
         return "$0.00"
     return f"${usd:,.2f}" if usd >= 1 else f"${usd:.3f}"
@@ -372,8 +399,12 @@ def _money_phrase(t: Totals) -> str:
 
 def summary_lines(t: Totals) -> list[str]:
     """Sentences for the end-of-run summary, each number labelled measured or estimated."""
+    elsewhere = (
+        f"{t.elsewhere} copies were made elsewhere (imported), so their energy, CO2e, water and money are "
+        "unknown (not measured, not zero)."
+    )
     if t.frames == 0:
-        return ["No copies were made, so there is no cost to report."]
+        return [elsewhere] if t.unknown else ["No copies were made, so there is no cost to report."]
     f = t.factors
     lines = [
         f"{t.frames} copies used {fmt_energy(t.energy_wh)} ({energy_label(t)}) "
@@ -387,13 +418,17 @@ def summary_lines(t: Totals) -> list[str]:
         f"Money: {_money_phrase(t)}.",
         f"Model time: {fmt_seconds(t.wall_s)} wall clock, {fmt_seconds(t.cpu_s)} CPU (measured).",
     ]
-    return lines
+    return [*lines, f"Besides, {elsewhere[0].lower()}{elsewhere[1:]}"] if t.unknown else lines
 
 
 def cost_rows_for_report(t: Totals) -> list[tuple[str, str, str]]:
     """(label, value, provenance) rows for the HTML report and the bias card. Every provenance starts with
     "measured", "estimated", "exact" (a local model's zero fee) or "unavailable", then names the factors
     used and their sources."""
+    if t.unknown and t.frames == 0:
+        why = "unknown: the copies were made elsewhere (imported); nothing was measured or priced"
+        return [("Copies", str(t.elsewhere), "made elsewhere (imported)"),
+                *((label, "unknown", why) for label in ("Energy", "CO2e", "Water", "Money"))]  # fmt: skip
     f = t.factors
     wh = t.energy_wh
     code, intensity = f.grid(t.country)
@@ -447,6 +482,8 @@ def cost_rows_for_report(t: Totals) -> list[tuple[str, str, str]]:
         ),
         ("Money", _money_short(t), _money_provenance(t)),
     ]
+    if t.unknown:
+        rows.append(("Made elsewhere", f"{t.elsewhere} copies", "unknown: imported copies, not measured"))
     return rows
 
 

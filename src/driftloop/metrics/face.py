@@ -49,6 +49,12 @@ Usage::
     with FaceMeasurer() as faces:              # loads the model once (~50 ms)
         row = faces.measure(frame)             # {"face_found": 1.0, "face_eyebrow_thickness": ..., ...}
 
+**A face must pass two tests** before it is measured, because the mesh fits a face to anything roughly
+face-like (a dog's muzzle, a pattern): MediaPipe's face *detector* (BlazeFace, full range, in the same
+wheel) must find a face with a score of at least :data:`MIN_FACE_SCORE` whose box holds the mesh's
+centre, and the mesh must be at least :data:`MIN_FACE_SHARE` of the frame's shorter side wide and
+:data:`MIN_FACE_PX` pixels (:func:`trusted_face`). A mesh that fails either is no face.
+
 ``measure`` returns ``{"face_found": 0.0}`` alone when no face is found: the other columns are absent, not
 NaN. :func:`available` says whether a measurer can be built, and why not. A :class:`FaceMeasurer` wraps one
 MediaPipe graph, which is not re-entrant: calls are serialised by a lock, so one measurer may be shared by
@@ -58,11 +64,15 @@ threads, but for parallel work make one per thread. The geometry itself (:func:`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+import sys
+import tempfile
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -80,7 +90,17 @@ __all__ = [
     "first_lost_step",
     "measures_from_landmarks",
     "side_measures",
+    "trusted_face",
 ]
+
+#: Least face-detector score for a face to count (the detector's own default is 0.5; a photographed face
+#: scores about 0.9 even at 64-128 px, faces fitted to animals and patterns score lower or are not found).
+MIN_FACE_SCORE = 0.75
+#: Least face width (cheek to cheek, 234 → 454) as a share of the frame's shorter side, and in pixels.
+MIN_FACE_SHARE = 0.08
+MIN_FACE_PX = 16.0
+
+Detection = tuple[float, float, float, float, float]  # (score, x, y, w, h), box relative to the frame
 
 FACE_COLUMNS: dict[str, str] = column_descriptions("face")
 
@@ -183,6 +203,22 @@ def measures_from_landmarks(points: np.ndarray) -> dict[str, float]:
     }
 
 
+def trusted_face(points: np.ndarray, detections: list[Detection], width: int, height: int) -> bool:
+    """Whether a face mesh (pixels) is a face: a detection scoring at least :data:`MIN_FACE_SCORE` holds
+    the mesh's centre, and the mesh is wide enough (:data:`MIN_FACE_SHARE` of the shorter side and
+    :data:`MIN_FACE_PX` pixels). Pure: tested on the detector's outputs."""
+    pts = np.asarray(points, dtype=np.float64)[:, :2]
+    if len(pts) < N_LANDMARKS or not np.isfinite(pts).all():
+        return False
+    face_width = float(np.hypot(*(pts[FACE_SIDES[1]] - pts[FACE_SIDES[0]])))
+    if face_width < max(MIN_FACE_PX, MIN_FACE_SHARE * min(width, height)):
+        return False
+    cx, cy = pts[:N_LANDMARKS].mean(axis=0) / (width, height)
+    return any(
+        score >= MIN_FACE_SCORE and x <= cx <= x + w and y <= cy <= y + h for score, x, y, w, h in detections
+    )
+
+
 def first_lost_step(face_found_by_step: Mapping[int, float]) -> int | None:
     """The first step at which a face that was found at step 0 is no longer found.
 
@@ -221,6 +257,39 @@ def _task_file(model_path: str | Path | None) -> Path | None:
     return None
 
 
+#: The lines MediaPipe's C++ side (absl, TFLite) writes straight to the process's stderr when a graph
+#: first runs: "INFO: Created TensorFlow Lite XNNPACK delegate", "WARNING: All log messages before
+#: absl::InitializeLog()...", "W0000 00:00:... inference_feedback_manager.cc:114] ...".
+_LIBRARY_LINE = re.compile(
+    rb"^(?:[IWE]\d{4} \d\d:\d\d:|INFO: Created TensorFlow|WARNING: All log messages before absl)"
+)
+
+
+@contextlib.contextmanager
+def _library_logs_dropped() -> Iterator[None]:
+    """Catch what is written to file descriptor 2 meanwhile (C++ code bypasses Python's sys.stderr), drop
+    the face library's own log lines and pass every other line on, so a user sees none of its noise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (an embedded interpreter): nothing to catch
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().splitlines(keepends=True) if not _LIBRARY_LINE.match(line)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 def _quiet_protobuf() -> None:
     # mediapipe 0.10.x's legacy API calls a deprecated protobuf function on every frame
     warnings.filterwarnings(
@@ -246,6 +315,13 @@ class FaceMeasurer:
             raise ValueError(f"min_detection_confidence is in 0..1, got {min_detection_confidence}")
         self._lock = threading.Lock()
         self._closed = False
+        with _library_logs_dropped():  # its graphs log to stderr when built and first run
+            self._build(model_path, min_detection_confidence)
+            blank = np.zeros((64, 64, 3), dtype=np.uint8)
+            self.landmarks(blank)
+            self.detections(blank)
+
+    def _build(self, model_path: str | Path | None, min_detection_confidence: float) -> None:
         try:
             import mediapipe as mp  # the faces extra: optional and heavy
         except ImportError as exc:
@@ -270,6 +346,7 @@ class FaceMeasurer:
                     f"MediaPipe {version} face mesh did not load: {exc}; {_INSTALL_HINT}"
                 ) from exc
             self.backend = "face_mesh"
+            self._detector = _legacy_detector()
         elif task is not None:
             if not task.is_file():
                 raise FaceModelError(
@@ -288,6 +365,7 @@ class FaceMeasurer:
             except Exception as exc:
                 raise FaceModelError(f"MediaPipe {version} could not load {task}: {exc}") from exc
             self.backend = "tasks"
+            self._detector = _legacy_detector()
         else:
             raise FaceModelError(
                 f"MediaPipe {version} has no built-in face mesh and no {TASK_FILE} was given or found; "
@@ -317,10 +395,30 @@ class FaceMeasurer:
             return None
         return np.array([(p.x * w, p.y * h) for p in marks], dtype=np.float64)
 
+    def detections(self, frame: np.ndarray) -> list[Detection] | None:
+        """The face detector's faces: (score, x, y, w, h) with the box relative to the frame; None when
+        this MediaPipe has no detector (then only the size test applies)."""
+        if self._detector is None:
+            return None
+        rgb = _check_frame(frame)
+        with self._lock:
+            found = self._detector.process(rgb).detections or []
+        out: list[Detection] = []
+        for d in found:
+            box = d.location_data.relative_bounding_box
+            out.append((float(d.score[0]), box.xmin, box.ymin, box.width, box.height))
+        return out
+
     def measure(self, frame: np.ndarray) -> dict[str, float]:
         """The :data:`FACE_COLUMNS` of an ``H×W×3`` uint8 RGB frame; ``{"face_found": 0.0}`` if no face."""
         points = self.landmarks(frame)
         if points is None or len(points) < N_LANDMARKS:
+            return {"face_found": 0.0}
+        found = self.detections(frame)
+        height, width = frame.shape[:2]
+        if found is None:  # no detector: the size test alone
+            found = [(1.0, 0.0, 0.0, 1.0, 1.0)]
+        if not trusted_face(points, found, width, height):
             return {"face_found": 0.0}
         try:
             return measures_from_landmarks(points)
@@ -333,12 +431,23 @@ class FaceMeasurer:
             if not self._closed:
                 self._closed = True
                 self._graph.close()
+                if self._detector is not None:
+                    self._detector.close()
 
     def __enter__(self) -> FaceMeasurer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _legacy_detector() -> Any:
+    """MediaPipe's full-range face detector (its model is in the wheel), or None without the legacy API."""
+    try:
+        from mediapipe.python.solutions import face_detection  # the faces extra: optional
+    except ImportError:
+        return None
+    return face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
 
 
 def _legacy_face_mesh() -> Any:

@@ -179,13 +179,20 @@ def metrics_settings(store: Store, run_id: str, wanted: MetricsConfig, say: Logg
 
 
 def recompute(
-    run: RunView, progress: Callable[[int, int], None] | None = None, perceptual: bool | None = None
+    run: RunView,
+    progress: Callable[[int, int], None] | None = None,
+    perceptual: bool | None = None,
+    faces: bool | None = None,
 ) -> int:
-    """Measure every stored frame of a run again (after a metrics upgrade, or with perceptual metrics
-    added); return how many frames were measured."""
+    """Measure every stored frame of a run again (after a metrics upgrade, or with perceptual metrics or
+    face measures added); return how many frames were measured."""
     wanted = run.run_config.metrics
-    if perceptual is not None:
-        wanted = MetricsConfig(enabled=True, perceptual=perceptual)
+    if perceptual is not None or faces is not None:
+        wanted = MetricsConfig(
+            enabled=True,
+            perceptual=wanted.perceptual if perceptual is None else perceptual,
+            faces=wanted.faces if faces is None else faces,
+        )
     settings = metrics_settings(run.store, run.id, wanted, lambda _m: None) or MetricsSettings()
     run.store.delete_metrics(run.id)
     recorder = MetricsRecorder(run.store, run.id, settings)

@@ -28,9 +28,10 @@ from driftloop.analysis.attractors import AttractorReport, find_attractors
 from driftloop.analysis.bias import bias_card
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
 from driftloop.analysis.chains import fixed_point_step
+from driftloop.analysis.sources import source_images
 from driftloop.analysis.stats import Estimate
 from driftloop.analysis.text import fmt_signed, format_p, interval_decimals
-from driftloop.config import config_arm
+from driftloop.config import IMPORTED_PREFIX, config_arm
 from driftloop.cost import Totals, combine, run_totals
 from driftloop.errors import DriftloopError
 from driftloop.report.html import ReportContext, html_table, write_report
@@ -413,9 +414,24 @@ def arms_html(arms: Sequence[ArmComparison]) -> str:
     return "\n".join(blocks) + hint
 
 
-def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = None) -> pd.DataFrame:
+def _arm(run: RunView, labels: Mapping[str, str] | None) -> str:
+    """A run's arm on the card: ``imported:LABEL`` when the sweep labels it, else its configuration's."""
+    return IMPORTED_PREFIX + labels[run.id] if labels and run.id in labels else config_arm(run.config)
+
+
+def _sweep_table(
+    runs: list[RunView],
+    chains: Mapping[str, set[int]] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """The chains of several runs in one table (``chains``: only these, per run id), with the columns the
-    bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs."""
+    bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs (an
+    imported chain's is the stored input it shows: :func:`~driftloop.analysis.sources.source_images`).
+    A run imported again with ``--allow-duplicate`` beside its first import is left out."""
+    ids = {run.id for run in runs}
+    imported = {run.id for run in runs if run.config.get("import")}
+    runs = [r for r in runs if (r.config.get("import") or {}).get("duplicate_of") not in ids]
+    keys = source_images(runs, imported)
     parts = []
     for run in runs:
         df = run.dataframe()
@@ -423,9 +439,9 @@ def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = No
             df = df[df["chain"].isin(chains.get(run.id, set()))]
         if df.empty:
             continue
-        sha = {c.chain: c.input_sha256 or c.input_path for c in run.chains()}
+        sha = {c.chain: keys[(run.id, c.chain)] for c in run.chains()}
         df = df.copy()
-        df.insert(0, "model", config_arm(run.config))  # a stabilized run is its own arm
+        df.insert(0, "model", _arm(run, labels))  # a stabilized run is its own arm
         df["image"] = df["chain"].map(sha)
         df["chain"] = df["run_id"] + "/" + df["chain"].astype(str)
         parts.append(df)
@@ -436,14 +452,16 @@ def write_bias_card_for(
     runs: list[RunView],
     folder: Path,
     title: str,
-    control: str | None,
+    control: str | bool | None,
     chains: Mapping[str, set[int]] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """The bias card of a set of runs (a sweep): statistics, verdicts, attractors, cost; HTML and JSON.
 
-    ``chains`` limits it to some chains of each run (a sweep's own); default: every chain.
+    ``chains`` limits it to some chains of each run (a sweep's own); default: every chain. ``control``
+    False: no comparisons; ``labels``: arms of imported runs named by the sweep (run id → label).
     """
-    df = _sweep_table(runs, chains)
+    df = _sweep_table(runs, chains, labels)
     if df.empty:
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
     card = bias_card(df, control=control)
@@ -467,7 +485,7 @@ def write_bias_card_for(
             if chains is None
             else {k: t for k, t in per_chain.items() if k in chains.get(run.id, ())}
         )
-        by_model.setdefault(config_arm(run.config), []).extend(wanted.values())
+        by_model.setdefault(_arm(run, labels), []).extend(wanted.values())
     model_totals = {m: combine(parts) for m, parts in by_model.items() if parts}
     total = combine(model_totals.values())
     arms = stabilizer_arms(df)

@@ -14,6 +14,7 @@ from PIL import Image
 from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
+from driftloop.config import made_by
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
 from driftloop.render.run import PREVIEW, chain_label, preview_size, render_run, sheet_chains, write_preview
@@ -56,8 +57,8 @@ def write_summary_json(run: RunView, summaries: Sequence[ChainSummary]) -> Path:
     overview = run_overview(chains) if chains else {}
     if overview:
         overview["rates"] = {m: dataclasses.asdict(r) for m, r in overview["rates"].items()}
-    data = {"run_id": run.id, "model": run.row.model, "chains": [s.to_dict() for s in summaries],
-            "overview": overview}  # fmt: skip
+    data = {"run_id": run.id, "model": run.row.model, "made_by": made_by(run.config),
+            "chains": [s.to_dict() for s in summaries], "overview": overview}  # fmt: skip
     return write_text_atomic(
         run.path / "summary.json", json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n"
     )
@@ -83,6 +84,12 @@ def rendered(run: RunView) -> bool:
     return (run.path / "chain000.mp4").is_file() or (run.path / "chain000.gif").is_file()
 
 
+def _model_line(run: RunView) -> str:
+    """The run's model, with the model a user named for an imported chain: "imported:x (GPT-5 in ChatGPT)"."""
+    maker = made_by(run.config)
+    return f"{run.row.model} (made by {maker})" if maker and maker not in run.row.model else run.row.model
+
+
 def write_run_report(run: RunView, path: Path | None = None) -> Path:
     """The self-contained HTML report (and ``summary.json``): animation, contact sheet, charts drawn in the
     browser from the metric rows, plain-words summary, tables (static figures: ``driftloop plots``).
@@ -105,7 +112,8 @@ def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Pa
     chains = run.chains()
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None
-    notes = [e["message"] for e in run.events() if e["kind"] in ("metrics-skipped", "metrics", "error")]
+    noted = ("import", "metrics-skipped", "metrics", "error")
+    notes = [e["message"] for e in run.events() if e["kind"] in noted]
     per_chain, total = run_totals(run)
     extra = [("Cost", cost_table(total))]
     if len(per_chain) > 1:
@@ -115,9 +123,9 @@ def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Pa
     if captions:
         extra.append(("Captions", captions))
     ctx = ReportContext(
-        title=f"driftloop · {run.row.model} · {len(chains)} chain(s)",
+        title=f"driftloop · {_model_line(run)} · {len(chains)} chain(s)",
         run_id=run.id,
-        model=run.row.model,
+        model=_model_line(run),
         created=run.row.created_at,
         config=run.config,
         versions=run.row.versions or versions(),

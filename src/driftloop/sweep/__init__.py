@@ -48,7 +48,7 @@ from driftloop.sweep.plan import (
     price_per_copy,
     probe_seconds,
 )
-from driftloop.sweep.run import finish, imported_runs, run_sweep, sweep_chains, sweep_runs
+from driftloop.sweep.run import finish, imported_runs, run_sweep, sweep_chains, sweep_labels, sweep_runs
 from driftloop.sweep.spec import (
     DEFAULT_CONTROL,
     IMAGE_SUFFIXES,
@@ -83,6 +83,7 @@ __all__ = [
     "probe_seconds",
     "run_sweep",
     "sweep_chains",
+    "sweep_labels",
     "sweep_record",
     "sweep_runs",
 ]

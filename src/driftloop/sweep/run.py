@@ -10,7 +10,8 @@ from typing import Any
 from driftloop.config import IMPORTED_PREFIX, RunConfig, arm_label, split_arm
 from driftloop.engines.start import LOCAL, Engine, continue_run, prepare, rebuild, start, storage_guard
 from driftloop.errors import InputError
-from driftloop.report.run import write_outputs
+from driftloop.metrics.recorder import recompute
+from driftloop.report.run import write_outputs, write_run_report
 from driftloop.store import RunView, Store
 from driftloop.sweep.plan import coverage, missing_runs, same_chains
 from driftloop.sweep.spec import ImportedArm, Importer, Sweep, input_hashes, spec_error, sweep_record
@@ -42,7 +43,10 @@ def run_sweep(
         raise InputError(f"{missing[0]}: no such file (listed by the sweep {sweep.path})")
     store = Store(workspace)
     imported = imported_runs(store, sweep, importer, say)  # cheap once imported: found, not imported again
-    store.save_sweep(sweep.name, sweep_record(sweep, hashes, imported))
+    labels = {store.get_run(e.run).id: e.label for e in sweep.imported if e.run is not None and e.label}
+    store.save_sweep(sweep.name, sweep_record(sweep, hashes, imported, labels))
+    if sweep.options.get("faces"):
+        _with_faces(store, imported, say)
     ids: list[str] = []
     for run_id in imported:
         store.add_sweep_run(sweep.name, run_id)
@@ -102,6 +106,18 @@ def imported_runs(
     return list(dict.fromkeys(ids))
 
 
+def _with_faces(store: Store, run_ids: list[str], say: Callable[[str], None]) -> None:
+    """``faces = true`` holds for imported arms too: one imported without face measures is measured again
+    with them (once: afterwards its rows have them)."""
+    for run_id in run_ids:
+        view = RunView(store, run_id)
+        rows = view.metric_rows()
+        if rows and not any("face_found" in row for row in rows.values()):
+            say(f"{view.row.model}: measuring faces on run {run_id} (faces = true)")
+            recompute(view, faces=True)
+            write_run_report(view)
+
+
 def _earlier_import(store: Store, entry: ImportedArm) -> str | None:
     """The newest finished run importing the same sources under the same label."""
     roots = [p.resolve() for p in entry.sources]
@@ -120,6 +136,14 @@ def finish(run: RunView, render: bool, log: Callable[[str], None] | None = None)
     ``render`` the animations and contact sheet first (the report embeds them)."""
     with storage_guard(run.store, run.id):
         write_outputs(run, render, log)
+
+
+def sweep_labels(workspace: str | Path, name: str) -> dict[str, str]:
+    """The labels a sweep gives imported runs it names by id (run id → label), for the card's arms."""
+    if not Store.exists(workspace):
+        return {}
+    record = Store(workspace).get_sweep(name)
+    return dict((record or {}).get("labels") or {})
 
 
 def sweep_runs(workspace: str | Path, name: str) -> list[str]:

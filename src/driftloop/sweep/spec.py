@@ -215,9 +215,13 @@ def load_sweep(path: str | Path) -> Sweep:
             path, f"unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(allowed))})"
         )
     imported = _imported(path, data.get("imported", []))
-    for key in ("images",) if imported else ("images", "models"):
+    only_imported = bool(imported) and not data.get("models")  # a sweep of imported chains alone
+    for key in () if only_imported else ("images",) if imported else ("images", "models"):
         if not data.get(key):
             raise spec_error(path, f"'{key}' is missing or empty")
+    if only_imported and data.get("control"):
+        raise spec_error(path, "control: a sweep of imported chains alone runs no model; drop control or "
+                         "add images and models")  # fmt: skip
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise spec_error(path, "seeds must be a non-empty list of whole numbers")
@@ -226,15 +230,15 @@ def load_sweep(path: str | Path) -> Sweep:
         raise spec_error(path, "steps must be a whole number ≥ 1")
     if not isinstance(size, int) or size < 8:
         raise spec_error(path, "size must be a whole number ≥ 8")
-    models = _model_specs(path, data.get("models", []))
-    control = _control(path, data.get("control"), models)
+    models = _model_specs(path, data.get("models", [])) if data.get("models") else []
+    control = None if only_imported else _control(path, data.get("control"), models)
     if control is not None and control not in models:
         models.append(control)
     options = {k: data[k] for k in ("batch_size", "stop_on_fixed_point", "faces") if k in data}
     return Sweep(
         name=str(data.get("name") or path.stem),
         path=path,
-        images=_expand_images(path, data["images"]),
+        images=_expand_images(path, data["images"]) if data.get("images") else [],
         seeds=list(dict.fromkeys(seeds)),
         steps=steps,
         size=size,
@@ -266,11 +270,19 @@ def input_hashes(sweep: Sweep) -> dict[Path, str]:
     return {path: file_sha256(path) for path in sweep.images if path.is_file()}
 
 
-def sweep_record(sweep: Sweep, hashes: dict[Path, str], imported: list[str] | None = None) -> dict[str, Any]:
-    """What the workspace remembers of a sweep, so ``driftloop bias NAME`` reads exactly its chains."""
+def sweep_record(
+    sweep: Sweep,
+    hashes: dict[Path, str],
+    imported: list[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the workspace remembers of a sweep, so ``driftloop bias NAME`` reads exactly its chains:
+    ``control`` is false when the spec says ``control = false`` (no comparisons); ``labels`` names imported
+    runs given by id (``[[imported]] run = … label = …``) on the card."""
     return {
         "models": sweep.models,
-        "control": sweep.control,
+        "control": sweep.control if sweep.control is not None else False,
+        **({"labels": labels} if labels else {}),
         "inputs": [{"path": str(p), "sha256": hashes[p]} for p in sweep.images if p in hashes],
         "seeds": sweep.seeds,
         "steps": sweep.steps,

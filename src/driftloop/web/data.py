@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from driftloop.config import made_by
 from driftloop.cost import run_totals
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
@@ -72,6 +73,8 @@ class RunCard:
     last: FrameRef | None = None
     usd: float | None = None
     energy_wh: float | None = None
+    cost_unknown: bool = False  # imported: the copies were made elsewhere
+    made_by: str | None = None  # imported: the model the user named
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,9 @@ class RunDetail:
     error: str | None
     chains: list[ChainInfo]
     settings: dict[str, Any]
-    usd: float
-    energy_wh: float
+    usd: float | None  # None: unknown (imported copies, made elsewhere)
+    energy_wh: float | None
+    made_by: str | None = None
     downloads: dict[str, bool] = field(default_factory=dict)  # kind -> file present (chain 0 for per-chain)
 
 
@@ -308,21 +312,24 @@ class GalleryData:
             ends = self._ends(s.id)
             if s.status == "done":
                 self._keep(("card", s.id, 0), ends)
-        first, last, usd, energy = ends
+        first, last, usd, energy, unknown, maker = ends
         status = _STATUS_GROUP.get(s.status, s.status)
         return RunCard(s.id, s.model, s.chains, s.steps_done, s.steps_most, s.n_steps, status, s.created_at,
-                       sweep, first, last, usd, energy)  # fmt: skip
+                       sweep, first, last, usd, energy, unknown, maker)  # fmt: skip
 
-    def _ends(self, run_id: str) -> tuple[FrameRef | None, FrameRef | None, float | None, float | None]:
-        """First and last frame of chain 0, and the run's money and energy so far."""
+    def _ends(self, run_id: str) -> tuple[Any, ...]:
+        """First and last frame of chain 0, the run's money and energy so far, whether its cost is unknown
+        (imported) and the model a user named for it."""
         handle = self._handle(run_id)
         if handle is None:
-            return None, None, None, None
+            return None, None, None, None, False, None
         rows = handle.frame_rows(0)
         first = FrameRef(run_id, 0, rows[0].step, rows[0].sha256) if rows else None
         last = FrameRef(run_id, 0, rows[-1].step, rows[-1].sha256) if rows else None
         _, total = run_totals(handle)
-        return first, last, total.usd, total.energy_wh
+        unknown = total.unknown and total.frames == 0
+        usd, energy = (None, None) if unknown else (total.usd, total.energy_wh)
+        return first, last, usd, energy, unknown, made_by(handle.config)
 
     # ---- one run -----------------------------------------------------------------------------------
     def run(self, run_id: str) -> RunDetail | None:
@@ -334,11 +341,13 @@ class GalleryData:
             for c in handle.chains()
         ]
         _, total = run_totals(handle)
+        unknown = total.unknown and total.frames == 0
         row = handle.row
         return RunDetail(
             id=row.id, model=row.model, status=self.status(run_id) or row.status, n_steps=row.n_steps,
             size=int(row.config.get("size", 0)), created_at=row.created_at, error=row.error, chains=chains,
-            settings=clean_settings(row.config), usd=total.usd, energy_wh=total.energy_wh,
+            settings=clean_settings(row.config), usd=None if unknown else total.usd,
+            energy_wh=None if unknown else total.energy_wh, made_by=made_by(row.config),
             downloads={k: self.download(run_id, k, 0) is not None for k in DOWNLOADS},
         )  # fmt: skip
 
