@@ -270,7 +270,7 @@ def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> Run:
 
 
 def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:
-    """Every run in a workspace, oldest first; a 'running' run whose process died shows as 'interrupted'.
+    """Every run in a workspace, newest first; a 'running' run whose process died shows as 'interrupted'.
 
     A folder that holds no workspace has no runs (and is not made into one); a file is an error.
     """

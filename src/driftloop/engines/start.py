@@ -336,7 +336,7 @@ def start(
     say = log or (lambda _msg: None)
     config, replicator = prepared.config, prepared.replicator
     if resume:
-        for row in reversed(store.runs()):
+        for row in store.runs():  # newest first
             if not RunConfig.from_dict(row.config).same_run_as(config):
                 continue
             if row.status != "done":

@@ -52,7 +52,7 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
     """
     wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
     out = Coverage()
-    for run in store.runs():
+    for run in reversed(store.runs()):  # oldest first: the first run that holds a chain keeps it
         cfg = RunConfig.from_dict(run.config)
         if cfg.model == split_arm(model)[0] and cfg.requested_size == sweep.size:  # the model's time
             out.seconds += [f.model_seconds for f in store.frames(run.id) if f.model_seconds is not None]
