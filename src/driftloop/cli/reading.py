@@ -176,11 +176,12 @@ def models() -> None:
             escape(row.name), escape(row.summary), f"{mark} {escape(row.weights.where)}", escape(row.notes)
         )
     out.print(table)
-    hosted = Table("hosted model", "status", "per copy (512²)", "price read", box=None)
+    hosted = Table("hosted model", "status", "list price / image", "price read", box=None)
     for h in registry.hosted_listing():
-        usd = "no price" if h.usd_per_copy is None else f"${h.usd_per_copy:.3f}"
+        usd = "no price" if h.usd_per_image is None else f"${h.usd_per_image:.3f}"
         hosted.add_row(escape(h.spec), escape(h.status), usd, h.price_read or "-")
     out.print(hosted)
+    out.print("The price of a copy at your size and settings: driftloop run IMAGE -m SPEC --dry-run")
     for problem in registry.plugin_problems():
         console.print(f"[yellow]plug-in failed to load:[/] {problem}")
 
