@@ -213,7 +213,8 @@ def resume(
             retry_failed=retry_failed, progress=bar, log=say_for(quiet), engine=engine, address=address,
             workers=workers,
         )  # fmt: skip
-    print_outputs(handle, quiet)
+    if not handle.nothing_to_do:  # else the log said "already complete; nothing to do"
+        print_outputs(handle, quiet)
 
 
 # ---- import: copies made elsewhere ------------------------------------------------------------------
@@ -326,14 +327,17 @@ def sweep(
     from driftloop import api  # the library: loaded when a verb runs
 
     if dry_run:
+        from driftloop.replicators.spec import spec_label  # the library: loaded when a verb runs
+
         estimate = api.sweep_estimate(spec, workspace)
         plan = estimate.sweep
         table = Table("model", "chains", "steps", "to do", "s/copy", "time", "cost", box=None)
         for row in estimate.rows:
             seconds = row.seconds_per_frame
             when = "unknown (hosted)" if seconds is None else duration(seconds * row.remaining_frames)
-            table.add_row(row.model, str(row.chains), str(row.steps), str(row.remaining_frames),
-                          "-" if seconds is None else f"{seconds:.2f}", when, f"${row.usd:.2f}")  # fmt: skip
+            table.add_row(escape(spec_label(row.model)), str(row.chains), str(row.steps),
+                          str(row.remaining_frames), "-" if seconds is None else f"{seconds:.2f}", when,
+                          f"${row.usd:.2f}")  # fmt: skip
         out = stdout_console()
         shape = f"{len(plan.images)} image(s) × {len(plan.models)} model(s) × {len(plan.seeds)} seed(s)"
         out.print(f"sweep {plan.name}: {plan.chains} chain(s) = {shape}, {plan.steps} steps at {plan.size}px")

@@ -33,6 +33,7 @@ from driftloop.analysis.text import fmt_signed, format_p, interval_decimals
 from driftloop.config import config_arm
 from driftloop.cost import Totals, combine, run_totals
 from driftloop.errors import DriftloopError
+from driftloop.replicators.spec import spec_label
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.report.run import cost_by_table, cost_table
 from driftloop.store import RunView
@@ -413,6 +414,11 @@ def arms_html(arms: Sequence[ArmComparison]) -> str:
     return "\n".join(blocks) + hint
 
 
+def _arm(run: RunView) -> str:
+    """A run's arm as the card names it: the model's full spec (``webp:quality=80``), and its stabilizer."""
+    return spec_label(config_arm(run.config))
+
+
 def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = None) -> pd.DataFrame:
     """The chains of several runs in one table (``chains``: only these, per run id), with the columns the
     bias card reads; ``image`` is the input file's sha256, what identifies a picture across runs."""
@@ -425,7 +431,7 @@ def _sweep_table(runs: list[RunView], chains: Mapping[str, set[int]] | None = No
             continue
         sha = {c.chain: c.input_sha256 or c.input_path for c in run.chains()}
         df = df.copy()
-        df.insert(0, "model", config_arm(run.config))  # a stabilized run is its own arm
+        df.insert(0, "model", _arm(run))  # a stabilized run is its own arm
         df["image"] = df["chain"].map(sha)
         df["chain"] = df["run_id"] + "/" + df["chain"].astype(str)
         parts.append(df)
@@ -446,7 +452,7 @@ def write_bias_card_for(
     df = _sweep_table(runs, chains)
     if df.empty:
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
-    card = bias_card(df, control=control)
+    card = bias_card(df, control=spec_label(control) if control else None)
     patience = {run.id: run.run_config.patience for run in runs}
     fixed = {  # from the frames' hashes, whether or not the run stopped at the fixed point
         key: fixed_point_step(rows, patience[rows["run_id"].iloc[0]]) for key, rows in df.groupby("chain")
@@ -467,7 +473,7 @@ def write_bias_card_for(
             if chains is None
             else {k: t for k, t in per_chain.items() if k in chains.get(run.id, ())}
         )
-        by_model.setdefault(config_arm(run.config), []).extend(wanted.values())
+        by_model.setdefault(_arm(run), []).extend(wanted.values())
     model_totals = {m: combine(parts) for m, parts in by_model.items() if parts}
     total = combine(model_totals.values())
     arms = stabilizer_arms(df)

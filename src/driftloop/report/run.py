@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
+from driftloop.config import arm_label
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
 from driftloop.render.run import chain_label
+from driftloop.replicators.spec import spec_label
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.store import RunView
 
@@ -67,6 +69,7 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
     chains = run.chains()
+    model = spec_label(arm_label(run.row.model, run.config.get("stabilize")))  # as people read it
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None
     notes = [e["message"] for e in run.events() if e["kind"] in ("metrics-skipped", "metrics", "error")]
@@ -79,9 +82,9 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
     if captions:
         extra.append(("Captions", captions))
     ctx = ReportContext(
-        title=f"driftloop · {run.row.model} · {len(chains)} chain(s)",
+        title=f"driftloop · {model} · {len(chains)} chain(s)",
         run_id=run.id,
-        model=run.row.model,
+        model=model,
         created=run.row.created_at,
         config=run.config,
         versions=run.row.versions or versions(),

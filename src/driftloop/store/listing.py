@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from driftloop.config import arm_label
 from driftloop.errors import ReadOnlyWorkspaceError, RunNotFoundError, StoreError
 from driftloop.store.db import DB_NAME, Store
 from driftloop.store.locks import unlocked_status
@@ -29,6 +30,22 @@ class RunSummary:
     created_at: float
     steps_most: int = 0  # the most advanced chain's (chains stopped early by a fixed point or a refusal)
     sweep: str | None = None  # the sweep the run was made for, if any
+    stabilize: str | None = None  # the stabilizer that changed each copy, if any
+
+    @property
+    def arm(self) -> str:
+        """The model, with the stabilizer when there is one (``webp + stabilize=colour:lab``)."""
+        return arm_label(self.model, self.stabilize)
+
+    @property
+    def steps(self) -> str:
+        """``101/101``, or ``40–101/101`` when chains stopped at different steps (fixed point, refusal)."""
+        done = (
+            str(self.steps_done)
+            if self.steps_most == self.steps_done
+            else f"{self.steps_done}–{self.steps_most}"
+        )
+        return f"{done}/{self.n_steps}"
 
 
 def summaries(store: Store, live_status: bool = True) -> list[RunSummary]:
@@ -43,7 +60,7 @@ def summaries(store: Store, live_status: bool = True) -> list[RunSummary]:
     for r in store.run_list():
         chains, done, most = counts.get(r.id, (0, -1, -1))
         rows.append(RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, r.status, r.created_at,
-                               max(most, 0), r.sweep))  # fmt: skip
+                               max(most, 0), r.sweep, r.stabilize))  # fmt: skip
     return live(store, rows) if live_status else rows
 
 

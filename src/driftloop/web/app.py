@@ -27,6 +27,7 @@ from driftloop.cost.accounting import fmt_energy, fmt_seconds, fmt_usd
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES
+from driftloop.replicators.spec import spec_label
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, GalleryData
 from driftloop.web.jobs import Jobs
 from driftloop.web.security import (
@@ -69,7 +70,8 @@ def _signed(value: Any, digits: int = 3) -> str:
 
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
-    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds, signed=_signed)
+    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds, signed=_signed,
+                                 spec=spec_label)  # fmt: skip
     return templates
 
 

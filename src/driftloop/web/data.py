@@ -20,6 +20,7 @@ from driftloop.cost import run_totals
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
+from driftloop.replicators.spec import spec_label
 from driftloop.report.export import export
 from driftloop.report.run import summarize
 from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live
@@ -473,7 +474,7 @@ class GalleryData:
                 frames = self.frames(run_id, chain)
                 if frames:
                     last[f"{run_id}/{chain}"] = frames[-1]
-                by_model.setdefault(models.get(run_id, "?"), []).append(f"{run_id}/{chain}")
+                by_model.setdefault(spec_label(models.get(run_id, "?")), []).append(f"{run_id}/{chain}")
         return SweepInfo(name, sweep_runs(self.root, name), {k: sorted(v) for k, v in chains.items()},
                          control, card, html if html.is_file() else None, last, by_model)  # fmt: skip
 
