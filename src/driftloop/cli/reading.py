@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from driftloop import fmt
 from driftloop.cli.progress import ProgressDisplay
 from driftloop.cli.shell import (
     Quiet,
@@ -184,7 +185,7 @@ def models() -> None:
     out.print(table)
     hosted = Table("hosted model", "status", "list price / image", "price read", box=None)
     for h in registry.hosted_listing():
-        usd = "no price" if h.usd_per_image is None else f"${h.usd_per_image:.3f}"
+        usd = "no price" if h.usd_per_image is None else fmt.usd(h.usd_per_image)
         hosted.add_row(escape(h.spec), escape(h.status), usd, h.price_read or "-")
     out.print(hosted)
     out.print("The price of a copy at your size and settings: driftloop run IMAGE -m SPEC --dry-run")

@@ -84,14 +84,6 @@ def print_path(path: str | Path) -> None:
     Console(soft_wrap=True).print(escape(str(path)), highlight=False)
 
 
-def duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def ws_flag(workspace: Path) -> str:
     return "" if Path(workspace).resolve() == Path(DEFAULT_WORKSPACE).resolve() else f" -w {workspace}"
 

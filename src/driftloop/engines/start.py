@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop import chain as core
+from driftloop import fmt
 from driftloop.config import IMPORTED_PREFIX, InputRef, MetricsConfig, RunConfig
 from driftloop.cost import Factors, HostedEstimate, Meters, load_factors, pick_meters
 from driftloop.engines import local
@@ -276,11 +277,12 @@ def prepare(
     estimate = replicator.requirements.cost_per_image_usd * n * config.chain_count
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise DriftloopError(
-            f"this run would cost about ${estimate:.2f} ({config.chain_count} chain(s) × {n} copies × "
-            f"${replicator.requirements.cost_per_image_usd:.3f}), more than --max-cost ${max_cost:.2f}"
+            f"this run would cost about {fmt.usd(estimate)} ({config.chain_count} chain(s) × {n} copies × "
+            f"{fmt.usd(replicator.requirements.cost_per_image_usd)}), more than --max-cost "
+            f"{fmt.usd(max_cost)}"
         )
     if estimate:
-        say(f"estimated cost: ${estimate:.2f}")
+        say(f"estimated cost: {fmt.usd(estimate)}")
     return Prepared(config, replicator, loaded, factors, meters, hosted, per_call, tuple(notices(replicator)))
 
 

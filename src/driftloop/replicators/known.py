@@ -9,6 +9,7 @@ registers (a test holds the two together: names, summaries, notes and weight sta
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
@@ -160,6 +161,7 @@ def entries() -> list[Known]:
     return [*taes, *codecs, *_diffusers(), *_hosted()]
 
 
+@functools.cache
 def modules() -> dict[str, str]:
-    """The module that registers each built-in name."""
+    """The module that registers each built-in name (the same for the whole process)."""
     return {k.name: k.module for k in entries()}

@@ -75,7 +75,7 @@ def _table(backends: list[Backend]) -> dict[str, Backend]:
 def backends() -> dict[str, Backend]:
     """Every backend by name (built-ins win over plug-ins of the same name); imports every built-in."""
     plugins, _ = _from_entry_points()
-    return _table([*plugins, *_builtins(list(known.modules().values()))])
+    return _table([*plugins, *_builtins(list(known.modules().values()))])  # built-ins last: they win
 
 
 def plugin_problems() -> list[str]:
