@@ -45,6 +45,7 @@ def test_p_values() -> None:
     assert fmt.p_value(0.0123) == "p=0.012"
     assert fmt.p_value(0.005, True) == "p≤0.005"
     assert fmt.p_value(None) == "p n/a"
+    assert fmt.probability(1.0) == "1" and fmt.probability(0.0625) == "0.062"
 
 
 def test_steps() -> None:

@@ -6,7 +6,7 @@ used everywhere a number is shown (the CLI, the reports, the bias card, the gall
 - :func:`signed`: a change, always with its sign (``+0.24``, ``−0.24``; 2 significant figures by default).
 - :func:`interval`: a 95% interval of changes (``[−0.27, −0.21]``).
 - :func:`decimals_for` / :func:`interval_decimals`: how many decimals a value (with its interval) needs.
-- :func:`p_value`: a test's p (``p=0.012``, ``p<0.001``, ``p≤0.005``).
+- :func:`p_value` / :func:`probability`: a test's p (``p=0.012``, ``p<0.001``, ``p≤0.005``) and its number.
 - :func:`step` / :func:`step_range`: a step, a mean or a range of steps (``12``, ``12.5``, ``9–14``).
 - :func:`usd`: money (``$0.00``, ``$0.053``, ``$1,234.56``).
 - :func:`duration`: a time (``0.0049 s``, ``12 s``, ``3.4 min``, ``2.1 h``).
@@ -83,18 +83,20 @@ def interval(low: float, high: float, decimals: int) -> str:
     return f"[{signed(low, decimals)}, {signed(high, decimals)}]"
 
 
+def probability(p: float) -> str:
+    """A probability with 2 significant figures and no exponent: ``0.012``, ``0.25``, ``1``."""
+    text = f"{p:.2g}"
+    return f"{p:.4f}" if "e" in text else text
+
+
 def p_value(p: float | None, at_floor: bool = False) -> str:
     """``p<0.001`` below 0.001; ``p≤0.005`` when no random relabelling reached the observed statistic (p is
-    then the smallest value the number of permutations can give); else ``p=0.012`` (2 significant
-    figures)."""
+    then the smallest value the number of permutations can give); else ``p=0.012`` (:func:`probability`)."""
     if p is None or not math.isfinite(p):
         return "p n/a"
     if p < 0.001:
         return "p<0.001"
-    text = f"{p:.2g}"
-    if "e" in text:
-        text = f"{p:.4f}"
-    return f"p≤{text}" if at_floor else f"p={text}"
+    return f"p≤{probability(p)}" if at_floor else f"p={probability(p)}"
 
 
 def step(value: float) -> str:

@@ -53,7 +53,7 @@ def test_run_ids_name_the_model_its_parameters_and_the_stabilizer(ws: Path) -> N
 def test_gallery_and_card_show_the_full_spec(ws: Path) -> None:
     webp, _ = api.runs(ws)
     client = TestClient(create_app(ws, extra_hosts=("testserver",)))
-    assert "webp:quality=80" in client.get("/").text
+    assert "webp:quality=80 + stabilize=colour:lab" in client.get("/").text  # the arm, as in `runs`
     assert "webp:quality=80" in client.get(f"/runs/{webp.id}").text
     html, _json = api.bias(webp.id, ws)
     assert "webp:quality=80 + stabilize=colour:lab" in html.read_text()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from driftloop import api
+from driftloop import api, fmt
 from driftloop.errors import DriftloopError
 from driftloop.web import INSTALL_HINT, serve
 from driftloop.web.app import create_app
@@ -423,7 +423,7 @@ def test_sweep_numbers_link_to_the_chains_behind_them(client: TestClient, galler
     card = client.get("/sweeps/tiny/bias_card.json").json()
     for i, model in enumerate(card["models"]):
         rate = model["measures"]["lab_b_mean"]["rate"]["mean"]
-        shown = f"{rate:+.3g}".replace("-", "−")
+        shown = fmt.signed(rate)  # the one rule for a change
         # the number is in a link to the model's chains, and that anchor lists exactly its chains
         assert f'<a href="#chains-{i}" title="mean over' in table and shown in table
         section = page.split(f'id="chains-{i}"')[1].split("</p>")[0]

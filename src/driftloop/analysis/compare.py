@@ -119,8 +119,8 @@ def compare_all(
         if result is not None and result.exact and result.min_p >= ALPHA:
             images_text = f"{n_tested} shared image{'s' if n_tested != 1 else ''}"
             notes.append(
-                f"with {images_text} no outcome can reach p < {ALPHA:g} (the smallest possible is "
-                f"{fmt.p_value(result.min_p)})"
+                f"with {images_text} no outcome can reach p < {ALPHA:g} (smallest possible p = "
+                f"{fmt.probability(result.min_p)})"
             )
         out.append(
             Comparison(

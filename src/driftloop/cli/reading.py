@@ -30,7 +30,7 @@ from driftloop.errors import SpecError
 
 @app.command("runs")
 def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
-    """List the runs in the workspace."""
+    """List the runs in the workspace, newest first."""
     from driftloop.replicators.spec import spec_label  # the read model only: `runs` answers without
     from driftloop.store import list_runs  # the library (no NumPy, Pillow or analysis)
 

@@ -395,6 +395,8 @@ def already_complete(store: Store, run_id: str, retry_failed: bool = False) -> s
 
     Said before the model is built, so resuming a finished run answers at once and writes nothing."""
     row = store.get_run(run_id)
+    if str(row.config.get("model", row.model)).startswith(IMPORTED_PREFIX):
+        return None  # not a run driftloop can continue: rebuilding it says so
     chains = store.chains(run_id)
     failed = [c.chain for c in chains if c.status in RETRYABLE]
     if row.status != "done" or any(c.status == "running" for c in chains) or (retry_failed and failed):

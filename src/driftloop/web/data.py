@@ -62,7 +62,7 @@ class RunCard:
     """One line of the runs page."""
 
     id: str
-    model: str
+    model: str  # the arm: the model, with its stabilizer if any
     chains: int
     steps_done: int
     steps_most: int
@@ -298,7 +298,7 @@ class GalleryData:
                 self._keep(("card", s.id, 0), ends)
         first, last, usd, energy = ends
         status = _STATUS_GROUP.get(s.status, s.status)
-        return RunCard(s.id, s.model, s.chains, s.steps_done, s.steps_most, s.n_steps, status, s.created_at,
+        return RunCard(s.id, s.arm, s.chains, s.steps_done, s.steps_most, s.n_steps, status, s.created_at,
                        sweep, first, last, usd, energy)  # fmt: skip
 
     def _ends(self, run_id: str) -> tuple[FrameRef | None, FrameRef | None, float | None, float | None]:
