@@ -1,10 +1,11 @@
 """How fast the command line answers: wall time and peak memory of commands users run all day.
 
 Each command runs in a fresh subprocess (a cold interpreter, as a user's shell starts it) ``--repeat`` times;
-the median wall time and the median peak RSS (``ru_maxrss`` of that child, from ``wait4``) are reported, with
-the ratio to a bare typer+rich command measured in the same run (a one-verb typer app with one option that
-prints a rich table: the floor any typer+rich command line pays on this machine). Commands alternate round by
-round, so a burst of load on a shared machine falls on all of them alike.
+the median wall time, CPU time (user + system) and peak RSS (``ru_maxrss``), all from ``wait4``, are
+reported, each time with its ratio to a bare typer+rich command measured in the same run: a one-verb typer
+app with one option that prints a rich table, the floor any typer+rich command line pays on this machine.
+Commands alternate round by round, so a burst of load on a shared machine falls on all of them alike; on a
+busy machine wall times stretch with the load, CPU times much less.
 
     python benchmarks/bench_cli.py                     # registry import, --help, models, runs (50 runs)
     python benchmarks/bench_cli.py --repeat 9 --json out.json
@@ -67,27 +68,30 @@ def commands(workspace: Path) -> dict[str, list[str]]:
 
 
 def make_workspace(root: Path, n_runs: int = 50) -> Path:
-    """A workspace holding ``n_runs`` runs of two chains (rows only: listing reads no frame)."""
-    from driftloop.store import Store
-
-    store = Store(root)
-    for i in range(n_runs):
-        chains = [("a.png", "0" * 64, seed) for seed in (0, 1)]
-        store.create_run(
-            f"20260101-{i:06d}-jpeg", "jpeg:quality=50", 101, {"model": "jpeg"}, {}, {}, {}, chains
-        )
-    store.close()
+    """A workspace holding ``n_runs`` runs of two chains (rows only: listing reads no frame), made in a
+    child process: a forked child's peak RSS starts at its parent's, so the parent stays small."""
+    code = (
+        "import sys\n"
+        "from driftloop.store import Store\n"
+        "store = Store(sys.argv[1])\n"
+        "for i in range(int(sys.argv[2])):\n"
+        "    chains = [('a.png', '0' * 64, seed) for seed in (0, 1)]\n"
+        "    run_id = f'20260101-{i:06d}-jpeg'\n"
+        "    store.create_run(run_id, 'jpeg:quality=50', 101, {'model': 'jpeg'}, {}, {}, {}, chains)\n"
+        "store.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(root), str(n_runs)], check=True)
     return root
 
 
-def measure(argv: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MB and exit status of one run of ``argv``."""
+def measure(argv: list[str]) -> tuple[float, float, int, float]:
+    """Wall seconds, peak RSS in MB, exit status and CPU seconds (user + system) of one run of ``argv``."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting again
-    return seconds, usage.ru_maxrss / 1024, proc.returncode
+    return seconds, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def heavy_modules(code: str) -> list[str]:
@@ -118,15 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cmds = commands(make_workspace(Path(tmp) / "ws"))
-        runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label in cmds}
+        runs: dict[str, list[tuple[float, float, int, float]]] = {label: [] for label in cmds}
         for _ in range(args.repeat):  # round by round: load on a shared machine hits every command alike
             for label, cmd in cmds.items():
                 runs[label].append(measure(cmd))
         base = statistics.median(r[0] for r in runs[BASELINE])
+        base_cpu = statistics.median(r[3] for r in runs[BASELINE])
+        print(f"{'':22s} {'wall':>8s}  ratio  {'CPU':>7s}  ratio  {'peak RSS':>10s}")
         for label, measured in runs.items():
             seconds = statistics.median(r[0] for r in measured)
+            cpu = statistics.median(r[3] for r in measured)
             rss = statistics.median(r[1] for r in measured)
-            ratio = seconds / base
+            ratio, cpu_ratio = seconds / base, cpu / base_cpu
             goal = ""
             if label.startswith("driftloop "):
                 goal = "  ok" if ratio <= GOAL_RATIO else f"  over the {GOAL_RATIO}× goal"
@@ -135,12 +142,15 @@ def main(argv: list[str] | None = None) -> int:
                     "command": label,
                     "seconds": seconds,
                     "ratio": ratio,
+                    "cpu_seconds": cpu,
+                    "cpu_ratio": cpu_ratio,
                     "peak_rss_mb": rss,
                     "exit": measured[-1][2],
                 }
             )
             print(
-                f"{label:22s} {seconds:6.3f} s  {ratio:4.1f}×  {rss:7.1f} MB  exit {measured[-1][2]}{goal}",
+                f"{label:22s} {seconds:6.3f} s  {ratio:4.1f}×  {cpu:5.3f} s  {cpu_ratio:4.1f}×  {rss:7.1f} MB"
+                f"  exit {measured[-1][2]}{goal}",
                 flush=True,
             )
     parts = ("driftloop.replicators.registry", "driftloop.api", "driftloop")
