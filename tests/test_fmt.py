@@ -55,5 +55,6 @@ def test_steps() -> None:
 
 def test_money_and_time() -> None:
     assert fmt.usd(0) == "$0.00" and fmt.usd(0.0531) == "$0.053" and fmt.usd(1234.561) == "$1,234.56"
+    assert fmt.usd(0.4) == "$0.40" and fmt.usd(0.246) == "$0.246" and fmt.usd(3) == "$3.00"
     assert fmt.duration(0.0049) == "0.0049 s" and fmt.duration(12.3) == "12 s"
     assert fmt.duration(206.3) == "3.4 min" and fmt.duration(7600) == "2.1 h"

@@ -8,7 +8,7 @@ used everywhere a number is shown (the CLI, the reports, the bias card, the gall
 - :func:`decimals_for` / :func:`interval_decimals`: how many decimals a value (with its interval) needs.
 - :func:`p_value` / :func:`probability`: a test's p (``p=0.012``, ``p<0.001``, ``p≤0.005``) and its number.
 - :func:`step` / :func:`step_range`: a step, a mean or a range of steps (``12``, ``12.5``, ``9–14``).
-- :func:`usd`: money (``$0.00``, ``$0.053``, ``$1,234.56``).
+- :func:`usd`: money (``$0.00``, ``$0.40``, ``$0.053``, ``$1,234.56``).
 - :func:`duration`: a time (``0.0049 s``, ``12 s``, ``3.4 min``, ``2.1 h``).
 
 Negative numbers carry a real minus sign (U+2212), which lines up with ``+`` in tables; a value that is not
@@ -111,11 +111,14 @@ def step_range(spread: Mapping[str, float]) -> str:
 
 
 def usd(value: float) -> str:
-    """Money: ``$0.00`` for nothing, ``$0.053`` below a dollar (3 decimals: per-copy prices), else
-    ``$1,234.56``."""
+    """Money: ``$0.00`` for nothing, ``$1,234.56`` from a dollar up, and below a dollar three decimals with
+    a zero third one dropped: ``$0.053`` and ``$0.246`` (per-copy prices), ``$0.40`` (a budget)."""
     if value == 0:
         return "$0.00"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.3f}"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    text = f"{value:.3f}"
+    return f"${text[:-1] if text.endswith('0') else text}"
 
 
 def duration(seconds: float) -> str:
