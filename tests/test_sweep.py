@@ -116,12 +116,12 @@ def test_cli_bias_card_of_a_sweep(spec_dir: Path, tmp_path: Path) -> None:
     res = run_cli("bias", "s4", "-w", str(ws))
     assert res.returncode == 0, res.stderr
     card = json.loads((ws / "sweeps" / "s4" / "bias_card.json").read_text())
-    assert {m["model"] for m in card["models"]} == {"jpeg", "webp:quality=30"}
-    assert any(v.startswith("webp:quality=30") and "vs jpeg" in v for v in card["verdicts"])
+    assert {m["model"] for m in card["models"]} == {"jpeg:quality=75", "webp:quality=30"}  # full specs
+    assert any(v.startswith("webp:quality=30") and "vs jpeg:quality=75" in v for v in card["verdicts"])
     html = (ws / "sweeps" / "s4" / "bias_card.html").read_text()
     assert "Cost" in html and "Cost per model" in html and "https://" not in html
     cost = card["cost"]
-    assert set(cost["by_model"]) == {"jpeg", "webp:quality=30"}
+    assert set(cost["by_model"]) == {"jpeg:quality=75", "webp:quality=30"}
     assert [c["frames"] for c in cost["by_model"].values()] == [16, 16] and cost["total"]["frames"] == 32
     missing = run_cli("bias", "nothing-like-this", "-w", str(ws))
     assert missing.returncode == 2 and "no sweep or run 'nothing-like-this'" in missing.stderr

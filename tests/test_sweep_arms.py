@@ -66,7 +66,7 @@ def test_bias_card_has_the_stabilizer_arm(spec_dir: Path, tmp_path: Path) -> Non
     assert res.returncode == 0, res.stderr
     card = json.loads((ws / "sweeps" / "arms" / "bias_card.json").read_text())
     labels = {m["model"] for m in card["models"]}
-    assert labels == {"jpeg:quality=40", "jpeg:quality=40 + stabilize=colour:lab", "webp"}
+    assert labels == {"jpeg:quality=40", "jpeg:quality=40 + stabilize=colour:lab", "webp:quality=80"}
     assert set(card["cost"]["by_model"]) == labels
     (arm,) = card["arms"]
     assert (arm["model"], arm["stabilizer"], arm["n_images"]) == ("jpeg:quality=40", "colour:lab", 2)
@@ -108,7 +108,11 @@ def test_imported_runs_sit_beside_the_models(spec_dir: Path, tmp_path: Path) -> 
     assert len(chains) == 3
     _, js = api.bias("mixed", ws)
     card = json.loads(js.read_text())
-    assert {m["model"] for m in card["models"]} == {"jpeg", "imported:by hand", "imported:gpt image"}
+    assert {m["model"] for m in card["models"]} == {
+        "jpeg:quality=75",
+        "imported:by hand",
+        "imported:gpt image",
+    }
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,16 @@ from driftloop.archive import ArchiveImport, is_archive
 from driftloop.archive import import_archive as importing_archive
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
-from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start, storage_guard
+from driftloop.engines.start import (
+    DryRun,
+    Engine,
+    already_complete,
+    continue_run,
+    prepare,
+    rebuild,
+    start,
+    storage_guard,
+)
 from driftloop.engines.start import estimate as estimate_prepared
 from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError, RunNotFoundError
 from driftloop.importer import import_chain as importing
@@ -69,6 +78,8 @@ Logger = Callable[[str], None]
 
 class Run(RunView):
     """A stored run (its configuration, chains, frames, records) and what can be made of it."""
+
+    nothing_to_do: bool = False  # set by :func:`resume` on a run that was already complete
 
     @property
     def factors(self) -> Factors:
@@ -235,11 +246,19 @@ def resume(
     The model is rebuilt from the run's stored spec; a run made with a Python callable needs the same
     callable passed again as ``model``. ``max_cost`` replaces the run's budget (after it stopped on it).
     ``retry_failed`` also continues chains that ended ``error`` or ``refused`` (after an outage, say).
+    A finished run with nothing to continue is left as it is: the log says so, and the handle's
+    ``nothing_to_do`` is True.
     """
     say = log or (lambda _msg: None)
     where = Engine(engine, address, workers)
     store = Workspace(workspace).store
     row = store.get_run(run_id)
+    complete = already_complete(store, row.id, retry_failed)
+    if complete is not None:  # nothing to continue: said plainly, nothing built, rendered or written
+        say(complete)
+        handle = Run(store, row.id)
+        handle.nothing_to_do = True
+        return handle
     if store.readonly:
         raise ReadOnlyWorkspaceError(store.root, len(store.frames(row.id)), row.id)
     replicator = rebuild(store, row.id, model, device, say)
@@ -299,7 +318,7 @@ def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> Run:
 
 
 def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:
-    """Every run in a workspace, oldest first; a 'running' run whose process died shows as 'interrupted'.
+    """Every run in a workspace, newest first; a 'running' run whose process died shows as 'interrupted'.
 
     A folder that holds no workspace has no runs (and is not made into one); a file is an error.
     """

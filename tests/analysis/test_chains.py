@@ -13,7 +13,7 @@ import pytest
 
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_chain, summarize_run
 from driftloop.analysis.stats import Rate
-from driftloop.analysis.text import fmt_signed, sentences
+from driftloop.analysis.text import sentences
 
 
 def chain_df(
@@ -332,14 +332,6 @@ def test_summary_to_dict_is_strict_json() -> None:
     json.dumps(data, allow_nan=False)
     assert data["rates"]["lab_b_mean"]["ci_low"] is None
     assert isinstance(summary, ChainSummary)
-
-
-def test_fmt_signed_uses_a_real_minus_and_two_significant_digits() -> None:
-    assert fmt_signed(-0.2397) == "−0.24"
-    assert fmt_signed(22.4) == "+22"
-    assert fmt_signed(0.0) == "0"
-    assert fmt_signed(-0.0001, 2) == "0.00"
-    assert fmt_signed(12.0, 0, " K") == "+12 K"
 
 
 def test_identical_chains_of_one_image_are_one_chain_not_proof() -> None:

@@ -49,7 +49,7 @@ def test_import_a_gif_and_a_video_with_crop_and_every(chain, tmp_path: Path) -> 
     out = run_cli("import", str(video), "--every", "1", "--crop", "8,8,48,48", "--size", "32", "--no-render",
                   "-q", "-w", str(ws))  # fmt: skip
     assert out.returncode == 0, out.stderr
-    gif_run, mp4_run = (driftloop.open_run(r.id, ws) for r in driftloop.runs(ws))
+    mp4_run, gif_run = (driftloop.open_run(r.id, ws) for r in driftloop.runs(ws))  # newest first
     assert gif_run.row.model == "imported:loop" and len(gif_run.frame_rows()) == 5
     assert len(mp4_run.frame_rows()) == 5 and mp4_run.frame(0, 0).shape == (32, 32, 3)
     assert mp4_run.config["import"]["crop"] == [8, 8, 48, 48]

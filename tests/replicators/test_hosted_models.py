@@ -134,12 +134,13 @@ def test_the_gemini_conflict_is_recorded_with_both_sources() -> None:
     assert "litellm" in entry.conflict and "2026-10-29" in entry.conflict
 
 
-def test_models_listing_shows_status_and_price_per_copy() -> None:
+def test_models_listing_shows_status_and_list_price_per_image() -> None:
     rows = {r.spec: r for r in registry.hosted_listing()}
     assert rows["openai:gpt-image-1"].status.startswith("retired 2026-10-23 → gpt-image-2")
     assert rows["openai:gpt-image-2"].status == "current"
-    assert rows["bfl:flux-2-pro"].usd_per_copy == pytest.approx(0.03 + 0.262144 * 0.015)
-    assert rows["gemini:gemini-3.1-flash-lite-image"].usd_per_copy is None
+    assert rows["openai:gpt-image-2"].usd_per_image == pytest.approx(0.053)  # medium, 1024², as listed
+    assert rows["bfl:flux-2-pro"].usd_per_image == pytest.approx(0.045)  # 1 MP in, 1 MP out
+    assert rows["gemini:gemini-3.1-flash-lite-image"].usd_per_image is None
 
 
 # ---------------------------------------------------------------------------------------- gpt-image-2

@@ -10,8 +10,8 @@ import pytest
 
 from driftloop.errors import SpecError
 from driftloop.replicators import build, listing, lookup, parse
-from driftloop.replicators.codec import JPEGConfig
-from driftloop.replicators.spec import format_spec, split_spec
+from driftloop.replicators.codec import JPEGConfig, WebPConfig
+from driftloop.replicators.spec import ALWAYS_SHOWN, format_spec, full_spec, spec_label, split_spec
 from driftloop.replicators.tae import TAEConfig
 
 
@@ -120,3 +120,18 @@ def test_entry_point_plugin_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyP
     out = replicator.replicate([np.full((2, 2, 3), 10, np.uint8)], [0])
     assert int(out[0][0, 0, 0]) == 15
     assert "brighten" in {r.name for r in listing()}
+
+
+def test_full_spec_shows_the_parameters_that_name_a_model() -> None:
+    assert full_spec("webp") == "webp:quality=80"
+    assert full_spec("jpeg:subsampling=0") == "jpeg:quality=75,subsampling=0"
+    assert full_spec("jpeg:quality=90") == "jpeg:quality=90"
+    assert full_spec("taef2") == "taef2" and full_spec("openai:gpt-image-2") == "openai:gpt-image-2"
+    assert spec_label("webp + stabilize=colour:lab") == "webp:quality=80 + stabilize=colour:lab"
+    assert spec_label("imported:by hand") == "imported:by hand"
+    assert spec_label(spec_label("webp")) == "webp:quality=80"  # idempotent: labels of old cards read alike
+
+
+def test_always_shown_defaults_are_the_codecs_own() -> None:
+    for name, config in (("jpeg", JPEGConfig()), ("webp", WebPConfig())):
+        assert ALWAYS_SHOWN[name] == {k: str(getattr(config, k)) for k in ALWAYS_SHOWN[name]}

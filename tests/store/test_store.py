@@ -95,9 +95,9 @@ def test_run_list_reads_the_listing_columns_and_the_sweep_in_sql(tmp_path: Path)
     store.create_run("r3", "jpeg", 1, {"sweep": ""}, {}, {}, {}, [("a.png", "ab" * 32, 7)])
     store.set_run_status("r2", "done")
     listed = store.run_list()
-    assert [r.id for r in listed] == [r.id for r in store.runs()] == ["r1", "r2", "r3"]
+    assert [r.id for r in listed] == [r.id for r in store.runs()] == ["r3", "r2", "r1"]  # newest first
     assert [(r.model, r.n_steps, r.status, r.sweep) for r in listed] == [
-        ("jpeg", 3, "created", None), ("taef2", 5, "done", "colours"), ("jpeg", 1, "created", None),
+        ("jpeg", 1, "created", None), ("taef2", 5, "done", "colours"), ("jpeg", 3, "created", None),
     ]  # fmt: skip
     assert [r.created_at for r in listed] == [r.created_at for r in store.runs()]
 

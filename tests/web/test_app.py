@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from driftloop import api
+from driftloop import api, fmt
 from driftloop.errors import DriftloopError
 from driftloop.web import INSTALL_HINT, serve
 from driftloop.web.app import create_app
@@ -30,7 +30,7 @@ def client(gallery_ws: Path) -> TestClient:
 
 
 def newest(ws: Path) -> api.RunHandle:
-    return api.open_run(api.runs(ws)[-1].id, ws)
+    return api.open_run(api.runs(ws)[0].id, ws)  # runs are listed newest first
 
 
 def csrf(client: TestClient) -> str:
@@ -40,13 +40,14 @@ def csrf(client: TestClient) -> str:
 # ---- pages ------------------------------------------------------------------------------------------
 def test_runs_page_lists_every_run_newest_first_with_thumbnails(client: TestClient, gallery_ws: Path) -> None:
     ids = [r.id for r in api.runs(gallery_ws)]
+    assert ids == sorted(ids, reverse=True)  # the API lists newest first too (ids start with the time)
     page = client.get("/")
     assert page.status_code == 200
-    positions = [page.text.index(i) for i in reversed(ids)]
-    assert positions == sorted(positions)  # newest first
+    positions = [page.text.index(i) for i in ids]
+    assert positions == sorted(positions)  # newest first, as the API lists them
     first = newest(gallery_ws).frame_rows(0)
-    assert f"/thumbs/{ids[-1]}/{first[0].sha256}/128.webp" in page.text
-    assert f"/thumbs/{ids[-1]}/{first[-1].sha256}/128.webp" in page.text
+    assert f"/thumbs/{ids[0]}/{first[0].sha256}/128.webp" in page.text
+    assert f"/thumbs/{ids[0]}/{first[-1].sha256}/128.webp" in page.text
     assert "/sweeps/tiny" in page.text
 
 
@@ -66,7 +67,7 @@ def test_listing_pages(gallery_ws: Path) -> None:
     data = GalleryData(gallery_ws)
     first, second = data.runs(per_page=2, page=1), data.runs(per_page=2, page=2)
     assert (first.total, first.pages, len(first.items), len(second.items)) == (3, 2, 2, 1)
-    assert second.items[0].id == api.runs(gallery_ws)[0].id  # the oldest comes last
+    assert second.items[0].id == api.runs(gallery_ws)[-1].id  # the oldest comes last, as in the API
 
 
 def test_run_and_chain_pages(client: TestClient, gallery_ws: Path) -> None:
@@ -92,7 +93,7 @@ def test_chain_data_is_the_stored_frames_and_metrics(client: TestClient, gallery
 
 
 def test_compare_view(client: TestClient, gallery_ws: Path) -> None:
-    a, b = api.runs(gallery_ws)[-1].id, api.runs(gallery_ws)[0].id
+    a, b = api.runs(gallery_ws)[0].id, api.runs(gallery_ws)[-1].id
     page = client.get("/compare", params=[("c", f"{a}:0"), ("c", f"{a}:1"), ("c", f"{b}:0")])
     assert page.status_code == 200 and page.text.count('class="panel"') == 3
     assert "cols-3" in page.text
@@ -194,7 +195,7 @@ def test_thumbnails_are_made_once_and_kept_in_the_workspace(client: TestClient, 
 )
 def test_traversal_attempts_are_404(client: TestClient, gallery_ws: Path, url: str) -> None:
     run = newest(gallery_ws)
-    other = api.open_run(api.runs(gallery_ws)[0].id, gallery_ws).frame_rows(0)[-1].sha256
+    other = api.open_run(api.runs(gallery_ws)[-1].id, gallery_ws).frame_rows(0)[-1].sha256
     got = client.get(url.format(run=run.id, sha=run.frame_rows(0)[0].sha256, other=other))
     assert got.status_code == 404
     assert b"SQLite" not in got.content and b"import" not in got.content
@@ -422,7 +423,7 @@ def test_sweep_numbers_link_to_the_chains_behind_them(client: TestClient, galler
     card = client.get("/sweeps/tiny/bias_card.json").json()
     for i, model in enumerate(card["models"]):
         rate = model["measures"]["lab_b_mean"]["rate"]["mean"]
-        shown = f"{rate:+.3g}".replace("-", "−")
+        shown = fmt.signed(rate)  # the one rule for a change
         # the number is in a link to the model's chains, and that anchor lists exactly its chains
         assert f'<a href="#chains-{i}" title="mean over' in table and shown in table
         section = page.split(f'id="chains-{i}"')[1].split("</p>")[0]

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from driftloop import fmt
 from driftloop.analysis.bias import chain_statistics
 from driftloop.analysis.card import LAST
 from driftloop.analysis.intervals import Interval, SignFlipResult, paired_diff_ci, paired_permutation_test
@@ -143,7 +144,7 @@ def _reading(plain: float, arm: float, reliable: bool) -> str:
     under a tenth of the difference, the stabilizer adds a change of its own."""
     if not reliable:
         return "no reliable difference"
-    numbers = f"({plain:+.3g} → {arm:+.3g})"
+    numbers = f"({fmt.signed(plain)} → {fmt.signed(arm)})"
     if not math.isfinite(plain) or abs(plain) < 0.1 * abs(arm - plain):
         return f"adds a change the plain arm does not have {numbers}"
     ratio = abs(arm) / abs(plain)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from driftloop import fmt
 from driftloop._fs import json_safe
 
 __all__ = [
@@ -113,9 +114,11 @@ class AttractorReport:
                 text += " (all from one source image)" if sources == 1 else ""
         elif self.structure == "diffuse":
             best = max(self.silhouettes.values()) if self.silhouettes else math.nan
-            text = f"the last frames of {chains} form no clear clusters (best silhouette {best:.2f})"
+            text = (
+                f"the last frames of {chains} form no clear clusters (best silhouette {fmt.fixed(best, 2)})"
+            )
         else:
-            sil = "" if self.silhouette is None else f" (silhouette {self.silhouette:.2f})"
+            sil = "" if self.silhouette is None else f" (silhouette {fmt.fixed(self.silhouette, 2)})"
             text = f"the last frames of {chains} fall into {self.k} clusters{sil}"
             if known:
                 n_att = sum(1 for c in known if c.attractor)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from driftloop import fmt
 from driftloop.analysis.card import Comparison
 from driftloop.analysis.intervals import (
     METHOD_TWO_WAY,
@@ -23,7 +24,6 @@ from driftloop.analysis.intervals import (
     unpaired_diff_ci,
 )
 from driftloop.analysis.stats import ALPHA, column_rng, hedges_g, stratified_permutation_test
-from driftloop.analysis.text import format_p
 
 __all__ = ["Group", "compare_all"]
 
@@ -120,7 +120,7 @@ def compare_all(
             images_text = f"{n_tested} shared image{'s' if n_tested != 1 else ''}"
             notes.append(
                 f"with {images_text} no outcome can reach p < {ALPHA:g} (smallest possible p = "
-                f"{result.min_p:.2g})"
+                f"{fmt.probability(result.min_p)})"
             )
         out.append(
             Comparison(
@@ -131,7 +131,7 @@ def compare_all(
                 ci_method=diff.method,
                 hedges_g=hedges_g(mv, cv),
                 p_value=None if result is None else result.p_value,
-                p_text="p n/a" if result is None else format_p(result.p_value, result.at_floor),
+                p_text="p n/a" if result is None else fmt.p_value(result.p_value, result.at_floor),
                 test=test if result is not None else "none",
                 exact=bool(result and result.exact),
                 n_relabelings=0 if result is None else result.n_relabelings,

@@ -1,20 +1,19 @@
-"""driftloop's words and numbers: one formatter family, and the sentences of summaries and bias cards.
+"""driftloop's words: the sentences of summaries and bias cards.
 
-Numbers: :func:`fmt_signed` (``+0.24`` / ``−0.24`` with a real minus sign), :func:`fmt_number`,
-:func:`fmt_interval`, :func:`format_p`, with decimals from :func:`decimals_for` / :func:`interval_decimals`
-(two significant digits of the largest value shown). Sentences: :func:`sentences` says a run's chain
-summaries in plain words (report, CLI); :func:`verdict` says what one model does to one measure on the bias
-card. The words for each measure come from the vocabulary (:mod:`driftloop.measures`).
+:func:`sentences` says a run's chain summaries in plain words (report, CLI); :func:`verdict` says what one
+model does to one measure on the bias card. The words for each measure come from the vocabulary
+(:mod:`driftloop.measures`); every number in them is written by :mod:`driftloop.fmt` (one function per rule:
+``signed``, ``fixed``, ``interval``, ``p_value``, ``step`` ...).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from driftloop import fmt
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, Comparison, MeasureResult
 from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, chain_rows, numeric_column, run_overview
 from driftloop.analysis.colour_reading import ColourReading, hue_name, hue_turn, read_colour
@@ -22,100 +21,18 @@ from driftloop.analysis.stats import Estimate, Rate
 from driftloop.measures import COLOUR_DRAINS, HUE_NEGLIGIBLE_DEG, NEGLIGIBLE_LAB, Measure
 
 __all__ = [
-    "MINUS",
     "WHITE_CAST_YELLOW",
     "colour_verdict",
-    "decimals_for",
-    "fmt_interval",
-    "fmt_number",
-    "fmt_range",
-    "fmt_signed",
-    "fmt_step",
-    "format_p",
     "headline",
-    "interval_decimals",
     "rate_word",
     "sentences",
     "verdict",
 ]
-
-MINUS = "\N{MINUS SIGN}"
 # The community "white cast" score above which whites read as yellow.
 WHITE_CAST_YELLOW = 25.0
 # Measures that get their own drift/rate sentences (the others are in the tables).
 _SENTENCE_MEASURES = ("lab_l_mean", "lab_a_mean", "lab_b_mean", "lab_chroma_mean", "white_cast", "cct_kelvin")
 _TOTAL_MEASURES = ("lab_l_mean", "lab_a_mean", "lab_b_mean")
-
-
-# ------------------------------------------------------------------------------------------------ numbers
-
-
-def decimals_for(*values: float | None, digits: int = 2, fallback: int = 2) -> int:
-    """Decimals that show the largest of ``values`` with ``digits`` significant digits (0..4); ``fallback``
-    when no value is finite and non-zero."""
-    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
-    if not finite:
-        return fallback
-    return int(min(4, max(0, digits - 1 - math.floor(math.log10(max(finite))))))
-
-
-def fmt_signed(value: float, decimals: int | None = None, unit: str = "") -> str:
-    """``+0.24`` / ``−0.24`` (a real minus sign), ``0`` for zero; decimals chosen for 2 significant digits.
-
-    ``0.00`` (no sign) for a value that rounds to zero; ``∞`` / ``−∞`` / ``n/a`` for non-finite values."""
-    if not math.isfinite(value):
-        return "∞" if value > 0 else (f"{MINUS}∞" if value < 0 else "n/a")
-    d = decimals_for(value, fallback=0) if decimals is None else decimals
-    text = f"{value:+.{d}f}"
-    if float(text) == 0:
-        text = f"{0:.{d}f}"
-    return text.replace("-", MINUS) + unit
-
-
-def fmt_interval(rate: Rate, digits: int) -> str:
-    """A rate's 95% interval as "[−0.27, −0.21]"."""
-    return f"[{fmt_signed(rate.ci_low, digits)}, {fmt_signed(rate.ci_high, digits)}]"
-
-
-def fmt_number(value: float, decimals: int | None = None) -> str:
-    """An unsigned-style number (a real minus sign if negative); decimals for 3 significant digits."""
-    if not math.isfinite(value):
-        return "∞" if value > 0 else "n/a"
-    d = decimals_for(value, digits=3, fallback=0) if decimals is None else decimals
-    return f"{value:.{d}f}".replace("-", MINUS)
-
-
-def fmt_step(value: float) -> str:
-    """A step (or a mean of steps): ``12``, or ``12.5`` when not whole."""
-    return str(round(value)) if abs(value - round(value)) < 0.05 else f"{value:.1f}"
-
-
-def fmt_range(spread: dict[str, float]) -> str:
-    """The min–max of a spread of steps: ``12`` or ``9–14``."""
-    lo, hi = spread["min"], spread["max"]
-    return fmt_step(lo) if lo == hi else f"{fmt_step(lo)}–{fmt_step(hi)}"
-
-
-def interval_decimals(value: float, low: float | None, high: float | None) -> int:
-    """Decimals for a value with its interval: 2 significant digits of the largest, and enough to show the
-    interval's width with at least 1 (at most 4 decimals)."""
-    d = decimals_for(value, low, high)
-    if low is not None and high is not None and high > low:
-        d = max(d, decimals_for(high - low, digits=1))
-    return min(d, 4)
-
-
-def format_p(p: float | None, at_floor: bool = False) -> str:
-    """``p<0.001`` below 0.001; ``p≤0.005`` when no random relabelling reached the observed statistic (p is
-    then the smallest value the number of permutations can give); else ``p=0.012`` (2 significant digits)."""
-    if p is None or not math.isfinite(p):
-        return "p n/a"
-    if p < 0.001:
-        return "p<0.001"
-    text = f"{p:.2g}"
-    if "e" in text:
-        text = f"{p:.4f}"
-    return f"p≤{text}" if at_floor else f"p={text}"
 
 
 # ------------------------------------------------------------------------------------- chain summaries
@@ -127,7 +44,7 @@ def _steps_phrase(k: int) -> str:
 
 def _drain_head(info: Measure, up: bool) -> str:
     """A measure moving toward its grey value while the colour drains, said as that (see colour_reading)."""
-    grey = f"{fmt_number(info.neutral or 0.0, 0)}{info.unit}"
+    grey = f"{fmt.fixed(info.neutral or 0.0, 0)}{info.unit}"
     word = info.up_word if up else info.down_word
     return f"{info.name} moves toward a grey's {grey} as the colour drains (not {word})"
 
@@ -154,8 +71,8 @@ def _colour_sentence(reading: ColourReading, by_last: str, n_chains: int) -> str
     if reading.drained and loss is not None:
         c0, c1 = reading.start["lab_chroma_mean"], reading.end["lab_chroma_mean"]
         return (
-            f"{COLOUR_DRAINS}: mean chroma C* {fmt_number(c0, 1)} → {fmt_number(c1, 1)} by {by_last} "
-            f"({fmt_signed(-100 * loss, 0)}%){mean_of}"
+            f"{COLOUR_DRAINS}: mean chroma C* {fmt.fixed(c0, 1)} → {fmt.fixed(c1, 1)} by {by_last} "
+            f"({fmt.signed(-100 * loss, 0)}%){mean_of}"
         )
     h0, h1 = reading.hue_start, reading.hue_end
     if h0 is not None and h1 is not None and abs(hue_turn(h0, h1)) >= HUE_NEGLIGIBLE_DEG:
@@ -168,8 +85,8 @@ def _colour_sentence(reading: ColourReading, by_last: str, n_chains: int) -> str
         name = hue_name(h1)
         article = "an" if name[0] in "aeiou" else "a"
         return (
-            f"{article} {name} cast appears: the mean colour's chroma {fmt_number(c0, 1)} → "
-            f"{fmt_number(c1, 1)}, hue {h1:.0f}°, by {by_last}{mean_of}"
+            f"{article} {name} cast appears: the mean colour's chroma {fmt.fixed(c0, 1)} → "
+            f"{fmt.fixed(c1, 1)}, hue {h1:.0f}°, by {by_last}{mean_of}"
         )
     return None
 
@@ -183,12 +100,12 @@ def _rate_sentence(measure: str, rate: Rate, reading: ColourReading | None = Non
         f" from {rate.images} image{'s' if rate.images > 1 else ''}" if rate.images < rate.chains else ""
     )
     of_chains = f" (mean of {rate.chains} chains{from_images})" if rate.chains > 1 else ""
-    d = decimals_for(rate.slope, rate.ci_low, rate.ci_high, fallback=0)
+    d = fmt.decimals_for(rate.slope, rate.ci_low, rate.ci_high, fallback=0)
     if rate.has_ci:
-        interval = fmt_interval(rate, d)
-        numbers = f"{symbol} {fmt_signed(rate.slope, d, unit)} per step {interval}"
+        interval = fmt.interval(rate.ci_low, rate.ci_high, d)
+        numbers = f"{symbol} {fmt.signed(rate.slope, d, unit)} per step {interval}"
     else:
-        numbers = f"{symbol} {fmt_signed(rate.slope, d, unit)} per step; too few points for an interval"
+        numbers = f"{symbol} {fmt.signed(rate.slope, d, unit)} per step; too few points for an interval"
     name = info.name if info else measure
     if rate.slope == 0 and rate.has_ci and rate.ci_low == rate.ci_high == 0:
         return f"{name}: no clear change — constant over {over}{of_chains}"
@@ -210,18 +127,18 @@ def _total_sentence(
     mean, lo, hi = spread["mean"], spread["min"], spread["max"]
     if n_chains > 1 and lo < 0 < hi and min(-lo, hi) >= info.negligible:
         return (
-            f"{info.symbol} by {steps} differs between chains: {fmt_signed(lo)} to {fmt_signed(hi)} "
-            f"(mean {fmt_signed(mean)})"
+            f"{info.symbol} by {steps} differs between chains: {fmt.signed(lo)} to {fmt.signed(hi)} "
+            f"(mean {fmt.signed(mean)})"
         )
     if abs(mean) < info.negligible:
         return None
     word = info.up_word if mean > 0 else info.down_word
     if reading is not None and reading.drains(measure):
         word = "toward grey"
-    text = f"{word}: {info.symbol} {fmt_signed(mean, unit=info.unit)} by {steps}"
+    text = f"{word}: {info.symbol} {fmt.signed(mean, unit=info.unit)} by {steps}"
     if n_chains > 1:
-        d = decimals_for(mean, lo, hi, fallback=0)
-        low, high = fmt_signed(lo, d), fmt_signed(hi, d)
+        d = fmt.decimals_for(mean, lo, hi, fallback=0)
+        low, high = fmt.signed(lo, d), fmt.signed(hi, d)
         text += (
             f" (all {n_chains} chains)" if low == high else f" (mean of {n_chains} chains; {low} to {high})"
         )
@@ -251,7 +168,9 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
     else:
         out.append(f"{chain_word}, {int(last['min'])}–{int(last['max'])} copies each")
     by_last = (
-        f"step {int(last['max'])}" if last["min"] == last["max"] else f"the last step ({fmt_range(last)})"
+        f"step {int(last['max'])}"
+        if last["min"] == last["max"]
+        else f"the last step ({fmt.step_range(last)})"
     )
 
     # Half-life.
@@ -259,12 +178,12 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
     if hl is not None:
         reached = int(hl["n_reached"])
         if n == 1:
-            out.append(f"SSIM to the original halves by step {fmt_step(hl['mean'])}")
+            out.append(f"SSIM to the original halves by step {fmt.step(hl['mean'])}")
         else:
             where = "" if reached == n else f" in {reached} of {n} chains"
             out.append(
-                f"SSIM to the original halves by step {fmt_step(hl['mean'])} on average{where} "
-                f"(chains: {fmt_range(hl)})"
+                f"SSIM to the original halves by step {fmt.step(hl['mean'])} on average{where} "
+                f"(chains: {fmt.step_range(hl)})"
             )
             if reached < n:
                 rest = n - reached
@@ -280,11 +199,11 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
     final = ov["final"]
     parts = []
     if "ssim_to_origin" in final:
-        parts.append(f"SSIM to the original {fmt_number(final['ssim_to_origin']['mean'], 2)}")
+        parts.append(f"SSIM to the original {fmt.fixed(final['ssim_to_origin']['mean'], 2)}")
     if "psnr_to_origin" in final:
-        parts.append(f"PSNR {fmt_number(final['psnr_to_origin']['mean'], 1)} dB")
+        parts.append(f"PSNR {fmt.fixed(final['psnr_to_origin']['mean'], 1)} dB")
     if "lpips_to_origin" in final:
-        parts.append(f"LPIPS {fmt_number(final['lpips_to_origin']['mean'], 3)}")
+        parts.append(f"LPIPS {fmt.fixed(final['lpips_to_origin']['mean'], 3)}")
     if parts:
         mean_of = " (mean of chains)" if n > 1 else ""
         out.append(f"at {by_last}: {', '.join(parts)}{mean_of}")
@@ -304,7 +223,7 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
     else:
         at = "at step" if fp["steps"]["min"] == fp["steps"]["max"] else "at steps"
         out.append(
-            f"{fp['n_reached']} of {n} chains reached a fixed point ({at} {fmt_range(fp['steps'])}; "
+            f"{fp['n_reached']} of {n} chains reached a fixed point ({at} {fmt.step_range(fp['steps'])}; "
             f"no pixel change over {k} steps)"
         )
 
@@ -318,7 +237,7 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
         else:
             spread = face["steps"]
             one = spread["min"] == spread["max"]
-            at = f"step {int(spread['min'])}" if one else f"steps {fmt_range(spread)}"
+            at = f"step {int(spread['min'])}" if one else f"steps {fmt.step_range(spread)}"
             of = "" if n == 1 else f" in {face['lost']} of {face['chains_with_face']} chains"
             out.append(f"the face is lost{of} at {at}")
 
@@ -364,7 +283,7 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
             side = "above" if end > WHITE_CAST_YELLOW else "below"
             of_chains = " (mean of chains)" if n > 1 else ""
             out.append(
-                f"white cast at {by_last}: {fmt_number(end, 1)}{of_chains}, {side} the "
+                f"white cast at {by_last}: {fmt.fixed(end, 1)}{of_chains}, {side} the "
                 f"~{WHITE_CAST_YELLOW:g} at which whites read yellow"
             )
     return out
@@ -381,21 +300,23 @@ def headline(summaries: Sequence[ChainSummary]) -> list[str]:
     if last["max"] == 0:
         return ["only the original frame (step 0): nothing drifted yet"]
     by_last = (
-        f"step {int(last['max'])}" if last["min"] == last["max"] else f"the last step ({fmt_range(last)})"
+        f"step {int(last['max'])}"
+        if last["min"] == last["max"]
+        else f"the last step ({fmt.step_range(last)})"
     )
     out = []
     if "ssim_to_origin" in ov["final"]:
         mean_of = f" (mean of {n} chains)" if n > 1 else ""
-        ssim = fmt_number(ov["final"]["ssim_to_origin"]["mean"], 2)
+        ssim = fmt.fixed(ov["final"]["ssim_to_origin"]["mean"], 2)
         text = f"SSIM to the original {ssim} at {by_last}{mean_of}"
         hl = ov["half_life"]
         if hl is None:
             text += ", never below 0.5 (no half-life)"
         elif n == 1:
-            text += f", below 0.5 from step {fmt_step(hl['mean'])} (the half-life)"
+            text += f", below 0.5 from step {fmt.step(hl['mean'])} (the half-life)"
         else:
             where = "" if hl["n_reached"] == n else f" in {int(hl['n_reached'])} of {n} chains"
-            text += f", below 0.5 from step {fmt_step(hl['mean'])} on average{where} (the half-life)"
+            text += f", below 0.5 from step {fmt.step(hl['mean'])} on average{where} (the half-life)"
         out.append(text)
     totals = {m: ov["final_drift"][m] for m in _TOTAL_MEASURES if m in ov["final_drift"]}
     if totals:
@@ -414,18 +335,18 @@ def headline(summaries: Sequence[ChainSummary]) -> list[str]:
 
 
 def _numbers(info: Measure, est: Estimate, per: str = " per step") -> str:
-    d = interval_decimals(est.mean, est.ci_low, est.ci_high)
-    text = f"{info.symbol} {fmt_signed(est.mean, d, info.unit)}{per}"
+    d = fmt.interval_decimals(est.mean, est.ci_low, est.ci_high)
+    text = f"{info.symbol} {fmt.signed(est.mean, d, info.unit)}{per}"
     if est.has_ci:
-        text += f" [{fmt_signed(est.ci_low, d)}, {fmt_signed(est.ci_high, d)}]"  # type: ignore[arg-type]
+        text += f" {fmt.interval(est.ci_low, est.ci_high, d)}"  # type: ignore[arg-type]
     return text
 
 
 def _diff_text(info: Measure, cmp: Comparison, per: str = " per step") -> str:
-    d = interval_decimals(cmp.difference, cmp.ci_low, cmp.ci_high)
-    text = f"difference {fmt_signed(cmp.difference, d, info.unit)}{per}"
+    d = fmt.interval_decimals(cmp.difference, cmp.ci_low, cmp.ci_high)
+    text = f"difference {fmt.signed(cmp.difference, d, info.unit)}{per}"
     if cmp.ci_low is not None and cmp.ci_high is not None:
-        text += f" [{fmt_signed(cmp.ci_low, d)}, {fmt_signed(cmp.ci_high, d)}]"
+        text += f" {fmt.interval(cmp.ci_low, cmp.ci_high, d)}"
     return text
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from driftloop import fmt
 from driftloop.cli.progress import ProgressDisplay
 from driftloop.cli.shell import (
     Address,
@@ -20,7 +21,6 @@ from driftloop.cli.shell import (
     Workspace,
     app,
     console,
-    duration,
     parse_seeds,
     say_for,
     stdout_console,
@@ -157,10 +157,10 @@ def run(
                          cost_factors=cost_factors, max_pixels=max_pixels, log=say)  # fmt: skip
         out = stdout_console()
         out.print(f"dry run: {escape(d.model)}: {d.chains} chain(s) × {d.steps} steps = {d.calls} calls")
-        per = f"${d.usd_per_call:.4f} per call: " if d.usd_per_call else ""
-        usd = "unknown" if d.usd is None else f"≈ ${d.usd:.2f}"
+        per = f"{fmt.usd(d.usd_per_call)} per call: " if d.usd_per_call else ""
+        usd = "unknown" if d.usd is None else f"≈ {fmt.usd(d.usd)}"
         out.print(f"price: {usd} ({per}{escape(d.price_detail)})")
-        when = "unknown" if d.seconds is None else f"≈ {duration(d.seconds)}"
+        when = "unknown" if d.seconds is None else f"≈ {fmt.duration(d.seconds)}"
         out.print(f"time: {when} ({escape(d.seconds_detail)})")
         out.print("nothing was called or written")
         return
@@ -212,7 +212,8 @@ def resume(
             retry_failed=retry_failed, progress=bar, log=say_for(quiet), engine=engine, address=address,
             workers=workers,
         )  # fmt: skip
-    print_outputs(handle, quiet)
+    if not handle.nothing_to_do:  # else the log said "already complete; nothing to do"
+        print_outputs(handle, quiet)
 
 
 # ---- import: copies made elsewhere ------------------------------------------------------------------
@@ -371,20 +372,23 @@ def sweep(
     from driftloop import api  # the library: loaded when a verb runs
 
     if dry_run:
+        from driftloop.replicators.spec import spec_label  # the library: loaded when a verb runs
+
         estimate = api.sweep_estimate(spec, workspace)
         plan = estimate.sweep
         table = Table("model", "chains", "steps", "to do", "s/copy", "time", "cost", box=None)
         for row in estimate.rows:
             seconds = row.seconds_per_frame
-            when = "unknown (hosted)" if seconds is None else duration(seconds * row.remaining_frames)
-            table.add_row(row.model, str(row.chains), str(row.steps), str(row.remaining_frames),
-                          "-" if seconds is None else f"{seconds:.2f}", when, f"${row.usd:.2f}")  # fmt: skip
+            when = "unknown (hosted)" if seconds is None else fmt.duration(seconds * row.remaining_frames)
+            per_copy = "-" if seconds is None else fmt.significant(seconds)
+            table.add_row(escape(spec_label(row.model)), str(row.chains), str(row.steps),
+                          str(row.remaining_frames), per_copy, when, fmt.usd(row.usd))  # fmt: skip
         out = stdout_console()
         shape = f"{len(plan.images)} image(s) × {len(plan.models)} model(s) × {len(plan.seeds)} seed(s)"
         out.print(f"sweep {plan.name}: {plan.chains} chain(s) = {shape}, {plan.steps} steps at {plan.size}px")
         out.print(table)
         hosted = "" if estimate.time_known else " + hosted time"
-        out.print(f"total: {duration(estimate.seconds)}{hosted}, ${estimate.usd:.2f}")
+        out.print(f"total: {fmt.duration(estimate.seconds)}{hosted}, {fmt.usd(estimate.usd)}")
         return
     with ProgressDisplay(quiet, "sweep") as bar:
         plan, ids = api.sweep(spec, workspace, progress_for=bar.for_label, log=say_for(quiet), render=render,

@@ -21,7 +21,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from driftloop.cli.shell import console, duration
+from driftloop import fmt
+from driftloop.cli.shell import console
 
 # Seconds between two plain progress lines when stderr is not a terminal.
 PLAIN_EVERY = 15.0
@@ -56,7 +57,7 @@ def plain_line(label: str, done: int, total: int, made: int, seconds: float) -> 
         rate = made / seconds
         text += f" · {rate:.2f} copies/s"
         if total > done:
-            text += f" · about {duration((total - done) / rate)} left"
+            text += f" · about {fmt.duration((total - done) / rate)} left"
     return text
 
 

@@ -12,16 +12,27 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from driftloop import fmt
 from driftloop.cli.progress import ProgressDisplay
-from driftloop.cli.shell import Quiet, RunId, Workspace, app, console, parse_seeds, stdout_console
+from driftloop.cli.shell import (
+    Quiet,
+    RunId,
+    Workspace,
+    app,
+    console,
+    parse_seeds,
+    print_path,
+    stdout_console,
+)
 from driftloop.config import DEFAULT_WORKSPACE
 from driftloop.errors import SpecError
 
 
 @app.command("runs")
 def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
-    """List the runs in the workspace."""
-    from driftloop.store import list_runs  # the read model only: `runs` answers without the library
+    """List the runs in the workspace, newest first."""
+    from driftloop.replicators.spec import spec_label  # the read model only: `runs` answers without
+    from driftloop.store import list_runs  # the library (no NumPy, Pillow or analysis)
 
     table = Table(box=None)
     table.add_column("id", no_wrap=True)  # what `resume` needs: never shortened
@@ -31,8 +42,7 @@ def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
     found = list_runs(workspace)
     for r in found:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
-        steps = str(r.steps_done) if r.steps_most == r.steps_done else f"{r.steps_done}–{r.steps_most}"
-        table.add_row(r.id, r.model, str(r.chains), f"{steps}/{r.n_steps}", r.status, created)
+        table.add_row(r.id, escape(spec_label(r.arm)), str(r.chains), r.steps, r.status, created)
     out = stdout_console()
     if found:
         out.print(table)
@@ -59,7 +69,7 @@ def render(
     written = handle.render(fps=fps, steps=parse_seeds(sheet_steps, "--steps"))
     if not quiet:
         for path in written.values():
-            Console().print(str(path))
+            print_path(path)
 
 
 @app.command()
@@ -75,9 +85,8 @@ def bias(
     from driftloop import api  # the library: loaded when a verb runs
 
     html, js = api.bias(target, workspace, control)
-    out = stdout_console()
-    out.print(str(html))
-    out.print(str(js))
+    print_path(html)
+    print_path(js)
 
 
 @app.command()
@@ -97,9 +106,8 @@ def plots(
 
     written = api.open_run(run_id, workspace).plots(output)
     if not quiet:
-        out = Console(soft_wrap=True)  # one whole path per line, whatever the terminal's width
         for path in written:
-            out.print(str(path))
+            print_path(path)
 
 
 @app.command()
@@ -113,7 +121,7 @@ def report(
     """Write the self-contained HTML report (images embedded, no network needed to view it)."""
     from driftloop import api  # the library: loaded when a verb runs
 
-    Console().print(str(api.open_run(run_id, workspace).report(output)))
+    print_path(api.open_run(run_id, workspace).report(output))
 
 
 @app.command("metrics")
@@ -147,7 +155,7 @@ def metrics_command(
             console.print(f"measured {n} frame(s) of run {handle.id}")
     measured = handle.metric_rows()
     columns = sorted({name for values in measured.values() for name in values})
-    Console().print(
+    Console(soft_wrap=True).print(
         f"{len(measured)} of {len(handle.frame_rows())} frames measured; columns: {', '.join(columns)}"
     )
 
@@ -164,8 +172,7 @@ def export(
     """Write one row per (chain, step) with the frame record, its cost and its metrics."""
     from driftloop import api  # the library: loaded when a verb runs
 
-    path = api.open_run(run_id, workspace).export(fmt, output)
-    Console().print(str(path))
+    print_path(api.open_run(run_id, workspace).export(fmt, output))
 
 
 @app.command()
@@ -181,11 +188,12 @@ def models() -> None:
             escape(row.name), escape(row.summary), f"{mark} {escape(row.weights.where)}", escape(row.notes)
         )
     out.print(table)
-    hosted = Table("hosted model", "status", "per copy (512²)", "price read", box=None)
+    hosted = Table("hosted model", "status", "list price / image", "price read", box=None)
     for h in registry.hosted_listing():
-        usd = "no price" if h.usd_per_copy is None else f"${h.usd_per_copy:.3f}"
+        usd = "no price" if h.usd_per_image is None else fmt.usd(h.usd_per_image)
         hosted.add_row(escape(h.spec), escape(h.status), usd, h.price_read or "-")
     out.print(hosted)
+    out.print("The price of a copy at your size and settings: driftloop run IMAGE -m SPEC --dry-run")
     for problem in registry.plugin_problems():
         console.print(f"[yellow]plug-in failed to load:[/] {problem}")
 

@@ -78,12 +78,10 @@ def stdout_console() -> Console:
     return Console() if Console().is_terminal else Console(width=200)
 
 
-def duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+def print_path(path: str | Path) -> None:
+    """One written file's path on standard output, whole on one line whatever the width (rich would wrap a
+    long path mid-name when not in a terminal), with no markup or highlighting read into it."""
+    Console(soft_wrap=True).print(escape(str(path)), highlight=False)
 
 
 def ws_flag(workspace: Path) -> str:

@@ -17,53 +17,106 @@ The engine's use::
     costs = m.frame_costs(len(copies))            # or hosted=hosted_estimate(factors, "openai:gpt-image-1")
 """
 
-from driftloop.cost.accounting import (
-    COST_BY_HEADERS,
-    Missing,
-    SourceShare,
-    Totals,
-    chain_cost_line,
-    co2_g,
-    combine,
-    cost_rows_by,
-    cost_rows_for_report,
-    energy_label,
-    glasses,
-    joules_to_wh,
-    phone_charges,
-    summary_lines,
-    totals,
-    water_ml,
-)
-from driftloop.cost.factors import (
-    CostConfigError,
-    Factor,
-    Factors,
-    Price,
-    apply_overrides,
-    default_factors,
-    load_factors,
-)
-from driftloop.cost.meters import (
-    SOURCE_CPU_ESTIMATE,
-    SOURCE_NVML,
-    SOURCE_PER_IMAGE,
-    SOURCE_RAPL,
-    CpuTimeEstimateMeter,
-    EnergyMeter,
-    EnergyReading,
-    FrameCost,
-    HostedEstimate,
-    Measurement,
-    Meters,
-    NvmlMeter,
-    RaplMeter,
-    UnavailableMeter,
-    hosted_estimate,
-    measure,
-    pick_meters,
-)
-from driftloop.cost.runs import run_factors, run_totals
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from driftloop._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from driftloop.cost.accounting import (
+        COST_BY_HEADERS,
+        Missing,
+        SourceShare,
+        Totals,
+        chain_cost_line,
+        co2_g,
+        combine,
+        cost_rows_by,
+        cost_rows_for_report,
+        energy_label,
+        glasses,
+        joules_to_wh,
+        phone_charges,
+        summary_lines,
+        totals,
+        water_ml,
+    )
+    from driftloop.cost.factors import (
+        CostConfigError,
+        Factor,
+        Factors,
+        Price,
+        apply_overrides,
+        default_factors,
+        load_factors,
+    )
+    from driftloop.cost.meters import (
+        SOURCE_CPU_ESTIMATE,
+        SOURCE_NVML,
+        SOURCE_PER_IMAGE,
+        SOURCE_RAPL,
+        CpuTimeEstimateMeter,
+        EnergyMeter,
+        EnergyReading,
+        FrameCost,
+        HostedEstimate,
+        Measurement,
+        Meters,
+        NvmlMeter,
+        RaplMeter,
+        UnavailableMeter,
+        hosted_estimate,
+        measure,
+        pick_meters,
+    )
+    from driftloop.cost.runs import run_factors, run_totals
+
+_WHERE = {
+    "COST_BY_HEADERS": "driftloop.cost.accounting",
+    "Missing": "driftloop.cost.accounting",
+    "SourceShare": "driftloop.cost.accounting",
+    "Totals": "driftloop.cost.accounting",
+    "chain_cost_line": "driftloop.cost.accounting",
+    "co2_g": "driftloop.cost.accounting",
+    "combine": "driftloop.cost.accounting",
+    "cost_rows_by": "driftloop.cost.accounting",
+    "cost_rows_for_report": "driftloop.cost.accounting",
+    "energy_label": "driftloop.cost.accounting",
+    "glasses": "driftloop.cost.accounting",
+    "joules_to_wh": "driftloop.cost.accounting",
+    "phone_charges": "driftloop.cost.accounting",
+    "summary_lines": "driftloop.cost.accounting",
+    "totals": "driftloop.cost.accounting",
+    "water_ml": "driftloop.cost.accounting",
+    "CostConfigError": "driftloop.cost.factors",
+    "Factor": "driftloop.cost.factors",
+    "Factors": "driftloop.cost.factors",
+    "Price": "driftloop.cost.factors",
+    "apply_overrides": "driftloop.cost.factors",
+    "default_factors": "driftloop.cost.factors",
+    "load_factors": "driftloop.cost.factors",
+    "SOURCE_CPU_ESTIMATE": "driftloop.cost.meters",
+    "SOURCE_NVML": "driftloop.cost.meters",
+    "SOURCE_PER_IMAGE": "driftloop.cost.meters",
+    "SOURCE_RAPL": "driftloop.cost.meters",
+    "CpuTimeEstimateMeter": "driftloop.cost.meters",
+    "EnergyMeter": "driftloop.cost.meters",
+    "EnergyReading": "driftloop.cost.meters",
+    "FrameCost": "driftloop.cost.meters",
+    "HostedEstimate": "driftloop.cost.meters",
+    "Measurement": "driftloop.cost.meters",
+    "Meters": "driftloop.cost.meters",
+    "NvmlMeter": "driftloop.cost.meters",
+    "RaplMeter": "driftloop.cost.meters",
+    "UnavailableMeter": "driftloop.cost.meters",
+    "hosted_estimate": "driftloop.cost.meters",
+    "measure": "driftloop.cost.meters",
+    "pick_meters": "driftloop.cost.meters",
+    "run_factors": "driftloop.cost.runs",
+    "run_totals": "driftloop.cost.runs",
+}
+__getattr__ = lazy_names(__name__, _WHERE)  # the price tables without the run store: `driftloop models`
 
 __all__ = [
     "COST_BY_HEADERS",

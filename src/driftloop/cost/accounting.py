@@ -9,11 +9,11 @@ Energy may be measured; CO2e, water and the comparisons are always estimates mad
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from driftloop import fmt
 from driftloop.cost.factors import Factors, default_factors
 from driftloop.cost.meters import (
     SOURCE_CPU_ESTIMATE,
@@ -255,30 +255,18 @@ def combine(parts: Iterable[Totals]) -> Totals:
 # ------------------------------------------------------------------------------------------ wording
 
 
-def fmt_number(x: float, sig: int = 2) -> str:
-    """``sig`` significant figures without exponents: 0.0028, 0.38, 2.6, 12, 1,234."""
-    if x == 0:
-        return "0"
-    if not math.isfinite(x):
-        return str(x)
-    if abs(x) >= 10**sig:
-        return f"{round(x):,}"
-    decimals = max(0, sig - 1 - math.floor(math.log10(abs(x))))
-    return f"{x:.{decimals}f}"
-
-
 def fmt_fraction(x: float) -> str:
     """A comparison count: "2.6", "0.38", or "1/1,500" (of one) when below a tenth."""
     if 0 < x < 0.1:
-        return f"1/{fmt_number(1 / x)}"
-    return fmt_number(x)
+        return f"1/{fmt.significant(1 / x)}"
+    return fmt.significant(x)
 
 
 def fmt_count(x: float, one: str, many: str) -> str:
     """A comparison a person feels: "24 phone charges", "0.38 of a phone charge", "1/1,500 of a glass";
     below a millionth, "under a millionth of a glass" (a fraction that long says nothing)."""
     if x >= 1:
-        return f"{fmt_number(x)} {many}"
+        return f"{fmt.significant(x)} {many}"
     if 0 < x < 1e-6:
         return f"under a millionth of {one}"
     return f"{fmt_fraction(x)} of {one}"
@@ -286,7 +274,7 @@ def fmt_count(x: float, one: str, many: str) -> str:
 
 def _money_short(t: Totals, unknown: str = "unknown") -> str:
     """The money in a table cell: the sum, or ``unknown`` when no copy had a price."""
-    return fmt_usd(t.usd) if t.usd_unpriced < t.frames else unknown
+    return fmt.usd(t.usd) if t.usd_unpriced < t.frames else unknown
 
 
 def cost_rows_by(groups: dict[str, Totals]) -> list[list[str]]:
@@ -299,7 +287,7 @@ def cost_rows_by(groups: dict[str, Totals]) -> list[list[str]]:
             continue
         money = _money_short(t)
         copies = f"{t.frames} + {t.elsewhere} made elsewhere (cost unknown)" if t.unknown else str(t.frames)
-        rows.append([label, copies, fmt_energy(t.energy_wh), f"{fmt_number(t.co2_g)} g",
+        rows.append([label, copies, fmt_energy(t.energy_wh), f"{fmt.significant(t.co2_g)} g",
                      fmt_water(t.water_ml), money, "measured" if t.measured else "estimated"])  # fmt: skip
     return rows
 
@@ -311,7 +299,7 @@ def chain_cost_line(t: Totals) -> str:
     money = _money_short(t, "money unknown")
     kind = "measured" if t.measured else "estimated"
     return (
-        f"{t.frames} copies, {fmt_energy(t.energy_wh)}, {fmt_number(t.co2_g)} g CO2e, "
+        f"{t.frames} copies, {fmt_energy(t.energy_wh)}, {fmt.significant(t.co2_g)} g CO2e, "
         f"{fmt_water(t.water_ml)} water, {money} ({kind} energy)"
     )
 
@@ -322,23 +310,11 @@ COST_BY_HEADERS = ["", "copies", "energy", "CO2e", "water", "money", "energy is"
 def fmt_energy(wh: float | None) -> str:
     if wh is None:
         return "unknown"
-    return f"{fmt_number(wh / 1000)} kWh" if wh >= 1000 else f"{fmt_number(wh)} Wh"
+    return f"{fmt.significant(wh / 1000)} kWh" if wh >= 1000 else f"{fmt.significant(wh)} Wh"
 
 
 def fmt_water(ml: float) -> str:
-    return f"{fmt_number(ml / 1000)} L" if ml >= 1000 else f"{fmt_number(ml)} ml"
-
-
-def fmt_usd(usd: float | None) -> str:
-    if usd is None:
-        return "unknown"
-    if usd == 0:
-        return "$0.00"
-    return f"${usd:,.2f}" if usd >= 1 else f"${usd:.3f}"
-
-
-def fmt_seconds(s: float) -> str:
-    return f"{fmt_number(s / 60)} min" if s >= 600 else f"{fmt_number(s)} s"
+    return f"{fmt.significant(ml / 1000)} L" if ml >= 1000 else f"{fmt.significant(ml)} ml"
 
 
 def _share_phrase(share: SourceShare, frames: int, with_frames: bool) -> str:
@@ -384,7 +360,7 @@ def _missing_lines(t: Totals) -> list[str]:
 def _money_phrase(t: Totals) -> str:
     if t.usd_unpriced == t.frames:
         return "money unknown (no price in the cost factor table)"
-    text = fmt_usd(t.usd)
+    text = fmt.usd(t.usd)
     if all(src.startswith("local model") for src in t.usd_sources):
         text += " (local model: no per-image fee; electricity not priced)"
     else:
@@ -411,12 +387,12 @@ def summary_lines(t: Totals) -> list[str]:
         f"≈ {fmt_count(t.phone_charges, 'a phone charge', 'phone charges')} "
         f"({f.phone_charge_wh.value:g} Wh each).",
         *_missing_lines(t),
-        f"≈ {fmt_number(t.co2_g)} g CO2e (estimated: energy × PUE {f.pue.value:g} × {_grid_phrase(t)}).",
+        f"≈ {fmt.significant(t.co2_g)} g CO2e (estimated: energy × PUE {f.pue.value:g} × {_grid_phrase(t)}).",
         f"≈ {fmt_water(t.water_ml)} of water ≈ {fmt_count(t.glasses, 'a glass', 'glasses')} "
         f"({f.glass_ml.value:g} ml each) (estimated: {f.wue_onsite.value:g} L/kWh cooling + "
         f"PUE {f.pue.value:g} × {f.grid_water.value:g} L/kWh at power stations, after Li et al.).",
         f"Money: {_money_phrase(t)}.",
-        f"Model time: {fmt_seconds(t.wall_s)} wall clock, {fmt_seconds(t.cpu_s)} CPU (measured).",
+        f"Model time: {fmt.duration(t.wall_s)} wall clock, {fmt.duration(t.cpu_s)} CPU (measured).",
     ]
     return [*lines, f"Besides, {elsewhere[0].lower()}{elsewhere[1:]}"] if t.unknown else lines
 
@@ -441,10 +417,10 @@ def cost_rows_for_report(t: Totals) -> list[tuple[str, str, str]]:
     )
     rows = [
         ("Copies", str(t.frames), "measured: frames with a cost record"),
-        ("Model time", fmt_seconds(t.wall_s), "measured: wall clock around each model call"),
+        ("Model time", fmt.duration(t.wall_s), "measured: wall clock around each model call"),
         (
             "CPU time",
-            fmt_seconds(t.cpu_s),
+            fmt.duration(t.cpu_s),
             "measured: this process's CPU time during model calls, all threads (work overlapping the calls, "
             "such as writing frames, is included)",
         ),
@@ -457,7 +433,7 @@ def cost_rows_for_report(t: Totals) -> list[tuple[str, str, str]]:
     rows += [
         (
             "CO2e",
-            f"{fmt_number(t.co2_g)} g",
+            f"{fmt.significant(t.co2_g)} g",
             f"estimated from {kind} energy: {fmt_energy(wh)} × PUE {f.pue.value:g} × "
             f"{intensity.value:g} g/kWh ({'world average' if code == 'world' else code}) — "
             f"grid: {intensity.source}; PUE: {f.pue.source}",

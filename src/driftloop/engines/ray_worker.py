@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from driftloop import chain as core
+from driftloop import fmt
 from driftloop.cost import Factors, pick_meters
 from driftloop.errors import DriftloopError
 from driftloop.frames import NewFrame, encode_png
@@ -68,8 +69,9 @@ class Budget:
         if self.max_cost is not None and self.spent + self.reserved + amount > self.max_cost + 1e-9:
             committed = self.spent + self.reserved
             return 0.0, (
-                f"spent ${committed:.2f} (in flight included); the next {copies} copies (≈ ${amount:.2f}) "
-                f"would pass --max-cost ${self.max_cost:.2f}. Every finished frame is stored; resume with "
+                f"spent {fmt.usd(committed)} (in flight included); the next {copies} copies "
+                f"(≈ {fmt.usd(amount)}) would pass --max-cost {fmt.usd(self.max_cost)}. Every finished frame "
+                "is stored; resume with "
                 "a higher --max-cost to continue"
             )
         self.reserved += amount

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop import chain as core
+from driftloop import fmt
 from driftloop.config import IMPORTED_PREFIX, InputRef, MetricsConfig, RunConfig
 from driftloop.cost import Factors, HostedEstimate, Meters, load_factors, pick_meters
 from driftloop.engines import local
@@ -48,8 +49,10 @@ from driftloop.replicators.base import (
     price_model,
 )
 from driftloop.replicators.hosted.replicator import offline
+from driftloop.replicators.spec import full_spec
 from driftloop.stabilizers import parse_stabilizer
 from driftloop.store import Store, clear_stopped, mark_stopped, run_lock
+from driftloop.store.listing import summaries
 
 Logger = Callable[[str], None]
 RETRYABLE = ("error", "refused")  # chain outcomes `resume --retry-failed` asks again
@@ -85,12 +88,32 @@ class Engine:
 LOCAL = Engine()
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "model"
+MODEL_WORDS = 32  # most characters of the model's words in a run id
+STABILIZER_WORDS = 20  # most characters of the stabilizer's
 
 
-def new_run_id(model: str) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(model)}-{secrets.token_hex(2)}"
+def _slug(text: str, most: int) -> str:
+    """``text`` as lower-case words joined by ``-`` (decimal points kept: ``strength-0.3``), cut after the
+    last whole word that fits in ``most`` characters (a single longer word is cut)."""
+    words = [w.strip(".") for w in re.split(r"[^a-z0-9.]+", text.lower())]
+    out = ""
+    for word in filter(None, words):
+        joined = f"{out}-{word}" if out else word
+        if len(joined) > most:
+            return out or word[:most]
+        out = joined
+    return out
+
+
+def new_run_id(model: str, stabilize: str | None = None) -> str:
+    """A readable, unique run id: when, the model with its parameters as people read them
+    (``webp-quality-80``), the stabilizer if any, each cut at a word boundary, then 4 random hex digits:
+    ``20261204-101500-sd-turbo-strength-0.3-steps-2-stabilize-colour-lab-9f2c``. Ids are never parsed:
+    runs made with the older, shorter ids read as before."""
+    words = _slug(full_spec(model), MODEL_WORDS) or "model"
+    if stabilize and stabilize != "none":
+        words += "-stabilize-" + (_slug(stabilize, STABILIZER_WORDS) or "on")
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{words}-{secrets.token_hex(2)}"
 
 
 def settings_of(config: RunConfig) -> core.EngineSettings:
@@ -255,11 +278,12 @@ def prepare(
     estimate = replicator.requirements.cost_per_image_usd * n * config.chain_count
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise DriftloopError(
-            f"this run would cost about ${estimate:.2f} ({config.chain_count} chain(s) × {n} copies × "
-            f"${replicator.requirements.cost_per_image_usd:.3f}), more than --max-cost ${max_cost:.2f}"
+            f"this run would cost about {fmt.usd(estimate)} ({config.chain_count} chain(s) × {n} copies × "
+            f"{fmt.usd(replicator.requirements.cost_per_image_usd)}), more than --max-cost "
+            f"{fmt.usd(max_cost)}"
         )
     if estimate:
-        say(f"estimated cost: ${estimate:.2f}")
+        say(f"estimated cost: {fmt.usd(estimate)}")
     return Prepared(config, replicator, loaded, factors, meters, hosted, per_call, tuple(notices(replicator)))
 
 
@@ -355,7 +379,7 @@ def start(
     say = log or (lambda _msg: None)
     config, replicator = prepared.config, prepared.replicator
     if resume:
-        for row in reversed(store.runs()):
+        for row in store.runs():  # newest first
             if not RunConfig.from_dict(row.config).same_run_as(config):
                 continue
             if row.status != "done":
@@ -365,7 +389,7 @@ def start(
             if reuse_done:
                 say(f"already done: run {row.id}")
                 return row.id
-    run_id = new_run_id(replicator.spec)
+    run_id = new_run_id(replicator.spec, config.stabilize)
     loaded, seeds = prepared.loaded, config.seeds
     chains = [(str(item.path), item.source_sha256, seed) for item in loaded for seed in seeds]
     store.create_run(
@@ -382,6 +406,26 @@ def start(
                        lambda chain: by_chain[chain].frame, prepared.meters, measuring,
                        prepared.hosted)  # fmt: skip
     return run_id
+
+
+def already_complete(store: Store, run_id: str, retry_failed: bool = False) -> str | None:
+    """``run X is already complete (N/N steps); nothing to do`` when resuming the run would change nothing
+    (it is done and no chain is left to continue, or to ask again with ``retry_failed``); else None.
+
+    Said before the model is built, so resuming a finished run answers at once and writes nothing."""
+    row = store.get_run(run_id)
+    if str(row.config.get("model", row.model)).startswith(IMPORTED_PREFIX):
+        return None  # not a run driftloop can continue: rebuilding it says so
+    chains = store.chains(run_id)
+    failed = [c.chain for c in chains if c.status in RETRYABLE]
+    if row.status != "done" or any(c.status == "running" for c in chains) or (retry_failed and failed):
+        return None
+    (summary,) = [s for s in summaries(store, live_status=False) if s.id == run_id]
+    message = f"run {run_id} is already complete ({summary.steps} steps); nothing to do"
+    if failed:
+        numbers = ", ".join(map(str, failed))
+        message += f" (chain(s) {numbers} ended error or refused: --retry-failed asks again)"
+    return message
 
 
 def continue_run(

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy only for the annotations: describing a backend (`driftloop models`) needs none
+    import numpy as np
 
-Frames = list[np.ndarray]
+Frames = list["np.ndarray"]
 ReplicateFn = Callable[[Frames, list[int]], Frames]
 
 
@@ -52,7 +53,7 @@ class Failure:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-Outcome = np.ndarray | Copy | Refusal | Failure
+Outcome = Union["np.ndarray", Copy, Refusal, Failure]  # a string member (NumPy not imported) needs Union
 
 
 class BatchAborted(Exception):

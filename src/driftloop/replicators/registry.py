@@ -1,6 +1,10 @@
 """Finding replicators by name: the built-ins plus third-party ones from the entry-point group
 ``driftloop.replicators``.
 
+A built-in backend's module (and what it imports: NumPy, Pillow, the diffusion code, a hosted client's
+helpers) is imported when a spec naming it is looked up, not before: :mod:`~driftloop.replicators.known`
+describes every built-in for ``driftloop models`` without importing any of them.
+
 An entry point names a :class:`~driftloop.replicators.base.Backend`, or a callable returning one or a list
 of them. A plain Python callable ``(frames, seeds) -> frames`` can also be passed as the model from the
 Python API (see :func:`build`).
@@ -10,16 +14,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
 from driftloop.cost import catalogue, default_factors
 from driftloop.errors import SpecError
-from driftloop.replicators import codec, tae
+from driftloop.replicators import known
 from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
-from driftloop.replicators.diffusers import caption_redraw, img2img, instruct, vae
-from driftloop.replicators.hosted import bfl, gemini, openai_images
-from driftloop.replicators.hosted.replicator import offline
 from driftloop.replicators.spec import parse_config, split_spec
 
 ENTRY_POINT_GROUP = "driftloop.replicators"
@@ -56,26 +58,24 @@ def _scan_entry_points() -> tuple[list[Backend], list[str]]:
     return found, problems
 
 
-def backends() -> dict[str, Backend]:
-    """Every backend by name (built-ins win over plug-ins of the same name)."""
+def _builtins(modules: list[str]) -> list[Backend]:
+    """The backends registered by each of ``modules`` (each imported here, once per process)."""
+    return [b for module in dict.fromkeys(modules) for b in import_module(module).backends()]
+
+
+def _table(backends: list[Backend]) -> dict[str, Backend]:
     table: dict[str, Backend] = {}
-    plugins, _ = _from_entry_points()
-    builtins = [
-        *tae.backends(),
-        *codec.backends(),
-        *img2img.backends(),
-        *instruct.backends(),
-        *vae.backends(),
-        *caption_redraw.backends(),
-        *openai_images.backends(),
-        *gemini.backends(),
-        *bfl.backends(),
-    ]
-    for b in [*plugins, *builtins]:
+    for b in backends:
         table[b.name] = b
         for alias in b.aliases:
             table[alias] = b
     return table
+
+
+def backends() -> dict[str, Backend]:
+    """Every backend by name (built-ins win over plug-ins of the same name); imports every built-in."""
+    plugins, _ = _from_entry_points()
+    return _table([*plugins, *_builtins(list(known.modules().values()))])  # built-ins last: they win
 
 
 def plugin_problems() -> list[str]:
@@ -86,10 +86,14 @@ def plugin_problems() -> list[str]:
 def lookup(spec: str) -> Backend:
     """The backend a spec string names, or a SpecError listing the known names."""
     name, _, _ = split_spec(spec)
-    table = backends()
+    module = known.modules().get(name)
+    if module is not None:  # a built-in: only its own module is imported
+        return _table(_builtins([module]))[name]
+    plugins, _ = _from_entry_points()
+    table = _table(plugins)
     if name not in table:
-        known = ", ".join(sorted(table))
-        raise SpecError(f"unknown model {name!r} in spec {spec!r}; known models: {known}")
+        names = ", ".join(sorted({*known.modules(), *table}))
+        raise SpecError(f"unknown model {name!r} in spec {spec!r}; known models: {names}")
     return table[name]
 
 
@@ -122,43 +126,49 @@ class ModelListing:
 
 
 def listing() -> list[ModelListing]:
-    """What ``driftloop models`` shows: each backend with its default config's weight status."""
-    rows = []
-    seen: set[int] = set()
-    for name, b in sorted(backends().items()):
-        if id(b) in seen or name != b.name:
-            continue
-        seen.add(id(b))
-        try:
-            status = b.weights_status(b.config_type())
-        except Exception as exc:
-            status = WeightsStatus(False, f"error: {exc}")
-        rows.append(ModelListing(b.name, b.summary, status, b.notes))
-    return rows
+    """What ``driftloop models`` shows: each backend with its default config's weight status. The built-ins
+    are described without importing them (:mod:`~driftloop.replicators.known`); plug-ins as they load."""
+    rows = [ModelListing(k.name, k.summary, _status(k.weights), k.notes) for k in known.entries()]
+    builtin = {r.name for r in rows}
+    plugins, _ = _from_entry_points()
+    for b in plugins:
+        if b.name not in builtin:
+            builtin.add(b.name)
+            rows.append(
+                ModelListing(
+                    b.name, b.summary, _status(lambda b=b: b.weights_status(b.config_type())), b.notes
+                )
+            )
+    return sorted(rows, key=lambda r: r.name)
+
+
+def _status(check: Any) -> WeightsStatus:
+    try:
+        return check()
+    except Exception as exc:  # a broken check must not break the listing
+        return WeightsStatus(False, f"error: {exc}")
 
 
 @dataclass(frozen=True)
 class HostedListing:
-    """One hosted model of the catalogue, for ``driftloop models``: status and price per copy."""
+    """One hosted model of the catalogue, for ``driftloop models``: status and list price per image."""
 
     spec: str
     status: str
-    usd_per_copy: float | None  # at the default spec and frame size; None: no price known
+    usd_per_image: float | None  # the price table's default (the provider's default quality and size)
     price_read: str | None
     note: str
 
 
-def hosted_listing(size: int = 512) -> list[HostedListing]:
-    """Every model of the catalogue with its status and what one copy of a size×size frame costs with the
-    default parameters (input tokens included where the provider's rules are known)."""
+def hosted_listing() -> list[HostedListing]:
+    """Every model of the catalogue with its status and list price per image: the price table's default,
+    read without building the model (a copy at a given size, input tokens included, is priced by
+    ``driftloop run --dry-run``)."""
     factors = default_factors()
     rows = []
     for entry in catalogue.entries():
-        usd = None
-        if entry.price:
-            with offline():
-                estimate = build(entry.key).call_estimate(size, size, factors)  # type: ignore[attr-defined]
-            usd = estimate.usd or None
+        price = factors.price(entry.key) if entry.price else None
         read = str(entry.price["read"]) if entry.price else None
+        usd = price.usd if price is not None and price.usd else None
         rows.append(HostedListing(entry.key, entry.status_line(), usd, read, entry.conflict or entry.note))
     return rows

@@ -12,6 +12,7 @@ import types
 import typing
 from typing import Any, Literal, get_args, get_origin
 
+from driftloop.config import arm_label, split_arm
 from driftloop.errors import SpecError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -116,3 +117,29 @@ def format_spec(name: str, config: Any, positional: str | None = None) -> str:
             text = str(value).lower() if isinstance(value, bool) else str(value)
             parts.append(f"{f.name}={text}")
     return f"{name}:{','.join(parts)}" if parts else name
+
+
+#: Parameters a model's label always shows, at their defaults too: a canonical spec leaves defaults out (it
+#: is the run's identity, so it never changes), but ``webp`` alone does not say the quality it copied at.
+#: The codecs' configs hold the same defaults (a test keeps them equal).
+ALWAYS_SHOWN: dict[str, dict[str, str]] = {"jpeg": {"quality": "75"}, "webp": {"quality": "80"}}
+
+
+def full_spec(spec: str) -> str:
+    """A stored spec as people read it: the parameters that name the model filled in at their defaults
+    (``webp`` → ``webp:quality=80``, ``jpeg:subsampling=0`` → ``jpeg:quality=75,subsampling=0``); any other
+    spec as it is. Nothing is imported: ``driftloop runs`` and the gallery's list show it."""
+    name, _, rest = spec.partition(":")
+    shown = ALWAYS_SHOWN.get(name)
+    if not shown:
+        return spec
+    given = dict(item.split("=", 1) for item in rest.split(",") if "=" in item)
+    params = {**shown, **given}
+    return f"{name}:{','.join(f'{k}={v}' for k, v in params.items())}"
+
+
+def spec_label(label: str) -> str:
+    """:func:`full_spec` of a run's model or arm label (``webp + stabilize=colour:lab`` →
+    ``webp:quality=80 + stabilize=colour:lab``); an imported run's label is left as it is."""
+    model, stabilize = split_arm(label)
+    return arm_label(full_spec(model), stabilize)

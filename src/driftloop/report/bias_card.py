@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from driftloop import fmt
 from driftloop._fs import atomic_write, json_safe
 from driftloop.analysis.arms import ArmComparison, stabilizer_arms
 from driftloop.analysis.attractors import AttractorReport, find_attractors
@@ -30,10 +31,10 @@ from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Compari
 from driftloop.analysis.chains import fixed_point_step
 from driftloop.analysis.sources import source_images
 from driftloop.analysis.stats import Estimate
-from driftloop.analysis.text import fmt_signed, format_p, interval_decimals
 from driftloop.config import IMPORTED_PREFIX, config_arm
 from driftloop.cost import Totals, combine, run_totals
 from driftloop.errors import DriftloopError
+from driftloop.replicators.spec import spec_label
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.report.run import cost_by_table, cost_table
 from driftloop.store import RunView
@@ -81,9 +82,9 @@ def _measure_name(m: str) -> str:
 def _est(e: Estimate | None, reading: bool = False, measure: str = "", drains: bool = False) -> str:
     if e is None:
         return "–"
-    d = interval_decimals(e.mean, e.ci_low, e.ci_high)
-    text = fmt_signed(e.mean, d)
-    text += f" [{fmt_signed(e.ci_low, d)}, {fmt_signed(e.ci_high, d)}]" if e.has_ci else " (no CI)"  # type: ignore[arg-type]
+    d = fmt.interval_decimals(e.mean, e.ci_low, e.ci_high)
+    text = fmt.signed(e.mean, d)
+    text += f" {fmt.interval(e.ci_low, e.ci_high, d)}" if e.has_ci else " (no CI)"  # type: ignore[arg-type]
     if reading and e.excludes_zero and measure in BIAS_MEASURES:
         info = BIAS_MEASURES[measure]
         text += " toward grey" if drains else f" {info.up_word if e.mean > 0 else info.down_word}"
@@ -93,11 +94,11 @@ def _est(e: Estimate | None, reading: bool = False, measure: str = "", drains: b
 def _cmp(c: Comparison | None) -> str:
     if c is None:
         return "–"
-    d = interval_decimals(c.difference, c.ci_low, c.ci_high)
-    text = fmt_signed(c.difference, d)
+    d = fmt.interval_decimals(c.difference, c.ci_low, c.ci_high)
+    text = fmt.signed(c.difference, d)
     if c.ci_low is not None and c.ci_high is not None:
-        text += f" [{fmt_signed(c.ci_low, d)}, {fmt_signed(c.ci_high, d)}]"
-    g = "g n/a" if c.hedges_g is None else f"g {fmt_signed(c.hedges_g, 2)}"
+        text += f" {fmt.interval(c.ci_low, c.ci_high, d)}"
+    g = "g n/a" if c.hedges_g is None else f"g {fmt.signed(c.hedges_g, 2)}"
     return f"{text}; {g}; {c.p_text}"
 
 
@@ -255,7 +256,7 @@ def _attractors(report: AttractorReport, thumb_width: int) -> str:
         alt = f"Cluster {c.label} exemplar (chain {c.exemplar})"
         figures.append(
             f"<figure>{_thumb(c.exemplar_frame, alt, thumb_width)}<figcaption><strong>{_esc(caption)}"
-            f"</strong><br>exemplar {_esc(c.exemplar)}; spread {c.spread:.3f}<br>"
+            f"</strong><br>exemplar {_esc(c.exemplar)}; spread {fmt.fixed(c.spread, 3)}<br>"
             f"<details><summary>members</summary>{_esc(members)}</details></figcaption></figure>"
         )
     if figures:
@@ -264,7 +265,7 @@ def _attractors(report: AttractorReport, thumb_width: int) -> str:
             f'gap: 16px;">\n{"".join(figures)}\n</div>'
         )
     if report.silhouettes:
-        rows = [[k, f"{v:.3f}"] for k, v in sorted(report.silhouettes.items())]
+        rows = [[k, fmt.fixed(v, 3)] for k, v in sorted(report.silhouettes.items())]
         body += "<h3>Choosing the number of clusters</h3>" + html_table(["k", "Silhouette"], rows)
     if report.fixed_points:
         rows = []
@@ -383,12 +384,12 @@ def arms_html(arms: Sequence[ArmComparison]) -> str:
         rows = []
         for m in a.measures:
             d = m.difference
-            digits = interval_decimals(d.mean, d.low, d.high)
-            diff = fmt_signed(d.mean, digits)
+            digits = fmt.interval_decimals(d.mean, d.low, d.high)
+            diff = fmt.signed(d.mean, digits)
             if d.has_interval:
-                diff += f" [{fmt_signed(d.low, digits)}, {fmt_signed(d.high, digits)}]"  # type: ignore[arg-type]
-            p = format_p(m.p_value, m.test.at_floor) if m.test is not None else "–"
-            rows.append([m.group, _measure_name(m.measure), fmt_signed(m.plain), fmt_signed(m.arm), diff, p,
+                diff += f" {fmt.interval(d.low, d.high, digits)}"  # type: ignore[arg-type]
+            p = fmt.p_value(m.p_value, m.test.at_floor) if m.test is not None else "–"
+            rows.append([m.group, _measure_name(m.measure), fmt.signed(m.plain), fmt.signed(m.arm), diff, p,
                          m.reading])  # fmt: skip
         table = html_table(
             ["Question", "Measure", f"{a.model}: change", f"{a.arm}: change", "Difference [95% CI]", "p",
@@ -415,8 +416,13 @@ def arms_html(arms: Sequence[ArmComparison]) -> str:
 
 
 def _arm(run: RunView, labels: Mapping[str, str] | None) -> str:
-    """A run's arm on the card: ``imported:LABEL`` when the sweep labels it, else its configuration's."""
-    return IMPORTED_PREFIX + labels[run.id] if labels and run.id in labels else config_arm(run.config)
+    """A run's arm on the card: ``imported:LABEL`` when the sweep labels it, else the model's full spec
+    (``webp:quality=80``) and its stabilizer."""
+    return (
+        IMPORTED_PREFIX + labels[run.id]
+        if labels and run.id in labels
+        else spec_label(config_arm(run.config))
+    )
 
 
 def _sweep_table(
@@ -464,7 +470,7 @@ def write_bias_card_for(
     df = _sweep_table(runs, chains, labels)
     if df.empty:
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
-    card = bias_card(df, control=control)
+    card = bias_card(df, control=spec_label(control) if control else None)
     patience = {run.id: run.run_config.patience for run in runs}
     fixed = {  # from the frames' hashes, whether or not the run stopped at the fixed point
         key: fixed_point_step(rows, patience[rows["run_id"].iloc[0]]) for key, rows in df.groupby("chain")

@@ -14,10 +14,11 @@ from PIL import Image
 from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
-from driftloop.config import made_by
+from driftloop.config import arm_label, made_by
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
 from driftloop.render.run import PREVIEW, chain_label, preview_size, render_run, sheet_chains, write_preview
+from driftloop.replicators.spec import spec_label
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.store import ChainRow, RunView
 
@@ -86,8 +87,9 @@ def rendered(run: RunView) -> bool:
 
 def _model_line(run: RunView) -> str:
     """The run's model, with the model a user named for an imported chain: "imported:x (GPT-5 in ChatGPT)"."""
+    model = spec_label(arm_label(run.row.model, run.config.get("stabilize")))  # as people read it
     maker = made_by(run.config)
-    return f"{run.row.model} (made by {maker})" if maker and maker not in run.row.model else run.row.model
+    return f"{model} (made by {maker})" if maker and maker not in model else model
 
 
 def write_run_report(run: RunView, path: Path | None = None) -> Path:
@@ -110,6 +112,7 @@ def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Pa
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
     chains = run.chains()
+    model = _model_line(run)
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None
     noted = ("import", "metrics-skipped", "metrics", "error")
@@ -123,9 +126,9 @@ def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Pa
     if captions:
         extra.append(("Captions", captions))
     ctx = ReportContext(
-        title=f"driftloop · {_model_line(run)} · {len(chains)} chain(s)",
+        title=f"driftloop · {model} · {len(chains)} chain(s)",
         run_id=run.id,
-        model=_model_line(run),
+        model=model,
         created=run.row.created_at,
         config=run.config,
         versions=run.row.versions or versions(),

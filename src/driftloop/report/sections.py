@@ -14,9 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop import fmt
 from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, run_overview
 from driftloop.analysis.colour_reading import read_colour
-from driftloop.analysis.text import fmt_interval, fmt_signed, rate_word
+from driftloop.analysis.text import rate_word
 from driftloop.report.blocks import html_table, img_tag, slug, video_tag
 from driftloop.report.blocks import num as _num
 from driftloop.report.blocks import sentence as _sentence
@@ -203,7 +204,7 @@ def chains_section(ctx: ReportContext) -> str:
             fixed = f"step {s.fixed_point_step}"
         row: list[Any] = [s.chain, s.last_step, "not reached" if s.half_life is None else s.half_life, fixed]
         end = s.drift.get(s.last_step, {})
-        row += [fmt_signed(end[m], 0 if m == "cct_kelvin" else 2) if m in end else "–" for m in drift_cols]
+        row += [fmt.signed(end[m], 0 if m == "cct_kelvin" else 2) if m in end else "–" for m in drift_cols]
         row += [_num(s.final.get(m), d) for m, _, d in finals]
         if faces:
             row.append(_face_cell(s))
@@ -227,9 +228,9 @@ def chains_section(ctx: ReportContext) -> str:
                 if r is None:
                     row.append("–")
                 elif r.has_ci:
-                    row.append(f"{fmt_signed(r.slope, d)} {fmt_interval(r, d)}")
+                    row.append(f"{fmt.signed(r.slope, d)} {fmt.interval(r.ci_low, r.ci_high, d)}")
                 else:
-                    row.append(fmt_signed(r.slope, d))
+                    row.append(fmt.signed(r.slope, d))
             rows.append(row)
         body += "<h3>Drift rate per step, per chain (95% CI of the chain's own fit)</h3>"
         body += html_table(["Chain", *[MEASURE_INFO[m].symbol for m in rate_cols]], rows)
@@ -243,14 +244,14 @@ def chains_section(ctx: ReportContext) -> str:
             info = MEASURE_INFO.get(m)
             unit = info.unit.strip() if info else ""
             d = 0 if m == "cct_kelvin" else 3
-            ci = fmt_interval(r, d) if r.has_ci else "–"
+            ci = fmt.interval(r.ci_low, r.ci_high, d) if r.has_ci else "–"
             name = info.name if info else m
             if unit:
                 name = f"{name[:-1]}, {unit})" if name.endswith(")") else f"{name} ({unit})"
             rows.append(
                 [
                     name,
-                    fmt_signed(r.slope, d),
+                    fmt.signed(r.slope, d),
                     ci,
                     f"0–{r.max_step}",
                     r.chains,
@@ -278,7 +279,7 @@ def chains_section(ctx: ReportContext) -> str:
             row: list[Any] = [step]
             for m in measures:
                 d = 0 if m == "cct_kelvin" else 2
-                row.append(fmt_signed(cells[m]["mean"], d) if m in cells else "–")
+                row.append(fmt.signed(cells[m]["mean"], d) if m in cells else "–")
             row.append(max((c["n"] for c in cells.values()), default=0))
             rows.append(row)
         title = "Change from the original" + (" (mean of chains)" if len(chains) > 1 else "")

@@ -59,6 +59,9 @@ def _parse_or_none(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+NEWEST_FIRST = "created_at DESC, id DESC"  # runs are listed newest first, everywhere
+
+
 @dataclass(frozen=True)
 class RunRow:
     """A run as stored."""
@@ -87,6 +90,7 @@ class RunListRow:
     status: str
     created_at: float
     sweep: str | None  # the sweep the run was made for (its config's ``sweep``), if any
+    stabilize: str | None = None  # the stabilizer of each copy (its config's ``stabilize``), if any
 
 
 @dataclass(frozen=True)
@@ -295,18 +299,21 @@ class Store:
         )
 
     def runs(self) -> list[RunRow]:
-        return [self._run_row(r) for r in self._query("SELECT * FROM runs ORDER BY created_at, id")]
+        """Every run, newest first (the one order of runs everywhere they are listed)."""
+        return [self._run_row(r) for r in self._query(f"SELECT * FROM runs ORDER BY {NEWEST_FIRST}")]
 
     def run_list(self) -> list[RunListRow]:
-        """Every run, oldest first, as a listing needs it: the sweep is read from the stored config in SQL,
-        so a thousand runs cost no JSON parse in Python (what :meth:`runs` spends most of its time on)."""
+        """Every run, newest first, as a listing needs it: the sweep and the stabilizer are read from the
+        stored config in SQL, so a thousand runs cost no JSON parse in Python (what :meth:`runs` spends most
+        of its time on)."""
         rows = self._query(
-            "SELECT id, model, n_steps, status, created_at, json_extract(config, '$.sweep') AS sweep "
-            "FROM runs ORDER BY created_at, id"
+            "SELECT id, model, n_steps, status, created_at, json_extract(config, '$.sweep') AS sweep, "
+            f"json_extract(config, '$.stabilize') AS stabilize FROM runs ORDER BY {NEWEST_FIRST}"
         )
         return [
             RunListRow(r["id"], r["model"], r["n_steps"], r["status"], r["created_at"],
-                       r["sweep"] if isinstance(r["sweep"], str) and r["sweep"] else None)
+                       r["sweep"] if isinstance(r["sweep"], str) and r["sweep"] else None,
+                       r["stabilize"] if isinstance(r["stabilize"], str) and r["stabilize"] else None)
             for r in rows
         ]  # fmt: skip
 

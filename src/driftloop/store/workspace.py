@@ -7,37 +7,21 @@ reports or measurements (those are verbs of their own stages, over a view), so i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from driftloop.config import RunConfig
-from driftloop.errors import ReadOnlyWorkspaceError, RunNotFoundError, StoreError
 from driftloop.frames import read_frame
 from driftloop.measures import TABLE_ORDER
-from driftloop.store.db import DB_NAME, ChainRow, FrameRow, RunRow, Store
+from driftloop.store.db import ChainRow, FrameRow, RunRow, Store
+from driftloop.store.listing import RunSummary, open_existing, summaries
 from driftloop.store.locks import unlocked_status
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 COST_FIELDS = ("wall_s", "cpu_s", "energy_j", "energy_source", "measured", "usd")
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One line of ``driftloop runs``."""
-
-    id: str
-    model: str
-    chains: int
-    steps_done: int  # the least advanced chain's last step
-    n_steps: int
-    status: str
-    created_at: float
-    steps_most: int = 0  # the most advanced chain's (chains stopped early by a fixed point or a refusal)
 
 
 class RunView:
@@ -150,15 +134,6 @@ class RunView:
         return f"{type(self).__name__}({self.id!r}, model={self.row.model!r}, status={self.status!r})"
 
 
-def list_runs(root: str | Path) -> list[RunSummary]:
-    """Every run in a workspace, oldest first; a folder that holds no workspace has none (and is not made
-    into one); a file is an error. Light: ``driftloop runs`` answers without loading the library."""
-    if not Store.exists(root):
-        Workspace.check_folder(root)
-        return []
-    return Workspace(root).runs()
-
-
 class Workspace:
     """A workspace folder that exists: its runs and sweeps.
 
@@ -166,37 +141,13 @@ class Workspace:
     """
 
     def __init__(self, root: str | Path) -> None:
-        root = Path(root).expanduser()
-        self.check_folder(root)
-        if not Store.exists(root):
-            raise RunNotFoundError(
-                f"no driftloop workspace at {root} (no {DB_NAME} there); check --workspace"
-            )
-        try:
-            self.store = Store(root)
-        except ReadOnlyWorkspaceError:
-            self.store = Store(root, readonly=True)  # still readable: list, report to elsewhere, export
+        self.store = open_existing(root)
         self.root = self.store.root
-
-    @staticmethod
-    def check_folder(root: str | Path) -> None:
-        """A workspace path that is a file is an error for every verb (not "no runs")."""
-        path = Path(root).expanduser()
-        if path.exists() and not path.is_dir():
-            raise StoreError(f"workspace {path} is a file, not a folder")
 
     def run(self, run_id: str) -> RunView:
         """A run by id or unique id prefix."""
         return RunView(self.store, run_id)
 
     def runs(self) -> list[RunSummary]:
-        """Every run, oldest first; a 'running' run whose process died shows as 'interrupted'."""
-        counts = self.store.frame_counts()
-        out = []
-        for r in self.store.runs():
-            status = unlocked_status(self.store.run_dir(r.id), r.status)
-            chains, done, most = counts.get(r.id, (0, -1, -1))
-            out.append(
-                RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, status, r.created_at, max(most, 0))
-            )
-        return out
+        """Every run, newest first (see :mod:`~driftloop.store.listing`)."""
+        return summaries(self.store)

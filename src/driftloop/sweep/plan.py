@@ -52,7 +52,7 @@ def coverage(store: Store, sweep: Sweep, model: str, hashes: dict[Path, str]) ->
     """
     wanted = {(sha, seed) for sha in hashes.values() for seed in sweep.seeds}
     out = Coverage(seconds=store.copy_seconds(split_arm(model)[0], sweep.size)[0])  # the model's time
-    for run in store.runs():
+    for run in reversed(store.runs()):  # oldest first: the first run that holds a chain keeps it
         cfg = RunConfig.from_dict(run.config)
         if not same_chains(cfg, model, sweep.steps, sweep.size, sweep.options):
             continue

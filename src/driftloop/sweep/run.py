@@ -150,7 +150,7 @@ def sweep_runs(workspace: str | Path, name: str) -> list[str]:
     """Ids of the runs holding a sweep's chains, oldest first (runs tagged by older versions included)."""
     store = Store(workspace)
     ids = store.sweep_run_ids(name)
-    tagged = [r.id for r in store.runs() if r.config.get("sweep") == name and r.id not in ids]
+    tagged = [r.id for r in reversed(store.runs()) if r.config.get("sweep") == name and r.id not in ids]
     return ids + tagged
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from driftloop import fmt
 from driftloop.analysis.plan import POWER, Components, Design, design_for, pilot_components
 from driftloop.analysis.stats import ALPHA
-from driftloop.analysis.text import fmt_number, fmt_signed
 from driftloop.config import DEFAULT_WORKSPACE, arm_label
 from driftloop.cost import Totals, load_factors, run_totals
-from driftloop.cost.accounting import fmt_energy, fmt_seconds, fmt_usd, fmt_water
+from driftloop.cost.accounting import fmt_energy, fmt_water
 from driftloop.errors import SpecError
 from driftloop.measures import MEASURES, Measure
 from driftloop.store import RunView, Store
@@ -56,27 +56,27 @@ class StudyPlan:
         d, c, cost, info = self.design, self.components, self.cost, self.measure
         unit = info.unit
         by = (
-            f" ({fmt_signed(self.effect * self.by_step, unit=unit)} by step {self.by_step})"
+            f" ({fmt.signed(self.effect * self.by_step, unit=unit)} by step {self.by_step})"
             if self.by_step
             else ""
         )
         out = [
-            f"plan: detect {info.symbol} {fmt_signed(self.effect, unit=unit)} per step{by} in "
+            f"plan: detect {info.symbol} {fmt.signed(self.effect, unit=unit)} per step{by} in "
             f"{info.name or info.column} with {self.target:.0%} power at α = {d.alpha:g}",
             f"spread ({c.pilot}{'; runs ' + ', '.join(self.pilot_runs) if self.pilot_runs else ''}), SD of a "
-            f"chain's rate per step: between images {fmt_number(c.image, None)}, between seeds "
-            f"{fmt_number(c.seed, None)}; one step's change {fmt_number(c.step, None)}",
+            f"chain's rate per step: between images {fmt.significant(c.image, 3)}, between seeds "
+            f"{fmt.significant(c.seed, 3)}; one step's change {fmt.significant(c.step, 3)}",
             f"design: {d.images} images × {d.seeds} seed(s) × {d.steps} steps = {d.chains} chains, "
             f"{d.calls:,} copies",
             f"  power {d.power:.0%} (t test over image means, df {d.df}); design effect "
             f"{d.design_effect:.2f}",
-            f"  expected 95% interval of the rate: ±{fmt_number(d.half_width, None)}{unit} per step "
-            f"(±{fmt_number(d.half_width * d.steps, None)}{unit} by step {d.steps})",
+            f"  expected 95% interval of the rate: ±{fmt.significant(d.half_width, 3)}{unit} per step "
+            f"(±{fmt.significant(d.half_width * d.steps, 3)}{unit} by step {d.steps})",
         ]
         if not self.reached:
             out.append(f"  this fixed design falls short of {self.target:.0%} power")
-        money = "unknown" if cost.usd is None else fmt_usd(cost.usd)
-        when = "unknown" if cost.seconds is None else "≈ " + fmt_seconds(cost.seconds)
+        money = "unknown" if cost.usd is None else fmt.usd(cost.usd)
+        when = "unknown" if cost.seconds is None else "≈ " + fmt.duration(cost.seconds)
         energy = "unknown" if cost.energy_wh is None else fmt_energy(cost.energy_wh)
         water = "unknown" if cost.water_ml is None else fmt_water(cost.water_ml)
         out.append(f"cost of {cost.model} at {self.size} px (dry run, nothing called): {cost.calls:,} calls, "

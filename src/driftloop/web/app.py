@@ -23,10 +23,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
-from driftloop.cost.accounting import fmt_energy, fmt_seconds, fmt_usd
+from driftloop import fmt
+from driftloop.cost.accounting import fmt_energy
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES
+from driftloop.replicators.spec import spec_label
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, GalleryData
 from driftloop.web.jobs import Jobs
 from driftloop.web.security import (
@@ -62,14 +64,15 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-def _signed(value: Any, digits: int = 3) -> str:
-    """A number of the bias card as the page shows it: signed, ``digits`` significant digits, – if none."""
-    return "–" if value is None else f"{float(value):+.{digits}g}".replace("-", "−")
+def _signed(value: Any) -> str:
+    """A change on the bias card as the page shows it (:func:`driftloop.fmt.signed`), ``–`` if none."""
+    return "–" if value is None else fmt.signed(float(value))
 
 
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
-    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds, signed=_signed)
+    templates.env.filters.update(when=_when, usd=fmt.usd, wh=fmt_energy, seconds=fmt.duration, signed=_signed,
+                                 spec=spec_label)  # fmt: skip
     return templates
 
 

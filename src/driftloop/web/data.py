@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,11 @@ from driftloop.cost import run_totals
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
+from driftloop.replicators.spec import spec_label
 from driftloop.report.export import export
 from driftloop.report.run import summarize
-from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
+from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live
+from driftloop.store.listing import live, summaries
 from driftloop.sweep import sweep_chains, sweep_runs
 
 RUN_STATUSES = ("running", "done", "stopped", "error")
@@ -61,7 +63,7 @@ class RunCard:
     """One line of the runs page."""
 
     id: str
-    model: str
+    model: str  # the arm: the model, with its stabilizer if any
     chains: int
     steps_done: int
     steps_most: int
@@ -238,31 +240,17 @@ class GalleryData:
         return (self.root / DB_NAME).is_file()
 
     def _summaries(self) -> tuple[list[RunSummary], dict[str, str]]:
-        """Every run (and the sweep each was made for), read again only when the database changed; a
-        running run whose process has died since reads 'interrupted' without waiting for that."""
+        """Every run, newest first (and the sweep each was made for), read again only when the database
+        changed; a running run whose process has died since reads 'interrupted' without waiting for that."""
         signature = self._signature()
         with self._lock:
             known, rows, tags = self._listing
             if signature != known or not rows:
-                rows, tags = self._read_listing()
+                rows = summaries(self._store(), live_status=False)  # two queries, no JSON parsed in Python
+                tags = {r.id: r.sweep for r in rows if r.sweep}
                 self._listing = (signature, rows, tags)
         if any(r.status == "running" for r in rows):
-            store = self._store()
-            rows = [replace(r, status=unlocked_status(store.run_dir(r.id), r.status)) for r in rows]
-        return rows, tags
-
-    def _read_listing(self) -> tuple[list[RunSummary], dict[str, str]]:
-        """The runs listing and each run's sweep: two queries (the runs' light columns, with the sweep read
-        from the settings in SQL, and their chains' progress), no JSON parsed in Python."""
-        store = self._store()
-        counts = store.frame_counts()
-        rows, tags = [], {}
-        for r in store.run_list():
-            chains, done, most = counts.get(r.id, (0, -1, -1))
-            rows.append(RunSummary(r.id, r.model, chains, max(done, 0), r.n_steps, r.status, r.created_at,
-                                       max(most, 0)))  # fmt: skip
-            if r.sweep:
-                tags[r.id] = r.sweep
+            rows = live(self._store(), rows)
         return rows, tags
 
     def _handle(self, run_id: str) -> RunView | None:
@@ -294,7 +282,7 @@ class GalleryData:
         members = set(sweep_runs(self.root, sweep)) if sweep and self.exists() else None
         chosen = [
             s
-            for s in reversed(summaries)
+            for s in summaries
             if (not model or s.model == model)
             and (members is None or s.id in members)
             and (not status or _STATUS_GROUP.get(s.status, s.status) == status)
@@ -314,7 +302,7 @@ class GalleryData:
                 self._keep(("card", s.id, 0), ends)
         first, last, usd, energy, unknown, maker = ends
         status = _STATUS_GROUP.get(s.status, s.status)
-        return RunCard(s.id, s.model, s.chains, s.steps_done, s.steps_most, s.n_steps, status, s.created_at,
+        return RunCard(s.id, s.arm, s.chains, s.steps_done, s.steps_most, s.n_steps, status, s.created_at,
                        sweep, first, last, usd, energy, unknown, maker)  # fmt: skip
 
     def _ends(self, run_id: str) -> tuple[Any, ...]:
@@ -495,7 +483,7 @@ class GalleryData:
                 frames = self.frames(run_id, chain)
                 if frames:
                     last[f"{run_id}/{chain}"] = frames[-1]
-                by_model.setdefault(models.get(run_id, "?"), []).append(f"{run_id}/{chain}")
+                by_model.setdefault(spec_label(models.get(run_id, "?")), []).append(f"{run_id}/{chain}")
         return SweepInfo(name, sweep_runs(self.root, name), {k: sorted(v) for k, v in chains.items()},
                          control, card, html if html.is_file() else None, last, by_model)  # fmt: skip
 
@@ -527,7 +515,7 @@ class GalleryData:
         if not self.exists():
             return None
         target = str(Path(image).resolve())
-        for row in reversed(self._store().runs()):
+        for row in self._store().runs():  # newest first
             if row.id in known:
                 continue
             paths = {str(Path(i.get("path", "")).resolve()) for i in row.config.get("inputs", [])}

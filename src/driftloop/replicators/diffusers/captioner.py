@@ -6,10 +6,10 @@ from typing import Any
 
 from driftloop.replicators.base import Frames
 from driftloop.replicators.diffusers.frames import to_pil
-from driftloop.replicators.diffusers.hub import find_model, load_model
+from driftloop.replicators.diffusers.hub import DEFAULT_CAPTIONER, find_model, load_model
 from driftloop.replicators.diffusers.runtime import oom_guard, require
 
-DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-base"
+__all__ = ["DEFAULT_CAPTIONER", "Captioner"]
 
 
 class Captioner:

@@ -39,6 +39,13 @@ def hf_cache_dir() -> Path:
     return Path(os.path.expandvars(home)).expanduser() / "hub"
 
 
+#: The captioner of ``prompt=auto`` and of ``blip+sd-turbo`` (here, with the other known hub models, so the
+#: presets are described without importing the captioner's code).
+DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-base"
+#: What marks a folder as a VAE: a VAE repo, or a pipeline repo with a vae/ folder.
+VAE_MARKERS = ("config.json", "vae/config.json")
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What users need to know about a hub model before fetching it."""

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftloop.replicators.base import Backend
-from driftloop.replicators.diffusers.captioner import DEFAULT_CAPTIONER
-from driftloop.replicators.diffusers.hub import model_info
+from driftloop.replicators.diffusers.hub import DEFAULT_CAPTIONER, model_info
 from driftloop.replicators.diffusers.runtime import preset_config
 
 INSTRUCTION = "Create the exact replica of this image, don't change a thing."
@@ -39,6 +38,10 @@ class Preset:
     def size(self) -> str:
         sizes = [model_info(m).size for m in self.models]
         return " + ".join(sizes)
+
+    def notes(self, dependency_note: str = "") -> str:
+        """The ``driftloop models`` note: what to install, else the family and the download size."""
+        return dependency_note or f"{self.family} preset, {self.size}"
 
 
 PRESETS: list[Preset] = [
@@ -139,7 +142,7 @@ def make_backends(
                 build=lambda config, name=p.name: replicator(name, config),
                 positional=p.positional,
                 weights_status=status,
-                notes=dependency_note or f"{family} preset, {p.size}",
+                notes=p.notes(dependency_note),
             )
         )
     return out

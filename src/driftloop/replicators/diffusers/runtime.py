@@ -17,12 +17,13 @@ import typing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from driftloop.errors import DriftloopError, SpecError
 from driftloop.replicators.base import Requirements, StepContext
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INSTALL_HINT = "pip install 'driftloop[diffusers]'"
 _SEED_MASK = (1 << 64) - 1

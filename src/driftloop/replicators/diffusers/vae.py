@@ -16,6 +16,7 @@ import numpy as np
 
 from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, Copy, Frames, StepContext, WeightsStatus
+from driftloop.replicators.diffusers.hub import VAE_MARKERS as _MARKERS
 from driftloop.replicators.diffusers.hub import find_model, load_model, status_of
 from driftloop.replicators.diffusers.presets import make_backends
 from driftloop.replicators.diffusers.runtime import (
@@ -34,8 +35,6 @@ from driftloop.replicators.diffusers.runtime import (
     set_threads,
 )
 from driftloop.replicators.spec import format_spec
-
-_MARKERS = ("config.json", "vae/config.json")
 
 
 @dataclass(frozen=True)

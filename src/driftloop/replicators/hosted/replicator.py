@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib.util
-import os
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,11 +33,11 @@ from driftloop.replicators.base import (
     Outcome,
     Refusal,
     Requirements,
-    WeightsStatus,
 )
 from driftloop.replicators.hosted.canvas import Placement, decode_image, encode_png, place, unplace
 from driftloop.replicators.hosted.messages import Redactor, short
 from driftloop.replicators.hosted.pacing import RETRY_AFTER_LIMIT, RateLimiter, backoff_delay
+from driftloop.replicators.known import key_status  # noqa: F401  (the hosted backends' weight status)
 
 PROMPT = "Create the exact replica of this image, don't change a thing."
 """The prompt of the viral trend (ChatGPT, spring 2025)."""
@@ -172,17 +170,6 @@ class Job:
     png: bytes
     placement: Placement
     params: dict[str, Any]
-
-
-def key_status(modules: Sequence[str], key_envs: Sequence[str], ask: str | None = None) -> WeightsStatus:
-    """What ``driftloop models`` says of a hosted backend: its client library installed, and a key set in
-    one of ``key_envs`` (when none is: "set ASK", by default the first of them)."""
-    if any(importlib.util.find_spec(m) is None for m in modules):
-        return WeightsStatus(False, "hosted API; pip install 'driftloop[hosted]'")
-    found = next((name for name in key_envs if os.environ.get(name, "").strip()), None)
-    if found is None:
-        return WeightsStatus(False, f"hosted API; set {ask or key_envs[0]}")
-    return WeightsStatus(True, f"hosted API ({found} set)")
 
 
 def validate_common(spec: str, config: Any) -> None:
