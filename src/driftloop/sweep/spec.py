@@ -16,7 +16,8 @@ from driftloop.config import IMPORTED_PREFIX, arm_label
 from driftloop.errors import DriftloopError
 from driftloop.replicators import registry
 from driftloop.replicators.base import Backend
-from driftloop.replicators.hosted.replicator import HostedReplicator, canonical_spec
+from driftloop.replicators.hosted.config import canonical_spec
+from driftloop.replicators.hosted.replicator import HostedReplicator
 from driftloop.replicators.spec import format_spec, split_spec
 from driftloop.stabilizers import parse_stabilizer
 

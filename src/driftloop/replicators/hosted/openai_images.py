@@ -24,11 +24,11 @@ import numpy as np
 from driftloop.cost import Price, catalogue
 from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas, decode_b64, native_canvas
+from driftloop.replicators.hosted.canvas import closest_canvas, decode_b64, native_canvas
+from driftloop.replicators.hosted.config import HostedConfig, key_status, validate_common
 from driftloop.replicators.hosted.messages import body_message, status_line
 from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
 from driftloop.replicators.hosted.replicator import (
-    PROMPT,
     Answer,
     HostedConfigError,
     HostedReplicator,
@@ -36,8 +36,6 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
     Problem,
     is_offline,
-    key_status,
-    validate_common,
 )
 
 KEY_ENV = "OPENAI_API_KEY"
@@ -58,30 +56,21 @@ ACCOUNT_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "
 
 
 @dataclass(frozen=True)
-class OpenAIConfig:
+class OpenAIConfig(HostedConfig):
     """``openai:gpt-image-2,quality=high,size=1024x1024,input_fidelity=high,concurrency=4,rpm=5``.
 
     ``size``: ``auto`` (the frame's own size where the model allows it, else the fixed canvas it fills best)
     or ``WxH`` (a multiple of 16 within the model's limits, or one of the three fixed canvases).
     ``quality``: ``auto`` lets the API choose (priced at the most expensive choice up front); ``xhigh`` and
     ``max`` exist on the 2.5/2.6 models only. ``input_fidelity`` is sent only when given.
-    ``retries``/``timeout``/``backoff``/``max_wait`` in counts and seconds; ``rpm`` 0 = no limit.
+    The shared fields (prompt, pad, resample, retries, ...) are :class:`HostedConfig`'s.
     """
 
     model: str = DEFAULT_MODEL
-    prompt: str = PROMPT
     size: str = "auto"
     quality: Literal["auto", "low", "medium", "high", "xhigh", "max"] = "auto"
     input_fidelity: Literal["low", "high"] | None = None
     output_format: Literal["png", "jpeg", "webp"] = "png"
-    pad: PadMode = "edge"
-    resample: Resample = "lanczos"
-    retries: int = 5
-    timeout: float = 120.0
-    backoff: float = 1.0
-    max_wait: float = 60.0
-    concurrency: int = 4
-    rpm: float = 0.0
 
     def validate(self, spec: str) -> None:
         validate_common(spec, self)
