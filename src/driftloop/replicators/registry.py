@@ -18,7 +18,7 @@ from driftloop.errors import SpecError
 from driftloop.replicators import codec, tae
 from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
 from driftloop.replicators.diffusers import caption_redraw, img2img, instruct, vae
-from driftloop.replicators.hosted import bfl, gemini, openai_images
+from driftloop.replicators.hosted import bfl, gemini, gemini_thread, openai_images, openai_thread
 from driftloop.replicators.hosted.replicator import offline
 from driftloop.replicators.spec import parse_config, split_spec
 
@@ -68,7 +68,9 @@ def backends() -> dict[str, Backend]:
         *vae.backends(),
         *caption_redraw.backends(),
         *openai_images.backends(),
+        *openai_thread.backends(),
         *gemini.backends(),
+        *gemini_thread.backends(),
         *bfl.backends(),
     ]
     for b in [*plugins, *builtins]:

@@ -254,14 +254,6 @@ class GeminiImageReplicator(HostedReplicator):
 
     def _send(self, job: Job) -> Answer:
         types, c = self._types, self.config
-        config: dict[str, Any] = {
-            "response_modalities": ["IMAGE"] if c.modalities == "image" else ["TEXT", "IMAGE"],
-        }
-        image_config = {k: job.params[k] for k in ("aspect_ratio", "image_size") if job.params.get(k)}
-        if image_config:
-            config["image_config"] = types.ImageConfig(**image_config)
-        if c.seed:
-            config["seed"] = job.seed % (2**31)
         contents = [
             types.Content(
                 role="user",
@@ -272,9 +264,22 @@ class GeminiImageReplicator(HostedReplicator):
             )
         ]
         response = self.client.models.generate_content(
-            model=c.model, contents=contents, config=types.GenerateContentConfig(**config)
+            model=c.model, contents=contents, config=self.generation(job)
         )
         return self._read(response)
+
+    def generation(self, job: Job) -> Any:
+        """The request's ``GenerateContentConfig``: modalities, aspect ratio and size tier, the seed."""
+        types, c = self._types, self.config
+        config: dict[str, Any] = {
+            "response_modalities": ["IMAGE"] if c.modalities == "image" else ["TEXT", "IMAGE"],
+        }
+        image_config = {k: job.params[k] for k in ("aspect_ratio", "image_size") if job.params.get(k)}
+        if image_config:
+            config["image_config"] = types.ImageConfig(**image_config)
+        if c.seed:
+            config["seed"] = job.seed % (2**31)
+        return types.GenerateContentConfig(**config)
 
     def _read(self, response: Any) -> Answer:
         request_id = getattr(response, "response_id", None)

@@ -32,6 +32,14 @@ class HostedAuthError(HostedConfigError):
     """The provider rejected the key or the account (401/403, an exhausted quota, an unknown model)."""
 
 
+class ThreadLostError(HostedConfigError):
+    """The provider no longer has a conversation a chain continues (expired, deleted: HTTP 404). Every
+    frame made is stored; ``driftloop resume RUN --restart-thread`` begins a new thread from each chain's
+    last frame. Exit code 6."""
+
+    exit_code = 6
+
+
 @dataclass
 class Problem:
     """Why an attempt did not give an image.
@@ -46,6 +54,7 @@ class Problem:
     code: str | None = None
     retry_after: float | None = None
     request_id: str | None = None
+    error: type[HostedConfigError] | None = None  # a fatal problem's error (default: HostedAuthError)
 
 
 @dataclass
@@ -56,6 +65,7 @@ class Answer:
     problem: Problem | None = None
     request_id: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    raw: Any = None  # the provider's own answer, for a conversation to carry on (never stored)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import contextvars
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -81,8 +81,9 @@ def is_offline() -> bool:
 class CallEstimate:
     """What one call is expected to cost and take, before any is made (``--dry-run``, ``--max-cost``).
 
-    ``usd`` includes the input tokens where the provider's token rules are known; ``seconds`` is the
-    catalogue's typical latency (an assumption); ``detail`` says how the price was reached."""
+    ``usd`` includes the input tokens where the provider's token rules are known (a conversation: its
+    first turn); ``seconds`` is the catalogue's typical latency (an assumption); ``detail`` says how the
+    price was reached."""
 
     usd: float
     seconds: float | None
@@ -90,6 +91,13 @@ class CallEstimate:
     canvas: tuple[int, int] | None = None
     concurrency: int = 1
     rpm: float = 0.0
+    turn_usd: Callable[[int], float] | None = None  # a conversation: the price of its k-th turn (1-based)
+
+    def total_usd(self, chains: int, steps: int) -> float:
+        """Money for ``steps`` copies of ``chains`` chains: each turn at its own price in a conversation."""
+        if self.turn_usd is None:
+            return self.usd * chains * steps
+        return chains * sum(self.turn_usd(t) for t in range(1, steps + 1))
 
     def duration(self, chains: int, steps: int) -> float | None:
         """Seconds for ``steps`` lockstep steps of ``chains`` calls each: waves of ``concurrency`` calls of
@@ -176,11 +184,8 @@ class HostedReplicator:
     def hosted_estimate(self, factors: Any) -> Any:
         """Per-image energy and price for the engine; adopts the run's factor table for per-copy prices."""
         self.factors = factors
-        self.requirements = Requirements(
-            size_multiple=1,
-            device="api",
-            deterministic=False,
-            cost_per_image_usd=self.estimate_usd_per_image(factors),
+        self.requirements = replace(
+            self.requirements, cost_per_image_usd=self.estimate_usd_per_image(factors)
         )
         options = self.price_options()
         quality, size = options[0] if len(options) == 1 else (None, None)
@@ -207,9 +212,7 @@ class HostedReplicator:
             found = factors.price(self.price_model)
             when = f", as of {found.as_of}" if found and found.as_of else ""
             detail = f"list price of {self.price_model}{when}" if listed else "no price known"
-        self.requirements = Requirements(
-            size_multiple=1, device="api", deterministic=False, cost_per_image_usd=usd
-        )
+        self.requirements = replace(self.requirements, cost_per_image_usd=usd)
         latency = self.entry.get("latency_s") if self.entry else None
         seconds = float(latency) if latency else None
         return CallEstimate(usd, seconds, detail, canvas, self.config.concurrency, self.config.rpm)
@@ -399,7 +402,7 @@ class HostedReplicator:
         redact = self.redactor
         if problem.kind == "fatal":
             stop.set()
-            return Fatal(HostedAuthError(message))
+            return Fatal((problem.error or HostedAuthError)(message))
         if problem.kind == "refusal":
             return Refusal(message, redact.data(info))
         if problem.kind == "failure":
