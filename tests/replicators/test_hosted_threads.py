@@ -314,3 +314,49 @@ def test_gemini_window_and_resume_rebuild_the_history(env: FakeImageAPI, tmp_pat
     # after the resume the history is rebuilt from the stored frames, signatures included (else: a 400)
     assert [t.fields["context_images"] for t in turns] == ["1", "2", "3", "3", "4"]
     assert [i["thread"]["turn"] for i in _infos(resumed)] == [1, 2, 3, 4]
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+
+
+def test_cli_dry_run_models_and_the_lost_thread_message(
+    env: FakeImageAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from driftloop.cli import app
+
+    image = _image(tmp_path / "rock.png", (200, 120, 40))
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    dry = runner.invoke(app, ["run", str(image), "--model", SPEC, "-n", "101", "--dry-run", "-w", str(ws)])
+    assert dry.exit_code == 0, dry.output
+    assert "101 calls" in dry.output and "turn 1 $" in dry.output and "turn 50 $" in dry.output
+    assert "turn 101 $" in dry.output and not ws.exists()
+    models = runner.invoke(app, ["models"])
+    assert models.exit_code == 0 and "openai-thread" in models.output and "gemini-thread" in models.output
+    assert "(turn 101: $" in models.output
+
+    gone = openai_error(404, "Previous response with id 'resp_x' not found.", "previous_response_not_found")
+    env.script(None, gone)
+    common = ["--no-render", "-w", str(ws), "--quiet"]
+    assert _exit(["run", str(image), "--model", SPEC, "-n", "3", "--size", "48", *common]) == 6
+    (summary,) = driftloop.runs(ws)
+    env.threads.clear()
+    capsys.readouterr()
+    assert _exit(["resume", summary.id, *common]) == 6
+    said = " ".join(capsys.readouterr().err.split())
+    assert said.startswith("error: OpenAI no longer has this chain's thread") and "--restart-thread" in said
+    assert _exit(["resume", summary.id, "--restart-thread", *common]) == 0
+    assert [r["step"] for r in driftloop.open_run(summary.id, ws).records()] == [0, 1, 2, 3]
+
+
+def _exit(argv: list[str]) -> int:
+    """The exit code of ``driftloop ARGV`` (the entry point that turns errors into one line and a code)."""
+    from driftloop.cli.shell import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

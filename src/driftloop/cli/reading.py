@@ -179,6 +179,7 @@ def models() -> None:
     hosted = Table("hosted model", "status", "per copy (512²)", "price read", box=None)
     for h in registry.hosted_listing():
         usd = "no price" if h.usd_per_copy is None else f"${h.usd_per_copy:.3f}"
+        usd += f" (turn 101: ${h.usd_later:.3f})" if h.usd_later else ""
         hosted.add_row(escape(h.spec), escape(h.status), usd, h.price_read or "-")
     out.print(hosted)
     for problem in registry.plugin_problems():

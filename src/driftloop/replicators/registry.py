@@ -148,19 +148,28 @@ class HostedListing:
     usd_per_copy: float | None  # at the default spec and frame size; None: no price known
     price_read: str | None
     note: str
+    usd_later: float | None = None  # a conversation: per copy at turn LATER_TURN (the trend's 101st copy)
+
+
+LATER_TURN = 101
 
 
 def hosted_listing(size: int = 512) -> list[HostedListing]:
     """Every model of the catalogue with its status and what one copy of a size×size frame costs with the
-    default parameters (input tokens included where the provider's rules are known)."""
+    default parameters (input tokens included where the provider's rules are known; a conversation's first
+    turn, and its turn :data:`LATER_TURN` in ``usd_later``)."""
     factors = default_factors()
     rows = []
     for entry in catalogue.entries():
-        usd = None
+        usd, later = None, None
         if entry.price:
             with offline():
                 estimate = build(entry.key).call_estimate(size, size, factors)  # type: ignore[attr-defined]
             usd = estimate.usd or None
+            if estimate.turn_usd is not None:  # a conversation: a copy costs more as the thread grows
+                later = estimate.turn_usd(LATER_TURN)
         read = str(entry.price["read"]) if entry.price else None
-        rows.append(HostedListing(entry.key, entry.status_line(), usd, read, entry.conflict or entry.note))
+        rows.append(
+            HostedListing(entry.key, entry.status_line(), usd, read, entry.conflict or entry.note, later)
+        )
     return rows

@@ -26,7 +26,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from driftloop.cost import catalogue
 from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, WeightsStatus
 from driftloop.replicators.hosted.canvas import decode_b64
@@ -303,13 +302,11 @@ def _status(config: OpenAIThreadConfig) -> WeightsStatus:
 
 
 def backends() -> list[Backend]:
-    entry = catalogue.lookup("openai-thread", DEFAULT_MODEL)
-    read = f" (read {entry.read})" if entry else ""
     return [
         Backend(
             name="openai-thread",
             summary="OpenAI conversation: one Responses API thread per chain, the image_generation tool "
-            f"draws each copy (gpt-image-2 ...){read}",
+            "draws each copy (gpt-image-2, ...)",
             config_type=OpenAIThreadConfig,
             build=OpenAIThreadReplicator,
             positional="model",
