@@ -7,6 +7,7 @@ image) or duplicated (the picture sent again inside a thread, an extra image in 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -360,3 +361,53 @@ def _exit(argv: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+# ------------------------------------------------------------------------------------------------ the card
+
+
+def test_a_context_sweep_puts_thread_minus_fresh_on_the_card(env: FakeImageAPI, tmp_path: Path) -> None:
+    from driftloop.sweep import SweepSpecError, load_sweep, run_sweep
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    _image(folder / "a.png", (200, 120, 40))
+    _image(folder / "b.png", (40, 120, 200))
+    spec = folder / "context.toml"
+    spec.write_text(
+        'name = "context"\nimages = ["*.png"]\nseeds = [1]\nsteps = 3\nsize = 32\ncontrol = "jpeg"\n'
+        '[[models]]\nspec = "openai-thread:gpt-image-2,quality=low,backoff=0.01"\n'
+        'grid = { context = ["thread", "window=1", "fresh"] }\n'
+    )
+    sweep = load_sweep(spec)
+    base = "openai-thread:gpt-image-2,quality=low,backoff=0.01"
+    assert sweep.models == [base, f"{base.replace(',quality', ',window=1,quality')}",
+                            f"{base.replace(',quality', ',window=0,quality')}", "jpeg"]  # fmt: skip
+    ws = tmp_path / "ws"
+    run_sweep(sweep, ws, render=False)
+    assert len(_turns(env)) == 3 * 2 * 3  # three arms, two images, three turns
+    html, js = api.bias("context", ws)
+    card = json.loads(js.read_text())
+    arms = {a["stabilizer"]: a for a in card["context_arms"]}
+    assert set(arms) == {"thread", "window=1"}
+    thread = arms["thread"]
+    assert thread["axis"] == "context" and thread["model"] == sweep.models[2] and thread["n_images"] == 2
+    measures = {m["measure"]: m for m in thread["measures"]}
+    assert {"lab_delta_e", "ssim_to_origin"} <= set(measures)
+    assert measures["ssim_to_origin"]["difference"]["method"] == "t over images"
+    assert "Context: conversation − fresh" in html.read_text()
+    with pytest.raises(SweepSpecError, match="context: 'sometimes' is not thread, fresh or window=K"):
+        spec.write_text(spec.read_text().replace('"window=1"', '"sometimes"'))
+        load_sweep(spec)
+
+
+def test_the_example_context_sweep_parses() -> None:
+    from driftloop.sweep import load_sweep
+
+    sweep = load_sweep(Path(__file__).resolve().parents[2] / "examples" / "context.toml")
+    assert sweep.models == [
+        "openai-thread:gpt-image-2,quality=medium",
+        "openai-thread:gpt-image-2,window=4,quality=medium",
+        "openai-thread:gpt-image-2,window=0,quality=medium",
+        "jpeg:quality=90",
+    ]
