@@ -28,6 +28,7 @@ from PIL import Image
 import driftloop
 from driftloop import api
 from driftloop.chain import BudgetReached
+from driftloop.cost import turn_costs
 from driftloop.errors import SpecError
 from driftloop.replicators import registry
 from driftloop.replicators.hosted.outcomes import HostedAuthError, ThreadLostError
@@ -101,6 +102,12 @@ def test_a_thread_chains_every_turn_on_the_previous_response(env: FakeImageAPI, 
     assert [i["usd"] for i in infos] == pytest.approx(env.billed)
     _, total = run.cost_totals()
     assert total.usd == pytest.approx(sum(env.billed))
+    # the report's cost curve: every turn's price, as the thread grows
+    curve = turn_costs(run)
+    assert [t for t, *_ in curve] == [1, 2, 4] and [c for _, c, *_ in curve] == [1, 1, 1]
+    assert [u for _, _, u, _, _ in curve] == pytest.approx([env.billed[0], env.billed[1], env.billed[3]])
+    assert curve[-1][4] == pytest.approx(sum(env.billed)) and curve[-1][3] > curve[0][3]
+    assert "Cost per turn" in (run.path / "report.html").read_text()
 
 
 @pytest.mark.parametrize("window", [0, 2])
@@ -222,6 +229,7 @@ def test_a_lost_thread_stops_with_one_message_and_restart_thread_goes_on(
     assert infos[2]["thread"]["id"] != infos[0]["thread"]["id"]
     events = [e for e in again.events() if e["kind"] == "thread_restart"]
     assert len(events) == 1 and events[0]["step"] == 3 and events[0]["chain"] == 0
+    assert "chain 0, step 3: a new thread begins from frame 2" in (again.path / "report.html").read_text()
     restarted = _turns(env)[-2]
     assert restarted.fields["images_in_input"] == "1" and "previous_response_id" not in restarted.body
 

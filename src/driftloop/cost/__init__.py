@@ -63,7 +63,7 @@ from driftloop.cost.meters import (
     measure,
     pick_meters,
 )
-from driftloop.cost.runs import run_factors, run_totals
+from driftloop.cost.runs import run_factors, run_totals, turn_costs
 
 __all__ = [
     "COST_BY_HEADERS",
@@ -107,5 +107,6 @@ __all__ = [
     "run_totals",
     "summary_lines",
     "totals",
+    "turn_costs",
     "water_ml",
 ]
