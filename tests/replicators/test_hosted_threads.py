@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import test_hosted
 from fake_image_api import (
     FakeImageAPI,
     Received,
@@ -34,25 +35,10 @@ from driftloop.replicators import registry
 from driftloop.replicators.hosted.outcomes import HostedAuthError, ThreadLostError
 from driftloop.replicators.hosted.replicator import offline
 
-OPENAI_KEY = "sk-test-SECRET-thread-0123456789"
-GEMINI_KEY = "AIzaTEST-SECRET-thread-9876543210"
+env = test_hosted.env  # the fixtures: both official clients pointed at the fake, keys only in the environment
+fake = test_hosted.fake
 SPEC = "openai-thread:gpt-image-2,quality=low,backoff=0.01,timeout=5"
-UNSET = ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "HTTP_PROXY",
-         "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")  # fmt: skip
 RUN: dict[str, Any] = {"size": 48, "render": False, "metrics": False}
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch):
-    with FakeImageAPI(openai_key=OPENAI_KEY, gemini_key=GEMINI_KEY) as fake:
-        for name in UNSET:
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-        monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base)
-        monkeypatch.setenv("GEMINI_API_KEY", GEMINI_KEY)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        yield fake
 
 
 def _image(path: Path, colour: tuple[int, int, int]) -> Path:
