@@ -140,6 +140,9 @@ class ThreadReplicator(HostedReplicator):
             self.conversations[chain] = conv
         else:
             conv.shown[-1] = Shown(step - 1, job.png, conv.shown[-1].info, conv.shown[-1].raw)
+        keep = self._requirements(0.0).memory  # frames worth keeping: the window, or what a thread resends
+        if keep > 0:
+            del conv.shown[:-keep]
         return chain, step, conv
 
     def context(self, conv: Conversation) -> list[Shown]:
@@ -156,7 +159,7 @@ class ThreadReplicator(HostedReplicator):
     def _send(self, job: Job) -> Answer:
         conv = self._conversation(job)[2]
         answer = self._send_turn(job, conv)
-        context = len(self.context(conv)) if self.window is not None else len(conv.shown)
+        context = len(self.context(conv)) if self.window is not None else conv.turn + 1
         answer.facts["thread"] = {
             "mode": self.mode,
             "id": conv.thread_id,
