@@ -138,6 +138,15 @@ def fake_vision_tokens(width: int, height: int) -> int:
     return 85 + 170 * tiles + 10
 
 
+def _json(raw: bytes, problems: list[str]) -> Any:
+    """A request's JSON body; None (and a problem noted) when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        problems.append("body is not JSON")
+        return None
+
+
 def _unb64(text: str) -> bytes:
     """Standard or URL-safe base64, padded or not (proto3 JSON bytes)."""
     data = str(text).replace("-", "+").replace("_", "/")
@@ -410,12 +419,9 @@ class _Handler(ReplyHandler):
         conversation (this input's, else the output of the response it continues)."""
         req = Received("openai", path, headers)
         req.auth_ok = headers.get("authorization") == f"Bearer {self.api.openai_key}"
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            req.problems.append("body is not JSON")
+        body = req.body = _json(raw, req.problems)
+        if body is None:
             return req
-        req.body = body
         tools = [t for t in body.get("tools") or [] if t.get("type") == "image_generation"]
         if not body.get("model"):
             req.problems.append("missing required parameter 'model'")
@@ -469,12 +475,9 @@ class _Handler(ReplyHandler):
         req = Received("gemini", path, headers)
         req.auth_ok = headers.get("x-goog-api-key") == self.api.gemini_key
         req.fields["model"] = path.rsplit("/", 1)[-1].split(":", 1)[0]
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            req.problems.append("body is not JSON")
+        body = req.body = _json(raw, req.problems)
+        if body is None:
             return req
-        req.body = body
         images = texts = 0
         for content in body.get("contents", []):
             for part in content.get("parts", []):
