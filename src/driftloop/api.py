@@ -240,6 +240,7 @@ def resume(
     engine: str = "local",
     address: str | None = None,
     workers: int | None = None,
+    restart_thread: bool = False,
 ) -> Run:
     """Continue every unfinished chain of a run from its last stored frame (on either engine).
 
@@ -248,6 +249,8 @@ def resume(
     ``retry_failed`` also continues chains that ended ``error`` or ``refused`` (after an outage, say).
     A finished run with nothing to continue is left as it is: the log says so, and the handle's
     ``nothing_to_do`` is True.
+    ``restart_thread``: a conversation model (``openai-thread:``, ``gemini-thread:``) whose provider no
+    longer has a chain's thread begins a new one from the chain's last stored frame (an event per chain).
     """
     say = log or (lambda _msg: None)
     where = Engine(engine, address, workers)
@@ -262,7 +265,8 @@ def resume(
     if store.readonly:
         raise ReadOnlyWorkspaceError(store.root, len(store.frames(row.id)), row.id)
     replicator = rebuild(store, row.id, model, device, say)
-    continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed, engine=where)
+    continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed, engine=where,
+                 restart_thread=restart_thread)  # fmt: skip
     return _finish(Run(store, row.id), render, say)
 
 

@@ -25,7 +25,16 @@ import numpy as np
 from driftloop.cost import HostedEstimate, Meters, measure
 from driftloop.errors import DriftloopError
 from driftloop.frames import NewFrame, frame_sha256
-from driftloop.replicators.base import BatchAborted, Copy, Failure, Refusal, Replicator, StepContext
+from driftloop.replicators.base import (
+    BatchAborted,
+    Copy,
+    Failure,
+    Memory,
+    Refusal,
+    Replicator,
+    StepContext,
+    next_call_usd,
+)
 
 NO_METERS = Meters(meters=(), notes=())
 
@@ -47,6 +56,7 @@ class ChainState:
     recent: deque[str] = field(default_factory=deque)
     stopped: str | None = None
     origin: np.ndarray | None = None  # frame 0, for replicators that look at it (``prompt=auto``)
+    memory: Memory | None = None  # the stored past, for a conversation; handed over with the next call
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class EngineSettings:
     max_cost_usd: float | None = None
     stabilizer: FrameStabilizer | None = None
     keep_raw: bool = False
+    restart_thread: bool = False  # a conversation model begins a new thread from each chain's last frame
 
 
 def stabilize(
@@ -177,11 +188,15 @@ class BudgetReached(DriftloopError):
     exit_code = 5
 
 
-def _check_budget(max_cost: float | None, spent: float, per_copy: float, copies: int) -> None:
-    """Raise :class:`BudgetReached` before a call whose copies would take spending past ``max_cost``."""
-    if max_cost is not None and spent + per_copy * copies > max_cost + 1e-9:
+def _check_budget(
+    max_cost: float | None, spent: float, per_copy: float, copies: int, total: float | None = None
+) -> None:
+    """Raise :class:`BudgetReached` before a call whose copies would take spending past ``max_cost``
+    (``total``: the call's own estimate, for a model whose price grows call by call)."""
+    cost = per_copy * copies if total is None else max(total, 0.0)
+    if max_cost is not None and spent + cost > max_cost + 1e-9:
         raise BudgetReached(
-            f"spent ${spent:.2f}; the next {copies} copies (≈ ${per_copy * copies:.2f}) would pass "
+            f"spent ${spent:.2f}; the next {copies} copies (≈ ${cost:.2f}) would pass "
             f"--max-cost ${max_cost:.2f}. Every finished frame is stored; resume with a higher --max-cost "
             "to continue"
         )
@@ -212,7 +227,12 @@ def _call(
     if replicator.requirements.wants_context:  # chain seeds and step numbers, for seed policies and schedules
         chains = [s.chain for s in batch]
         origins = [s.origin if s.origin is not None else s.frame for s in batch]
-        extra["context"] = StepContext([s.seed for s in batch], [step] * len(batch), n_steps, chains, origins)
+        memories = [s.memory for s in batch]
+        extra["context"] = StepContext(
+            [s.seed for s in batch], [step] * len(batch), n_steps, chains, origins, memories
+        )
+        for s in batch:
+            s.memory = None  # handed over once: the replicator keeps its conversation from here
     with measure(meters or NO_METERS) as measurement:
         started = time.perf_counter()
         aborted: BaseException | None = None
@@ -280,7 +300,9 @@ def advance(
         for batch in batches(group, size):
             # price the next call at the listed price, or at what copies really cost so far if that is more
             per_copy = max(price, paid_usd / paid_copies) if paid_copies else price
-            _check_budget(settings.max_cost_usd, spent_usd, per_copy, len(batch))
+            if settings.max_cost_usd is not None:
+                total = next_call_usd(replicator, [s.chain for s in batch], low + 1)
+                _check_budget(settings.max_cost_usd, spent_usd, per_copy, len(batch), total)
             seeds = [step_seed(s.seed, low + 1) for s in batch]
             call = _call(replicator, batch, low + 1, settings.n_steps, meters, hosted)
             results: dict[int, tuple[Checked, dict[str, Any] | None]] = {

@@ -22,6 +22,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (4, "workspace unusable: a file instead of a folder, a foreign or damaged database, a frame file gone"),
     (5, "something ran out: the --max-cost budget, memory, or the workspace's storage (full or read-only); "
      "the run is stopped and resumable"),
+    (6, "a conversation's thread is gone at the provider (expired or deleted); every frame made is stored: "
+     "resume with --restart-thread"),
     (129, "stopped by SIGHUP (terminal closed); the run is stored and resumable"),
     (130, "stopped by Ctrl-C (SIGINT); the run is stored and resumable"),
     (143, "stopped by SIGTERM (timeout, systemd, docker stop, schedulers); the run is stored and resumable"),

@@ -283,6 +283,32 @@ def test_a_quota_error_on_one_worker_keeps_what_every_worker_bought(ray_session,
     assert len(_copies(ws)) == 24 == len(fake.received) - 1  # nothing bought twice
 
 
+@pytest.mark.slow
+def test_a_conversation_stays_sequential_within_each_chain(
+    ray_session, fake: FakeImageAPI, tmp_path: Path
+) -> None:
+    """Eight chains of one key over four workers: every chain's turn k continues turn k-1's response, and a
+    resume on Ray continues each thread from its stored response id."""
+    ok = lambda req: None  # noqa: E731 - the default copy
+    quota = openai_error(429, "You exceeded your current quota", "insufficient_quota", {"Retry-After": "0"})
+    fake.script(
+        ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, quota
+    )  # every first turn, two second turns, then none
+    spec = "openai-thread:gpt-image-2,quality=low,backoff=0.01,concurrency=1"
+    with pytest.raises(DriftloopError, match="insufficient_quota"):
+        _hosted(tmp_path, spec, n=3)
+    (summary,) = driftloop.runs(tmp_path / "ws")
+    resumed = driftloop.resume(summary.id, workspace=tmp_path / "ws", render=False, engine="ray", workers=4)
+    assert resumed.status == "done"
+    store = Store(tmp_path / "ws")
+    for chain in store.chains(summary.id):
+        infos = [f.info for f in store.frames(summary.id, chain.chain) if f.step > 0]
+        assert [i["thread"]["turn"] for i in infos] == [1, 2, 3]
+        assert "previous_response_id" not in infos[0]
+        assert [i["previous_response_id"] for i in infos[1:]] == [i["response_id"] for i in infos[:-1]]
+    assert len(_copies(tmp_path / "ws")) == 24 == len(fake.billed)  # nothing bought twice
+
+
 def test_without_ray_the_engine_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ray_engine.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DriftloopError, match=r"pip install 'driftloop\[ray\]'"):

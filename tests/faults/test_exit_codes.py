@@ -10,6 +10,7 @@ import os
 import random
 import re
 import signal
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -133,6 +134,26 @@ def _disk_full(picture: Path, tmp: Path, rng: random.Random) -> tuple[int, str]:
     return res.returncode, res.stderr
 
 
+def _thread_lost(picture: Path, tmp: Path, rng: random.Random) -> tuple[int, str]:
+    """A conversation whose thread the provider no longer has, through the real client against the fake."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "replicators"))
+    from fake_image_api import FakeImageAPI, openai_error
+
+    with FakeImageAPI(openai_key="sk-fake-exit-6") as fake:
+        fake.script(
+            None, openai_error(404, "Previous response with id 'r' not found.", "previous_response_not_found")
+        )
+        env = {
+            "OPENAI_API_KEY": "sk-fake-exit-6",
+            "OPENAI_BASE_URL": fake.openai_base,
+            "NO_PROXY": "127.0.0.1",
+        }
+        model = "openai-thread:gpt-image-2,quality=low"
+        res = driftloop("run", picture, "-m", model, "-n", "3", "--size", "32", "--no-render", "-q",
+                        "-w", tmp / "ws", env=env)  # fmt: skip
+    return res.returncode, res.stderr
+
+
 CASES: dict[int, Callable[[Path, Path, random.Random], tuple[int, str]]] = {
     0: _ok,
     1: _bug,
@@ -140,6 +161,7 @@ CASES: dict[int, Callable[[Path, Path, random.Random], tuple[int, str]]] = {
     3: _no_weights,
     4: _workspace_is_a_file,
     5: _disk_full,
+    6: _thread_lost,
     129: _signal_case(signal.SIGHUP),
     130: _signal_case(signal.SIGINT),
     143: _signal_case(signal.SIGTERM),

@@ -129,6 +129,36 @@ def flexible_size_problem(size: str) -> str | None:
     return None
 
 
+def fake_vision_tokens(width: int, height: int) -> int:
+    """What the fake bills the mainline model for one image in context (85 + 170 per 512-px tile of the
+    image reduced to a 768-px short side; a little off driftloop's estimate, as a real bill would be)."""
+    short = min(width, height)
+    scale = min(1.0, 768 / short)
+    tiles = -(-round(width * scale) // 512) * -(-round(height * scale) // 512)
+    return 85 + 170 * tiles + 10
+
+
+def _json(raw: bytes, problems: list[str]) -> Any:
+    """A request's JSON body; None (and a problem noted) when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        problems.append("body is not JSON")
+        return None
+
+
+def _unb64(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not (proto3 JSON bytes)."""
+    data = str(text).replace("-", "+").replace("_", "/")
+    return base64.b64decode(data + "=" * (-len(data) % 4))
+
+
+def _tiles(width: int, height: int) -> int:
+    """512-px tiles of an image whose short side is scaled to 512 (gpt-image-1's input image rule)."""
+    short = min(width, height)
+    return -(-round(width * 512 / short) // 512) * -(-round(height * 512 / short) // 512)
+
+
 def png_b64(image: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(image, "RGB").save(buf, "PNG", compress_level=1)
@@ -328,6 +358,8 @@ class _Handler(ReplyHandler):
         path = self.path.split("?", 1)[0]
         if path.endswith("/images/edits"):
             req = self._openai(path, headers, raw)
+        elif path.endswith("/responses"):
+            req = self._responses(path, headers, raw)
         elif ":generateContent" in path:
             req = self._gemini(path, headers, raw)
         else:
@@ -382,19 +414,80 @@ class _Handler(ReplyHandler):
             req.problems.append(f"invalid quality {req.fields['quality']!r}")
         return req
 
+    def _responses(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
+        """The Responses API with the image_generation tool: the image to copy is the last one of the
+        conversation (this input's, else the output of the response it continues)."""
+        req = Received("openai", path, headers)
+        req.auth_ok = headers.get("authorization") == f"Bearer {self.api.openai_key}"
+        body = req.body = _json(raw, req.problems)
+        if body is None:
+            return req
+        tools = [t for t in body.get("tools") or [] if t.get("type") == "image_generation"]
+        if not body.get("model"):
+            req.problems.append("missing required parameter 'model'")
+        if not tools:
+            req.problems.append("no image_generation tool")
+            return req
+        tool = tools[0]
+        req.fields.update(
+            model=str(tool.get("model", "gpt-image-2.6-sunburst")),
+            mainline=str(body.get("model")),
+            size=str(tool.get("size", "auto")),
+            quality=str(tool.get("quality", "auto")),
+            action=str(tool.get("action", "auto")),
+        )
+        images: list[np.ndarray] = []
+        prompts = 0
+        for item in body.get("input") or []:
+            if item.get("type") == "image_generation_call":
+                images.append(_decode(base64.b64decode(item.get("result", "")), req.problems))
+                continue
+            for part in item.get("content") or []:
+                if part.get("type") == "input_image":
+                    url = str(part.get("image_url", ""))
+                    images.append(_decode(base64.b64decode(url.split(",", 1)[-1]), req.problems))
+                elif part.get("type") == "input_text":
+                    prompts += 1
+                    req.fields["prompt"] = part.get("text", "")
+        req.fields["images_in_input"] = str(len(images))
+        previous = body.get("previous_response_id")
+        context = {"images": 0, "prompts": 0, "answers": 0, "last": None}
+        if previous:
+            req.fields["previous_response_id"] = previous
+            found = self.api.threads.get(previous)
+            if found is None:
+                req.fields["thread_lost"] = previous
+                return req
+            context = dict(found)
+        context["images"] += len(images)
+        context["prompts"] += prompts
+        req.fields["context_images"] = str(context["images"] + (1 if previous else 0))
+        req.fields["_context"] = json.dumps({k: v for k, v in context.items() if k != "last"})
+        req.image = images[-1] if images else context["last"]
+        if req.image is None:
+            req.problems.append("no image in the conversation")
+        size = req.fields["size"]
+        if size != "auto" and flexible_size_problem(size):
+            req.problems.append(flexible_size_problem(size))  # type: ignore[arg-type]
+        return req
+
     def _gemini(self, path: str, headers: dict[str, str], raw: bytes) -> Received:
         req = Received("gemini", path, headers)
         req.auth_ok = headers.get("x-goog-api-key") == self.api.gemini_key
         req.fields["model"] = path.rsplit("/", 1)[-1].split(":", 1)[0]
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            req.problems.append("body is not JSON")
+        body = req.body = _json(raw, req.problems)
+        if body is None:
             return req
-        req.body = body
+        images = texts = 0
         for content in body.get("contents", []):
             for part in content.get("parts", []):
                 blob = part.get("inlineData") or part.get("inline_data")
+                images += blob is not None
+                texts += "text" in part
+                if content.get("role") == "model" and blob is not None:
+                    signature = part.get("thoughtSignature") or part.get("thought_signature")
+                    if signature is None or _unb64(signature) not in self.api.signatures:
+                        req.problems.append("a model image part has no valid thought_signature")
                 if blob is not None:
                     req.fields["image_field"] = "inlineData" if "inlineData" in part else "inline_data"
                     req.fields["mime_type"] = blob.get("mimeType") or blob.get("mime_type") or ""
@@ -418,6 +511,8 @@ class _Handler(ReplyHandler):
         req.fields["modalities"] = ",".join(modalities)
         if "seed" in config:
             req.fields["seed"] = str(config["seed"])
+        req.fields["context_images"] = str(images)
+        req.fields["text_parts"] = str(texts)
         if req.image is None:
             req.problems.append("no inline image in contents")
         if not req.fields.get("prompt"):
@@ -439,6 +534,10 @@ class FakeImageAPI(FakeServer):
         self.received: list[Received] = []
         self.refuse_when: Callable[[Received], bool] | None = None
         self.retired: set[str] = set()  # models the fake answers as retired (model_not_found / NOT_FOUND)
+        self.threads: dict[str, dict[str, Any]] = {}  # Responses API: response id -> its conversation
+        self.signatures: set[bytes] = set()  # Gemini: thought signatures the fake has issued
+        self.billed: list[float] = []  # Responses API: what each answer costs at the catalogue's rates
+        self.inflate = 1.0  # Responses API: bill the tool's input image tokens this many times over
         self._queue: deque[Action] = deque()
         self._count = 0
 
@@ -486,6 +585,9 @@ class FakeImageAPI(FakeServer):
                 return openai_error(404, message, "model_not_found")
             message = f"models/{model} is not found for API version v1beta, or is not supported."
             return gemini_error(404, message, "NOT_FOUND")
+        if req.fields.get("thread_lost"):
+            message = f"Previous response with id '{req.fields['thread_lost']}' not found."
+            return openai_error(404, message, "previous_response_not_found")
         if req.problems:
             message = "; ".join(req.problems)
             if req.provider == "openai":
@@ -512,6 +614,8 @@ class FakeImageAPI(FakeServer):
 
     def _success(self, req: Received, image: np.ndarray, n: int) -> dict[str, Any]:
         data = png_b64(image)
+        if req.path.endswith("/responses"):
+            return self._response(req, image, data, n)
         if req.provider == "openai":
             quality = req.fields.get("quality", "auto")
             model = req.fields.get("model", "")
@@ -538,7 +642,10 @@ class FakeImageAPI(FakeServer):
                         "role": "model",
                         "parts": [
                             {"text": "Here is the copy."},
-                            {"inlineData": {"mimeType": "image/png", "data": data}},
+                            {
+                                "inlineData": {"mimeType": "image/png", "data": data},
+                                "thoughtSignature": self._signature(n),
+                            },
                         ],
                     },
                     "finishReason": "STOP",
@@ -550,20 +657,88 @@ class FakeImageAPI(FakeServer):
             "responseId": f"fake-{n}",
         }
 
+    def _signature(self, n: int) -> str:
+        signature = f"fake-signature-{n}".encode()
+        with self._lock:
+            self.signatures.add(signature)
+        return base64.b64encode(signature).decode("ascii")
+
+    def _response(self, req: Received, image: np.ndarray, data: str, n: int) -> dict[str, Any]:
+        """A Responses API answer: one image_generation_call, the mainline's usage (it reads every image
+        and turn of the thread) and the tool's usage; the conversation is kept under the response id."""
+        context = json.loads(req.fields["_context"])
+        h, w = image.shape[:2]
+        images = int(req.fields["context_images"])
+        quality = req.fields["quality"]
+        out = gpt_image_2_tokens("medium" if quality == "auto" else quality, w, h)
+        image_tokens = round(self.inflate * (4160 + 65 + 129 * _tiles(w, h) + 37))
+        mainline_in = 180 + 20 * context["prompts"] + 50 * context["answers"]
+        mainline_in += images * fake_vision_tokens(w, h)
+        response_id = f"resp_fake_{n}"
+        with self._lock:
+            self.threads[response_id] = {
+                "images": images, "prompts": context["prompts"], "answers": context["answers"] + 1,
+                "last": image,
+            }  # fmt: skip
+            self.billed.append(
+                mainline_in * 0.75e-6 + 40 * 4.5e-6 + 60 * 5e-6 + image_tokens * 8e-6 + out * 30e-6
+            )
+        return {
+            "id": response_id,
+            "object": "response",
+            "created_at": time.time(),
+            "status": "completed",
+            "model": req.fields["mainline"],
+            "previous_response_id": req.fields.get("previous_response_id"),
+            "output": [
+                {
+                    "type": "image_generation_call",
+                    "id": f"ig_fake_{n}",
+                    "status": "completed",
+                    "result": data,
+                    "revised_prompt": f"An exact replica of the image (turn {context['answers'] + 1}).",
+                    "size": f"{w}x{h}",
+                    "quality": "medium" if quality == "auto" else quality,
+                    "action": "edit",
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": {"type": "image_generation"},
+            "tools": [],
+            "usage": {
+                "input_tokens": mainline_in,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": 40,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": mainline_in + 40,
+            },
+            "tool_usage": {
+                "image_gen": {
+                    "input_tokens": 60 + image_tokens,
+                    "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": 60},
+                    "output_tokens": out,
+                    "total_tokens": 60 + image_tokens + out,
+                },
+                "web_search": {"num_requests": 0},
+            },
+        }
+
     @staticmethod
     def _gemini_usage(req: Received) -> dict[str, Any]:
         tier = req.fields.get("image_size")
         if tier is None:  # the older models: a flat count, no modality split
             return {"promptTokenCount": 1302, "candidatesTokenCount": 1290, "totalTokenCount": 2592}
         out = GEMINI_TIER_TOKENS[tier]
+        images, texts = int(req.fields.get("context_images", 1)), int(req.fields.get("text_parts", 1))
+        prompt = 1120 * images + 20 * texts
         return {
-            "promptTokenCount": 1120 + 20,
+            "promptTokenCount": prompt,
             "promptTokensDetails": [
-                {"modality": "TEXT", "tokenCount": 20},
-                {"modality": "IMAGE", "tokenCount": 1120},
+                {"modality": "TEXT", "tokenCount": 20 * texts},
+                {"modality": "IMAGE", "tokenCount": 1120 * images},
             ],
             "candidatesTokenCount": out,
-            "totalTokenCount": 1140 + out,
+            "totalTokenCount": prompt + out,
         }
 
 

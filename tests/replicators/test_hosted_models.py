@@ -43,6 +43,7 @@ from driftloop.replicators.spec import parse_config
 fake, env = test_hosted.fake, test_hosted.env  # the fixtures: the local fake, and the clients pointed at it
 REPO = Path(__file__).resolve().parents[2]
 READ = dt.date(2026, 12, 1)
+THREADS_READ = dt.date(2026, 12, 4)  # the conversation backends' entries
 # the providers' published rates (USD per 1M tokens), as the fake's bill is reckoned
 GPT_IMAGE_2 = {"text": 5.0, "image": 8.0, "output": 30.0}
 GEMINI_3_PRO = {"text": 2.0, "image": 2.0, "output": 120.0}
@@ -70,17 +71,19 @@ def square(side: int, seed: int = 0) -> np.ndarray:
 
 def test_catalogue_dates_parse_and_every_entry_has_a_source_and_read_date() -> None:
     raw = tomllib.loads(resources.files("driftloop").joinpath("hosted_models.toml").read_text("utf-8"))
-    assert raw["meta"]["read"] == READ
+    assert raw["meta"]["read"] == THREADS_READ
     for key, model in raw["models"].items():
         for name in ("released", "announced", "shutdown", "read"):
             if name in model:
                 assert type(model[name]) is dt.date, (key, name)  # a TOML date, not a string
-        assert model["read"] <= READ and "https://" in model["source"], key
+        assert (
+            model["read"] <= (THREADS_READ if "-thread:" in key else READ) and "https://" in model["source"]
+        )
         assert model["status"] in catalogue.STATUSES, key
         if "price" in model:
             assert type(model["price"]["read"]) is dt.date and "https://" in model["price"]["source"], key
     entries = catalogue.entries()
-    assert {e.provider for e in entries} == {"openai", "gemini", "bfl"}
+    assert {e.provider for e in entries} == {"openai", "gemini", "bfl", "openai-thread", "gemini-thread"}
     for e in entries:
         if e.status == "retired":
             assert e.shutdown is not None and e.shutdown <= e.read, e.key

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from driftloop import api, fmt
 from driftloop.errors import DriftloopError
+from driftloop.store import Store
 from driftloop.web import INSTALL_HINT, serve
 from driftloop.web.app import create_app
 from driftloop.web.data import GalleryData, clean_settings
@@ -89,7 +90,15 @@ def test_chain_data_is_the_stored_frames_and_metrics(client: TestClient, gallery
     df = run.dataframe()
     want = df[df["chain"] == 1].sort_values("step")["ssim_to_origin"].tolist()
     assert got["metrics"]["ssim_to_origin"] == pytest.approx(want)
-    assert set(got["markers"]) == {"half_life", "fixed_point", "face_lost"}
+    assert set(got["markers"]) == {"half_life", "fixed_point", "face_lost", "thread_restart"}
+    assert got["markers"]["thread_restart"] is None
+
+
+def test_a_thread_restart_is_marked_on_its_chain(client: TestClient, gallery_ws: Path) -> None:
+    run = newest(gallery_ws)
+    Store(gallery_ws).add_event(run.id, "thread_restart", "a new thread begins from frame 1", chain=1, step=2)
+    assert client.get(f"/runs/{run.id}/chains/1/data.json").json()["markers"]["thread_restart"] == 2
+    assert client.get(f"/runs/{run.id}/chains/0/data.json").json()["markers"]["thread_restart"] is None
 
 
 def test_compare_view(client: TestClient, gallery_ws: Path) -> None:

@@ -21,13 +21,17 @@ Definitions, exactly:
 * a difference is **reliable** when p < 0.05 and its interval excludes 0; then the reading says by how
   much the stabilizer shrinks or grows the plain arm's change (``|arm| / |plain|``).
 
+Context arms (:func:`context_arms`) are read the same way: a conversation model's ``thread`` or
+``window=K`` arm against the same model's fresh requests (``window=0``), difference = thread − fresh per
+image, so a reader sees whether seeing the earlier copies slows the drift or speeds it up.
+
 Randomness (only for more than ``log2(n_perm)`` images) comes from a generator seeded by (``seed``, arm).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,9 +43,12 @@ from driftloop.analysis.card import LAST
 from driftloop.analysis.intervals import Interval, SignFlipResult, paired_diff_ci, paired_permutation_test
 from driftloop.analysis.stats import ALPHA, seeded_rng
 from driftloop.config import split_arm
+from driftloop.errors import DriftloopError
 from driftloop.measures import MEASURES
+from driftloop.replicators import registry
+from driftloop.replicators.hosted.config import canonical_spec
 
-__all__ = ["ARM_MEASURES", "ArmComparison", "ArmMeasure", "measure_name", "stabilizer_arms"]
+__all__ = ["ARM_MEASURES", "ArmComparison", "ArmMeasure", "context_arms", "measure_name", "stabilizer_arms"]
 
 # What a reader asks of a stabilizer, in reading order: measure → the question it answers.
 ARM_MEASURES: dict[str, str] = {
@@ -91,13 +98,14 @@ class ArmComparison:
     """A stabilized arm of a model against the model's plain arm."""
 
     model: str  # the plain arm's label (the model spec)
-    stabilizer: str  # the stabilizer spec
-    arm: str  # the stabilized arm's label: "MODEL + stabilize=SPEC"
+    stabilizer: str  # the stabilizer spec (axis "context": the context mode, thread or window=K)
+    arm: str  # the stabilized arm's label: "MODEL + stabilize=SPEC" (a conversation's own spec)
     n_images: int  # source images both arms ran
     n_chains_plain: int
     n_chains_arm: int
     measures: list[ArmMeasure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    axis: str = "stabilize"  # what differs from the control: a stabilizer, or the context (fresh control)
 
     def summary(self) -> list[str]:
         """One sentence per question (colour, structure, faces, posterisation) that has measures."""
@@ -189,6 +197,33 @@ def stabilizer_arms(df: pd.DataFrame, n_perm: int = 5000, seed: int = 0) -> list
     labels = sorted(df["model"].astype(str).unique())
     pairs = [(label, *split_arm(label)) for label in labels]
     pairs = [(label, model, spec) for label, model, spec in pairs if spec != "none" and model in labels]
+    return compare_arms(df, pairs, n_perm, seed)
+
+
+def context_arms(df: pd.DataFrame, n_perm: int = 5000, seed: int = 0) -> list[ArmComparison]:
+    """Every conversation arm (``thread``, ``window=K``) of a bias card's metrics table against the same
+    model's fresh requests (``window=0``), paired by image: thread − fresh, measure by measure."""
+    if df is None or df.empty or "model" not in df.columns:
+        return []
+    labels = sorted(df["model"].astype(str).unique())
+    pairs = []
+    for label in labels:
+        model, stabilize = split_arm(label)
+        fresh = fresh_control(model) if stabilize == "none" else None
+        if fresh is not None and fresh != model and fresh in labels:
+            pairs.append((label, fresh, context_of(model)))
+    return compare_arms(df, pairs, n_perm, seed, axis="context")
+
+
+def compare_arms(
+    df: pd.DataFrame,
+    pairs: list[tuple[str, str, str]],
+    n_perm: int = 5000,
+    seed: int = 0,
+    axis: str = "stabilize",
+) -> list[ArmComparison]:
+    """Each (arm label, control label, what differs) pair of a metrics table compared measure by measure,
+    paired by image (the arms section's definitions above)."""
     if not pairs:
         return []
     wanted = [m for m in ARM_MEASURES if m in df.columns]
@@ -198,7 +233,7 @@ def stabilizer_arms(df: pd.DataFrame, n_perm: int = 5000, seed: int = 0) -> list
     for label, model, spec in pairs:
         plain, arm = table[table["model"] == model], table[table["model"] == label]
         shared = set(_images(plain)) & set(_images(arm))
-        cmp = ArmComparison(model, spec, label, len(shared), len(plain), len(arm))
+        cmp = ArmComparison(model, spec, label, len(shared), len(plain), len(arm), axis=axis)
         rng = seeded_rng(seed, "arms", label)
         for measure in wanted:
             found = _compare(plain, arm, measure, n_perm, rng)
@@ -216,3 +251,29 @@ def stabilizer_arms(df: pd.DataFrame, n_perm: int = 5000, seed: int = 0) -> list
             cmp.notes.append(f"{left} source image(s) only one arm ran are left out")
         out.append(cmp)
     return out
+
+
+def _window(spec: str) -> tuple[Any, Any] | None:
+    """(backend, config) of a conversation spec (one with a ``window`` parameter); None otherwise."""
+    try:
+        backend, config = registry.parse(spec)
+    except DriftloopError:
+        return None
+    return (backend, config) if hasattr(config, "window") else None
+
+
+def fresh_control(spec: str) -> str | None:
+    """The fresh-request arm of a conversation spec (the same spec with ``window=0``); None for a model
+    that is not a conversation."""
+    found = _window(spec)
+    if found is None:
+        return None
+    backend, config = found
+    return canonical_spec(backend.name, replace(config, window=0), backend.positional or "model")
+
+
+def context_of(spec: str) -> str:
+    """``thread``, ``window=K`` or ``fresh``: a conversation spec's context mode."""
+    found = _window(spec)
+    window = found[1].window if found is not None else None
+    return "thread" if window is None else ("fresh" if window == 0 else f"window={window}")

@@ -160,6 +160,9 @@ def run(
         per = f"{fmt.usd(d.usd_per_call)} per call: " if d.usd_per_call else ""
         usd = "unknown" if d.usd is None else f"≈ {fmt.usd(d.usd)}"
         out.print(f"price: {usd} ({per}{escape(d.price_detail)})")
+        if d.turns:
+            curve = ", ".join(f"turn {t} ${u:.4f}" for t, u in d.turns)
+            out.print(f"per copy as the thread grows: {curve}")
         when = "unknown" if d.seconds is None else f"≈ {fmt.duration(d.seconds)}"
         out.print(f"time: {when} ({escape(d.seconds_detail)})")
         out.print("nothing was called or written")
@@ -190,6 +193,14 @@ def resume(
             "--retry-failed", help="Also continue chains that ended 'error' or 'refused' (after an outage)."
         ),
     ] = False,
+    restart_thread: Annotated[
+        bool,
+        typer.Option(
+            "--restart-thread",
+            help="Conversation models: begin a new thread from each chain's last frame (when the "
+            "provider no longer has it).",
+        ),
+    ] = False,
     render: Annotated[
         bool,
         typer.Option(
@@ -210,7 +221,7 @@ def resume(
         handle = api.resume(
             run_id, workspace=workspace, device=device, render=render, max_cost=max_cost,
             retry_failed=retry_failed, progress=bar, log=say_for(quiet), engine=engine, address=address,
-            workers=workers,
+            workers=workers, restart_thread=restart_thread,
         )  # fmt: skip
     if not handle.nothing_to_do:  # else the log said "already complete; nothing to do"
         print_outputs(handle, quiet)

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
         measure,
         pick_meters,
     )
-    from driftloop.cost.runs import run_factors, run_totals
+    from driftloop.cost.runs import run_factors, run_totals, turn_costs
 
 _WHERE = {
     "COST_BY_HEADERS": "driftloop.cost.accounting",
@@ -115,6 +115,7 @@ _WHERE = {
     "pick_meters": "driftloop.cost.meters",
     "run_factors": "driftloop.cost.runs",
     "run_totals": "driftloop.cost.runs",
+    "turn_costs": "driftloop.cost.runs",
 }
 __getattr__ = lazy_names(__name__, _WHERE)  # the price tables without the run store: `driftloop models`
 
@@ -160,5 +161,6 @@ __all__ = [
     "run_totals",
     "summary_lines",
     "totals",
+    "turn_costs",
     "water_ml",
 ]

@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from driftloop import chain as core
 from driftloop.errors import DriftloopError
 from driftloop.frames import NewFrame, frame_sha256, read_frame
-from driftloop.replicators.base import Replicator
+from driftloop.replicators.base import Memory, Replicator
 from driftloop.store import Store
 
 DEFAULT_GROUP = 64
@@ -76,9 +77,11 @@ def load_group(
     origin: Origin,
     settings: core.EngineSettings,
     wants_origin: bool,
+    memory: int = 0,
 ) -> Loaded:
     """Read a group's chains back: the last stored frame (checked against its sha256) and the hashes of
-    the recent ones; a chain with nothing stored starts from ``origin(chain)``, stored as its frame 0."""
+    the recent ones; a chain with nothing stored starts from ``origin(chain)``, stored as its frame 0.
+    ``memory``: how many stored frames a conversation model needs (-1: all; see ``Requirements.memory``)."""
     states: list[core.ChainState] = []
     first: list[NewFrame] = []
     finished: list[int] = []
@@ -106,12 +109,27 @@ def load_group(
         state = core.ChainState(
             p.chain, p.seed, last.step, frame, recent=[r.sha256 for r in rows[-keep:]], origin=first_frame
         )
+        if memory:
+            state.memory = _memory(store, run_id, rows, frame, memory, settings.restart_thread)
         if settings.stop_on_fixed_point and core.is_fixed_point(state, settings.patience):
             store.set_chain_status(run_id, p.chain, "fixed_point", core.fixed_point_reason(settings.patience))
             finished.append(p.chain)
             continue
         states.append(state)
     return Loaded(states, first, finished)
+
+
+def _memory(
+    store: Store, run_id: str, rows: Sequence[Any], last: np.ndarray, depth: int, restart: bool
+) -> Memory:
+    """A chain's last ``depth`` stored frames (all for -1; only the last when the thread restarts) with
+    their info, oldest first: what a conversation model rebuilds its thread from."""
+    wanted = rows[-1:] if restart else (list(rows) if depth < 0 else list(rows[-depth:]))
+    frames = [
+        (r.step, last if r is rows[-1] else read_frame(store.run_dir(run_id) / r.path), r.info)
+        for r in wanted
+    ]
+    return Memory(frames, restart)
 
 
 class RunProgress:

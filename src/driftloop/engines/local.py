@@ -134,7 +134,9 @@ def execute(
             tracker.frames(made)
 
         for key, group in enumerate(groups(pending, size)):
-            loaded = load_group(store, run_id, group, origin, settings, wants_origin)
+            loaded = load_group(
+                store, run_id, group, origin, settings, wants_origin, replicator.requirements.memory
+            )
             tracker.start_group(key, [p for p in group if p.chain not in loaded.finished])
             if loaded.first:
                 session.store_frames(loaded.first)

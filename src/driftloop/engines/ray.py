@@ -192,14 +192,15 @@ def execute(
         pool = _Pool(ray, run_id, replicator, row.model_info, row.config["cost"]["factors"], placement,
                      settings.max_cost_usd, tracker.spent_usd)  # fmt: skip
         try:
-            _drive(ray, store, run_id, pool, queue, session, tracker, inner, origin, settings, wants_origin)
+            _drive(ray, store, run_id, pool, queue, session, tracker, inner, origin, settings, wants_origin,
+                   replicator.requirements.memory)  # fmt: skip
         finally:
             pool.close()
 
 
 def _drive(ray: Any, store: Store, run_id: str, pool: _Pool, queue: deque[list[Pending]], session: Session,
            tracker: RunProgress, inner: core.EngineSettings, origin: Origin, settings: core.EngineSettings,
-           wants_origin: bool) -> None:  # fmt: skip
+           wants_origin: bool, memory: int = 0) -> None:  # fmt: skip
     """Hand groups to idle actors and store what comes back, until every group is done or one fails."""
     idle = list(pool.actors)
     busy: dict[Any, tuple[Any, int, list[Pending]]] = {}  # next() ref -> (actor, group key, group)
@@ -208,7 +209,7 @@ def _drive(ray: Any, store: Store, run_id: str, pool: _Pool, queue: deque[list[P
 
     def dispatch(actor: Any, group: list[Pending]) -> None:
         key = next(keys)
-        loaded = load_group(store, run_id, group, origin, settings, wants_origin)
+        loaded = load_group(store, run_id, group, origin, settings, wants_origin, memory)
         tracker.start_group(key, [p for p in group if p.chain not in loaded.finished])
         if loaded.first:
             session.store_frames(loaded.first)

@@ -27,7 +27,14 @@ from driftloop.cost import Factors, pick_meters
 from driftloop.errors import DriftloopError
 from driftloop.frames import NewFrame, encode_png
 from driftloop.replicators import registry
-from driftloop.replicators.base import BatchAborted, Copy, Replicator, align_with, hosted_estimate
+from driftloop.replicators.base import (
+    BatchAborted,
+    Copy,
+    Replicator,
+    align_with,
+    hosted_estimate,
+    next_call_usd,
+)
 
 Message = tuple[str, Any]
 
@@ -116,6 +123,10 @@ class Budgeted:
 
     def replicate(self, frames: list[Any], seeds: list[int], **extra: Any) -> Sequence[Any]:
         listed = self.inner.requirements.cost_per_image_usd
+        context = extra.get("context")
+        if context is not None and context.chains and frames:  # a conversation: the next turns' own price
+            total = next_call_usd(self.inner, list(context.chains), context.steps[0])
+            listed = max(listed, total / len(frames)) if total is not None else listed
         reserved, refused = self.get(self.budget.reserve.remote(len(frames), listed))
         if refused:
             raise core.BudgetReached(refused)

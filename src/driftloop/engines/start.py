@@ -276,11 +276,13 @@ def prepare(
         )
     check_priced(replicator, max_cost)
     estimate = replicator.requirements.cost_per_image_usd * n * config.chain_count
+    how = f"{config.chain_count} chain(s) × {n} copies × ${replicator.requirements.cost_per_image_usd:.3f}"
+    if per_call is not None and per_call.turn_usd is not None:  # a conversation: each turn costs more
+        estimate = per_call.total_usd(config.chain_count, n)
+        how = f"{config.chain_count} chain(s) × {n} turns, ${per_call.turn_usd(n):.3f} at turn {n}"
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise DriftloopError(
-            f"this run would cost about {fmt.usd(estimate)} ({config.chain_count} chain(s) × {n} copies × "
-            f"{fmt.usd(replicator.requirements.cost_per_image_usd)}), more than --max-cost "
-            f"{fmt.usd(max_cost)}"
+            f"this run would cost about {fmt.usd(estimate)} ({how}), more than --max-cost {fmt.usd(max_cost)}"
         )
     if estimate:
         say(f"estimated cost: {fmt.usd(estimate)}")
@@ -301,6 +303,7 @@ class DryRun:
     seconds: float | None  # None: unknown (a local model is not timed here)
     seconds_detail: str
     notices: tuple[str, ...] = ()
+    turns: tuple[tuple[int, float], ...] = ()  # a conversation: (turn, USD per copy) at turns 1, 50 and N
 
 
 def local_time(store: Store | None, model: str, size: int, calls: int) -> tuple[float | None, str]:
@@ -339,9 +342,12 @@ def estimate(prepared: Prepared, workspace: str | Path | None = None) -> DryRun:
     how += f", {min(est.concurrency, chains)} at a time"
     if est.rpm:
         how += f", at most {est.rpm:g} calls per minute"
-    usd = est.usd * calls if est.usd else None
+    usd = est.total_usd(chains, steps) if est.usd else None
+    turns: tuple[tuple[int, float], ...] = ()
+    if est.turn_usd is not None:
+        turns = tuple((t, est.turn_usd(t)) for t in sorted({1, min(50, steps), steps}))
     return DryRun(config.model, chains, steps, calls, usd, est.usd or None, est.detail, seconds, how,
-                  prepared.notices)  # fmt: skip
+                  prepared.notices, turns)  # fmt: skip
 
 
 @contextmanager
@@ -437,12 +443,16 @@ def continue_run(
     max_cost: float | None = None,
     retry_failed: bool = False,
     engine: Engine = LOCAL,
+    restart_thread: bool = False,
 ) -> None:
     """Continue every unfinished chain of a stored run from its last stored frame (a chain with none yet
-    starts from its input, which must still be the file the run was made from)."""
+    starts from its input, which must still be the file the run was made from). ``restart_thread``: a
+    conversation model begins a new thread from each chain's last frame (recorded as an event per chain)."""
     row = store.get_run(run_id)
     config = RunConfig.from_dict(row.config).with_budget(max_cost)
-    settings = settings_of(config)
+    settings = dataclasses.replace(settings_of(config), restart_thread=restart_thread)
+    if restart_thread and not replicator.requirements.memory:
+        raise SpecError(f"--restart-thread: {replicator.spec} keeps no thread (not a conversation model)")
     factors = Factors.from_dict(config.cost["factors"])
     hosted = hosted_estimate(replicator, factors)
     check_priced(replicator, settings.max_cost_usd)  # before anything about the run changes
@@ -463,6 +473,9 @@ def continue_run(
                 continue
             pending.append(Pending(c.chain, c.seed, c.last_step))
             inputs[c.chain] = (c.input_path, c.input_sha256)
+            if restart_thread and c.last_step > 0:
+                message = f"a new thread begins from frame {c.last_step} (--restart-thread)"
+                store.add_event(run_id, "thread_restart", message, chain=c.chain, step=c.last_step + 1)
         if pending:
             first = max(min(p.step for p in pending), 0)
             say(f"run {run_id}: continuing {len(pending)} chain(s) from step {first}")

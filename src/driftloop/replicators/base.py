@@ -72,13 +72,29 @@ class BatchAborted(Exception):
 
 
 @dataclass(frozen=True)
+class Memory:
+    """A chain's stored past, for a replicator that continues a conversation (``Requirements.memory``):
+    given once, with the first call after the chain was loaded from the store (a resume, a new group).
+
+    ``frames``: (step, frame, info) of the chain's last stored frames, oldest first, ending with the frame
+    being copied now; ``info`` is what the replicator stored with that copy (a response id, the model's turn).
+    ``restart``: begin a new conversation from the last frame instead of continuing the stored one
+    (``resume --restart-thread``, when the provider no longer has the thread).
+    """
+
+    frames: list[tuple[int, np.ndarray, dict[str, Any] | None]]
+    restart: bool = False
+
+
+@dataclass(frozen=True)
 class StepContext:
     """Where each frame of a ``replicate`` call stands in its chain (one entry per frame), for replicators
     that declare ``Requirements(wants_context=True)``: seed policies and strength schedules need it.
 
     ``chain_seeds[i]``: the seed of frame i's chain; ``steps[i]``: the step being made (1 = the first copy of
     the input); ``n_steps``: the run's length; ``chains[i]``: the chain's index in the run; ``origins[i]``:
-    the chain's frame 0 (what ``prompt=auto`` captions, the same on a resumed run).
+    the chain's frame 0 (what ``prompt=auto`` captions, the same on a resumed run); ``memories[i]``: the
+    chain's stored past on the first call after it was loaded, else ``None`` (see :class:`Memory`).
     """
 
     chain_seeds: list[int]
@@ -86,6 +102,7 @@ class StepContext:
     n_steps: int
     chains: list[int] | None = None
     origins: list[np.ndarray] | None = None
+    memories: list[Memory | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,8 @@ class Requirements:
     ``deterministic``: same frames and seeds give bit-identical copies (what makes resume exact).
     ``cost_per_image_usd``: money per copy, for hosted models.
     ``wants_context``: ``replicate`` is also called with ``context=StepContext(...)``.
+    ``memory``: how many of a chain's last stored frames the replicator needs to continue it after a load
+    (a conversation's earlier turns); ``-1``: all of them; ``0``: none (every call stands alone).
     """
 
     size_multiple: int = 1
@@ -105,6 +124,7 @@ class Requirements:
     deterministic: bool = True
     cost_per_image_usd: float = 0.0
     wants_context: bool = False
+    memory: int = 0
 
 
 @runtime_checkable
@@ -147,6 +167,10 @@ class OptionalHooks(Protocol):
     that size, input tokens included (``CallEstimate``); it also becomes the per-copy price a budget is
     checked against. ``notices``: warnings about the model (retired, deprecated), logged and stored with
     the run. Defaults: ``None`` and ``[]``.
+
+    ``next_call_usd(chains, step)``: what the next call on these chains is expected to cost in all, for a
+    model whose price changes from call to call (a conversation grows each turn); the budget is checked
+    against it before the call. Default: ``None`` (the per-copy price applies).
     """
 
     price_model: str
@@ -175,6 +199,13 @@ def call_estimate(replicator: Replicator, height: int, width: int, factors: Any)
     a budget is checked against); ``None`` for local models."""
     hook = getattr(replicator, "call_estimate", None)
     return hook(height, width, factors) if callable(hook) else None
+
+
+def next_call_usd(replicator: Replicator, chains: list[int], step: int) -> float | None:
+    """The expected price of the next call on ``chains`` making ``step`` (see :class:`OptionalHooks`);
+    ``None``: the replicator's per-copy price applies."""
+    hook = getattr(replicator, "next_call_usd", None)
+    return hook(chains, step) if callable(hook) else None
 
 
 def notices(replicator: Replicator) -> list[str]:

@@ -135,6 +135,28 @@ def _hosted() -> list[Known]:
             f"costs money per image; params: aspect_ratio, image_size, modalities, seed, pad, {common}",
         ),
         Known(
+            "openai-thread",
+            f"{HOSTED}.openai_thread",
+            "OpenAI conversation: one Responses API thread per chain, the image_generation tool "
+            "draws each copy (gpt-image-2, ...)",
+            lambda: key_status(("openai",), ("OPENAI_API_KEY",)),
+            "key from OPENAI_API_KEY; OPENAI_BASE_URL honoured; cost grows with the thread (see --dry-run); "
+            "params: window, mainline, size, quality, action, output_format, pad, resample, retries, "
+            "timeout, backoff, max_wait, concurrency, rpm",
+        ),
+        Known(
+            "gemini-thread",
+            f"{HOSTED}.gemini_thread",
+            "Gemini conversation: one multi-turn chat per chain, its history (with the thought "
+            "signatures) resent each turn (gemini-3-pro-image, ...)",
+            lambda: key_status(
+                ("google", "google.genai"), ("GOOGLE_API_KEY", "GEMINI_API_KEY"), "GEMINI_API_KEY"
+            ),
+            "key from GEMINI_API_KEY or GOOGLE_API_KEY; cost grows with the history (see --dry-run); "
+            "params: window, aspect_ratio, image_size, modalities, pad, resample, retries, timeout, "
+            "backoff, max_wait, concurrency, rpm",
+        ),
+        Known(
             "bfl",
             f"{HOSTED}.bfl",
             "Black Forest Labs API: FLUX.2 [klein/pro/max/flex], FLUX.1 Kontext [pro/max]",

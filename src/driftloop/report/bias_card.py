@@ -24,7 +24,7 @@ from PIL import Image
 
 from driftloop import fmt
 from driftloop._fs import atomic_write, json_safe
-from driftloop.analysis.arms import ArmComparison, stabilizer_arms
+from driftloop.analysis.arms import ArmComparison, context_arms, stabilizer_arms
 from driftloop.analysis.attractors import AttractorReport, find_attractors
 from driftloop.analysis.bias import bias_card
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
@@ -376,8 +376,18 @@ def write_bias_card(
     return html_path, json_path
 
 
-def arms_html(arms: Sequence[ArmComparison]) -> str:
-    """The "Stabilizer arms" section: per stabilized arm, its summary and one row per measure."""
+CONTEXT_HINT = (
+    '<p class="hint">Change = value at each chain\'s last step − value at step 0, averaged per source image '
+    "and then over the images both arms ran. Difference = conversation − fresh requests per image (the same "
+    "model, the same images and seeds; fresh = window=0); 95% t interval over images; p from a paired "
+    "image-level permutation (sign-flip) test. A change the thread removes is drift that seeing the earlier "
+    "copies slows; one it grows, drift the conversation speeds up.</p>"
+)
+
+
+def arms_html(arms: Sequence[ArmComparison], hint: str | None = None) -> str:
+    """The "Stabilizer arms" section (or, with ``hint``, the context arms): per arm, its summary and one
+    row per measure."""
     blocks = []
     for a in arms:
         items = "\n".join(f"<li>{_esc(line)}</li>" for line in a.summary())
@@ -404,7 +414,7 @@ def arms_html(arms: Sequence[ArmComparison]) -> str:
             f'<ul class="findings">{items}</ul>{table}'
             + (f'<div class="notes"><ul>{notes}</ul></div>' if notes else "")
         )
-    hint = (
+    hint = hint or (
         '<p class="hint">Change = value at each chain\'s last step − value at step 0, averaged per source '
         "image and then over the images both arms ran. Difference = stabilized − plain per image; 95% t "
         "interval over images; p from a paired image-level permutation (sign-flip) test. A stabilizer that "
@@ -496,9 +506,13 @@ def write_bias_card_for(
     total = combine(model_totals.values())
     arms = stabilizer_arms(df)
     sections = [("Stabilizer arms", arms_html(arms))] if arms else []
+    context = context_arms(df)
+    sections += [("Context: conversation − fresh", arms_html(context, CONTEXT_HINT))] if context else []
     sections += [("Cost", cost_table(total)), ("Cost per model", cost_by_table(model_totals))]
     cost_json = {"total": total.to_dict(), "by_model": {m: t.to_dict() for m, t in model_totals.items()}}
     arms_json = {"arms": json_safe([a.to_dict() for a in arms])} if arms else {}
+    if context:
+        arms_json["context_arms"] = json_safe([a.to_dict() for a in context])
     folder.mkdir(parents=True, exist_ok=True)
     html, js = write_bias_card(
         folder / "bias_card.html", folder / "bias_card.json", card, attractors, title=title,

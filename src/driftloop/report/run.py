@@ -15,7 +15,14 @@ from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
 from driftloop.analysis.text import sentences
 from driftloop.config import arm_label, made_by
-from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
+from driftloop.cost import (
+    COST_BY_HEADERS,
+    Totals,
+    cost_rows_by,
+    cost_rows_for_report,
+    run_totals,
+    turn_costs,
+)
 from driftloop.provenance import host, versions
 from driftloop.render.run import PREVIEW, chain_label, preview_size, render_run, sheet_chains, write_preview
 from driftloop.replicators.spec import spec_label
@@ -43,6 +50,22 @@ def cost_table(total: Totals) -> str:
 def cost_by_table(groups: dict[str, Totals]) -> str:
 
     return html_table(COST_BY_HEADERS, cost_rows_by(groups), text_columns=(0, len(COST_BY_HEADERS) - 1))
+
+
+def turn_cost_table(run: RunView) -> str | None:
+    """A conversation's cost curve: what a copy costs as its thread grows, turn by turn (None otherwise)."""
+    rows = [
+        [turn, copies, f"${usd:.4f}", f"{tokens:,.0f}", f"${spent:.2f}"]
+        for turn, copies, usd, tokens, spent in turn_costs(run)
+    ]
+    if not rows:
+        return None
+    table = html_table(["turn", "copies", "USD per copy", "input tokens per copy", "spent by then"], rows)
+    hint = (
+        '<p class="hint">Each copy is a turn of its chain\'s conversation, priced from the usage the answer '
+        "reported; the input tokens rise as the thread does (a window stops growing after K+1 turns).</p>"
+    )
+    return table + hint
 
 
 def _captions_section(run: RunView) -> str | None:
@@ -117,8 +140,13 @@ def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Pa
     last_chain = chains[0] if chains else None
     noted = ("import", "metrics-skipped", "metrics", "error")
     notes = [e["message"] for e in run.events() if e["kind"] in noted]
+    notes += [f"chain {e['chain']}, step {e['step']}: {e['message']}" for e in run.events()
+              if e["kind"] == "thread_restart"]  # fmt: skip
     per_chain, total = run_totals(run)
     extra = [("Cost", cost_table(total))]
+    turns = turn_cost_table(run)
+    if turns:
+        extra.append(("Cost per turn", turns))
     if len(per_chain) > 1:
         labels = {c.chain: f"chain {c.chain}: {chain_label(c.input_path, c.seed)}" for c in chains}
         extra.append(("Cost per chain", cost_by_table({labels[k]: t for k, t in per_chain.items()})))

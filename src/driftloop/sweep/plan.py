@@ -119,12 +119,13 @@ def hosted_call(spec: str, factors: Factors, size: int) -> CallEstimate | None:
         return backend.build(config).call_estimate(size, size, factors)
 
 
-def price_per_copy(spec: str, factors: Factors, size: int | None = None) -> float:
-    """The price of one copy (0 for local models): a hosted model's own estimate at ``size``, else the
-    listed price in the cost factor table."""
+def price_per_copy(spec: str, factors: Factors, size: int | None = None, steps: int = 1) -> float:
+    """The price of one copy (0 for local models): a hosted model's own estimate at ``size`` (a
+    conversation's mean over ``steps`` turns, as its thread grows), else the listed price in the cost factor
+    table."""
     call = hosted_call(spec, factors, size) if size else None
     if call is not None:
-        return call.usd
+        return call.total_usd(1, steps) / max(1, steps) if call.turn_usd is not None else call.usd
     name, positional, params = split_spec(split_arm(spec)[0])
     price = factors.price(
         f"{name}:{positional}" if positional else name, params.get("quality"), params.get("size")
@@ -145,7 +146,7 @@ def plan(sweep: Sweep, workspace: str | Path) -> list[PlanRow]:
         rows.append(
             PlanRow(model, chains, sweep.steps, min(cov.frames, chains * sweep.steps),
                     statistics.fmean(cov.seconds) if cov.seconds else None,
-                    price_per_copy(model, factors, sweep.size))
+                    price_per_copy(model, factors, sweep.size, sweep.steps))
         )  # fmt: skip
     return rows
 

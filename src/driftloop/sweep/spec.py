@@ -16,7 +16,8 @@ from driftloop.config import IMPORTED_PREFIX, arm_label
 from driftloop.errors import DriftloopError
 from driftloop.replicators import registry
 from driftloop.replicators.base import Backend
-from driftloop.replicators.hosted.replicator import HostedReplicator, canonical_spec
+from driftloop.replicators.hosted.config import canonical_spec
+from driftloop.replicators.hosted.replicator import HostedReplicator
 from driftloop.replicators.spec import format_spec, split_spec
 from driftloop.stabilizers import parse_stabilizer
 
@@ -110,12 +111,11 @@ def _model_specs(path: Path, models: list[Any]) -> list[str]:
             raise spec_error(path, f"models[{i}].grid must map parameter names to non-empty lists")
         base = model["spec"]
         stabilizers = [_stabilizer(path, i, v) for v in grid.get("stabilize", ["none"])]
-        keys = [k for k in grid if k != "stabilize"]
-        for values in itertools.product(*(grid[k] for k in keys)):
-            extra = ",".join(
-                f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                for k, v in zip(keys, values, strict=True)
-            )
+        windows = [_context(path, i, v) for v in grid.get("context", ["thread"])]
+        keys = [k for k in grid if k not in ("stabilize", "context")]
+        for window, values in itertools.product(windows, itertools.product(*(grid[k] for k in keys))):
+            items = [*zip(keys, values, strict=True), *([("window", window)] if window is not None else [])]
+            extra = ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in items)
             spec = base if not extra else f"{base}{',' if ':' in base else ':'}{extra}"
             try:
                 backend, config = registry.parse(spec)
@@ -124,6 +124,19 @@ def _model_specs(path: Path, models: list[Any]) -> list[str]:
             canonical = _canonical(backend, config)
             specs += [arm_label(canonical, stabilizer) for stabilizer in stabilizers]
     return list(dict.fromkeys(specs))
+
+
+def _context(path: Path, i: int, value: Any) -> int | None:
+    """A ``context`` grid value as the conversation models' ``window``: ``thread`` (none: the whole
+    thread), ``window=K`` (K) or ``fresh`` (0: every copy alone, the control)."""
+    text = str(value).strip().lower().replace(" ", "")
+    if text == "thread":
+        return None
+    if text == "fresh":
+        return 0
+    if text.startswith("window=") and text[7:].isdigit():
+        return int(text[7:])
+    raise spec_error(path, f"models[{i}].grid.context: {value!r} is not thread, fresh or window=K")
 
 
 def _stabilizer(path: Path, i: int, value: Any) -> str:

@@ -407,19 +407,25 @@ class GalleryData:
             self._done[key] = value
 
     def markers(self, run_id: str, chain: int) -> dict[str, int | None]:
-        """Steps worth marking on a chain's slider: half-life, first fixed point, face lost."""
+        """Steps worth marking on a chain's slider: half-life, first fixed point, face lost, and where a
+        conversation model began a new thread (``resume --restart-thread``)."""
         cached = self._done.get(("markers", run_id, chain))
         if cached is not None:
             return cached
         handle = self._handle(run_id)
-        found = {"half_life": None, "fixed_point": None, "face_lost": None}
+        found = {"half_life": None, "fixed_point": None, "face_lost": None, "thread_restart": None}
         if handle is None:
             return found
         done = handle.status == "done"
         for s in summarize(handle):
             if s.chain == chain:
-                found = {"half_life": s.half_life, "fixed_point": s.fixed_point_step,
-                         "face_lost": s.face_lost_step}  # fmt: skip
+                found.update(
+                    half_life=s.half_life, fixed_point=s.fixed_point_step, face_lost=s.face_lost_step
+                )
+        restarts = [
+            e["step"] for e in handle.events() if e["kind"] == "thread_restart" and e["chain"] == chain
+        ]
+        found["thread_restart"] = min(restarts) if restarts else None  # a conversation began a new thread
         if done:
             self._keep(("markers", run_id, chain), found)
         return found

@@ -37,11 +37,11 @@ import numpy as np
 from driftloop.cost import Price, catalogue
 from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted.canvas import PadMode, Resample, native_canvas
+from driftloop.replicators.hosted.canvas import native_canvas
+from driftloop.replicators.hosted.config import HostedConfig, validate_common
 from driftloop.replicators.hosted.messages import body_message, short, status_line
 from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
 from driftloop.replicators.hosted.replicator import (
-    PROMPT,
     Answer,
     HostedConfigError,
     HostedReplicator,
@@ -49,9 +49,8 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
     Problem,
     is_offline,
-    key_status,
-    validate_common,
 )
+from driftloop.replicators.known import key_status
 
 KEY_ENV = "BFL_API_KEY"
 BASE_URL_ENV = "BFL_BASE_URL"
@@ -68,33 +67,32 @@ FLUX2_RULE = {"multiple_of": 16, "min_edge": 64, "max_pixels": 4_000_000, "max_a
 
 
 @dataclass(frozen=True)
-class BFLConfig:
+class BFLConfig(HostedConfig):
     """``bfl:flux-2-pro,safety_tolerance=2,deadline=300,concurrency=4``.
 
     ``deadline``: seconds a copy may take from submit to fetched image (then it is a failure);
     ``poll``/``poll_max``: the first and the longest wait between polls (each wait 1.5× the last).
     ``timeout`` is per HTTP request; ``retries``/``backoff``/``max_wait`` govern re-submits only.
     ``safety_tolerance`` 0 (strict) to 5 (6 for Kontext); ``prompt_upsampling`` off so the prompt is the
-    trend's own; ``seed=true`` sends each step's seed.
+    trend's own; ``seed=true`` sends each step's seed. The shared fields are :class:`HostedConfig`'s
+    (``SPEC_ORDER`` keeps the spec strings BFL runs were stored with).
     """
 
+    SPEC_ORDER = (
+        "model", "prompt", "safety_tolerance", "output_format", "prompt_upsampling", "seed", "pad",
+        "resample", "retries", "timeout", "deadline", "poll", "poll_max", "backoff", "max_wait",
+        "concurrency", "rpm",
+    )  # fmt: skip
+
     model: str = DEFAULT_MODEL
-    prompt: str = PROMPT
     safety_tolerance: int = 2
     output_format: Literal["png", "jpeg"] = "png"
     prompt_upsampling: bool = False
     seed: bool = True
-    pad: PadMode = "edge"
-    resample: Resample = "lanczos"
-    retries: int = 5
     timeout: float = 60.0
     deadline: float = 300.0
     poll: float = 0.5
     poll_max: float = 5.0
-    backoff: float = 1.0
-    max_wait: float = 60.0
-    concurrency: int = 4
-    rpm: float = 0.0
 
     def validate(self, spec: str) -> None:
         validate_common(spec, self)

@@ -30,11 +30,11 @@ import numpy as np
 from driftloop.cost import Price, catalogue
 from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas
+from driftloop.replicators.hosted.canvas import closest_canvas
+from driftloop.replicators.hosted.config import HostedConfig, validate_common
 from driftloop.replicators.hosted.messages import short, status_line
 from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
 from driftloop.replicators.hosted.replicator import (
-    PROMPT,
     Answer,
     HostedConfigError,
     HostedReplicator,
@@ -42,9 +42,8 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
     Problem,
     is_offline,
-    key_status,
-    validate_common,
 )
+from driftloop.replicators.known import key_status
 
 KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
@@ -86,31 +85,23 @@ REFUSAL_REASONS = frozenset(
 
 
 @dataclass(frozen=True)
-class GeminiConfig:
+class GeminiConfig(HostedConfig):
     """``gemini:gemini-3-pro-image,aspect_ratio=auto,image_size=2K,concurrency=4,rpm=10``.
 
     ``aspect_ratio``: the aspect ratio asked for (``auto``: the one the frame fills best; ``off``: none sent,
     the frame goes on a square canvas). ``image_size``: the output tier (``512``, ``1K``, ``2K``, ``4K``;
     ``auto``: none sent, the model's default, 1K). ``modalities``: ``image`` asks for an image only,
     ``text+image`` for both (some models need that). ``seed=true`` sends each step's seed as
-    ``generation_config.seed``.
+    ``generation_config.seed``. The shared fields (prompt, pad, resample, retries, ...) are
+    :class:`HostedConfig`'s.
     """
 
     model: str = DEFAULT_MODEL
-    prompt: str = PROMPT
     aspect_ratio: str = "auto"
     image_size: str = "auto"
     aspect: str = "auto"
     modalities: Literal["image", "text+image"] = "image"
     seed: bool = False
-    pad: PadMode = "edge"
-    resample: Resample = "lanczos"
-    retries: int = 5
-    timeout: float = 120.0
-    backoff: float = 1.0
-    max_wait: float = 60.0
-    concurrency: int = 4
-    rpm: float = 0.0
 
     def validate(self, spec: str) -> None:
         validate_common(spec, self)
@@ -264,14 +255,6 @@ class GeminiImageReplicator(HostedReplicator):
 
     def _send(self, job: Job) -> Answer:
         types, c = self._types, self.config
-        config: dict[str, Any] = {
-            "response_modalities": ["IMAGE"] if c.modalities == "image" else ["TEXT", "IMAGE"],
-        }
-        image_config = {k: job.params[k] for k in ("aspect_ratio", "image_size") if job.params.get(k)}
-        if image_config:
-            config["image_config"] = types.ImageConfig(**image_config)
-        if c.seed:
-            config["seed"] = job.seed % (2**31)
         contents = [
             types.Content(
                 role="user",
@@ -282,9 +265,22 @@ class GeminiImageReplicator(HostedReplicator):
             )
         ]
         response = self.client.models.generate_content(
-            model=c.model, contents=contents, config=types.GenerateContentConfig(**config)
+            model=c.model, contents=contents, config=self.generation(job)
         )
         return self._read(response)
+
+    def generation(self, job: Job) -> Any:
+        """The request's ``GenerateContentConfig``: modalities, aspect ratio and size tier, the seed."""
+        types, c = self._types, self.config
+        config: dict[str, Any] = {
+            "response_modalities": ["IMAGE"] if c.modalities == "image" else ["TEXT", "IMAGE"],
+        }
+        image_config = {k: job.params[k] for k in ("aspect_ratio", "image_size") if job.params.get(k)}
+        if image_config:
+            config["image_config"] = types.ImageConfig(**image_config)
+        if c.seed:
+            config["seed"] = job.seed % (2**31)
+        return types.GenerateContentConfig(**config)
 
     def _read(self, response: Any) -> Answer:
         request_id = getattr(response, "response_id", None)

@@ -24,11 +24,12 @@ import numpy as np
 from driftloop.cost import Price, catalogue
 from driftloop.errors import SpecError
 from driftloop.replicators.base import Backend, WeightsStatus
-from driftloop.replicators.hosted.canvas import PadMode, Resample, closest_canvas, decode_b64, native_canvas
+from driftloop.replicators.hosted.canvas import closest_canvas, decode_b64, native_canvas
+from driftloop.replicators.hosted.config import HostedConfig, validate_common
 from driftloop.replicators.hosted.messages import body_message, status_line
+from driftloop.replicators.hosted.outcomes import ThreadLostError
 from driftloop.replicators.hosted.pacing import RETRY_STATUSES, parse_retry_after
 from driftloop.replicators.hosted.replicator import (
-    PROMPT,
     Answer,
     HostedConfigError,
     HostedReplicator,
@@ -36,9 +37,8 @@ from driftloop.replicators.hosted.replicator import (
     MissingAPIKeyError,
     Problem,
     is_offline,
-    key_status,
-    validate_common,
 )
+from driftloop.replicators.known import key_status
 
 KEY_ENV = "OPENAI_API_KEY"
 BASE_URL_ENV = "OPENAI_BASE_URL"
@@ -50,6 +50,7 @@ SIZES: dict[str, tuple[int, int]] = {
 QUALITIES = ("low", "medium", "high")
 DEFAULT_MODEL = "gpt-image-2"
 MISSING_MODEL_CODES = frozenset({"model_not_found"})
+THREAD_LOST_CODES = frozenset({"previous_response_not_found"})  # assumed code; the message is checked too
 # Output-token weight per quality in gpt-image-2's size rule (reverse-engineered from OpenAI's calculator,
 # see the catalogue); xhigh and max are not published: assumed 2× and 4× high, so a budget is not too low.
 _QUALITY_WEIGHT = {"low": 16, "medium": 48, "high": 96, "xhigh": 192, "max": 384}
@@ -58,30 +59,21 @@ ACCOUNT_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "
 
 
 @dataclass(frozen=True)
-class OpenAIConfig:
+class OpenAIConfig(HostedConfig):
     """``openai:gpt-image-2,quality=high,size=1024x1024,input_fidelity=high,concurrency=4,rpm=5``.
 
     ``size``: ``auto`` (the frame's own size where the model allows it, else the fixed canvas it fills best)
     or ``WxH`` (a multiple of 16 within the model's limits, or one of the three fixed canvases).
     ``quality``: ``auto`` lets the API choose (priced at the most expensive choice up front); ``xhigh`` and
     ``max`` exist on the 2.5/2.6 models only. ``input_fidelity`` is sent only when given.
-    ``retries``/``timeout``/``backoff``/``max_wait`` in counts and seconds; ``rpm`` 0 = no limit.
+    The shared fields (prompt, pad, resample, retries, ...) are :class:`HostedConfig`'s.
     """
 
     model: str = DEFAULT_MODEL
-    prompt: str = PROMPT
     size: str = "auto"
     quality: Literal["auto", "low", "medium", "high", "xhigh", "max"] = "auto"
     input_fidelity: Literal["low", "high"] | None = None
     output_format: Literal["png", "jpeg", "webp"] = "png"
-    pad: PadMode = "edge"
-    resample: Resample = "lanczos"
-    retries: int = 5
-    timeout: float = 120.0
-    backoff: float = 1.0
-    max_wait: float = 60.0
-    concurrency: int = 4
-    rpm: float = 0.0
 
     def validate(self, spec: str) -> None:
         validate_common(spec, self)
@@ -94,7 +86,7 @@ class OpenAIConfig:
         if self.size == "auto":
             return
         wh = _parse_size(self.size)
-        rule = _size_rule(self.model)
+        rule = size_rule(self.model)
         if wh is None or (rule is None and self.size not in SIZES):
             fixed = ", ".join(SIZES)
             allowed = f"auto or {fixed}" if rule is None else "auto or WxH (multiples of 16)"
@@ -113,7 +105,7 @@ def _parse_size(text: str) -> tuple[int, int] | None:
     return (int(w), int(h)) if x and w.isdigit() and h.isdigit() else None
 
 
-def _size_rule(model: str) -> dict[str, Any] | None:
+def size_rule(model: str) -> dict[str, Any] | None:
     """The free-size limits of a model the catalogue lists as flexible; None for fixed-canvas models."""
     entry = catalogue.lookup("openai", model)
     if entry is None or entry.get("sizes") != "flexible":
@@ -143,6 +135,37 @@ def input_image_tokens(width: int, height: int) -> int:
     return 65 + 129 * tiles + (4160 if width == height else 6240)
 
 
+def openai_key(backend: str) -> tuple[Any, str]:
+    """The ``openai`` package and the key from :data:`KEY_ENV`; a clear error when either is missing."""
+    openai = _import_openai()
+    key = os.environ.get(KEY_ENV, "").strip()
+    if not key:
+        raise MissingAPIKeyError(
+            f"the {backend} model needs an API key in the environment variable {KEY_ENV}: "
+            f"export {KEY_ENV}=sk-... (driftloop reads it from there only and never stores it)"
+        )
+    return openai, key
+
+
+def openai_client(openai: Any, key: str, timeout: float, redactor: Any) -> Any:
+    """The official client with its own retries off (driftloop's retries are counted in each copy's info).
+    No base_url argument: the client reads OPENAI_BASE_URL itself."""
+    try:
+        return openai.OpenAI(api_key=key, max_retries=0, timeout=timeout)
+    except Exception as exc:
+        raise HostedConfigError(f"cannot set up the OpenAI client: {redactor.text(exc)}") from None
+
+
+def canvas_for(size: str, rule: dict[str, Any] | None, frame: np.ndarray) -> tuple[int, int]:
+    """The canvas (w, h) a frame is sent on: ``size`` when given, else the frame's own size where the
+    model takes any (``rule``), else the fixed canvas it fills best."""
+    if size != "auto":
+        return _parse_size(size)  # type: ignore[return-value]
+    if rule is not None:
+        return native_canvas(frame.shape[0], frame.shape[1], **rule)
+    return closest_canvas(frame.shape[0], frame.shape[1], list(SIZES.values()))
+
+
 def _import_openai() -> Any:
     try:
         import openai  # the hosted extra: optional; only when a model runs
@@ -154,6 +177,53 @@ def _import_openai() -> Any:
     return openai
 
 
+def classify(openai: Any, exc: BaseException, timeout: float, model_missing: Any) -> Problem:
+    """An exception of the official client as a :class:`Problem` (shared by the image and thread backends)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return Problem("transient", f"timed out after {timeout:g} s")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        return Problem("transient", f"connection error: {cause or exc}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message, code = body_message(exc.body) if exc.body is not None else (str(exc), None)
+        code = exc.code or code
+        request_id = getattr(exc, "request_id", None)
+        line = status_line(status, code, message)
+        lowered = message.lower()
+        if code in ACCOUNT_CODES:
+            return Problem("fatal", f"OpenAI account problem: {line}", status, code)
+        if status == 401:
+            return Problem("fatal", f"OpenAI rejected the key in {KEY_ENV}: {line}", status, code)
+        if status == 403:
+            return Problem(
+                "fatal",
+                f"OpenAI refused access ({KEY_ENV}'s project or organisation): {line}",
+                status,
+                code,
+            )
+        if status == 404 and (code in THREAD_LOST_CODES or "previous response" in lowered):
+            return Problem(
+                "fatal",
+                f"OpenAI no longer has this chain's thread (expired or deleted): {line}. Every frame made "
+                "is stored; resume with --restart-thread to begin a new thread from each chain's last frame",
+                status,
+                code,
+                error=ThreadLostError,
+            )
+        if code in MISSING_MODEL_CODES or status == 404:
+            return Problem("fatal", model_missing(line), status, code)
+        if status == 400 and (code in REFUSAL_CODES or "safety system" in lowered):
+            return Problem("refusal", line, status, code, request_id=request_id)
+        if status in RETRY_STATUSES or status >= 500:
+            retry_after = parse_retry_after(exc.response.headers)
+            return Problem("transient", line, status, code, retry_after, request_id)
+        return Problem("failure", line, status, code, request_id=request_id)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return Problem("failure", f"malformed response: {exc}")
+    return Problem("failure", f"malformed response: {type(exc).__name__}: {exc}")
+
+
 class OpenAIImageReplicator(HostedReplicator):
     """``images.edit`` with the trend's prompt, one request per frame."""
 
@@ -162,34 +232,19 @@ class OpenAIImageReplicator(HostedReplicator):
     base_url_env = BASE_URL_ENV
 
     def __init__(self, config: OpenAIConfig) -> None:
-        self.rule = _size_rule(config.model)
+        self.rule = size_rule(config.model)
         if is_offline():  # an estimate: no package, key or client needed
             super().__init__("openai", config, [])
             self._openai, self.client = None, None
             return
-        openai = _import_openai()
-        key = os.environ.get(KEY_ENV, "").strip()
-        if not key:
-            raise MissingAPIKeyError(
-                f"the openai model needs an API key in the environment variable {KEY_ENV}: "
-                f"export {KEY_ENV}=sk-... (driftloop reads it from there only and never stores it)"
-            )
+        openai, key = openai_key("openai")
         super().__init__("openai", config, [key, os.environ.get(KEY_ENV)])
-        self._openai = openai
-        try:
-            # No base_url argument: the client reads OPENAI_BASE_URL itself.
-            self.client = openai.OpenAI(api_key=key, max_retries=0, timeout=config.timeout)
-        except Exception as exc:
-            raise HostedConfigError(f"cannot set up the OpenAI client: {self.redactor.text(exc)}") from None
+        self._openai, self.client = openai, openai_client(openai, key, config.timeout, self.redactor)
 
     # ------------------------------------------------------------------ hooks
 
     def _canvas(self, frame: np.ndarray) -> tuple[int, int]:
-        if self.config.size != "auto":
-            return _parse_size(self.config.size)  # type: ignore[return-value]
-        if self.rule is not None:
-            return native_canvas(frame.shape[0], frame.shape[1], **self.rule)
-        return closest_canvas(frame.shape[0], frame.shape[1], list(SIZES.values()))
+        return canvas_for(self.config.size, self.rule, frame)
 
     def _params(self, canvas: tuple[int, int]) -> dict[str, Any]:
         return {"size": f"{canvas[0]}x{canvas[1]}", "quality": self.config.quality}
@@ -235,41 +290,7 @@ class OpenAIImageReplicator(HostedReplicator):
         return Answer(image=image, request_id=request_id, facts=facts)
 
     def _classify(self, exc: BaseException) -> Problem:
-        openai = self._openai
-        if isinstance(exc, openai.APITimeoutError):
-            return Problem("transient", f"timed out after {self.config.timeout:g} s")
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            return Problem("transient", f"connection error: {cause or exc}")
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            message, code = body_message(exc.body) if exc.body is not None else (str(exc), None)
-            code = exc.code or code
-            request_id = getattr(exc, "request_id", None)
-            line = status_line(status, code, message)
-            lowered = message.lower()
-            if code in ACCOUNT_CODES:
-                return Problem("fatal", f"OpenAI account problem: {line}", status, code)
-            if status == 401:
-                return Problem("fatal", f"OpenAI rejected the key in {KEY_ENV}: {line}", status, code)
-            if status == 403:
-                return Problem(
-                    "fatal",
-                    f"OpenAI refused access ({KEY_ENV}'s project or organisation): {line}",
-                    status,
-                    code,
-                )
-            if code in MISSING_MODEL_CODES or status == 404:
-                return Problem("fatal", self.model_missing(line), status, code)
-            if status == 400 and (code in REFUSAL_CODES or "safety system" in lowered):
-                return Problem("refusal", line, status, code, request_id=request_id)
-            if status in RETRY_STATUSES or status >= 500:
-                retry_after = parse_retry_after(exc.response.headers)
-                return Problem("transient", line, status, code, retry_after, request_id)
-            return Problem("failure", line, status, code, request_id=request_id)
-        if isinstance(exc, openai.APIResponseValidationError):
-            return Problem("failure", f"malformed response: {exc}")
-        return Problem("failure", f"malformed response: {type(exc).__name__}: {exc}")
+        return classify(self._openai, exc, self.config.timeout, self.model_missing)
 
     def price_params(self, answer: Answer | None, job: Job | None) -> tuple[str | None, str | None]:
         facts = answer.facts if answer else {}

@@ -17,31 +17,47 @@ import contextvars
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal, NoReturn
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from driftloop import cost
 from driftloop.cost import catalogue
-from driftloop.errors import DriftloopError, SpecError
-from driftloop.replicators.base import (
-    BatchAborted,
-    Copy,
-    Failure,
-    Frames,
-    Outcome,
-    Refusal,
-    Requirements,
-)
-from driftloop.replicators.hosted.canvas import Placement, decode_image, encode_png, place, unplace
+from driftloop.replicators.base import Copy, Failure, Frames, Outcome, Refusal, Requirements
+from driftloop.replicators.hosted.canvas import decode_image, encode_png, place, unplace
+from driftloop.replicators.hosted.config import PROMPT, canonical_spec, validate_common
 from driftloop.replicators.hosted.messages import Redactor, short
+from driftloop.replicators.hosted.outcomes import (
+    Answer,
+    Fatal,
+    HostedAuthError,
+    HostedConfigError,
+    Job,
+    MissingAPIKeyError,
+    Problem,
+    abort,
+    collect,
+)
 from driftloop.replicators.hosted.pacing import RETRY_AFTER_LIMIT, RateLimiter, backoff_delay
-from driftloop.replicators.known import key_status  # noqa: F401  (the hosted backends' weight status)
+from driftloop.replicators.known import key_status
 
-PROMPT = "Create the exact replica of this image, don't change a thing."
-"""The prompt of the viral trend (ChatGPT, spring 2025)."""
-
+__all__ = [  # the names provider modules and callers import from here
+    "PROMPT",
+    "Answer",
+    "CallEstimate",
+    "HostedAuthError",
+    "HostedConfigError",
+    "HostedReplicator",
+    "Job",
+    "MissingAPIKeyError",
+    "Problem",
+    "canonical_spec",
+    "is_offline",
+    "key_status",
+    "offline",
+    "validate_common",
+]
 
 _OFFLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("driftloop_hosted_offline", default=False)
 
@@ -66,8 +82,9 @@ def is_offline() -> bool:
 class CallEstimate:
     """What one call is expected to cost and take, before any is made (``--dry-run``, ``--max-cost``).
 
-    ``usd`` includes the input tokens where the provider's token rules are known; ``seconds`` is the
-    catalogue's typical latency (an assumption); ``detail`` says how the price was reached."""
+    ``usd`` includes the input tokens where the provider's token rules are known (a conversation: its
+    first turn); ``seconds`` is the catalogue's typical latency (an assumption); ``detail`` says how the
+    price was reached."""
 
     usd: float
     seconds: float | None
@@ -75,6 +92,13 @@ class CallEstimate:
     canvas: tuple[int, int] | None = None
     concurrency: int = 1
     rpm: float = 0.0
+    turn_usd: Callable[[int], float] | None = None  # a conversation: the price of its k-th turn (1-based)
+
+    def total_usd(self, chains: int, steps: int) -> float:
+        """Money for ``steps`` copies of ``chains`` chains: each turn at its own price in a conversation."""
+        if self.turn_usd is None:
+            return self.usd * chains * steps
+        return chains * sum(self.turn_usd(t) for t in range(1, steps + 1))
 
     def duration(self, chains: int, steps: int) -> float | None:
         """Seconds for ``steps`` lockstep steps of ``chains`` calls each: waves of ``concurrency`` calls of
@@ -85,122 +109,6 @@ class CallEstimate:
         by_latency = steps * waves * self.seconds
         by_rpm = chains * steps * 60.0 / self.rpm if self.rpm > 0 else 0.0
         return max(by_latency, by_rpm)
-
-
-class HostedConfigError(DriftloopError):
-    """A hosted model cannot be used as configured (package, key, model, account); nothing was written."""
-
-    exit_code = 2
-
-
-class MissingAPIKeyError(HostedConfigError):
-    """The environment variable holding the API key is not set."""
-
-
-class HostedAuthError(HostedConfigError):
-    """The provider rejected the key or the account (401/403, an exhausted quota, an unknown model)."""
-
-
-# ------------------------------------------------------------------------------------- one request's fate
-
-
-@dataclass
-class Problem:
-    """Why an attempt did not give an image.
-
-    ``kind``: ``transient`` (retry), ``refusal`` (content policy), ``failure`` (this frame is lost) or
-    ``fatal`` (every frame is: bad key, no quota, unknown model; raised as :class:`HostedAuthError`).
-    """
-
-    kind: Literal["transient", "refusal", "failure", "fatal"]
-    message: str
-    status: int | None = None
-    code: str | None = None
-    retry_after: float | None = None
-    request_id: str | None = None
-
-
-@dataclass
-class Answer:
-    """A successful exchange: the encoded image (or why there is none) and facts to store with the copy."""
-
-    image: bytes | None = None
-    problem: Problem | None = None
-    request_id: str | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Fatal:
-    error: HostedAuthError
-
-
-def _abort(cause: BaseException, results: Sequence[object]) -> NoReturn:
-    """Stop a batch: with :class:`BatchAborted` when some frames were already made (so they are kept),
-    else with the cause itself."""
-    made = _made(results)
-    if any(m is not None for m in made):
-        raise BatchAborted(cause, made) from None
-    raise cause
-
-
-def _made(results: Sequence[object]) -> list[Outcome | None]:
-    """What a stopped batch had finished: copies (paid for) and malformed answers (final); a refusal is
-    dropped (``None``: asked again on resume, it costs nothing), and so is every frame still pending."""
-    return [r if isinstance(r, Copy | Failure) else None for r in results]
-
-
-def _collect(results: Sequence[Outcome | _Fatal | BaseException | None]) -> list[Outcome]:
-    """A finished batch's outcomes; a bug, then a fatal provider error, stops it (keeping what was made)."""
-    for r in results:
-        if isinstance(r, BaseException):
-            _abort(r, results)
-    for r in results:
-        if isinstance(r, _Fatal):
-            _abort(r.error, results)
-    return [r if r is not None else Failure("cancelled: the batch was stopped") for r in results]  # type: ignore[misc]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One frame's request: the canvas to send and what is needed to read the answer back."""
-
-    index: int
-    seed: int
-    png: bytes
-    placement: Placement
-    params: dict[str, Any]
-
-
-def validate_common(spec: str, config: Any) -> None:
-    """Checks shared by every hosted config (fields: model, retries, timeout, backoff, max_wait, ...)."""
-    if not str(config.model).strip() or any(c.isspace() for c in config.model):
-        raise SpecError(f"model spec {spec!r}: model must be a model name such as gpt-image-2")
-    if config.retries < 0:
-        raise SpecError(f"model spec {spec!r}: retries must be 0 or more")
-    if not config.timeout > 0:
-        raise SpecError(f"model spec {spec!r}: timeout must be more than 0 seconds")
-    if config.backoff < 0 or config.max_wait < 0:
-        raise SpecError(f"model spec {spec!r}: backoff and max_wait must be 0 or more seconds")
-    if config.concurrency < 1:
-        raise SpecError(f"model spec {spec!r}: concurrency must be at least 1")
-    if config.rpm < 0:
-        raise SpecError(f"model spec {spec!r}: rpm must be 0 (no limit) or more requests per minute")
-    if not config.prompt.strip():
-        raise SpecError(f"model spec {spec!r}: prompt must not be empty")
-
-
-def canonical_spec(name: str, config: Any, positional: str = "model") -> str:
-    """``name:model[,key=value...]``: the model always, other parameters only where not default."""
-    parts = [str(getattr(config, positional))]
-    for f in fields(config):
-        if f.name == positional:
-            continue
-        value = getattr(config, f.name)
-        if value == f.default:
-            continue
-        parts.append(f"{f.name}={str(value).lower() if isinstance(value, bool) else value}")
-    return f"{name}:{','.join(parts)}"
 
 
 class HostedReplicator:
@@ -277,11 +185,8 @@ class HostedReplicator:
     def hosted_estimate(self, factors: Any) -> Any:
         """Per-image energy and price for the engine; adopts the run's factor table for per-copy prices."""
         self.factors = factors
-        self.requirements = Requirements(
-            size_multiple=1,
-            device="api",
-            deterministic=False,
-            cost_per_image_usd=self.estimate_usd_per_image(factors),
+        self.requirements = replace(
+            self.requirements, cost_per_image_usd=self.estimate_usd_per_image(factors)
         )
         options = self.price_options()
         quality, size = options[0] if len(options) == 1 else (None, None)
@@ -308,9 +213,7 @@ class HostedReplicator:
             found = factors.price(self.price_model)
             when = f", as of {found.as_of}" if found and found.as_of else ""
             detail = f"list price of {self.price_model}{when}" if listed else "no price known"
-        self.requirements = Requirements(
-            size_multiple=1, device="api", deterministic=False, cost_per_image_usd=usd
-        )
+        self.requirements = replace(self.requirements, cost_per_image_usd=usd)
         latency = self.entry.get("latency_s") if self.entry else None
         seconds = float(latency) if latency else None
         return CallEstimate(usd, seconds, detail, canvas, self.config.concurrency, self.config.rpm)
@@ -353,20 +256,20 @@ class HostedReplicator:
             raise HostedConfigError(f"{self.spec} was built for an estimate only; nothing is sent")
         stop = threading.Event()
         jobs = [self._job(i, f, s) for i, (f, s) in enumerate(zip(frames, seeds, strict=True))]
-        results: list[Outcome | _Fatal | BaseException | None] = [None] * len(jobs)
+        results: list[Outcome | Fatal | BaseException | None] = [None] * len(jobs)
         try:
             self._in_threads(self._worker(jobs, results, stop), min(self.config.concurrency, len(jobs)))
         except KeyboardInterrupt as exc:
             stop.set()
-            _abort(exc, results)
+            abort(exc, results)
         finally:
             stop.set()
-        return _collect(results)
+        return collect(results)
 
     def _worker(
         self,
         jobs: Sequence[Job],
-        results: list[Outcome | _Fatal | BaseException | None],
+        results: list[Outcome | Fatal | BaseException | None],
         stop: threading.Event,
     ) -> Callable[[], None]:
         """A worker's loop: take the next job, run it, store its result, until none is left or ``stop``."""
@@ -418,7 +321,7 @@ class HostedReplicator:
             **job.placement.to_dict(),
         }
 
-    def _run(self, job: Job, stop: threading.Event) -> Outcome | _Fatal | None:
+    def _run(self, job: Job, stop: threading.Event) -> Outcome | Fatal | None:
         """One frame: attempts until an image, a refusal, a lost frame or the retry budget is spent."""
         attempts, waited, errors = 0, 0.0, []
         while True:
@@ -494,13 +397,13 @@ class HostedReplicator:
         attempts: int,
         errors: list[str],
         stop: threading.Event,
-    ) -> Outcome | _Fatal | None:
+    ) -> Outcome | Fatal | None:
         """A failed attempt's consequence for its frame, or ``None``: wait and ask again (``message`` is then
         added to ``errors``). A fatal problem stops the whole batch."""
         redact = self.redactor
         if problem.kind == "fatal":
             stop.set()
-            return _Fatal(HostedAuthError(message))
+            return Fatal((problem.error or HostedAuthError)(message))
         if problem.kind == "refusal":
             return Refusal(message, redact.data(info))
         if problem.kind == "failure":

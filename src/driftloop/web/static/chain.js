@@ -55,7 +55,8 @@
     const box = document.getElementById("marks");
     box.innerHTML = "";
     const max = Number(slider.max) || 1;
-    const names = { half_life: "half-life", face_lost: "face lost", fixed_point: "fixed point" };
+    const names = { half_life: "half-life", face_lost: "face lost", fixed_point: "fixed point",
+                    thread_restart: "new thread" };
     for (const [key, text] of Object.entries(names)) {
       const step = state.data.markers[key];
       if (step == null) continue;
