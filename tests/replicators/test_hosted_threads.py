@@ -330,7 +330,8 @@ def test_cli_dry_run_models_and_the_lost_thread_message(
     assert "turn 101 $" in dry.output and not ws.exists()
     models = runner.invoke(app, ["models"])
     assert models.exit_code == 0 and "openai-thread" in models.output and "gemini-thread" in models.output
-    assert "(turn 101: $" in models.output
+    thread_rows = [line for line in models.output.splitlines() if "openai-thread:gpt-image-2 " in line]
+    assert thread_rows and "$" in thread_rows[0]  # listed with its price per image
 
     gone = openai_error(404, "Previous response with id 'resp_x' not found.", "previous_response_not_found")
     env.script(None, gone)

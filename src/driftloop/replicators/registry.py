@@ -158,10 +158,6 @@ class HostedListing:
     usd_per_image: float | None  # the price table's default (the provider's default quality and size)
     price_read: str | None
     note: str
-    usd_later: float | None = None  # a conversation: per copy at turn LATER_TURN (the trend's 101st copy)
-
-
-LATER_TURN = 101
 
 
 def hosted_listing() -> list[HostedListing]:
