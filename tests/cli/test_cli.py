@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import driftloop
-from conftest import run_cli
+from conftest import child_signals, run_cli
 
 
 def _frame_rows(ws: Path) -> dict[tuple[int, int], str]:
@@ -68,7 +68,7 @@ def test_progress_bar_in_a_terminal(sample_images: dict[str, Path], workspace: P
     proc = subprocess.run(
         [sys.executable, "-m", "driftloop", "run", str(sample_images["astronaut.png"]), "-m", "jpeg",
          "-n", "5", "--size", "32", "--no-render", "-w", str(workspace)],
-        stdin=secondary, stdout=secondary, stderr=secondary, env=env, timeout=120,
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env, timeout=120, preexec_fn=child_signals,
     )  # fmt: skip
     os.close(secondary)
     chunks = []
@@ -159,7 +159,8 @@ def test_sigkill_then_resume_is_bit_identical(sample_images: dict[str, Path], tm
 
     ws = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "driftloop", *args, "-w", str(ws)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=child_signals)  # fmt: skip
     deadline = time.monotonic() + 120
     while _count(ws) < 30 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from driftloop._signals import as_worker
 from driftloop.config import DEFAULT_WORKSPACE
 from driftloop.errors import EXIT_CODES, AnimatedImageWarning, DriftloopError, SpecError
 
@@ -93,6 +94,7 @@ def ws_flag(workspace: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and an exit code."""
     warnings.filterwarnings("ignore", category=AnimatedImageWarning)  # said through the run log instead
+    as_worker()  # started by the gallery: stop signals work even when the server's were ignored (nohup)
     try:
         app(args=argv)
     except DriftloopError as exc:
