@@ -66,9 +66,10 @@ def as_under_nohup() -> Iterator[None]:
 def models_dir() -> Path:
     folder = model_dir()
     if not (folder / "taef2" / "taef2_encoder.pth").is_file():
+        source = "DRIFTLOOP_MODEL_DIR" if folder != SHARED_MODELS else "../shared/models beside the checkout"
         pytest.fail(
-            f"TAEF2 weights not found under {folder}; set DRIFTLOOP_MODEL_DIR to a folder holding "
-            "taef2/taef2_encoder.pth and taef2/taef2_decoder.pth"
+            f"TAEF2 weights not found under {folder} ({source}); put taef2/taef2_encoder.pth and "
+            "taef2/taef2_decoder.pth there, or set DRIFTLOOP_MODEL_DIR to a folder holding them"
         )
     return folder
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import signal
 import sqlite3
@@ -217,3 +218,17 @@ def test_max_pixels_guards_and_can_be_raised(tmp_path: Path) -> None:
     res = run_cli("run", str(big), "-m", "jpeg", "-n", "1", "--size", "16", "--max-pixels", "4000000",
                   "--no-render", "-q", "-w", str(ws))  # fmt: skip
     assert res.returncode == 0, res.stderr
+
+
+def test_version() -> None:
+    """``driftloop --version`` prints the installed package's version, fast (no library loaded)."""
+    res = run_cli("--version")
+    assert res.returncode == 0 and res.stderr == ""
+    assert res.stdout == f"driftloop {driftloop.__version__}\n"
+    assert importlib.metadata.version("driftloop") == driftloop.__version__  # one home: pyproject reads it
+    probe = (
+        "import sys\nfrom driftloop.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n"
+        "    print(sorted({'numpy', 'torch', 'PIL'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout + done.stderr
