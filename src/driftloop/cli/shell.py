@@ -47,6 +47,7 @@ def _options(
 ) -> None:
     """Options before the verb (``driftloop --version``)."""
 
+
 Workspace = Annotated[
     Path,
     typer.Option(
