@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from driftloop._signals import stop_on_signals
+from driftloop._signals import WORKER_ENV, as_worker, stop_on_signals, worker_env
 from driftloop.errors import StopRequested
 
 
@@ -77,3 +77,23 @@ def test_outside_the_main_thread_nothing_is_installed() -> None:
     thread.start()
     thread.join()
     assert seen == [(before, None)]
+
+
+def test_a_worker_handles_stop_signals_its_parent_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process driftloop started (worker_env) restores SIGINT/SIGTERM/SIGHUP however it inherited them."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for sig in before:
+            signal.signal(sig, signal.SIG_IGN)  # as under `nohup … &`
+        monkeypatch.delenv(WORKER_ENV, raising=False)
+        assert not as_worker() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a user's own run
+        assert worker_env({"PATH": "/bin"}) == {"PATH": "/bin", WORKER_ENV: "1"}
+        monkeypatch.setenv(WORKER_ENV, "1")
+        assert as_worker() and WORKER_ENV not in os.environ  # its own children are ordinary again
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL is signal.getsignal(signal.SIGHUP)
+        with pytest.raises(StopRequested), stop_on_signals():
+            _raise_self(signal.SIGHUP)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
