@@ -13,8 +13,9 @@ SIGHUP to ignored) stays ignored. Outside the block the old handlers are back.
 A *worker* process driftloop starts itself (a run the gallery started) is another matter: its parent
 stops it with SIGINT, and must be able to whatever the parent inherited (``nohup driftloop serve &``
 ignores SIGINT and SIGHUP, and children inherit that). Such a process is started with
-:func:`worker_env`, and :func:`handle_stop_signals` (called first thing by the command line) gives it
-back the default dispositions: SIGINT is ``KeyboardInterrupt``, SIGTERM and SIGHUP stop the run.
+:func:`worker_env`; :func:`as_worker`, called first thing by the command line, then gives it back the
+default dispositions (:func:`handle_stop_signals`): SIGINT is ``KeyboardInterrupt``, SIGTERM and SIGHUP
+stop the run.
 
 Typical use, around the loop that advances the chains::
 
