@@ -1,4 +1,8 @@
-"""SIGTERM/SIGHUP become StopRequested in the main thread inside stop_on_signals, and only there."""
+"""SIGTERM/SIGHUP become StopRequested in the main thread inside stop_on_signals, and only there.
+
+Each test starts from a terminal's dispositions, whatever the suite inherited (under ``nohup pytest &``
+SIGHUP and SIGINT are ignored, and stop_on_signals rightly keeps an ignored signal ignored).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,23 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from driftloop._signals import WORKER_ENV, as_worker, stop_on_signals, worker_env
+from driftloop._signals import WORKER_ENV, as_worker, handle_stop_signals, stop_on_signals, worker_env
 from driftloop.errors import StopRequested
+
+
+@pytest.fixture(autouse=True)
+def _as_in_a_terminal() -> Iterator[None]:
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handle_stop_signals()
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _raise_self(sig: signal.Signals) -> None:
