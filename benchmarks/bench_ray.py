@@ -1,6 +1,6 @@
 """The Ray engine against the local one, the driver's write throughput, and memory against the chain count.
 
-    RAY_AUTH_MODE=disabled python benchmarks/bench_ray.py   # everything (~5 minutes on 2 cores)
+    python benchmarks/bench_ray.py                                    # everything (~5 minutes on 2 cores)
     python benchmarks/bench_ray.py --only memory                      # peak RSS, 100 vs 1,000 chains
 
 1. **Copies per second**: the same run (``--model``, ``--chains`` chains of ``--steps`` copies at ``--size``,

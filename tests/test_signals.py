@@ -1,4 +1,8 @@
-"""SIGTERM/SIGHUP become StopRequested in the main thread inside stop_on_signals, and only there."""
+"""SIGTERM/SIGHUP become StopRequested in the main thread inside stop_on_signals, and only there.
+
+Each test starts from a terminal's dispositions, whatever the suite inherited (under ``nohup pytest &``
+SIGHUP and SIGINT are ignored, and stop_on_signals rightly keeps an ignored signal ignored).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,23 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from driftloop._signals import stop_on_signals
+from driftloop._signals import WORKER_ENV, as_worker, handle_stop_signals, stop_on_signals, worker_env
 from driftloop.errors import StopRequested
+
+
+@pytest.fixture(autouse=True)
+def _as_in_a_terminal() -> Iterator[None]:
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handle_stop_signals()
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _raise_self(sig: signal.Signals) -> None:
@@ -77,3 +93,23 @@ def test_outside_the_main_thread_nothing_is_installed() -> None:
     thread.start()
     thread.join()
     assert seen == [(before, None)]
+
+
+def test_a_worker_handles_stop_signals_its_parent_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process driftloop started (worker_env) restores SIGINT/SIGTERM/SIGHUP however it inherited them."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for sig in before:
+            signal.signal(sig, signal.SIG_IGN)  # as under `nohup … &`
+        monkeypatch.delenv(WORKER_ENV, raising=False)
+        assert not as_worker() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a user's own run
+        assert worker_env({"PATH": "/bin"}) == {"PATH": "/bin", WORKER_ENV: "1"}
+        monkeypatch.setenv(WORKER_ENV, "1")
+        assert as_worker() and WORKER_ENV not in os.environ  # its own children are ordinary again
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL is signal.getsignal(signal.SIGHUP)
+        with pytest.raises(StopRequested), stop_on_signals():
+            _raise_self(signal.SIGHUP)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -19,9 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "file_sha256", "json_safe", "write_text_atomic"]
+__all__ = ["JSON_DIGITS", "atomic_write", "file_sha256", "json_safe", "write_text_atomic"]
 
 _TEMP_ATTEMPTS = 100
+
+#: Significant digits of every float written to JSON. Far finer than any measure resolves (SSIM's fourth
+#: decimal, a tenth of a kelvin), and coarser than the last-bit noise between CPUs and BLAS builds
+#: (~1e-15 relative), which the 17 digits of a float's ``repr`` would carry into the file.
+JSON_DIGITS = 12
 
 
 def _reserve_temp(parent: Path, name: str) -> Path:
@@ -94,16 +99,17 @@ def write_text_atomic(path: Path | str, text: str) -> Path:
 
 def json_safe(value: Any) -> Any:
     """A value JSON can hold exactly: NaN and infinities become null, NumPy scalars Python numbers,
-    tuples lists, and mapping keys strings (recursively). JSON has no infinity, and a NaN written as
-    ``NaN`` is not JSON at all, so every file the package writes goes through this first."""
+    tuples lists, and mapping keys strings (recursively); floats are rounded to :data:`JSON_DIGITS`
+    significant digits. JSON has no infinity, and a NaN written as ``NaN`` is not JSON at all, so every
+    file the package writes goes through this first."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, str | bytes):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return float(f"{value:.{JSON_DIGITS}g}") if math.isfinite(value) else None
     return value
 
 

@@ -10,6 +10,13 @@ Only the first signal raises: a second one (an impatient ``kill`` loop) is remem
 interrupt the clean-up the first one started. A signal the process was told to ignore (``nohup`` sets
 SIGHUP to ignored) stays ignored. Outside the block the old handlers are back.
 
+A *worker* process driftloop starts itself (a run the gallery started) is another matter: its parent
+stops it with SIGINT, and must be able to whatever the parent inherited (``nohup driftloop serve &``
+ignores SIGINT and SIGHUP, and children inherit that). Such a process is started with
+:func:`worker_env`; :func:`as_worker`, called first thing by the command line, then gives it back the
+default dispositions (:func:`handle_stop_signals`): SIGINT is ``KeyboardInterrupt``, SIGTERM and SIGHUP
+stop the run.
+
 Typical use, around the loop that advances the chains::
 
     with stop_on_signals() as stop:
@@ -23,6 +30,7 @@ Typical use, around the loop that advances the chains::
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -30,12 +38,53 @@ from types import FrameType
 
 from driftloop.errors import StopRequested
 
-__all__ = ["STOP_SIGNALS", "StopSignals", "stop_on_signals"]
+__all__ = [
+    "STOP_SIGNALS",
+    "WORKER_ENV",
+    "StopSignals",
+    "as_worker",
+    "handle_stop_signals",
+    "stop_on_signals",
+    "worker_env",
+]
 
 #: The signals that stop a run cleanly (SIGINT is Python's own ``KeyboardInterrupt``).
 STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
+
+
+#: Set in the environment of a worker process driftloop starts: "handle stop signals, ignored or not".
+WORKER_ENV = "DRIFTLOOP_WORKER"
+
+
+def handle_stop_signals() -> None:
+    """SIGINT back to ``KeyboardInterrupt`` and SIGTERM/SIGHUP to their defaults (which
+    :func:`stop_on_signals` then turns into a clean stop), whatever this process inherited.
+
+    Also usable as a ``preexec_fn``: a disposition set between fork and exec survives the exec as the
+    default, and Python installs ``KeyboardInterrupt`` for a SIGINT it finds at its default.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def worker_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a worker process driftloop starts: ``env`` (default: this one's) with the
+    marker that makes the worker's :func:`as_worker` restore its stop signals."""
+    return {**(os.environ if env is None else env), WORKER_ENV: "1"}
+
+
+def as_worker() -> bool:
+    """In a process started with :func:`worker_env`: restore the stop signals and return True (the marker is
+    removed, so the worker's own children are ordinary processes again)."""
+    if os.environ.pop(WORKER_ENV, "") != "1":
+        return False
+    handle_stop_signals()
+    return True
 
 
 class StopSignals:

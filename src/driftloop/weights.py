@@ -57,6 +57,27 @@ def candidate_dirs(model: str, explicit: str | Path | None = None) -> list[Path]
     return dirs
 
 
+def _why_not(folder: Path, files: list[WeightFile]) -> str:
+    """Why ``folder`` did not serve: it does not exist, or which files it lacks."""
+    if not folder.is_dir():
+        return "no such folder"
+    return "lacks " + " and ".join(f.filename for f in files if not (folder / f.filename).is_file())
+
+
+def looked_in(model: str, files: list[WeightFile]) -> str:
+    """Every place searched for ``model``'s files without an explicit path, each with why it did not
+    serve; an unset ``DRIFTLOOP_MODEL_DIR`` is named as such (the usual cause on a new machine)."""
+    env = os.environ.get("DRIFTLOOP_MODEL_DIR")
+    if env:
+        folder = Path(env).expanduser() / model
+        places = [f"$DRIFTLOOP_MODEL_DIR/{model} = {folder} ({_why_not(folder, files)})"]
+    else:
+        places = ["$DRIFTLOOP_MODEL_DIR (not set)"]
+    cache = cache_dir() / model
+    places.append(f"the download cache {cache} ({_why_not(cache, files)})")
+    return "; ".join(places)
+
+
 def explicit_dirs(model: str, explicit: str | Path) -> list[Path]:
     """The folders an explicit ``weights=PATH`` names: PATH itself, or its sub-folder named for the model."""
     root = Path(explicit).expanduser()
@@ -139,10 +160,9 @@ def resolve(
         return found
     if explicit:  # never downloads, never falls back to another folder
         raise WeightsError(explicit_missing(model, files, explicit))
-    looked = ", ".join(str(d) for d in candidate_dirs(model, explicit))
     where = (
         f"put {', '.join(f.filename for f in files)} in a folder '{model}/' under DRIFTLOOP_MODEL_DIR "
-        f"(or pass weights=PATH); looked in: {looked}"
+        f"(or pass weights=PATH); looked in: {looked_in(model, files)}"
     )
     if offline():
         raise WeightsError(f"weights for {model!r} are missing and downloads are off (offline mode): {where}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import signal
 import sqlite3
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import driftloop
-from conftest import run_cli
+from conftest import child_signals, run_cli
 
 
 def _frame_rows(ws: Path) -> dict[tuple[int, int], str]:
@@ -68,7 +69,7 @@ def test_progress_bar_in_a_terminal(sample_images: dict[str, Path], workspace: P
     proc = subprocess.run(
         [sys.executable, "-m", "driftloop", "run", str(sample_images["astronaut.png"]), "-m", "jpeg",
          "-n", "5", "--size", "32", "--no-render", "-w", str(workspace)],
-        stdin=secondary, stdout=secondary, stderr=secondary, env=env, timeout=120,
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env, timeout=120, preexec_fn=child_signals,
     )  # fmt: skip
     os.close(secondary)
     chunks = []
@@ -159,7 +160,8 @@ def test_sigkill_then_resume_is_bit_identical(sample_images: dict[str, Path], tm
 
     ws = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "driftloop", *args, "-w", str(ws)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=child_signals)  # fmt: skip
     deadline = time.monotonic() + 120
     while _count(ws) < 30 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
@@ -216,3 +218,17 @@ def test_max_pixels_guards_and_can_be_raised(tmp_path: Path) -> None:
     res = run_cli("run", str(big), "-m", "jpeg", "-n", "1", "--size", "16", "--max-pixels", "4000000",
                   "--no-render", "-q", "-w", str(ws))  # fmt: skip
     assert res.returncode == 0, res.stderr
+
+
+def test_version() -> None:
+    """``driftloop --version`` prints the installed package's version, fast (no library loaded)."""
+    res = run_cli("--version")
+    assert res.returncode == 0 and res.stderr == ""
+    assert res.stdout == f"driftloop {driftloop.__version__}\n"
+    assert importlib.metadata.version("driftloop") == driftloop.__version__  # one home: pyproject reads it
+    probe = (
+        "import sys\nfrom driftloop.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n"
+        "    print(sorted({'numpy', 'torch', 'PIL'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout + done.stderr

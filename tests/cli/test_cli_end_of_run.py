@@ -29,7 +29,9 @@ def test_run_without_a_terminal_prints_progress_then_the_result_first(picture: P
     lines = res.stderr.splitlines()
     progress = [line for line in lines if line.startswith("replicating: ")]
     assert progress and progress[-1].startswith("replicating: 6/6 copies (100%)")
-    assert any(re.search(r"\d/6 copies \(\d+%\) · [\d.]+ copies/s · about [\d.]+ (s|min) left", p) for p in progress)
+    assert any(
+        re.search(r"\d/6 copies \(\d+%\) · [\d.]+ copies/s · about [\d.]+ (s|min) left", p) for p in progress
+    )
     assert len(progress) == len(set(progress))  # no line said twice
     rendering = lines.index(next(line for line in lines if line.startswith("rendering: ")))
     writing = lines.index("writing report.html and summary.json …")

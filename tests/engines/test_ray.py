@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 import driftloop
+from conftest import child_signals
 from driftloop import api
 from driftloop.chain import BudgetReached
 from driftloop.engines import ray as ray_engine
@@ -50,8 +51,7 @@ models = ["taef2"]
 
 @pytest.fixture(scope="module")
 def ray_session():
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never another's Ray
     yield ray
     ray.shutdown()
 
@@ -168,11 +168,11 @@ def test_a_killed_driver_leaves_a_sweep_either_engine_continues(
     ray_session, study: Path, local_reference: Path, tmp_path: Path
 ) -> None:
     ws = tmp_path / "ws"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "driftloop", "sweep", str(study / "sweep.toml"), "--engine", "ray",
          "--address", "auto", "--no-render", "-q", "-w", str(ws)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=child_signals,
     )  # fmt: skip
     deadline = time.time() + 150
     while time.time() < deadline and proc.poll() is None:

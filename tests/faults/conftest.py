@@ -32,6 +32,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import child_signals
+
 #: One seed for every random choice of the suite (which frame a fault lands after, how big a disk is).
 SEED = int(os.environ.get("DRIFTLOOP_FAULT_SEED", "20261201"))
 #: Frame side of every fault run: small, so a run takes milliseconds a step.
@@ -88,28 +90,39 @@ def driftloop(
     env: dict[str, str] | None = None,
     timeout: float = CLI_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m driftloop ARGS`` to its end; a hang fails the test instead of blocking the suite."""
+    """Run ``python -m driftloop ARGS`` to its end; a hang fails the test instead of blocking the suite.
+    ``preexec`` runs in the child after its stop signals are reset (:func:`conftest.child_signals`)."""
+
+    def prepare() -> None:
+        child_signals()
+        if preexec is not None:
+            preexec()
+
     try:
         return subprocess.run(
             [sys.executable, "-m", "driftloop", *map(str, args)],
             capture_output=True,
             text=True,
             env=cli_env(env),
-            preexec_fn=preexec,
+            preexec_fn=prepare,
             timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"`driftloop {' '.join(map(str, args))}` did not answer within {timeout:.0f} s: {exc}")
 
 
-def spawn(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start ``python -m driftloop ARGS`` in the background, its output captured."""
+def spawn(
+    *args: str | Path, env: dict[str, str] | None = None, preexec: Callable[[], None] = child_signals
+) -> subprocess.Popen[str]:
+    """Start ``python -m driftloop ARGS`` in the background, its output captured, with default stop
+    signals (``preexec``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "driftloop", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(env),
+        preexec_fn=preexec,
     )
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import as_under_nohup
+
 from .conftest import (
     SIZE,
     Reference,
@@ -165,3 +167,21 @@ def test_kill_9_at_20_random_moments_of_a_taef2_run(
     ref = reference(*_taef2_args(picture))
     for i in range(20):
         _kill_once(ref, tmp_path / f"kill-{i:02d}", rng)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+def test_a_run_the_suite_starts_under_nohup_still_stops(
+    sig: signal.Signals, picture: Path, reference: Callable[..., Reference], tmp_path: Path,
+    rng: random.Random,
+) -> None:  # fmt: skip
+    """The suite itself run as ``nohup pytest &``: the runs it starts must still answer Ctrl-C and SIGHUP
+    (they get default stop signals), or every signal test above would fail for a reason not driftloop's."""
+    ref = reference(*jpeg_args(picture, JPEG_STEPS))
+    ws = tmp_path / "nohup"
+    with as_under_nohup():
+        proc = spawn(*ref.args, "-w", ws)
+    wait_for_frames(proc, ws, rng.randint(2, len(ref.frames) - 12))
+    send(proc, sig, f"{sig.name} (nohup)")
+    code, _, err = finish(proc)
+    assert code == 128 + sig, f"exit {code}; stderr: {err[-2000:]}"
+    assert_sound(ws, only_run(ws))

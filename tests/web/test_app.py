@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import child_signals
 from driftloop import api, fmt
 from driftloop.errors import DriftloopError
 from driftloop.store import Store
@@ -386,6 +387,7 @@ def test_the_gallery_reads_a_run_while_it_is_written(
     writer = subprocess.Popen(
         [sys.executable, "-m", "driftloop", "run", str(sample_images["chelsea.jpg"]), "-m", "jpeg:quality=60",
          "-n", "150", "--size", "128", "--seeds", "0,1", "--no-render", "-q", "-w", str(gallery_ws)],
+        preexec_fn=child_signals,
     )  # fmt: skip
     try:
         known = {r.id for r in api.runs(gallery_ws)}

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from driftloop import __version__
+from driftloop._signals import as_worker
 from driftloop.config import DEFAULT_WORKSPACE
 from driftloop.errors import EXIT_CODES, AnimatedImageWarning, DriftloopError, SpecError
 
@@ -28,6 +30,23 @@ app = typer.Typer(
     epilog="Exit codes:\n\n" + "\n\n".join(f"{code}  {meaning}" for code, meaning in EXIT_CODES),
 )
 console = Console(stderr=True, soft_wrap=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"driftloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Options before the verb (``driftloop --version``)."""
+
 
 Workspace = Annotated[
     Path,
@@ -91,6 +110,7 @@ def ws_flag(workspace: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and an exit code."""
     warnings.filterwarnings("ignore", category=AnimatedImageWarning)  # said through the run log instead
+    as_worker()  # started by the gallery: stop signals work even when the server's were ignored (nohup)
     try:
         app(args=argv)
     except DriftloopError as exc:

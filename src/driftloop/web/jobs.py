@@ -2,8 +2,12 @@
 process, so the server stays responsive and the CLI can list, resume and render what it made.
 
 A worker is stopped as a user stops a run in a terminal, with SIGINT: the run stores every finished
-frame, marks itself interrupted and can be resumed. Its output goes to ``WORKSPACE/.gallery/jobs/ID.log``
-so the page can show why a run did not start (a bad input, missing weights).
+frame, marks itself interrupted and can be resumed. A worker handles SIGINT whatever the server inherited
+(``nohup driftloop serve &`` ignores it, and children inherit that): it is started with
+:func:`~driftloop._signals.worker_env` and restores its stop signals first thing. A run started from a
+terminal that ignores SIGINT is sent SIGTERM instead (it ends ``stopped``, just as resumable). Its output
+goes to ``WORKSPACE/.gallery/jobs/ID.log`` so the page can show why a run did not start (a bad input,
+missing weights).
 """
 
 from __future__ import annotations
@@ -18,9 +22,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from driftloop._signals import worker_env
 from driftloop.web.data import GalleryData
 
 LOG_TAIL_BYTES = 4000
+
+
+def ignores(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` ignores ``signum`` (Linux: the SigIgn mask of /proc/PID/status; elsewhere
+    unknown, so False)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
 
 
 @dataclass
@@ -66,7 +84,12 @@ class Jobs:
         argv = [sys.executable, "-m", "driftloop", *args, "--workspace", str(self.data.root)]
         with open(log, "wb") as out:
             process = subprocess.Popen(  # own session: stopping the server does not stop its runs
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=worker_env(),
             )
         job = Job(job_id, kind, argv, process, log, time.time(), **kw)  # type: ignore[arg-type]
         with self._lock:
@@ -110,7 +133,7 @@ class Jobs:
         if pid is None:
             return False
         try:
-            os.kill(pid, signal.SIGINT)
+            os.kill(pid, signal.SIGTERM if ignores(pid, signal.SIGINT) else signal.SIGINT)
         except ProcessLookupError:
             return False
         return True
