@@ -202,7 +202,12 @@ class BiasCard:
 
 METHODS: dict[str, str] = {
     "change": "per chain: value(step s) − value(step 0); 'last' = at the chain's own last step",
-    "rate": "per chain: OLS slope of the value against the step over steps 0..rate_steps",
+    "rate": (
+        "per chain: the average change per step over steps 0..rate_steps, (value(last) − value(first)) / "
+        "(steps between them); with one source image, its interval is the chain's own "
+        "(driftloop.analysis.intervals.chain_rate_ci: t on the increments, or a random walk + noise REML "
+        "fit; none below 20 steps), its chains pooled (rate_over_chains_ci), as in the run report"
+    ),
     "estimate": (
         "mean of per-image means (each source image's chains averaged first; every image weighs the same)"
     ),
@@ -210,7 +215,8 @@ METHODS: dict[str, str] = {
         "95% Student's t interval on the per-image means, df = images − 1 ('t over images'); when the same "
         "seeds run on several images and their shared effect is measurable, the two-way image × seed "
         "variance with Satterthwaite df ('t over images and seeds'); zero width only when every value is "
-        "equal; none with one source image or a single chain. driftloop.analysis.intervals.mean_ci; "
+        "equal; none for the changes with one source image or a single chain (the rate: see 'rate'). "
+        "driftloop.analysis.intervals.mean_ci; "
         "simulated coverage about 0.95 at 3-30 images for normal image effects, lower for strongly skewed "
         "ones (README)"
     ),

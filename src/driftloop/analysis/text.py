@@ -135,7 +135,8 @@ def _rate_sentence(measure: str, rate: Rate) -> str:
         interval = fmt_interval(rate, d)
         numbers = f"{symbol} {fmt_signed(rate.slope, d, unit)} per step {interval}"
     else:
-        numbers = f"{symbol} {fmt_signed(rate.slope, d, unit)} per step; too few points for an interval"
+        why = rate.note or "no interval"
+        numbers = f"{symbol} {fmt_signed(rate.slope, d, unit)} per step; no interval: {why}"
     name = info.name if info else measure
     if rate.slope == 0 and rate.has_ci and rate.ci_low == rate.ci_high == 0:
         return f"{name}: no clear change — constant over {over}{of_chains}"

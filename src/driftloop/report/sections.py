@@ -154,7 +154,7 @@ def charts_section(charts: dict[str, Any]) -> str:
 def _reading(measure: str, rate: Any) -> str:
     info = MEASURE_INFO.get(measure)
     if not rate.has_ci:
-        return "too few points"
+        return "no interval (too short)" if "too short" in rate.note else "no interval"
     if not rate.clear:
         return "no clear change"
     if info is None:
@@ -222,7 +222,10 @@ def chains_section(ctx: ReportContext) -> str:
                 else:
                     row.append(fmt_signed(r.slope, d))
             rows.append(row)
-        body += "<h3>Drift rate per step, per chain (95% CI of the chain's own fit)</h3>"
+        body += (
+            "<h3>Drift rate per step, per chain (average change per step; 95% CI from the chain's own "
+            "steps)</h3>"
+        )
         body += html_table(["Chain", *[MEASURE_INFO[m].symbol for m in rate_cols]], rows)
 
     overview = run_overview(chains)
