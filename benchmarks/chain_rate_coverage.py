@@ -89,14 +89,14 @@ def cell(rng: np.random.Generator, regime: str, reps: int, n: int) -> dict[str, 
     lo, hi = ols_intervals(y)
     steps = np.arange(n)
     found = [chain_rate_ci(steps, row) for row in y]
-    given = [iv for iv in found if iv.has_interval]
-    covered = sum(iv.low <= truth <= iv.high for iv in given)  # type: ignore[operator]
+    given = [iv for iv in found if iv.has_ci]
+    covered = sum(iv.ci_low <= truth <= iv.ci_high for iv in given)  # type: ignore[operator]
     return {
         "ols": float(np.mean((lo <= truth) & (truth <= hi))),
         "ols_width": float(np.median(hi - lo)),
         "new": covered / len(given) if given else math.nan,
         "given": len(given) / reps,
-        "new_width": float(np.median([iv.high - iv.low for iv in given])) if given else math.nan,  # type: ignore[operator]
+        "new_width": float(np.median([iv.ci_high - iv.ci_low for iv in given])) if given else math.nan,  # type: ignore[operator]
     }
 
 

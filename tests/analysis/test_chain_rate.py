@@ -39,8 +39,8 @@ def _walk(rng: np.random.Generator, n: int, rate: float = 0.3) -> np.ndarray:
 def _coverage(chains: np.ndarray, truth: float) -> tuple[float, int]:
     steps = np.arange(chains.shape[1])
     found = [chain_rate_ci(steps, y) for y in chains]
-    given = [iv for iv in found if iv.has_interval]
-    return sum(iv.low <= truth <= iv.high for iv in given) / len(given), len(given)  # type: ignore[operator]
+    given = [iv for iv in found if iv.has_ci]
+    return sum(iv.ci_low <= truth <= iv.ci_high for iv in given) / len(given), len(given)  # type: ignore[operator]
 
 
 # -------------------------------------------------------------------------------------------- estimand
@@ -58,7 +58,7 @@ def test_short_chains_get_no_interval_and_a_reason() -> None:
     rng = np.random.default_rng(1)
     y = _walk(rng, CHAIN_RATE_MIN_STEPS)  # one increment short
     iv = chain_rate_ci(np.arange(y.size), y)
-    assert not iv.has_interval and iv.low is None
+    assert not iv.has_ci and iv.ci_low is None
     assert "too short" in iv.note and str(CHAIN_RATE_MIN_STEPS) in iv.note
     assert math.isfinite(iv.mean)
     one = chain_rate_ci([0], [1.0])
@@ -68,9 +68,9 @@ def test_short_chains_get_no_interval_and_a_reason() -> None:
 def test_exact_lines_have_zero_width_and_bad_input_names_the_problem() -> None:
     steps = np.arange(30)
     iv = chain_rate_ci(steps, 2.0 - 0.5 * steps)
-    assert iv.method == METHOD_EXACT_LINE and iv.low == iv.high == pytest.approx(-0.5)
+    assert iv.method == METHOD_EXACT_LINE and iv.ci_low == iv.ci_high == pytest.approx(-0.5)
     flat = chain_rate_ci(steps, np.full(30, 7.0))
-    assert (flat.mean, flat.low, flat.high) == (0.0, 0.0, 0.0)
+    assert (flat.mean, flat.ci_low, flat.ci_high) == (0.0, 0.0, 0.0)
     with pytest.raises(DriftloopError, match="two values"):
         chain_rate_ci([0, 1, 1], [0.0, 1.0, 2.0])
     with pytest.raises(DriftloopError, match="one step per value"):
@@ -85,7 +85,7 @@ def test_the_method_follows_the_data() -> None:
     assert walk.method == METHOD_RANDOM_WALK and walk.df == 99
     assert line.method == METHOD_NOISE and line.df == 98
     # Around a line the rate is known far better than on a walk of the same noise.
-    assert (line.high - line.low) < (walk.high - walk.low) / 3  # type: ignore[operator]
+    assert (line.ci_high - line.ci_low) < (walk.ci_high - walk.ci_low) / 3  # type: ignore[operator]
 
 
 # -------------------------------------------------------------------------------------------- coverage
@@ -129,7 +129,7 @@ def test_a_wandering_chain_is_not_called_a_drift() -> None:
     df = _table([y], ["a.png"])
     text = " | ".join(sentences(summarize_run(df), df))
     iv = chain_rate_ci(steps, y)
-    assert iv.low < 0 < iv.high  # type: ignore[operator]
+    assert iv.ci_low < 0 < iv.ci_high  # type: ignore[operator]
     assert "no clear change over the first 20 steps" in text
     # Only the chain's realised total change by step 20 may be called cooler, not its rate.
     assert not any("cooler" in part and "per step" in part for part in text.split(" | "))
@@ -152,7 +152,7 @@ def test_the_card_and_the_report_agree_on_chains_of_one_image() -> None:
     card_rate = bias_card(df, control=None, measures=["lab_b_mean"]).models[0].measures["lab_b_mean"].rate
     assert report_rate.has_ci and card_rate is not None and card_rate.has_ci
     assert (card_rate.ci_low, card_rate.ci_high) == pytest.approx((report_rate.ci_low, report_rate.ci_high))
-    assert card_rate.n_chains == 3 and report_rate.chains == 3 and report_rate.images == 1
+    assert card_rate.n_values == 3 and report_rate.chains == 3 and report_rate.images == 1
     # Too short for an interval: neither prints one.
     short = _table([_walk(rng, 10, rate=-0.8)], ["b.png"])
     assert not run_overview(summarize_run(short))["rates"]["lab_b_mean"].has_ci

@@ -75,7 +75,7 @@ def test_rate_is_the_average_change_per_step_with_chain_rate_ci() -> None:
     b = df["lab_b_mean"].to_numpy()
     assert rate.slope == pytest.approx((b[-1] - b[0]) / 30)
     iv = chain_rate_ci(df["step"], b)
-    assert (rate.ci_low, rate.ci_high, rate.method) == (iv.low, iv.high, iv.method)
+    assert (rate.ci_low, rate.ci_high, rate.method) == (iv.ci_low, iv.ci_high, iv.method)
 
 
 def test_sentences_say_cooler_with_the_rate() -> None:

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -88,7 +87,7 @@ from driftloop.analysis.card import (
 from driftloop.analysis.chains import numeric_column
 from driftloop.analysis.compare import compare_all
 from driftloop.analysis.intervals import Interval, chain_rate_ci, mean_ci, rate_over_chains_ci
-from driftloop.analysis.stats import Estimate, as_labels, seeded_rng
+from driftloop.analysis.stats import as_labels, seeded_rng
 from driftloop.analysis.text import verdict
 from driftloop.metrics.face import first_lost_step
 
@@ -205,11 +204,9 @@ def _seed_labels(rows: pd.DataFrame) -> np.ndarray | None:
     return as_labels(rows["chain_seed"])
 
 
-def _estimate(iv: Interval) -> Estimate | None:
-    """The card's record of a :func:`mean_ci` interval; None when no chain has a value."""
-    if iv.n_values == 0:
-        return None
-    return Estimate(iv.mean, iv.low, iv.high, iv.n_values, iv.n_images, iv.method)
+def _estimate(iv: Interval) -> Interval | None:
+    """The card keeps an interval when a chain has a value (None otherwise)."""
+    return iv if iv.n_values else None
 
 
 def _pick_control(models: Sequence[str], control: str | None) -> tuple[str | None, str | None]:
@@ -316,9 +313,7 @@ def bias_card(
         for m in with_data:  # the rate: from two images as above; one image: its chains' own intervals
             chain_ivs = rows[f"{m}:{RATE}:ci"].tolist() if f"{m}:{RATE}:ci" in rows.columns else []
             if n_images == 1 and chain_ivs:
-                est = _estimate(rate_over_chains_ci(chain_ivs, images, seeds))
-                n_rated = sum(math.isfinite(iv.mean) for iv in chain_ivs)
-                ests[f"{m}:{RATE}"] = None if est is None else replace(est, n_chains=n_rated)
+                ests[f"{m}:{RATE}"] = _estimate(rate_over_chains_ci(chain_ivs, images, seeds))
         cmps: dict[str, Comparison | None] = {}
         if ctrl_rows is not None and model != used:
             ccols = [f"{m}:{k}" for m in with_data for k in [RATE, *[k for k in step_keys if k != LAST]]]

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from driftloop._fs import json_safe
-from driftloop.analysis.stats import ALPHA, CONFIDENCE, Estimate
+from driftloop.analysis.intervals import Interval
+from driftloop.analysis.stats import ALPHA, CONFIDENCE
 from driftloop.measures import MEASURES, Measure
 
 __all__ = [
@@ -104,8 +105,8 @@ class MeasureResult:
 
     measure: str
     symbol: str
-    rate: Estimate | None
-    change: dict[str, Estimate] = field(default_factory=dict)  # step key ("1", "10", "last") → estimate
+    rate: Interval | None
+    change: dict[str, Interval] = field(default_factory=dict)  # step key ("1", "10", "last") → estimate
     vs_control: dict[str, Comparison] = field(default_factory=dict)  # "rate" or a step key
     verdict: str = ""
     reliable: bool = False  # the rate's interval excludes 0
@@ -245,12 +246,12 @@ METHODS: dict[str, str] = {
 
 def _dataclass_dict(obj: Any) -> Any:
     """Like ``dataclasses.asdict`` (recursing into dicts and lists), plus the properties worth keeping."""
-    if isinstance(obj, Estimate):
+    if isinstance(obj, Interval):
         return {
             "mean": obj.mean,
             "ci_low": obj.ci_low,
             "ci_high": obj.ci_high,
-            "n_chains": obj.n_chains,
+            "n_chains": obj.n_values,
             "n_images": obj.n_images,
             "method": obj.method,
             "excludes_zero": obj.excludes_zero,

@@ -306,8 +306,8 @@ def _spread(values: Sequence[float]) -> dict[str, float] | None:
 
 def as_rate(iv: Interval, max_step: int, chains: int = 1) -> Rate:
     """The summary's record of a rate interval (NaN bounds when there is none)."""
-    low = math.nan if iv.low is None else iv.low
-    high = math.nan if iv.high is None else iv.high
+    low = math.nan if iv.ci_low is None else iv.ci_low
+    high = math.nan if iv.ci_high is None else iv.ci_high
     return Rate(iv.mean, low, high, iv.n_values, max_step, chains, max(iv.n_images, 1), iv.method, iv.se,
                 iv.df, iv.note)  # fmt: skip
 

@@ -78,18 +78,21 @@ CHAIN_RATE_MIN_STEPS = 20
 
 @dataclass(frozen=True)
 class Interval:
-    """An estimate with its confidence interval and how it was made.
+    """An estimate with its confidence interval and how it was made: driftloop's one type for a mean (or a
+    rate, or a difference) with its interval. The bias card stores these and writes them to its JSON as
+    ``mean``, ``ci_low``, ``ci_high``, ``n_chains`` (= ``n_values``), ``n_images``, ``method``.
 
-    ``mean``: the mean of per-image means (for a paired difference: of per-image differences). ``low`` and
-    ``high`` are None when there is no interval; ``note`` then says why. ``se`` and ``df`` are the standard
-    error and the t distribution's degrees of freedom behind the interval (None without one).
-    ``n_values``: finite values used; ``n_dropped``: non-finite values left out; ``n_left_out``: finite values
-    on images the other side of a paired comparison does not have.
+    ``mean``: the mean of per-image means (for a paired difference: of per-image differences; for
+    :func:`chain_rate_ci`: the chain's average change per step). ``ci_low`` and ``ci_high`` are None when
+    there is no interval; ``note`` then says why. ``se`` and ``df`` are the standard error and the t
+    distribution's degrees of freedom behind the interval (None without one). ``n_values``: finite values
+    used (chains; for one chain's rate, its points); ``n_dropped``: non-finite values left out;
+    ``n_left_out``: finite values on images the other side of a paired comparison does not have.
     """
 
     mean: float
-    low: float | None
-    high: float | None
+    ci_low: float | None
+    ci_high: float | None
     level: float
     method: str
     n_images: int
@@ -102,13 +105,13 @@ class Interval:
     note: str = ""
 
     @property
-    def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
+    def has_ci(self) -> bool:
+        return self.ci_low is not None and self.ci_high is not None
 
     @property
     def excludes_zero(self) -> bool:
         """True when the interval lies wholly on one side of 0 (``[0, 0]`` does not)."""
-        return self.has_interval and (self.low > 0 or self.high < 0)  # type: ignore[operator]
+        return self.has_ci and (self.ci_low > 0 or self.ci_high < 0)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -397,7 +400,7 @@ def rate_over_chains_ci(
     All chains of one image: the interval is about that image. Its chains are pooled: the mean of their
     estimates with variance Σse²/k² and Welch–Satterthwaite df (chains with identical numbers, as a
     deterministic model gives for every seed, count once); no interval if any chain has none.
-    One chain: its own interval.
+    One chain: its own interval. ``n_values`` counts chains here (as for :func:`mean_ci`), not points.
     """
     level = _check_level(level)
     keep = [i for i, r in enumerate(rates) if math.isfinite(r.mean)]
@@ -408,10 +411,10 @@ def rate_over_chains_ci(
     if np.unique(labels).size > 1:
         sds = None if seeds is None else _labels(seeds, len(rates), "rate_over_chains_ci seeds")[keep]
         return _interval(np.array([r.mean for r in chains]), labels, sds, level, 0)
-    distinct = list({(r.mean, r.low, r.high): r for r in chains}.values())
-    n_values = sum(r.n_values for r in chains)
+    distinct = list({(r.mean, r.ci_low, r.ci_high): r for r in chains}.values())
+    n_values = len(chains)
     if len(distinct) == 1:
-        return distinct[0] if len(chains) == 1 else replace(distinct[0], n_values=n_values)
+        return replace(distinct[0], n_values=n_values)
     mean = float(np.mean([r.mean for r in distinct]))
     missing = [r for r in distinct if r.se is None or r.df is None]
     if missing:

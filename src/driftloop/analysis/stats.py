@@ -7,7 +7,8 @@ module holds the rest:
   bias card's fallback when a model and the control share fewer than two source images; the paired test
   is :func:`driftloop.analysis.intervals.sign_flip_test`);
 * :func:`hedges_g`: a standardised, small-sample corrected effect size;
-* :class:`Rate` and :class:`Estimate`: the records the chain summaries and the bias card keep.
+* :class:`Rate`: the record a chain summary keeps of a rate and its interval (the bias card keeps
+  :class:`driftloop.analysis.intervals.Interval` itself).
 
 All randomness comes from generators made by :func:`seeded_rng` / :func:`column_rng`, which depend only on
 a seed and names, so the same data give the same numbers whatever the row order.
@@ -27,7 +28,6 @@ import numpy as np
 __all__ = [
     "ALPHA",
     "CONFIDENCE",
-    "Estimate",
     "PermutationResult",
     "Rate",
     "as_labels",
@@ -73,32 +73,6 @@ class Rate:
     def clear(self) -> bool:
         """True when the interval excludes 0: the measure clearly drifts, in the direction of ``slope``."""
         return self.has_ci and (self.ci_low > 0 or self.ci_high < 0)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """Mean of per-image means of per-chain values with a 95% interval (None when there is none) and how it
-    was made: the bias card's record of a :class:`driftloop.analysis.intervals.Interval`.
-
-    ``method``: the interval's method (``t over images``, ``t over images and seeds``, ``all values equal``,
-    ``none``, see :mod:`driftloop.analysis.intervals`); ``n_chains``: the chains with a value.
-    """
-
-    mean: float
-    ci_low: float | None
-    ci_high: float | None
-    n_chains: int
-    n_images: int
-    method: str
-
-    @property
-    def has_ci(self) -> bool:
-        return self.ci_low is not None and self.ci_high is not None
-
-    @property
-    def excludes_zero(self) -> bool:
-        """True when the interval lies wholly on one side of 0 (``[0, 0]`` does not)."""
-        return self.has_ci and (self.ci_low > 0 or self.ci_high < 0)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)

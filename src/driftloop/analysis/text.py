@@ -17,7 +17,8 @@ import pandas as pd
 
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, Comparison, MeasureResult
 from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, chain_rows, numeric_column, run_overview
-from driftloop.analysis.stats import Estimate, Rate
+from driftloop.analysis.intervals import Interval
+from driftloop.analysis.stats import Rate
 from driftloop.measures import NEGLIGIBLE_LAB, Measure
 
 __all__ = [
@@ -311,7 +312,7 @@ def sentences(summaries: Sequence[ChainSummary], df: pd.DataFrame | None = None)
 # ------------------------------------------------------------------------------------ bias-card verdicts
 
 
-def _numbers(info: Measure, est: Estimate, per: str = " per step") -> str:
+def _numbers(info: Measure, est: Interval, per: str = " per step") -> str:
     d = interval_decimals(est.mean, est.ci_low, est.ci_high)
     text = f"{info.symbol} {fmt_signed(est.mean, d, info.unit)}{per}"
     if est.has_ci:
@@ -349,7 +350,7 @@ def verdict(model: str, measure: str, result: MeasureResult, control: str | None
     cmp = result.vs_control.get(RATE if result.rate is not None else LAST)
     numbers = _numbers(info, est, per)
     if not est.has_ci:
-        chains = "1 chain" if est.n_chains == 1 else f"{est.n_chains} chains"
+        chains = "1 chain" if est.n_values == 1 else f"{est.n_values} chains"
         return f"{model}: {numbers} from {chains}; no interval, so no verdict"
     if est.excludes_zero:
         head = f"{model} {info.up_verb if est.mean > 0 else info.down_verb}: {numbers}"

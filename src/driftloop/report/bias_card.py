@@ -28,7 +28,7 @@ from driftloop.analysis.attractors import AttractorReport, find_attractors
 from driftloop.analysis.bias import bias_card
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
 from driftloop.analysis.chains import fixed_point_step
-from driftloop.analysis.stats import Estimate
+from driftloop.analysis.intervals import Interval
 from driftloop.analysis.text import fmt_signed, format_p, interval_decimals
 from driftloop.config import config_arm
 from driftloop.cost import Totals, combine, run_totals
@@ -77,7 +77,7 @@ def _measure_name(m: str) -> str:
     return f"{info.symbol}{' (' + info.unit.strip() + ')' if info.unit else ''}"
 
 
-def _est(e: Estimate | None, reading: bool = False, measure: str = "") -> str:
+def _est(e: Interval | None, reading: bool = False, measure: str = "") -> str:
     if e is None:
         return "–"
     d = interval_decimals(e.mean, e.ci_low, e.ci_high)
@@ -384,10 +384,10 @@ def arms_html(arms: Sequence[ArmComparison]) -> str:
         rows = []
         for m in a.measures:
             d = m.difference
-            digits = interval_decimals(d.mean, d.low, d.high)
+            digits = interval_decimals(d.mean, d.ci_low, d.ci_high)
             diff = fmt_signed(d.mean, digits)
-            if d.has_interval:
-                diff += f" [{fmt_signed(d.low, digits)}, {fmt_signed(d.high, digits)}]"  # type: ignore[arg-type]
+            if d.has_ci:
+                diff += f" [{fmt_signed(d.ci_low, digits)}, {fmt_signed(d.ci_high, digits)}]"  # type: ignore[arg-type]
             p = format_p(m.p_value, m.test.at_floor) if m.test is not None else "–"
             rows.append([m.group, _measure_name(m.measure), fmt_signed(m.plain), fmt_signed(m.arm), diff, p,
                          m.reading])  # fmt: skip
