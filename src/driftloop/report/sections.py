@@ -101,8 +101,9 @@ def summary_section(ctx: ReportContext) -> str:
     items = "\n".join(f"<li>{_esc(_sentence(s))}</li>" for s in ctx.sentences) or "<li>No summary.</li>"
     body = f'<ul class="findings">\n{items}\n</ul>'
     body += (
-        '<p class="hint">Numbers in brackets are 95% confidence intervals; a drift rate is the least-squares '
-        "slope of a measure against the step. CIELAB: L* lightness, a* green (−) to red (+), "
+        '<p class="hint">Numbers in brackets are 95% confidence intervals; a drift rate is the average '
+        "change per step of a measure (its interval allows for each copy adding its error to the last; none "
+        "for fewer than 20 steps). CIELAB: L* lightness, a* green (−) to red (+), "
         "b* blue (−) to yellow (+).</p>"
     )
     if ctx.notes:
