@@ -347,9 +347,9 @@ def chain_rate_ci(
     step, df = m − 1, method ``t on increments (random walk)``); when the REML θ exceeds 0.7 (the points
     scatter around a line more than they wander) the variance of ``Σd`` under the fitted model, df = m − 2
     (method ``random walk + noise (REML)``). Coverage measured by ``benchmarks/chain_rate_coverage.py`` (the
-    README has the table): 93–97% for random walks and lines with noise from 20 steps on; conservative
-    (98–100%, wider than needed) when the measure reverts towards a level (AR(1) noise, a saturating curve)
-    or jumps once.
+    README has the table), from 20 steps on: 93–95% for random walks, 96–98% for lines with noise;
+    conservative (98–100%, wider than needed) when the measure reverts towards a level (AR(1) noise, a
+    saturating curve) or jumps once, which one chain cannot tell from a random walk.
 
     No interval (None bounds, ``note`` says why) with fewer than :data:`CHAIN_RATE_MIN_STEPS` increments:
     below that the benchmark's random walks were covered less than 93% of the time. An exactly straight
