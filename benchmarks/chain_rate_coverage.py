@@ -1,6 +1,6 @@
 """Does one chain's "95%" rate interval cover 95%? Coverage by simulation with a known truth.
 
-    python benchmarks/chain_rate_coverage.py               # 2000 chains per cell, about 2 minutes
+    python benchmarks/chain_rate_coverage.py               # 2000 chains per cell, 2–6 minutes
     python benchmarks/chain_rate_coverage.py --reps 500
 
 Each simulated chain has ``n`` frames (steps 0..n−1) of one measure that moves at 0.3 per step on average,
