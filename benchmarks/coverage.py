@@ -155,7 +155,7 @@ def package_mean_ci(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     lows, highs, two = np.empty(len(y)), np.empty(len(y)), 0
     for i, rep in enumerate(y):
         res = mean_ci(rep.ravel(), images, seeds)
-        lows[i], highs[i] = res.low, res.high
+        lows[i], highs[i] = res.ci_low, res.ci_high
         two += res.n_seeds > 0
     return lows, highs, two / len(y)
 

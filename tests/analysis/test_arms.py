@@ -45,7 +45,7 @@ def test_colour_drift_removed_structure_kept_posterisation_found() -> None:
     assert b.reading.startswith("removes 9") and b.test.exact and b.test.p_value == pytest.approx(2 / 2**8)
     assert not by["ssim_to_origin"].reliable and by["ssim_to_origin"].reading == "no reliable difference"
     gaps = by["histogram_gaps"]
-    assert gaps.reliable and gaps.difference.low > 0 and gaps.reading.startswith("adds a change the plain")
+    assert gaps.reliable and gaps.difference.ci_low > 0 and gaps.reading.startswith("adds a change the plain")
     entropy = by["entropy_bits"]  # constant in both arms: a zero difference, no reliable change
     assert entropy.difference.mean == 0 and not entropy.reliable
     summary = arm.summary()

@@ -161,7 +161,7 @@ def test_planted_b_shift_is_found_with_the_right_sign_and_covered(sweep: dict) -
     r = card.model("shift-b").measures["lab_b_mean"]
     assert r.reliable and r.direction == -1
     assert r.verdict.startswith("shift-b drifts cooler (bluer): Δb* " + MINUS)
-    assert r.rate is not None and r.rate.n_chains == 24 and r.rate.n_images == 8
+    assert r.rate is not None and r.rate.n_values == 24 and r.rate.n_images == 8
     # Seeds are shared across images and the jitter comes from the step seed: the interval counts them too.
     assert r.rate.method == "t over images and seeds"
     # Dithered rounding through a nonlinear colour space realises a hair less than the nominal shift; both
@@ -360,7 +360,7 @@ def test_one_image_gives_no_interval_with_a_warning() -> None:
     df = _synthetic(n_images=1, seeds=(0, 1, 2, 3), effects={"m": 0.1})
     card = bias_card(df, control=None, n_perm=100)
     rate = card.model("m").measures["lab_b_mean"].rate
-    assert rate.method == "none" and not rate.has_ci and rate.n_chains == 4
+    assert rate.method == "none" and not rate.has_ci and rate.n_values == 4
     assert any("1 source image" in w for w in card.model("m").warnings)
 
 
@@ -382,9 +382,9 @@ def test_the_interval_treats_the_image_as_the_unit() -> None:
     clustered = mean_ci(values, images)
     naive = mean_ci(values, np.arange(30))
     one_each = mean_ci(per_image, np.arange(10))
-    width = clustered.high - clustered.low
-    assert width > 1.4 * (naive.high - naive.low)
-    assert width == pytest.approx(one_each.high - one_each.low, rel=0.15)
+    width = clustered.ci_high - clustered.ci_low
+    assert width > 1.4 * (naive.ci_high - naive.ci_low)
+    assert width == pytest.approx(one_each.ci_high - one_each.ci_low, rel=0.15)
 
 
 def _coverage(crossed: bool, use_seeds: bool, reps: int = 150) -> float:
@@ -398,7 +398,7 @@ def _coverage(crossed: bool, use_seeds: bool, reps: int = 150) -> float:
         images = np.repeat(np.arange(n_img), n_seed)
         seeds = np.tile(np.arange(n_seed), n_img)
         est = mean_ci(values, images, seeds if use_seeds else None)
-        hits += est.low <= 0.0 <= est.high
+        hits += est.ci_low <= 0.0 <= est.ci_high
     return hits / reps
 
 
@@ -522,8 +522,13 @@ def test_card_intervals_are_mean_ci_and_differences_are_paired_by_image() -> Non
 
     est = card.model("m").measures["lab_b_mean"].rate
     want = mean_ci(m_rates, m_rows["image"], m_rows["chain_seed"])
-    assert (est.mean, est.ci_low, est.ci_high, est.method) == (want.mean, want.low, want.high, want.method)
-    assert est.method == "t over images" and est.n_images == 4 and est.n_chains == 8
+    assert (est.mean, est.ci_low, est.ci_high, est.method) == (
+        want.mean,
+        want.ci_low,
+        want.ci_high,
+        want.method,
+    )
+    assert est.method == "t over images" and est.n_images == 4 and est.n_values == 8
     # The mean of image means (1.0, 0.2, 0.6, 0.0), not the mean of the 8 chains (0.55).
     assert est.mean == pytest.approx(0.45) and m_rates.mean() == pytest.approx(0.55)
     half = stats.t.ppf(0.975, 3) * np.std([1.0, 0.2, 0.6, 0.0], ddof=1) / 2
@@ -531,7 +536,7 @@ def test_card_intervals_are_mean_ci_and_differences_are_paired_by_image() -> Non
 
     cmp = card.model("m").measures["lab_b_mean"].vs_control["rate"]
     diff = paired_diff_ci(m_rates, c_rates, m_rows["image"], c_rows["image"])
-    assert (cmp.difference, cmp.ci_low, cmp.ci_high) == (diff.mean, diff.low, diff.high)
+    assert (cmp.difference, cmp.ci_low, cmp.ci_high) == (diff.mean, diff.ci_low, diff.ci_high)
     assert cmp.ci_method == "t over images" == diff.method
     # Per shared image: model mean − control mean = 0.9, 0.1, 0.7, −0.05; i4 (control only) is left out.
     per_image = np.array([1.0 - 0.1, 0.2 - 0.1, 0.6 + 0.1, 0.0 - 0.05])
@@ -564,10 +569,10 @@ def test_card_differences_pair_image_and_seed_cells_when_the_seeds_match() -> No
                           c_rows["image"], m_rows["chain_seed"], c_rows["chain_seed"])  # fmt: skip
     assert diff.method == "t over images and seeds" and diff.n_seeds == 3
     assert (cmp.difference, cmp.ci_low, cmp.ci_high, cmp.ci_method) == (
-        diff.mean, diff.low, diff.high, diff.method
+        diff.mean, diff.ci_low, diff.ci_high, diff.method
     )  # fmt: skip
     # Wider than pairing by image alone, which cannot see the seed effect every image shares.
     by_image = paired_diff_ci(m_rows["lab_b_mean:rate"], c_rows["lab_b_mean:rate"], m_rows["image"],
                               c_rows["image"])  # fmt: skip
-    assert cmp.ci_high - cmp.ci_low > 2 * (by_image.high - by_image.low)
+    assert cmp.ci_high - cmp.ci_low > 2 * (by_image.ci_high - by_image.ci_low)
     assert any("seeds" in n for n in cmp.notes)

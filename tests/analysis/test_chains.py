@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_chain, summarize_run
+from driftloop.analysis.intervals import chain_rate_ci
 from driftloop.analysis.stats import Rate
 from driftloop.analysis.text import sentences
 
@@ -68,16 +69,13 @@ def test_b_star_slope_ci_covers_truth_and_excludes_zero() -> None:
     assert rate.slope == pytest.approx(-0.24, abs=0.01)
 
 
-def test_slope_ci_matches_scipy_linregress() -> None:
-    from scipy import stats
-
+def test_rate_is_the_average_change_per_step_with_chain_rate_ci() -> None:
     df = chain_df(n_steps=30, noise=0.4)
     rate = summarize_chain(df, rate_steps=30).rates["lab_b_mean"]
-    fit = stats.linregress(df["step"], df["lab_b_mean"])
-    half = stats.t.ppf(0.975, len(df) - 2) * fit.stderr
-    assert rate.slope == pytest.approx(fit.slope)
-    assert rate.ci_low == pytest.approx(fit.slope - half)
-    assert rate.ci_high == pytest.approx(fit.slope + half)
+    b = df["lab_b_mean"].to_numpy()
+    assert rate.slope == pytest.approx((b[-1] - b[0]) / 30)
+    iv = chain_rate_ci(df["step"], b)
+    assert (rate.ci_low, rate.ci_high, rate.method) == (iv.ci_low, iv.ci_high, iv.method)
 
 
 def test_sentences_say_cooler_with_the_rate() -> None:
@@ -132,15 +130,22 @@ def test_two_points_give_a_slope_without_interval() -> None:
     df = chain_df(n_steps=1)
     rate = summarize_chain(df).rates["lab_b_mean"]
     assert rate.n == 2 and math.isnan(rate.ci_low) and not rate.clear
-    assert any("too few points" in s for s in sentences([summarize_chain(df)], df))
+    assert any(
+        "no interval: 1 step with a value: too short" in s for s in sentences([summarize_chain(df)], df)
+    )
 
 
 def test_nan_and_missing_values_are_skipped() -> None:
     df = chain_df(n_steps=20)
     df.loc[[3, 7], "lab_b_mean"] = np.nan
     rate = summarize_chain(df).rates["lab_b_mean"]
-    assert rate.n == 19
-    assert rate.clear and rate.slope < 0
+    assert rate.n == 19 and rate.slope < 0
+    # 18 increments are too few for an interval that holds: none, and the record says why.
+    assert not rate.has_ci and "too short" in rate.note
+    longer = chain_df(n_steps=40)
+    longer.loc[[3, 7], "lab_b_mean"] = np.nan
+    rate = summarize_chain(longer, rate_steps=40).rates["lab_b_mean"]
+    assert rate.n == 39 and rate.clear and rate.slope < 0
 
 
 # ------------------------------------------------------------------------------------ half-life, fixed point

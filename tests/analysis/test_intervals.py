@@ -46,7 +46,7 @@ def _coverage(y: np.ndarray, images: np.ndarray, seeds: np.ndarray | None) -> fl
     hits = 0
     for rep in y:
         res = mean_ci(rep, images, seeds)
-        hits += res.low <= TRUE_MEAN <= res.high
+        hits += res.ci_low <= TRUE_MEAN <= res.ci_high
     return hits / len(y)
 
 
@@ -114,11 +114,11 @@ def test_hand_computed_t_interval() -> None:
     half = stats.t.ppf(0.975, 2) * se
     assert res.mean == pytest.approx(13 / 3)
     assert res.se == pytest.approx(se) and res.df == 2
-    assert (res.low, res.high) == pytest.approx((13 / 3 - half, 13 / 3 + half))
+    assert (res.ci_low, res.ci_high) == pytest.approx((13 / 3 - half, 13 / 3 + half))
     assert (res.method, res.n_images, res.n_values, res.n_dropped) == (METHOD_T, 3, 6, 0)
-    assert (res.low, res.high) == pytest.approx(stats.t.interval(0.95, 2, loc=means.mean(), scale=se))
+    assert (res.ci_low, res.ci_high) == pytest.approx(stats.t.interval(0.95, 2, loc=means.mean(), scale=se))
     ninety = mean_ci([1, 3, 4, 5, 7, 9], ["a", "a", "b", "c", "c", "c"], level=0.9)
-    assert ninety.high - ninety.low == pytest.approx(2 * stats.t.ppf(0.95, 2) * se)
+    assert ninety.ci_high - ninety.ci_low == pytest.approx(2 * stats.t.ppf(0.95, 2) * se)
 
 
 def test_paired_difference_by_hand() -> None:
@@ -130,7 +130,7 @@ def test_paired_difference_by_hand() -> None:
     se = 1 / math.sqrt(3)  # sd of (2, 3, 4) is 1
     assert res.mean == pytest.approx(3.0)
     half = stats.t.ppf(0.975, 2) * se
-    assert (res.low, res.high) == pytest.approx((3 - half, 3 + half))
+    assert (res.ci_low, res.ci_high) == pytest.approx((3 - half, 3 + half))
     assert (res.n_images, res.n_left_out) == (3, 1)
 
 
@@ -143,12 +143,12 @@ def test_unpaired_difference_is_welch_on_image_means() -> None:
     half = stats.t.ppf(0.975, df) * math.sqrt(v1 + v2)
     assert res.method == METHOD_WELCH and res.df == pytest.approx(df) and res.n_images == 5
     assert res.mean == pytest.approx(13 / 3 - 1.5)
-    assert (res.low, res.high) == pytest.approx((13 / 3 - 1.5 - half, 13 / 3 - 1.5 + half))
+    assert (res.ci_low, res.ci_high) == pytest.approx((13 / 3 - 1.5 - half, 13 / 3 - 1.5 + half))
     # Both sides constant: the difference is known exactly; one side on a single image: no interval.
     same = unpaired_diff_ci([2, 2, 2], [1, 1], ["a", "b", "c"], ["p", "q"])
-    assert (same.mean, same.low, same.high, same.method) == (1.0, 1.0, 1.0, METHOD_CONSTANT)
+    assert (same.mean, same.ci_low, same.ci_high, same.method) == (1.0, 1.0, 1.0, METHOD_CONSTANT)
     lone = unpaired_diff_ci([1, 3, 4], [0, 2], ["a", "a", "b"], ["p", "p"])
-    assert lone.mean == pytest.approx(3.0 - 1.0) and not lone.has_interval and "control" in lone.note
+    assert lone.mean == pytest.approx(3.0 - 1.0) and not lone.has_ci and "control" in lone.note
 
 
 def test_sign_flip_exact_p_by_hand() -> None:
@@ -234,23 +234,27 @@ def test_paired_difference_per_image_and_seed_cell() -> None:
 def test_one_image_has_no_interval() -> None:
     res = mean_ci([0.1, 0.2, 0.4], ["a", "a", "a"])
     assert res.mean == pytest.approx(0.7 / 3)
-    assert (res.low, res.high, res.method, res.n_images) == (None, None, METHOD_NONE, 1)
-    assert not res.has_interval and not res.excludes_zero
+    assert (res.ci_low, res.ci_high, res.method, res.n_images) == (None, None, METHOD_NONE, 1)
+    assert not res.has_ci and not res.excludes_zero
     assert "one source image" in res.note
 
 
 def test_all_equal_values_give_an_exact_zero_width_interval() -> None:
     res = mean_ci([0.1] * 6, [0, 0, 1, 1, 2, 2])
-    assert (res.mean, res.low, res.high) == (0.1, 0.1, 0.1)  # exactly, no rounding residue of 0.1 + 0.1 …
+    assert (res.mean, res.ci_low, res.ci_high) == (
+        0.1,
+        0.1,
+        0.1,
+    )  # exactly, no rounding residue of 0.1 + 0.1 …
     assert res.method == METHOD_CONSTANT and "exactly equal" in res.note
     assert res.excludes_zero
     zero = mean_ci([0.0] * 4, [0, 0, 1, 1])
-    assert (zero.low, zero.high) == (0.0, 0.0) and not zero.excludes_zero
+    assert (zero.ci_low, zero.ci_high) == (0.0, 0.0) and not zero.excludes_zero
 
 
 def test_equal_image_means_with_varying_chains_have_no_interval() -> None:
     res = mean_ci([1.0, 3.0, 2.0, 2.0], ["a", "a", "b", "b"])
-    assert res.mean == 2.0 and not res.has_interval
+    assert res.mean == 2.0 and not res.has_ci
     assert "agree exactly" in res.note
 
 
@@ -259,15 +263,15 @@ def test_nans_are_dropped_and_counted() -> None:
     assert (res.n_values, res.n_dropped, res.n_images) == (3, 2, 3)
     assert res.mean == pytest.approx(3.0)
     clean = mean_ci([1.0, 3.0, 5.0], [0, 1, 2])
-    assert (res.low, res.high) == (clean.low, clean.high)
+    assert (res.ci_low, res.ci_high) == (clean.ci_low, clean.ci_high)
     # An image whose values are all NaN disappears: here that leaves one image.
     only = mean_ci([np.nan, np.nan, 2.0, 4.0], ["a", "a", "b", "b"])
-    assert (only.n_images, only.n_dropped, only.has_interval) == (1, 2, False)
+    assert (only.n_images, only.n_dropped, only.has_ci) == (1, 2, False)
 
 
 def test_no_finite_values() -> None:
     res = mean_ci([np.nan, np.nan], [0, 1])
-    assert math.isnan(res.mean) and not res.has_interval and res.n_dropped == 2
+    assert math.isnan(res.mean) and not res.has_ci and res.n_dropped == 2
     assert sign_flip_test([np.nan]) is None
     assert paired_permutation_test([1.0], [2.0], ["a"], control_images=["b"]) is None
 
@@ -291,5 +295,5 @@ def test_two_way_with_a_missing_chain() -> None:
     res = mean_ci(y.ravel(), np.repeat(np.arange(5), 3), np.tile([0, 1, 2], 5))
     assert res.method == METHOD_TWO_WAY and res.n_dropped == 1 and res.n_values == 14
     assert res.mean == pytest.approx(np.mean([np.nanmean(row) for row in y]))
-    assert res.low < res.mean < res.high  # type: ignore[operator]
+    assert res.ci_low < res.mean < res.ci_high  # type: ignore[operator]
     assert 2 <= res.df <= 4 + 2  # Satterthwaite: between the seed df and the sum of both  # type: ignore[operator]

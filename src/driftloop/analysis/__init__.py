@@ -1,8 +1,9 @@
 """What the stored numbers say: chain summaries, the bias card, attractors, and their words.
 
-``intervals`` (the calibrated intervals of means over chains clustered by source image, paired differences and
-the paired permutation test; public: ``driftloop.mean_ci``, ``driftloop.paired_diff_ci``) and ``stats`` (OLS
-rates, Hedges' g, the stratified permutation test) sit at the bottom;
+``intervals`` (the calibrated intervals of means over chains clustered by source image, of one chain's rate,
+paired differences and the paired permutation test; public: ``driftloop.mean_ci``,
+``driftloop.paired_diff_ci``, ``driftloop.chain_rate_ci``) and ``stats`` (the rate record, Hedges' g, the
+stratified permutation test) sit at the bottom;
 ``chains`` summarises each chain of a run; ``card`` holds the bias card's records, ``compare`` sets a model
 against the control and ``bias`` computes the card; ``text`` formats numbers and writes the sentences;
 ``attractors`` clusters the chains' last frames. Input is always a metrics table (a pandas DataFrame) or

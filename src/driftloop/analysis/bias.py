@@ -10,9 +10,10 @@ columns of :mod:`driftloop.metrics` (plus optional face columns). Statistics, ex
 
 * change at step *s*: ``v(s) − v(0)``, for each requested step the chain reached, and ``last``: the change
   at the chain's own last step;
-* rate: the ordinary-least-squares slope of *v* against the step over the chain's steps ``0..rate_steps``
-  (all of them if the chain is shorter); needs two distinct steps with values; a constant series has
-  slope exactly 0.
+* rate: the average change per step over the chain's steps ``0..rate_steps`` (all of them if the chain is
+  shorter), ``(v(last) − v(first)) / (steps between them)``, with its own interval
+  (:func:`driftloop.analysis.intervals.chain_rate_ci`, kept in the column ``m:rate:ci``); needs two steps
+  with values; a constant series has rate exactly 0.
 
 Missing values are left out: ``white_cast`` where ``white_cast_pixels`` is 0 (no bright near-neutral
 pixels: the score is 0 by convention, not a reading) and the face measures where ``face_found`` is 0.
@@ -23,11 +24,14 @@ averaged first, then every image weighs the same); its 95% confidence interval i
 image means** (df = G − 1 for G images), :func:`driftloop.analysis.intervals.mean_ci`. Step seeds derive
 from (chain seed, step), so a sweep that runs the same seeds on every image gives chains of different
 images the same model noise; when that is the case and the seeds' shared effect is measurable, the
-variance is the two-way image × seed one with Satterthwaite's df (``t over images and seeds``). A measure
-whose chains all come from one image has no interval (its chains say nothing about other images); a
-single chain neither. Simulated with a known truth (``benchmarks/coverage.py``), these intervals cover
-about 95% from 3 to 30 images when image effects are roughly normal; strongly skewed effects make every
-method tried fall short (the README gives the table).
+variance is the two-way image × seed one with Satterthwaite's df (``t over images and seeds``). A model
+whose chains all come from one image has no interval for the changes at steps (its chains say nothing about
+other images); its rate has the interval about that image that the run report prints too
+(:func:`driftloop.analysis.intervals.rate_over_chains_ci`: one chain's own interval, or its chains
+pooled), so the card and the report agree on when a rate has an interval. Simulated with a known truth
+(``benchmarks/coverage.py``), the intervals over images cover about 95% from 3 to 30 images when image
+effects are roughly normal; strongly skewed effects make every method tried fall short (the README gives
+the table).
 
 **Against a control model** (per measure, for the rate and each change-at-step *s*):
 
@@ -87,8 +91,8 @@ from driftloop.analysis.card import (
 from driftloop.analysis.chains import numeric_column
 from driftloop.analysis.colour_reading import ColourReading, reading_of
 from driftloop.analysis.compare import compare_all
-from driftloop.analysis.intervals import Interval, mean_ci
-from driftloop.analysis.stats import Estimate, as_labels, ols_slope, seeded_rng
+from driftloop.analysis.intervals import Interval, chain_rate_ci, mean_ci, rate_over_chains_ci
+from driftloop.analysis.stats import as_labels, seeded_rng
 from driftloop.analysis.text import colour_verdict, verdict
 from driftloop.metrics.face import first_lost_step
 
@@ -188,7 +192,9 @@ def chain_statistics(
                 rec[f"{m}:{s}"] = float(v[pos[s]] - v0) if s in pos else math.nan
             rec[f"{m}:{LAST}"] = float(v[-1] - v0) if st[-1] > 0 else math.nan
             rec[f"{m}:{START}"] = float(v0)
-            rec[f"{m}:{RATE}"] = ols_slope(st[window].astype(float), v[window])
+            iv = chain_rate_ci(st[window].astype(float), v[window])
+            rec[f"{m}:{RATE}"] = iv.mean
+            rec[f"{m}:{RATE}:ci"] = iv
         records.append(rec)
     out = pd.DataFrame.from_records(records)
     out = out.sort_values(["model", "image", "chain_id"], kind="stable").reset_index(drop=True)
@@ -207,11 +213,9 @@ def _seed_labels(rows: pd.DataFrame) -> np.ndarray | None:
     return as_labels(rows["chain_seed"])
 
 
-def _estimate(iv: Interval) -> Estimate | None:
-    """The card's record of a :func:`mean_ci` interval; None when no chain has a value."""
-    if iv.n_values == 0:
-        return None
-    return Estimate(iv.mean, iv.low, iv.high, iv.n_values, iv.n_images, iv.method)
+def _estimate(iv: Interval) -> Interval | None:
+    """The card keeps an interval when a chain has a value (None otherwise)."""
+    return iv if iv.n_values else None
 
 
 def _colour_of(rows: pd.DataFrame, measures: Sequence[str]) -> ColourReading:
@@ -305,8 +309,8 @@ def bias_card(
         )
         if n_images == 1 and len(rows) > 1:
             card.warnings.append(
-                f"{model}: every chain comes from 1 source image, so there are no intervals: its chains "
-                "say nothing about other images"
+                f"{model}: every chain comes from 1 source image: its rate intervals are about that image "
+                "(its chains pooled) and say nothing about other images; no intervals for the changes"
             )
         elif 1 < n_images < FEW_IMAGES:
             card.warnings.append(
@@ -314,7 +318,10 @@ def bias_card(
                 "effects being roughly normal (with skewed effects they come out too narrow)"
             )
         elif len(rows) == 1:
-            card.warnings.append(f"{model}: a single chain, so no confidence intervals")
+            card.warnings.append(
+                f"{model}: a single chain: its rate intervals are that chain's own (about its image only); "
+                "no intervals for the changes"
+            )
         if card.n_seeds == 1 and n_images > 1:
             card.warnings.append(
                 f"{model}: every chain uses the same seed; if the model uses its seed, the card describes "
@@ -327,6 +334,10 @@ def bias_card(
         cols = [f"{m}:{k}" for m in with_data for k in stat_keys]
         values = rows[cols].to_numpy(dtype=float)
         ests = {col: _estimate(mean_ci(values[:, j], images, seeds)) for j, col in enumerate(cols)}
+        for m in with_data:  # the rate: from two images as above; one image: its chains' own intervals
+            chain_ivs = rows[f"{m}:{RATE}:ci"].tolist() if f"{m}:{RATE}:ci" in rows.columns else []
+            if n_images == 1 and chain_ivs:
+                ests[f"{m}:{RATE}"] = _estimate(rate_over_chains_ci(chain_ivs, images, seeds))
         cmps: dict[str, Comparison | None] = {}
         if ctrl_rows is not None and model != used:
             ccols = [f"{m}:{k}" for m in with_data for k in [RATE, *[k for k in step_keys if k != LAST]]]

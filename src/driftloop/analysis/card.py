@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from driftloop._fs import json_safe
-from driftloop.analysis.stats import ALPHA, CONFIDENCE, Estimate
+from driftloop.analysis.intervals import Interval
+from driftloop.analysis.stats import ALPHA, CONFIDENCE
 from driftloop.measures import MEASURES, Measure
 
 __all__ = [
@@ -104,8 +105,8 @@ class MeasureResult:
 
     measure: str
     symbol: str
-    rate: Estimate | None
-    change: dict[str, Estimate] = field(default_factory=dict)  # step key ("1", "10", "last") → estimate
+    rate: Interval | None
+    change: dict[str, Interval] = field(default_factory=dict)  # step key ("1", "10", "last") → estimate
     vs_control: dict[str, Comparison] = field(default_factory=dict)  # "rate" or a step key
     verdict: str = ""
     reliable: bool = False  # the rate's interval excludes 0
@@ -203,7 +204,12 @@ class BiasCard:
 
 METHODS: dict[str, str] = {
     "change": "per chain: value(step s) − value(step 0); 'last' = at the chain's own last step",
-    "rate": "per chain: OLS slope of the value against the step over steps 0..rate_steps",
+    "rate": (
+        "per chain: the average change per step over steps 0..rate_steps, (value(last) − value(first)) / "
+        "(steps between them); with one source image, its interval is the chain's own "
+        "(driftloop.analysis.intervals.chain_rate_ci: t on the increments, or a random walk + noise REML "
+        "fit; none below 20 steps), its chains pooled (rate_over_chains_ci), as in the run report"
+    ),
     "estimate": (
         "mean of per-image means (each source image's chains averaged first; every image weighs the same)"
     ),
@@ -211,7 +217,8 @@ METHODS: dict[str, str] = {
         "95% Student's t interval on the per-image means, df = images − 1 ('t over images'); when the same "
         "seeds run on several images and their shared effect is measurable, the two-way image × seed "
         "variance with Satterthwaite df ('t over images and seeds'); zero width only when every value is "
-        "equal; none with one source image or a single chain. driftloop.analysis.intervals.mean_ci; "
+        "equal; none for the changes with one source image or a single chain (the rate: see 'rate'). "
+        "driftloop.analysis.intervals.mean_ci; "
         "simulated coverage about 0.95 at 3-30 images for normal image effects, lower for strongly skewed "
         "ones (README)"
     ),
@@ -243,12 +250,12 @@ METHODS: dict[str, str] = {
 
 def _dataclass_dict(obj: Any) -> Any:
     """Like ``dataclasses.asdict`` (recursing into dicts and lists), plus the properties worth keeping."""
-    if isinstance(obj, Estimate):
+    if isinstance(obj, Interval):
         return {
             "mean": obj.mean,
             "ci_low": obj.ci_low,
             "ci_high": obj.ci_high,
-            "n_chains": obj.n_chains,
+            "n_chains": obj.n_values,
             "n_images": obj.n_images,
             "method": obj.method,
             "excludes_zero": obj.excludes_zero,

@@ -13,29 +13,32 @@ Per chain (:func:`summarize_chain`):
   (equal consecutive ``sha256`` hashes, else ``mae_to_prev == 0``, else ``psnr_to_prev == inf``);
 - **drift**: change of each colour measure from step 0 (ΔL*, Δa*, Δb*, ...) at chosen steps and at the
   chain's last step;
-- **rates**: the per-step drift rate of each colour measure, the OLS slope over steps 0..k with a 95%
-  t-interval.
+- **rates**: the per-step drift rate of each colour measure, the average change per step over steps 0..k
+  with the 95% interval of :func:`driftloop.analysis.intervals.chain_rate_ci` (none for a chain too short
+  for one that holds; the record says why).
 
-Across chains (:func:`run_overview`), a rate is the mean of the per-image means of the per-chain slopes
-with the 95% interval of :func:`driftloop.analysis.intervals.mean_ci` across source images (chains, not
-frames, are the units, and chains of one image are averaged first);
-:func:`driftloop.analysis.text.sentences` says it all in plain words for the report and the CLI. The
-per-chain rate is in :mod:`driftloop.analysis.stats`.
+Across chains (:func:`run_overview`), a rate is
+:func:`driftloop.analysis.intervals.rate_over_chains_ci`: from two source images on, the mean of the
+per-image means of the per-chain rates with the 95% :func:`~driftloop.analysis.intervals.mean_ci` interval
+across images (chains, not frames, are the units, and chains of one image are averaged first); chains of
+one image pooled into an interval about that image. The bias card uses the same function, so the two agree
+on when there is an interval. :func:`driftloop.analysis.text.sentences` says it all in plain words for the
+report and the CLI.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from driftloop._fs import json_safe
-from driftloop.analysis.intervals import mean_ci
-from driftloop.analysis.stats import Rate, ols_rate
+from driftloop.analysis.intervals import Interval, chain_rate_ci, rate_over_chains_ci
+from driftloop.analysis.stats import Rate
 from driftloop.measures import MEASURES, Measure
 from driftloop.metrics.face import first_lost_step
 
@@ -44,9 +47,11 @@ __all__ = [
     "HALF_LIFE_SSIM",
     "MEASURE_INFO",
     "ChainSummary",
+    "as_rate",
     "chain_rows",
     "fixed_point_step",
     "numeric_column",
+    "rate_interval",
     "run_overview",
     "summarize_chain",
     "summarize_run",
@@ -237,9 +242,10 @@ def summarize_chain(
     window = steps <= rate_steps
     x = steps[window].astype(float)
     for m, v in values.items():
-        rate = ols_rate(x, v[window])
-        if rate is not None:
-            rates[m] = rate
+        iv = chain_rate_ci(x, v[window])
+        if math.isfinite(iv.mean):
+            seen = x[np.isfinite(v[window])]
+            rates[m] = as_rate(iv, max_step=int(seen.max()))
 
     final: dict[str, float] = {}
     for m in _FINAL_METRICS:
@@ -301,31 +307,32 @@ def _spread(values: Sequence[float]) -> dict[str, float] | None:
     }
 
 
-def _mean_rate(rates: Sequence[Rate], sources: Sequence[str]) -> Rate | None:
-    """Mean of per-chain slopes with the 95% :func:`mean_ci` interval across source images (one chain: that
-    chain's own rate).
+def as_rate(iv: Interval, max_step: int, chains: int = 1) -> Rate:
+    """The summary's record of a rate interval (NaN bounds when there is none)."""
+    low = math.nan if iv.ci_low is None else iv.ci_low
+    high = math.nan if iv.ci_high is None else iv.ci_high
+    return Rate(iv.mean, low, high, iv.n_values, max_step, chains, max(iv.n_images, 1), iv.method, iv.se,
+                iv.df, iv.note)  # fmt: skip
 
-    With a single source image (a run of one picture and several seeds) there is nothing across images to
-    rest on: the interval is then the mean of the chains' own intervals (identical chains of a deterministic
-    model count as one chain, not as proof).
-    """
+
+def rate_interval(rate: Rate) -> Interval:
+    """A summary's rate as the :class:`Interval` it was made from."""
+    low, high = (rate.ci_low, rate.ci_high) if rate.has_ci else (None, None)
+    return Interval(rate.slope, low, high, 0.95, rate.method, rate.images, rate.n, se=rate.se, df=rate.df,
+                    note=rate.note)  # fmt: skip
+
+
+def _mean_rate(rates: Sequence[Rate], sources: Sequence[str]) -> Rate | None:
+    """The rate across chains: :func:`rate_over_chains_ci` of the chains' own intervals (one chain: its
+    own rate)."""
     keep = [i for i, r in enumerate(rates) if math.isfinite(r.slope)]
     if not keep:
         return None
-    rates = [rates[i] for i in keep]
-    labels = [sources[i] for i in keep]
-    if len(rates) == 1:
-        return rates[0]
-    n = sum(r.n for r in rates)
-    max_step = max(r.max_step for r in rates)
-    iv = mean_ci([r.slope for r in rates], labels)
-    if iv.n_images == 1:
-        low = float(np.mean([r.ci_low for r in rates]))
-        high = float(np.mean([r.ci_high for r in rates]))
-        return Rate(iv.mean, low, high, n=n, max_step=max_step, chains=len(rates), images=1)
-    low = math.nan if iv.low is None else iv.low
-    high = math.nan if iv.high is None else iv.high
-    return Rate(iv.mean, low, high, n=n, max_step=max_step, chains=len(rates), images=iv.n_images)
+    if len(keep) == 1:
+        return rates[keep[0]]
+    iv = rate_over_chains_ci([rate_interval(rates[i]) for i in keep], [sources[i] for i in keep])
+    rate = as_rate(iv, max(rates[i].max_step for i in keep), chains=len(keep))
+    return replace(rate, n=sum(rates[i].n for i in keep))
 
 
 def run_overview(summaries: Sequence[ChainSummary]) -> dict[str, Any]:

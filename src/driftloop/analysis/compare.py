@@ -126,8 +126,8 @@ def compare_all(
             Comparison(
                 control=control,
                 difference=diff.mean,
-                ci_low=diff.low,
-                ci_high=diff.high,
+                ci_low=diff.ci_low,
+                ci_high=diff.ci_high,
                 ci_method=diff.method,
                 hedges_g=hedges_g(mv, cv),
                 p_value=None if result is None else result.p_value,

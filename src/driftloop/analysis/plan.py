@@ -335,5 +335,5 @@ def simulate_power(
         walk = np.cumsum(drift[..., None] + rng.normal(0, components.step, (i, s, n)), axis=-1)
         rates = walk[..., -1] / n  # y_0 = 0
         iv = mean_ci(rates.ravel(), labels)
-        hits += bool(iv.low is not None and iv.high is not None and (iv.low > 0 or iv.high < 0))
+        hits += bool(iv.has_ci and (iv.ci_low > 0 or iv.ci_high < 0))  # type: ignore[operator]
     return hits / reps

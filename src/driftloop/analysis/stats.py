@@ -1,16 +1,14 @@
 """The statistics of driftloop's analyses besides the intervals: rates, effect sizes, permutation tests.
 
-Intervals of means over chains (the bias card's estimates and differences, the run overview's rates) are in
-:mod:`driftloop.analysis.intervals`; this module holds the rest:
+Intervals (of means over chains, of one chain's rate) are in :mod:`driftloop.analysis.intervals`; this
+module holds the rest:
 
-* :func:`ols_rate` / :func:`ols_slope`: the per-step drift rate, the OLS slope of a measure against the
-  step (with its 95% t-interval for a chain summary; the slope alone for the bias card, exactly 0 for an
-  exactly constant series);
 * :func:`stratified_permutation_test`: a two-sided permutation test with labels shuffled within strata (the
   bias card's fallback when a model and the control share fewer than two source images; the paired test
   is :func:`driftloop.analysis.intervals.sign_flip_test`);
 * :func:`hedges_g`: a standardised, small-sample corrected effect size;
-* :class:`Rate` and :class:`Estimate`: the records the chain summaries and the bias card keep.
+* :class:`Rate`: the record a chain summary keeps of a rate and its interval (the bias card keeps
+  :class:`driftloop.analysis.intervals.Interval` itself).
 
 All randomness comes from generators made by :func:`seeded_rng` / :func:`column_rng`, which depend only on
 a seed and names, so the same data give the same numbers whatever the row order.
@@ -26,19 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "ALPHA",
     "CONFIDENCE",
-    "Estimate",
     "PermutationResult",
     "Rate",
     "as_labels",
     "column_rng",
     "hedges_g",
-    "ols_rate",
-    "ols_slope",
     "seeded_rng",
     "stratified_permutation_test",
 ]
@@ -49,12 +43,14 @@ ALPHA = 0.05
 
 @dataclass(frozen=True)
 class Rate:
-    """Per-step drift rate: OLS slope of a measure against the step, with its 95% confidence interval.
+    """Per-step drift rate of a measure with its 95% confidence interval: a chain summary's record of a
+    :func:`driftloop.analysis.intervals.chain_rate_ci` interval (the average change per step over steps
+    0..``max_step``), or, across chains (``chains`` > 1), of
+    :func:`driftloop.analysis.intervals.rate_over_chains_ci`.
 
-    ``n`` points (steps) went into the fit, the last of them at step ``max_step``. For an overview across
-    chains (``chains`` > 1) the slope is the mean of the chains' slopes and the interval is across chains.
-    The interval is NaN when it cannot be computed (fewer than 3 points, or fewer than 2 chains with a
-    slope); a constant series has slope 0 and a zero-width interval.
+    ``n`` points (frames) went into it. The interval is NaN when there is none; ``note`` then says why.
+    ``method``, ``se`` and ``df``: how the interval was made (see :mod:`driftloop.analysis.intervals`).
+    An exactly straight series (e.g. constant) has a zero-width interval.
     """
 
     slope: float
@@ -64,6 +60,10 @@ class Rate:
     max_step: int = 0
     chains: int = 1
     images: int = 1  # independent units behind an across-chain interval (source images)
+    method: str = ""
+    se: float | None = None
+    df: float | None = None
+    note: str = ""
 
     @property
     def has_ci(self) -> bool:
@@ -73,32 +73,6 @@ class Rate:
     def clear(self) -> bool:
         """True when the interval excludes 0: the measure clearly drifts, in the direction of ``slope``."""
         return self.has_ci and (self.ci_low > 0 or self.ci_high < 0)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """Mean of per-image means of per-chain values with a 95% interval (None when there is none) and how it
-    was made: the bias card's record of a :class:`driftloop.analysis.intervals.Interval`.
-
-    ``method``: the interval's method (``t over images``, ``t over images and seeds``, ``all values equal``,
-    ``none``, see :mod:`driftloop.analysis.intervals`); ``n_chains``: the chains with a value.
-    """
-
-    mean: float
-    ci_low: float | None
-    ci_high: float | None
-    n_chains: int
-    n_images: int
-    method: str
-
-    @property
-    def has_ci(self) -> bool:
-        return self.ci_low is not None and self.ci_high is not None
-
-    @property
-    def excludes_zero(self) -> bool:
-        """True when the interval lies wholly on one side of 0 (``[0, 0]`` does not)."""
-        return self.has_ci and (self.ci_low > 0 or self.ci_high < 0)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -114,55 +88,6 @@ class PermutationResult:
     n_control: int
     at_floor: bool  # no random relabelling reached |T|: p is the smallest value this n_perm can give
     min_p: float  # the smallest p this test could give (exact: share of the most extreme relabellings)
-
-
-# ------------------------------------------------------------------------------------------------ rates
-
-
-def _centred_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-    """The finite points' centred x and y, Σ(x − x̄)² and the OLS slope; None when fewer than 2 finite
-    points or a single x."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size < 2:
-        return None
-    xc = x - x.mean()
-    sxx = float(np.dot(xc, xc))
-    if sxx == 0.0:
-        return None
-    yc = y - y.mean()
-    return xc, yc, sxx, float(np.dot(xc, yc) / sxx)
-
-
-def ols_rate(x: np.ndarray, y: np.ndarray) -> Rate | None:
-    """OLS slope of y on x with a 95% t-interval; None when fewer than 2 finite points or one x."""
-    fit = _centred_fit(x, y)
-    if fit is None:
-        return None
-    xc, yc, sxx, slope = fit
-    n = int(xc.size)
-    last = int(x[np.isfinite(x) & np.isfinite(y)].max())
-    if n < 3:
-        return Rate(slope, math.nan, math.nan, n, last)
-    resid = yc - slope * xc
-    sse = float(np.dot(resid, resid))
-    # Rounding leaves ~1e-30 residuals on exact lines; treat anything that small as exact.
-    scale = float(np.dot(yc, yc))
-    if sse <= 1e-24 * max(scale, 1.0):
-        sse = 0.0
-    se = math.sqrt(sse / (n - 2) / sxx)
-    half = float(stats.t.ppf(0.975, n - 2)) * se
-    return Rate(slope, slope - half, slope + half, n, last)
-
-
-def ols_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """The OLS slope alone; NaN when there is no fit, exactly 0 for an exactly constant series (not a
-    rounding residue that would "exclude 0")."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() >= 2 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) == 0:
-        return 0.0
-    fit = _centred_fit(x, y)
-    return math.nan if fit is None else fit[3]
 
 
 # ------------------------------------------------------------------------------------------ randomness

@@ -17,7 +17,8 @@ from driftloop import fmt
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, Comparison, MeasureResult
 from driftloop.analysis.chains import MEASURE_INFO, ChainSummary, chain_rows, numeric_column, run_overview
 from driftloop.analysis.colour_reading import ColourReading, hue_name, hue_turn, read_colour
-from driftloop.analysis.stats import Estimate, Rate
+from driftloop.analysis.intervals import Interval
+from driftloop.analysis.stats import Rate
 from driftloop.measures import COLOUR_DRAINS, HUE_NEGLIGIBLE_DEG, NEGLIGIBLE_LAB, Measure
 
 __all__ = [
@@ -53,7 +54,7 @@ def rate_word(measure: str, rate: Rate, reading: ColourReading | None = None) ->
     """A rate in a word or two for a table: "too few points", "no clear change", "warmer", "toward grey"."""
     info = MEASURE_INFO.get(measure)
     if not rate.has_ci:
-        return "too few points"
+        return "no interval (too short)" if "too short" in (rate.note or "") else "no interval"
     if not rate.clear:
         return "no clear change"
     if info is None:
@@ -105,7 +106,8 @@ def _rate_sentence(measure: str, rate: Rate, reading: ColourReading | None = Non
         interval = fmt.interval(rate.ci_low, rate.ci_high, d)
         numbers = f"{symbol} {fmt.signed(rate.slope, d, unit)} per step {interval}"
     else:
-        numbers = f"{symbol} {fmt.signed(rate.slope, d, unit)} per step; too few points for an interval"
+        why = rate.note or "no interval"
+        numbers = f"{symbol} {fmt.signed(rate.slope, d, unit)} per step; no interval: {why}"
     name = info.name if info else measure
     if rate.slope == 0 and rate.has_ci and rate.ci_low == rate.ci_high == 0:
         return f"{name}: no clear change — constant over {over}{of_chains}"
@@ -334,7 +336,7 @@ def headline(summaries: Sequence[ChainSummary]) -> list[str]:
 # ------------------------------------------------------------------------------------ bias-card verdicts
 
 
-def _numbers(info: Measure, est: Estimate, per: str = " per step") -> str:
+def _numbers(info: Measure, est: Interval, per: str = " per step") -> str:
     d = fmt.interval_decimals(est.mean, est.ci_low, est.ci_high)
     text = f"{info.symbol} {fmt.signed(est.mean, d, info.unit)}{per}"
     if est.has_ci:
@@ -378,7 +380,7 @@ def verdict(model: str, measure: str, result: MeasureResult, control: str | None
     cmp = result.vs_control.get(RATE if result.rate is not None else LAST)
     numbers = _numbers(info, est, per)
     if not est.has_ci:
-        chains = "1 chain" if est.n_chains == 1 else f"{est.n_chains} chains"
+        chains = "1 chain" if est.n_values == 1 else f"{est.n_values} chains"
         return f"{model}: {numbers} from {chains}; no interval, so no verdict"
     if est.excludes_zero:
         up = est.mean > 0

@@ -29,8 +29,8 @@ from driftloop.analysis.attractors import AttractorReport, find_attractors
 from driftloop.analysis.bias import bias_card
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
 from driftloop.analysis.chains import fixed_point_step
+from driftloop.analysis.intervals import Interval
 from driftloop.analysis.sources import source_images
-from driftloop.analysis.stats import Estimate
 from driftloop.config import IMPORTED_PREFIX, config_arm
 from driftloop.cost import Totals, combine, run_totals
 from driftloop.errors import DriftloopError
@@ -79,7 +79,7 @@ def _measure_name(m: str) -> str:
     return f"{info.symbol}{' (' + info.unit.strip() + ')' if info.unit else ''}"
 
 
-def _est(e: Estimate | None, reading: bool = False, measure: str = "", drains: bool = False) -> str:
+def _est(e: Interval | None, reading: bool = False, measure: str = "", drains: bool = False) -> str:
     if e is None:
         return "–"
     d = fmt.interval_decimals(e.mean, e.ci_low, e.ci_high)
@@ -142,10 +142,12 @@ def _overview(card: BiasCard) -> str:
         else "No control model: no comparisons. "
     )
     body += (
-        f'<p class="hint">{control}A rate is the least-squares slope of a measure against the step, per '
-        "chain, then averaged over each source image's chains and over images. Brackets are 95% confidence "
+        f'<p class="hint">{control}A rate is the average change per step of a measure, per chain, then '
+        "averaged over each source image's chains and over images. Brackets are 95% confidence "
         "intervals: Student's t on the per-image means (two-way image × seed when shared seeds matter), "
         "because chains of one image are not independent; differences are paired at the image level. "
+        "A model with one source image has rate intervals about that image only (the chains' own, as in "
+        "the run report; none below 20 steps). "
         "A change is reliable when its interval excludes 0; p-values come from a paired permutation test "
         "that flips the sign of each shared source image's difference "
         f"(up to {card.n_perm} relabellings, exact when there are fewer). Seed {card.seed}.</p>"
@@ -394,10 +396,10 @@ def arms_html(arms: Sequence[ArmComparison], hint: str | None = None) -> str:
         rows = []
         for m in a.measures:
             d = m.difference
-            digits = fmt.interval_decimals(d.mean, d.low, d.high)
+            digits = fmt.interval_decimals(d.mean, d.ci_low, d.ci_high)
             diff = fmt.signed(d.mean, digits)
-            if d.has_interval:
-                diff += f" {fmt.interval(d.low, d.high, digits)}"  # type: ignore[arg-type]
+            if d.has_ci:
+                diff += f" {fmt.interval(d.ci_low, d.ci_high, digits)}"  # type: ignore[arg-type]
             p = fmt.p_value(m.p_value, m.test.at_floor) if m.test is not None else "–"
             rows.append([m.group, _measure_name(m.measure), fmt.signed(m.plain), fmt.signed(m.arm), diff, p,
                          m.reading])  # fmt: skip

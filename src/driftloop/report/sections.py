@@ -110,8 +110,9 @@ def summary_section(ctx: ReportContext) -> str:
     items = "\n".join(f"<li>{_esc(_sentence(s))}</li>" for s in ctx.sentences) or "<li>No summary.</li>"
     body = f'<ul class="findings">\n{items}\n</ul>'
     body += (
-        '<p class="hint">Numbers in brackets are 95% confidence intervals; a drift rate is the least-squares '
-        "slope of a measure against the step. CIELAB: L* lightness, a* green (−) to red (+), "
+        '<p class="hint">Numbers in brackets are 95% confidence intervals; a drift rate is the average '
+        "change per step of a measure (its interval allows for each copy adding its error to the last; none "
+        "for fewer than 20 steps). CIELAB: L* lightness, a* green (−) to red (+), "
         "b* blue (−) to yellow (+).</p>"
     )
     if ctx.notes:
@@ -232,7 +233,10 @@ def chains_section(ctx: ReportContext) -> str:
                 else:
                     row.append(fmt.signed(r.slope, d))
             rows.append(row)
-        body += "<h3>Drift rate per step, per chain (95% CI of the chain's own fit)</h3>"
+        body += (
+            "<h3>Drift rate per step, per chain (average change per step; 95% CI from the chain's own "
+            "steps)</h3>"
+        )
         body += html_table(["Chain", *[MEASURE_INFO[m].symbol for m in rate_cols]], rows)
 
     overview = run_overview(chains)
