@@ -188,7 +188,7 @@ def test_control_false_means_no_comparison_on_a_model_sweep(spec_dir: Path, tmp_
     assert run_cli("sweep", str(spec), "--no-render", "-q", "-w", str(ws)).returncode == 0
     card = json.loads(api.bias("nocontrol", ws)[1].read_text())
     assert card["settings"]["control"] is None and not any(m["is_control"] for m in card["models"])
-    assert {m["model"] for m in card["models"]} == {"jpeg", "webp"}
+    assert {m["model"] for m in card["models"]} == {"jpeg:quality=75", "webp:quality=80"}  # full specs
 
 
 def test_faces_true_holds_for_imported_arms(tmp_path: Path) -> None:

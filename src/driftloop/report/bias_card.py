@@ -482,7 +482,7 @@ def write_bias_card_for(
     df = _sweep_table(runs, chains, labels)
     if df.empty:
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
-    card = bias_card(df, control=spec_label(control) if control else None)
+    card = bias_card(df, control=spec_label(control) if isinstance(control, str) else control)
     patience = {run.id: run.run_config.patience for run in runs}
     fixed = {  # from the frames' hashes, whether or not the run stopped at the fixed point
         key: fixed_point_step(rows, patience[rows["run_id"].iloc[0]]) for key, rows in df.groupby("chain")
