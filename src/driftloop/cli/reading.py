@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from driftloop.cli.progress import ProgressDisplay
-from driftloop.cli.shell import Quiet, RunId, Workspace, app, console, parse_seeds, stdout_console
-from driftloop.config import DEFAULT_WORKSPACE
+from driftloop.cli.shell import Quiet, RunId, Workspace, app, console, stdout_console
+from driftloop.config import DEFAULT_WORKSPACE, parse_seeds
 from driftloop.errors import SpecError
 
 

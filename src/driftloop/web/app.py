@@ -27,7 +27,9 @@ from driftloop.cost.accounting import fmt_energy, fmt_seconds, fmt_usd
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES
+from driftloop.stabilizers import CHOICES as STABILIZERS
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, GalleryData
+from driftloop.web.estimate import form_estimate
 from driftloop.web.jobs import Jobs
 from driftloop.web.security import (
     CSRF_FIELD,
@@ -211,7 +213,9 @@ def create_app(
         )
 
     @app.get("/compare", response_class=HTMLResponse)
-    def compare_page(request: Request, c: list[str] | None = Query(None)) -> HTMLResponse:
+    def compare_page(
+        request: Request, c: list[str] | None = Query(None), step: int | None = None
+    ) -> HTMLResponse:
         picked = []
         for item in (c or [])[:MAX_COMPARE]:
             run_id, _, chain = item.rpartition(":")
@@ -223,7 +227,8 @@ def create_app(
                 raise HTTPException(404, "no such chain")
             picked.append((run, info))
         recent = data.runs(page=1, per_page=20).items
-        return page(request, "compare.html", picked=picked, recent=recent, plots=PLOTS, labels=LABELS)
+        return page(request, "compare.html", picked=picked, recent=recent, plots=PLOTS, labels=LABELS,
+                    step=step)  # fmt: skip
 
     @app.get("/sweeps/{name}", response_class=HTMLResponse)
     def sweep_page(request: Request, name: str) -> HTMLResponse:
@@ -250,7 +255,8 @@ def create_app(
 
     @app.get("/live", response_class=HTMLResponse)
     def live_page(request: Request) -> HTMLResponse:
-        running = data.runs(status="running", per_page=100).items
+        listed = data.runs(status="running", per_page=100).items
+        running = [r for r in listed if data.live_pid(r.id) is not None]  # a process advances it now
         return page(request, "live.html", running=running)
 
     # ---- frames and files --------------------------------------------------------------------------
@@ -278,6 +284,8 @@ def create_app(
     @app.get("/runs/{run_id}/download/{kind}")
     def download(run_id: str, kind: str, chain: int = 0) -> Response:
         run = detail_or_404(run_id)
+        if chain not in {c.chain for c in run.chains}:
+            raise HTTPException(404, "no such chain")
         path = data.download(run.id, kind, chain)
         if path is None and kind == "csv":
             path = data.write_csv(run.id)
@@ -319,7 +327,29 @@ def create_app(
     # ---- actions -----------------------------------------------------------------------------------
     @app.get("/new", response_class=HTMLResponse)
     def new_page(request: Request) -> HTMLResponse:
-        return page(request, "new.html", models=data.models(), images=data.input_images(), error=None)
+        return page(request, "new.html", models=data.models(), images=data.input_images(), error=None,
+                    stabilizers=STABILIZERS)  # fmt: skip
+
+    @app.post("/new/estimate", response_class=HTMLResponse)
+    async def new_estimate(
+        request: Request,
+        model: str = Form("taef2"),
+        steps: int = Form(101),
+        seeds: str = Form("0"),
+        size: int = Form(512),
+        stabilize: str = Form("none"),
+        picked: str = Form(""),
+        csrf: str | None = Form(None, alias=CSRF_FIELD),
+    ) -> HTMLResponse:
+        """The dry run of the form's settings (calls, cost, time), shown before the run is started."""
+        check_csrf(request, csrf)
+        image = data.input_images().get(picked)
+        if model.split(":", 1)[0] not in {m.name for m in data.models()}:
+            found = None
+        else:
+            found = await asyncio.to_thread(form_estimate, data.root, image, model, steps, seeds, size,
+                                            stabilize, max_pixels)  # fmt: skip
+        return page(request, "_estimate.html", estimate=found, model=model)
 
     @app.post("/new")
     async def new_run(
@@ -328,6 +358,7 @@ def create_app(
         steps: int = Form(101),
         seeds: str = Form("0"),
         size: int = Form(512),
+        stabilize: str = Form("none"),
         picked: str = Form(""),
         render: bool = Form(False),
         image: UploadFile | None = File(None),
@@ -339,6 +370,8 @@ def create_app(
                 raise DriftloopError("steps must be 1..10000 and size 8..4096 pixels")
             if not re.fullmatch(r"[0-9,\- ]{1,200}", seeds):
                 raise DriftloopError(f"seeds {seeds!r}: expected whole numbers like 1,2,3 or a range 0-4")
+            if stabilize not in STABILIZERS:
+                raise DriftloopError(f"stabilizer {stabilize!r}: choose one of {', '.join(STABILIZERS)}")
             known = {m.name for m in data.models()}
             if model.split(":", 1)[0] not in known:
                 raise DriftloopError(f"model {model!r} is not one this machine knows")
@@ -353,8 +386,8 @@ def create_app(
                 raise DriftloopError("choose an image: upload one or pick one already in the workspace")
         except DriftloopError as exc:
             return page(request, "new.html", 400, models=data.models(), images=data.input_images(),
-                        error=str(exc))  # fmt: skip
-        job = jobs.start_run(path, model, steps, seeds.replace(" ", ""), size, render)
+                        error=str(exc), stabilizers=STABILIZERS)  # fmt: skip
+        job = jobs.start_run(path, model, steps, seeds.replace(" ", ""), size, render, stabilize)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     @app.post("/runs/{run_id}/stop")

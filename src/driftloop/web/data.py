@@ -126,6 +126,7 @@ class RunDetail:
     usd: float
     energy_wh: float
     downloads: dict[str, bool] = field(default_factory=dict)  # kind -> file present (chain 0 for per-chain)
+    chain_downloads: dict[int, list[str]] = field(default_factory=dict)  # chain -> per-chain kinds present
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,8 @@ class GalleryData:
             size=int(row.config.get("size", 0)), created_at=row.created_at, error=row.error, chains=chains,
             settings=clean_settings(row.config), usd=total.usd, energy_wh=total.energy_wh,
             downloads={k: self.download(run_id, k, 0) is not None for k in DOWNLOADS},
+            chain_downloads={c.chain: [k for k, (_, per) in DOWNLOADS.items()
+                                       if per and self.download(run_id, k, c.chain)] for c in chains},
         )  # fmt: skip
 
     def status(self, run_id: str) -> str | None:
