@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftloop import sweep as sweeps
+from driftloop.analysis.columns import chain_columns
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start, storage_guard
@@ -79,7 +80,10 @@ class Run(RunView):
         self, progress: Callable[[int, int], None] | None = None, perceptual: bool | None = None
     ) -> int:
         """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics added)."""
-        return recompute(self, progress, perceptual)
+        measured = recompute(self, progress, perceptual)
+        df = self.dataframe()
+        self.store.set_chain_summaries(self.id, chain_columns(df, summarize(self, df)))  # the table's numbers
+        return measured
 
     def summary(self, df: Any = None) -> list[ChainSummary]:
         """One summary per chain: half-life, first fixed point (over the run's ``patience``), colour drift

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
+from driftloop.analysis.columns import chain_columns
 from driftloop.analysis.text import sentences
 from driftloop.cost import COST_BY_HEADERS, Totals, cost_rows_by, cost_rows_for_report, run_totals
 from driftloop.provenance import host, versions
@@ -66,6 +67,7 @@ def write_run_report(run: RunView, path: Path | None = None) -> Path:
     df = run.dataframe()
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
+    run.store.set_chain_summaries(run.id, chain_columns(df, summaries))  # the gallery's table reads these
     chains = run.chains()
     first = run.path / "contact_sheet.png"
     last_chain = chains[0] if chains else None

@@ -451,6 +451,23 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
 
+    def set_chain_summaries(self, run_id: str, rows: dict[int, dict[str, float | None]]) -> None:
+        """Replace a run's stored per-chain summary numbers ({chain: {name: value}}), in one transaction."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM chain_summaries WHERE run_id = ?", (run_id,))
+            db.executemany(
+                "INSERT INTO chain_summaries(run_id, chain, name, value) VALUES (?, ?, ?, ?)",
+                [(run_id, c, k, v) for c, values in rows.items() for k, v in values.items()],
+            )
+
+    def chain_summaries(self, run_id: str) -> dict[int, dict[str, float | None]]:
+        """A run's stored per-chain summary numbers, by chain (empty before its first report)."""
+        out: dict[int, dict[str, float | None]] = {}
+        rows = self._query("SELECT chain, name, value FROM chain_summaries WHERE run_id = ?", (run_id,))
+        for r in rows:
+            out.setdefault(r["chain"], {})[r["name"]] = r["value"]
+        return out
+
     # ---- sweeps ------------------------------------------------------------------------------------
     def save_sweep(self, name: str, spec: dict[str, Any]) -> None:
         """Record what a sweep asks for (models, control, inputs, seeds, ...); the latest spec wins."""

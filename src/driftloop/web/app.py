@@ -23,12 +23,14 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
+from driftloop.analysis.columns import column_choices
+from driftloop.analysis.text import fmt_number
 from driftloop.cost.accounting import fmt_energy, fmt_seconds, fmt_usd
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES
 from driftloop.stabilizers import CHOICES as STABILIZERS
-from driftloop.web.data import DOWNLOADS, RUN_STATUSES, GalleryData
+from driftloop.web.data import DOWNLOADS, RUN_STATUSES, STATUS_WORDS, GalleryData
 from driftloop.web.estimate import form_estimate
 from driftloop.web.jobs import Jobs
 from driftloop.web.security import (
@@ -40,6 +42,7 @@ from driftloop.web.security import (
     Guard,
     without_token,
 )
+from driftloop.web.table import PER_PAGE_CHOICES, read_view
 from driftloop.web.thumbs import THUMB_SIZES, thumbnail
 from driftloop.web.uploads import save_upload
 
@@ -71,7 +74,8 @@ def _signed(value: Any, digits: int = 3) -> str:
 
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
-    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds, signed=_signed)
+    templates.env.filters.update(when=_when, usd=fmt_usd, wh=fmt_energy, seconds=fmt_seconds, signed=_signed,
+                                 num=lambda v: "–" if v is None else fmt_number(v))  # fmt: skip
     return templates
 
 
@@ -172,6 +176,29 @@ def create_app(
         filters = {"model": model, "sweep": sweep, "status": status}
         name = "_runs_table.html" if request.headers.get("hx-request") else "runs.html"
         return page(request, name, listing=listing, filters=filters)
+
+    @app.get("/chains", response_class=HTMLResponse)
+    def chains_page(
+        request: Request,
+        col: list[str] | None = Query(None),
+        sort: str = "-created",
+        model: str = "",
+        sweep: str = "",
+        status: str = "",
+        where: list[str] | None = Query(None),
+        page_no: int = Query(1, alias="page"),
+        per_page: int = PER_PAGE_CHOICES[1],
+    ) -> HTMLResponse:
+        """Every chain as a table: number columns of the vocabulary, sorted and filtered in the store."""
+        try:
+            view, query = read_view(col or [], sort, model, sweep, status, where or [], page_no, per_page,
+                                    STATUS_WORDS)  # fmt: skip
+        except DriftloopError as exc:
+            raise HTTPException(400, str(exc)) from None
+        listing = data.runs(per_page=1)  # the models and sweeps the filters offer
+        return page(request, "chains.html", view=view, table=data.chain_table(query),
+                    choices=column_choices(), models=listing.models, sweeps=listing.sweeps,
+                    per_page_choices=PER_PAGE_CHOICES)  # fmt: skip
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: str) -> HTMLResponse:

@@ -23,6 +23,7 @@ from driftloop.replicators import registry
 from driftloop.report.export import export
 from driftloop.report.run import summarize
 from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
+from driftloop.store.chain_table import ChainQuery, ChainTablePage, query_chains
 from driftloop.sweep import sweep_chains, sweep_runs
 
 RUN_STATUSES = ("running", "done", "stopped", "error")
@@ -34,6 +35,7 @@ _STATUS_GROUP = {  # the store's words for how a run ended, as the gallery group
     "budget": "stopped",
     "failed": "error",
 }
+STATUS_WORDS = {g: tuple(raw for raw, x in _STATUS_GROUP.items() if x == g) for g in RUN_STATUSES}
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
 DONE_CACHE_SIZE = 1024  # listing lines, chain data and markers of finished runs (they cannot change)
 DOWNLOADS = {  # kind -> (file name in the run folder; per chain)
@@ -324,6 +326,19 @@ class GalleryData:
         last = FrameRef(run_id, 0, rows[-1].step, rows[-1].sha256) if rows else None
         _, total = run_totals(handle)
         return first, last, total.usd, total.energy_wh
+
+    def chain_table(self, query: ChainQuery) -> ChainTablePage:
+        """A page of the chains table (numbers from the stored summaries, in SQL); statuses in the page's
+        words, a 'running' run whose process died reading 'stopped'."""
+        if not self.exists():
+            return ChainTablePage([], 0, 1, 1)
+        store = self._store()
+        found = query_chains(store, query)
+        rows = [
+            replace(r, status=_STATUS_GROUP.get(unlocked_status(store.run_dir(r.run_id), r.status), r.status))
+            for r in found.rows
+        ]
+        return replace(found, rows=rows)
 
     # ---- one run -----------------------------------------------------------------------------------
     def run(self, run_id: str) -> RunDetail | None:
