@@ -97,3 +97,14 @@ def test_links_keep_the_whole_view(client: TestClient) -> None:
 def test_bad_queries_say_what_is_wrong(client: TestClient, params: dict[str, str], said: str) -> None:
     answer = client.get("/chains", params=params)
     assert answer.status_code == 400 and said in answer.text
+
+
+def test_a_recompute_stores_the_numbers_again(gallery_ws: Path) -> None:
+    run = api.open_run(api.runs(gallery_ws)[-1].id, gallery_ws)
+    before = run.store.chain_summaries(run.id)
+    run.store.set_chain_summaries(run.id, {})
+    assert run.store.chain_summaries(run.id) == {}
+    run.recompute_metrics()
+    after = run.store.chain_summaries(run.id)
+    assert set(after) == {0, 1}
+    assert after[1]["ssim_to_origin.final"] == pytest.approx(before[1]["ssim_to_origin.final"], abs=1e-9)
