@@ -340,6 +340,15 @@ class GalleryData:
         ]
         return replace(found, rows=rows)
 
+    def metric_values(self, name: str, run_ids: list[str]) -> list[tuple[str, int, int, float | None]]:
+        """(run, chain, step, value) of one metric over some runs: the curves of a bundle."""
+        return self._store().metric_values(name, run_ids) if self.exists() and run_ids else []
+
+    def stabilizers(self, run_ids: list[str]) -> dict[str, str]:
+        """Each run's stabilizer (``none`` when it has none), from its stored settings."""
+        store = self._store()
+        return {r: str(store.get_run(r).config.get("stabilize") or "none") for r in run_ids}
+
     # ---- one run -----------------------------------------------------------------------------------
     def run(self, run_id: str) -> RunDetail | None:
         handle = self._handle(run_id)
