@@ -27,6 +27,7 @@ from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError
 from driftloop.importer import import_chain as importing
 from driftloop.measures import TABLE_ORDER
 from driftloop.metrics.recorder import recompute
+from driftloop.publish import build_site, parse_every, write_site
 from driftloop.render.plots import plot_run
 from driftloop.render.run import render_run
 from driftloop.replicators.base import Replicator
@@ -51,6 +52,7 @@ __all__ = [
     "estimate",
     "import_chain",
     "open_run",
+    "publish",
     "resume",
     "run",
     "runs",
@@ -176,6 +178,28 @@ def run(
     store = Store(workspace)
     run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done, engine=where)
     return _finish(Run(store, run_id), render)
+
+
+def publish(
+    targets: Sequence[str],
+    out: str | Path,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    frames: str = "every:1",
+    dry_run: bool = False,
+    log: Logger | None = None,
+) -> Path | None:
+    """Write runs and sweeps (``targets``: run ids or prefixes, sweep names) as a static site into ``out``;
+    ``frames`` ``every:N`` keeps every N-th step. The site's size is said (``log``) before it is written;
+    ``dry_run``: say it and write nothing. Returns the folder written (None on a dry run)."""
+    say = log or (lambda _msg: None)
+    site = build_site(workspace, list(targets), parse_every(frames))
+    say(f"site: {site.chains} chain(s), {site.frames} frame(s), {len(site.files)} files, "
+        f"{site.size / 1e6:.1f} MB{'' if dry_run else f' → {out}'}")  # fmt: skip
+    if dry_run:
+        return None
+    written = write_site(site, out)
+    say(f"open {Path(written).resolve() / 'index.html'}")
+    return written
 
 
 def estimate(

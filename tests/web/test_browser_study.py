@@ -60,3 +60,25 @@ def test_the_chains_table_sorts_filters_and_reopens_from_its_address(
     assert other.eval_on_selector_all("tr[data-chain]", "l => l.map(r => r.dataset.chain)") == kept
     assert other.input_value("select[name=sweep]") == "tiny"
     assert errors == [] and foreign == []
+
+
+def test_a_published_site_opens_from_file_with_no_request_leaving_it(
+    page: tuple[Page, list[str], list[str]], gallery_ws: Path, tmp_path: Path
+) -> None:
+    tab, errors, foreign = page
+    run = api.runs(gallery_ws)[-1].id
+    site = api.publish(["tiny", run], tmp_path / "site", gallery_ws, frames="every:2")
+    root = site.resolve().as_uri()
+    tab.goto(f"{root}/index.html")
+    assert tab.locator("tbody tr").count() == 6 and tab.locator("a[href^='cards/tiny']").count() == 1
+    tab.click(f"a[href='chains/{run}-1.html']")
+    tab.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    tab.fill("#slider", "1")
+    tab.dispatch_event("#slider", "input")
+    assert tab.text_content("#step") == "2" and tab.get_attribute("#frame", "src").endswith("/0002.webp")
+    tab.wait_for_function("() => document.getElementById('frame').naturalWidth > 0")
+    tab.screenshot(path=str(test_browser.ARTIFACTS / "published-chain.png"), full_page=True)
+    tab.goto(f"{root}/cards/tiny.html")
+    assert "bias card" in tab.inner_text("body").lower()
+    assert errors == []
+    assert foreign and all(url.startswith(root + "/") for url in foreign), foreign  # file:// of the site only
