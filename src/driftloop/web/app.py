@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -31,6 +31,7 @@ from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES, TABLE_ORDER
 from driftloop.stabilizers import CHOICES as STABILIZERS
+from driftloop.store.chain_table import ChainQuery
 from driftloop.web.bundles import GROUPINGS, MAX_CHAINS, build_bundle
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, STATUS_WORDS, GalleryData
 from driftloop.web.estimate import form_estimate
@@ -44,7 +45,7 @@ from driftloop.web.security import (
     Guard,
     without_token,
 )
-from driftloop.web.table import PER_PAGE_CHOICES, read_view
+from driftloop.web.table import PER_PAGE_CHOICES, TableView, read_view
 from driftloop.web.thumbs import THUMB_SIZES, thumbnail
 from driftloop.web.uploads import save_upload
 
@@ -180,19 +181,6 @@ def create_app(
         return page(request, name, listing=listing, filters=filters)
 
     def selection(
-        col: list[str] | None, sort: str, model: str, sweep: str, status: str, where: list[str] | None,
-        page_no: int = 1, per_page: int = PER_PAGE_CHOICES[1],
-    ):  # fmt: skip
-        """The chains table's view and store query of a request; a bad one is a 400 that names it."""
-        try:
-            return read_view(col or [], sort, model, sweep, status, where or [], page_no, per_page,
-                             STATUS_WORDS)  # fmt: skip
-        except DriftloopError as exc:
-            raise HTTPException(400, str(exc)) from None
-
-    @app.get("/chains", response_class=HTMLResponse)
-    def chains_page(
-        request: Request,
         col: list[str] | None = Query(None),
         sort: str = "-created",
         model: str = "",
@@ -201,56 +189,50 @@ def create_app(
         where: list[str] | None = Query(None),
         page_no: int = Query(1, alias="page"),
         per_page: int = PER_PAGE_CHOICES[1],
-    ) -> HTMLResponse:
+    ) -> tuple[TableView, ChainQuery]:
+        """The chains table's view and store query of a request (its query parameters); a bad one is a 400
+        that names it. The table, the bundles and their data read the same parameters through it."""
+        try:
+            return read_view(col or [], sort, model, sweep, status, where or [], page_no, per_page,
+                             STATUS_WORDS)  # fmt: skip
+        except DriftloopError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.get("/chains", response_class=HTMLResponse)
+    def chains_page(request: Request, picked: tuple = Depends(selection)) -> HTMLResponse:
         """Every chain as a table: number columns of the vocabulary, sorted and filtered in the store."""
-        view, query = selection(col, sort, model, sweep, status, where, page_no, per_page)
+        view, query = picked
         listing = data.runs(per_page=1)  # the models and sweeps the filters offer
         return page(request, "chains.html", view=view, table=data.chain_table(query),
                     choices=column_choices(), models=listing.models, sweeps=listing.sweeps,
                     per_page_choices=PER_PAGE_CHOICES)  # fmt: skip
 
-    def bundle_selection(
-        col: list[str] | None, sort: str, model: str, sweep: str, status: str, where: list[str] | None,
-        measure: str, by: str,
-    ):  # fmt: skip
+    def bundle_query(query: ChainQuery, measure: str, by: str) -> ChainQuery:
         """The chains table's selection (its filters; every match, not a page) for a bundle."""
         if measure not in MEASURES or by not in GROUPINGS:
             raise HTTPException(400, f"bundle of {measure!r} by {by!r}: a measure of the vocabulary, "
                                      f"grouped by {', '.join(GROUPINGS)}")  # fmt: skip
-        view, query = selection(col, sort, model, sweep, status, where)
-        return view, replace(query, columns=(), sort="run", per_page=MAX_CHAINS)
+        return replace(query, columns=(), sort="run", page=1, per_page=MAX_CHAINS)
 
     @app.get("/bundles", response_class=HTMLResponse)
     def bundles_page(
         request: Request,
-        col: list[str] | None = Query(None),
-        sort: str = "-created",
-        model: str = "",
-        sweep: str = "",
-        status: str = "",
-        where: list[str] | None = Query(None),
+        picked: tuple = Depends(selection),
         measure: str = "ssim_to_origin",
         by: str = "model",
     ) -> HTMLResponse:
         """Every selected chain's curve of a measure, grouped, with each group's mean and band."""
-        view, _query = bundle_selection(col, sort, model, sweep, status, where, measure, by)
+        view, query = picked
+        bundle_query(query, measure, by)
         measures = {m: LABELS.get(m, m) for m in TABLE_ORDER}
         return page(request, "bundles.html", view=view, measure=measure, by=by, measures=measures,
                     groupings=GROUPINGS, labels=LABELS, max_chains=MAX_CHAINS)  # fmt: skip
 
     @app.get("/bundles.json")
     def bundles_data(
-        col: list[str] | None = Query(None),
-        sort: str = "-created",
-        model: str = "",
-        sweep: str = "",
-        status: str = "",
-        where: list[str] | None = Query(None),
-        measure: str = "ssim_to_origin",
-        by: str = "model",
+        picked: tuple = Depends(selection), measure: str = "ssim_to_origin", by: str = "model"
     ) -> JSONResponse:
-        _view, query = bundle_selection(col, sort, model, sweep, status, where, measure, by)
-        table = data.chain_table(query)
+        table = data.chain_table(bundle_query(picked[1], measure, by))
         runs = list(dict.fromkeys(r.run_id for r in table.rows))
         stabilizers = data.stabilizers(runs) if by == "stabilizer" else {}
         bundle = build_bundle(table.rows, data.metric_values(measure, runs), by, stabilizers)
