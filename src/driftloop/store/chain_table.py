@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from driftloop.store.db import Store
 
@@ -85,15 +84,14 @@ def _sort_sql(sort: str, aliases: dict[str, str]) -> str:
 
 def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
     """One page of the chains ``query`` selects, sorted, with the numbers of its columns."""
-    names = list(dict.fromkeys([*query.columns, *(t.name for t in query.where), query.sort.lstrip("-")]))
-    names = [n for n in names if n not in BUILT_IN_SORTS]
-    aliases = {n: f"s{i}" for i, n in enumerate(names)}
+    key = query.sort.lstrip("-")
+    thresholds = list(dict.fromkeys(t.name for t in query.where))
+    aliases = {n: f"s{i}" for i, n in enumerate(dict.fromkeys([*thresholds, key])) if n not in BUILT_IN_SORTS}
     joins, args = [], []
-    for name, alias in aliases.items():
-        joins.append(
-            f"LEFT JOIN chain_summaries {alias} ON {alias}.run_id = c.run_id AND {alias}.chain = c.chain "
-            f"AND {alias}.name = ?"
-        )
+    for name, alias in aliases.items():  # a threshold's column: an inner join (no number never passes one)
+        kind = "JOIN" if name in thresholds else "LEFT JOIN"
+        on = f"{alias}.run_id = c.run_id AND {alias}.chain = c.chain AND {alias}.name = ?"
+        joins.append(f"{kind} chain_summaries {alias} ON {on}")
         args.append(name)
     where, wargs = [], []
     if query.model:
@@ -111,28 +109,31 @@ def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
             raise ValueError(f"not a threshold: {t.name} {t.op} {t.value}")
         where.append(f"{aliases[t.name]}.value {t.op} ?")
         wargs.append(t.value)
-    body = "FROM chains c JOIN runs r ON r.id = c.run_id " + " ".join(joins)
-    if where:
-        body += " WHERE " + " AND ".join(where)
-    all_args: tuple[Any, ...] = (*args, *wargs)
-    total = int(store._query(f"SELECT COUNT(*) {body}", all_args)[0][0])
+    filters = " WHERE " + " AND ".join(where) if where else ""
+    counted = [j for j, n in zip(joins, aliases, strict=True) if n in thresholds]  # the count needs no sort
+    count_args = [n for n in aliases if n in thresholds]
+    head = "FROM chains c JOIN runs r ON r.id = c.run_id "
+    count_sql = f"SELECT COUNT(*) {head}{' '.join(counted)}{filters}"
+    total = int(store._query(count_sql, (*count_args, *wargs))[0][0])
     per_page = max(1, query.per_page)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, query.page), pages)
-    shown = [f"{a}.value AS v_{a}" for a in aliases.values()]
     sql = (
-        "SELECT c.run_id, c.chain, r.model, r.status, c.input_path, c.seed, r.created_at"
-        + "".join(f", {s}" for s in shown)
-        + f" {body} ORDER BY {_sort_sql(query.sort, aliases)} LIMIT ? OFFSET ?"
+        "SELECT c.run_id, c.chain, r.model, r.status, c.input_path, c.seed, r.created_at "
+        f"{head}{' '.join(joins)}{filters} ORDER BY {_sort_sql(query.sort, aliases)} LIMIT ? OFFSET ?"
     )
-    found = store._query(sql, (*all_args, per_page, (page - 1) * per_page))
+    found = store._query(sql, (*args, *wargs, per_page, (page - 1) * per_page))
     last_sql = "SELECT step, sha256 FROM frames WHERE run_id = ? AND chain = ? ORDER BY step DESC LIMIT 1"
+    shown = list(dict.fromkeys([*query.columns, *aliases]))  # with the sort and threshold columns
+    values_sql = (f"SELECT name, value FROM chain_summaries WHERE run_id = ? AND chain = ? AND name IN "
+                  f"({', '.join('?' * len(shown))})")  # fmt: skip
     rows = []
-    for r in found:  # the page's rows only: one primary-key lookup each
+    for r in found:  # the page's rows only: primary-key lookups for its frame and its columns
         last = store._query(last_sql, (r["run_id"], r["chain"]))
+        got = dict(store._query(values_sql, (r["run_id"], r["chain"], *shown))) if shown else {}
         rows.append(
             ChainTableRow(r["run_id"], r["chain"], r["model"], r["status"], r["input_path"], r["seed"],
-                          r["created_at"], {n: r[f"v_{a}"] for n, a in aliases.items()},
+                          r["created_at"], {n: got.get(n) for n in shown},
                           (last[0]["step"], last[0]["sha256"]) if last else None)
         )  # fmt: skip
     return ChainTablePage(rows, total, page, pages)
