@@ -24,21 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import uvicorn
 from PIL import Image
 
 from bench_report import picture, report_times
+from bench_study import GalleryServer as Server
+from bench_study import run_all
 from driftloop import api
 from driftloop.store import FrameRow, Store
-from driftloop.web.app import create_app
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=40, help="timed requests per runs-page variant")
     p.add_argument("--seconds", type=float, default=4.0, help="duration of each frames/s measurement")
     p.add_argument("--json", type=Path, help="also write the numbers here")
+    study = "study: the chains table at --chains, bundles of 1,000 chains, publish (bench_study.py)"
+    p.add_argument("--part", choices=("all", "gallery", "study"), default="all", help=study)
+    p.add_argument("--chains", type=int, default=100_000, help="chains in the study part's table")
     return p.parse_args(argv)
 
 
@@ -82,30 +83,6 @@ def build(ws: Path, n_runs: int) -> str:
     print(f"  {n_runs} small runs written in {time.perf_counter() - t0:.1f} s")
     marker.write_text(json.dumps({"runs": n_runs, "chain_run": big.id}))
     return big.id
-
-
-class Server:
-    """The gallery on 127.0.0.1 in a thread, as ``driftloop serve`` runs it."""
-
-    def __init__(self, ws: Path) -> None:
-        self.app = create_app(ws)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -199,8 +176,17 @@ def frames_per_second(base: str, run_id: str, ws: Path, seconds: float) -> dict[
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"workspace {args.workspace}")
+    results: dict[str, object] = {}
+    if args.part in ("all", "study"):
+        study_ws = args.workspace.with_name(args.workspace.name + "-study")
+        results["study"] = run_all(study_ws, args.chains, args.requests, 100, 24)
+    if args.part == "study":
+        print(json.dumps(results, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        return
     run_id = build(args.workspace, args.runs)
-    results: dict[str, object] = {"runs": args.runs + 1, "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
+    results.update({"runs": args.runs + 1, "cpus": os.cpu_count(), "load": os.getloadavg()[0]})
     results.update(report_times(api.open_run(run_id, args.workspace)))
     server = Server(args.workspace)
     with server as base:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftloop import sweep as sweeps
+from driftloop.analysis.columns import chain_columns
 from driftloop.archive import ArchiveImport, is_archive
 from driftloop.archive import import_archive as importing_archive
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
@@ -37,6 +38,7 @@ from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError
 from driftloop.importer import import_chain as importing
 from driftloop.measures import TABLE_ORDER
 from driftloop.metrics.recorder import recompute
+from driftloop.publish import build_site, parse_every, write_site
 from driftloop.render.plots import plot_run
 from driftloop.render.run import render_run
 from driftloop.replicators.base import Replicator
@@ -67,6 +69,7 @@ __all__ = [
     "is_archive",
     "open_run",
     "plan",
+    "publish",
     "resume",
     "run",
     "runs",
@@ -102,7 +105,10 @@ class Run(RunView):
     ) -> int:
         """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics or face
         measures added)."""
-        return recompute(self, progress, perceptual, faces)
+        measured = recompute(self, progress, perceptual, faces)
+        df = self.dataframe()
+        self.store.set_chain_summaries(self.id, chain_columns(df, summarize(self, df)))  # the table's numbers
+        return measured
 
     def summary(self, df: Any = None) -> list[ChainSummary]:
         """One summary per chain: half-life, first fixed point (over the run's ``patience``), colour drift
@@ -195,6 +201,28 @@ def run(
     store = Store(workspace)
     run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done, engine=where)
     return _finish(Run(store, run_id), render, log)
+
+
+def publish(
+    targets: Sequence[str],
+    out: str | Path,
+    workspace: str | Path = DEFAULT_WORKSPACE,
+    frames: str = "every:1",
+    dry_run: bool = False,
+    log: Logger | None = None,
+) -> Path | None:
+    """Write runs and sweeps (``targets``: run ids or prefixes, sweep names) as a static site into ``out``;
+    ``frames`` ``every:N`` keeps every N-th step. The site's size is said (``log``) before it is written;
+    ``dry_run``: say it and write nothing. Returns the folder written (None on a dry run)."""
+    say = log or (lambda _msg: None)
+    site = build_site(workspace, list(targets), parse_every(frames))
+    say(f"site: {site.chains} chain(s), {site.frames} frame(s), {len(site.files)} files, "
+        f"{site.size / 1e6:.1f} MB{'' if dry_run else f' → {out}'}")  # fmt: skip
+    if dry_run:
+        return None
+    written = write_site(site, out)
+    say(f"open {Path(written).resolve() / 'index.html'}")
+    return written
 
 
 def estimate(

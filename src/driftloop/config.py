@@ -9,6 +9,7 @@ shorter records of workspaces made before a key existed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,6 +26,21 @@ MIN_SIZE = 8
 
 IMPORTED_PREFIX = "imported:"  # the model of a run imported from copies made elsewhere
 ARM_SEPARATOR = " + stabilize="
+
+
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """``1,2,3`` or ``0-4`` (inclusive) or a mix of both."""
+    numbers: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
+        if not match:
+            raise SpecError(f"{option} {text!r}: expected whole numbers like 1,2,3 or a range like 0-4")
+        lo = int(match[1])
+        hi = int(match[2]) if match[2] is not None else lo
+        numbers += range(lo, hi + 1)
+    if not numbers:
+        raise SpecError(f"{option}: give at least one number")
+    return numbers
 
 
 def arm_label(model: str, stabilize: str | None = "none") -> str:

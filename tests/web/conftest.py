@@ -48,3 +48,38 @@ def gallery_ws(gallery_template: Path, tmp_path: Path) -> Path:
     ws = tmp_path / "gallery-ws"
     shutil.copytree(gallery_template, ws)
     return ws
+
+
+def synthetic_study(ws: Path, n_chains: int, n_steps: int, models: tuple[str, ...] = ("a", "b")) -> None:
+    """A workspace of ``n_chains`` chains with SSIM and b* rows over ``n_steps`` steps and their stored
+    summaries, written straight into the store (no frames): for views that read numbers only."""
+    import numpy as np
+
+    from driftloop.config import InputRef, RunConfig
+    from driftloop.cost import load_factors
+    from driftloop.store import Store
+
+    rng = np.random.default_rng(0)
+    store = Store(ws)
+    per_run = max(1, n_chains // len(models))
+    steps = np.arange(n_steps + 1)
+    for m, model in enumerate(models):
+        run = f"run-{model}"
+        chains = [(f"/in/img{c % 20}.png", f"h{c % 20}", c // 20) for c in range(per_run)]
+        inputs = tuple(InputRef(p, h) for p, h, _ in chains[:20])
+        cost = {"factors": load_factors().to_dict()}
+        config = RunConfig(
+            model, inputs, tuple(range(per_run // 20)), n_steps, 32, 32, cost=cost, sweep="big"
+        )
+        store.create_run(run, model, n_steps, config.to_dict(), {}, {}, {}, chains)
+        rates = 0.004 * (m + 1) + rng.normal(0, 0.001, per_run)
+        ssim = np.clip(1 - rates[:, None] * steps[None, :] + rng.normal(0, 0.01, (per_run, steps.size)), 0, 1)
+        b = (m + 1) * 0.05 * steps[None, :] + rng.normal(0, 0.3, (per_run, steps.size))
+        rows = [(c, int(s), {"ssim_to_origin": float(ssim[c, s]), "lab_b_mean": float(b[c, s])})
+                for c in range(per_run) for s in steps]  # fmt: skip
+        store.add_metrics(run, rows)
+        store.set_chain_summaries(run, {c: {"ssim_to_origin.final": float(ssim[c, -1]),
+                                            "lab_b_mean.change": float(b[c, -1] - b[c, 0])}
+                                        for c in range(per_run)})  # fmt: skip
+        store.set_run_status(run, "done")
+    store.close()

@@ -7,7 +7,7 @@ and the entry point; the verbs register themselves on import, in the order ``--h
 
 from __future__ import annotations
 
-from driftloop.cli import making, planning, reading  # noqa: F401  (registers the verbs)
+from driftloop.cli import making, planning, reading, sharing  # noqa: F401  (registers the verbs)
 from driftloop.cli.making import parse_crop
 from driftloop.cli.shell import app, main
 

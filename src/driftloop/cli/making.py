@@ -21,12 +21,11 @@ from driftloop.cli.shell import (
     Workspace,
     app,
     console,
-    parse_seeds,
     say_for,
     stdout_console,
     ws_flag,
 )
-from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
+from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE, parse_seeds
 from driftloop.errors import SpecError
 
 if TYPE_CHECKING:

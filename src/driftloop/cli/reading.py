@@ -14,17 +14,8 @@ from rich.table import Table
 
 from driftloop import fmt
 from driftloop.cli.progress import ProgressDisplay
-from driftloop.cli.shell import (
-    Quiet,
-    RunId,
-    Workspace,
-    app,
-    console,
-    parse_seeds,
-    print_path,
-    stdout_console,
-)
-from driftloop.config import DEFAULT_WORKSPACE
+from driftloop.cli.shell import Quiet, RunId, Workspace, app, console, print_path, stdout_console
+from driftloop.config import DEFAULT_WORKSPACE, parse_seeds
 from driftloop.errors import SpecError
 
 

@@ -6,7 +6,6 @@ Errors a user can cause print one line (no traceback) and exit non-zero, with th
 
 from __future__ import annotations
 
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.markup import escape
 from driftloop import __version__
 from driftloop._signals import as_worker
 from driftloop.config import DEFAULT_WORKSPACE
-from driftloop.errors import EXIT_CODES, AnimatedImageWarning, DriftloopError, SpecError
+from driftloop.errors import EXIT_CODES, AnimatedImageWarning, DriftloopError
 
 app = typer.Typer(
     name="driftloop",
@@ -75,21 +74,6 @@ def say_for(quiet: bool):
             console.print(escape(message), highlight=False)
 
     return say
-
-
-def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
-    """``1,2,3`` or ``0-4`` (inclusive) or a mix of both."""
-    numbers: list[int] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        match = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
-        if not match:
-            raise SpecError(f"{option} {text!r}: expected whole numbers like 1,2,3 or a range like 0-4")
-        lo = int(match[1])
-        hi = int(match[2]) if match[2] is not None else lo
-        numbers += range(lo, hi + 1)
-    if not numbers:
-        raise SpecError(f"{option}: give at least one number")
-    return numbers
 
 
 def stdout_console() -> Console:

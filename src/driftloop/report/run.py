@@ -13,6 +13,7 @@ from PIL import Image
 
 from driftloop._fs import json_safe, write_text_atomic
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_run
+from driftloop.analysis.columns import chain_columns
 from driftloop.analysis.text import sentences
 from driftloop.config import arm_label, made_by
 from driftloop.cost import (
@@ -134,6 +135,7 @@ def _write_run_report(run: RunView, path: Path | None, video: Path | None) -> Pa
     df = run.dataframe()
     summaries = summarize(run, df)
     write_summary_json(run, summaries)
+    run.store.set_chain_summaries(run.id, chain_columns(df, summaries))  # the gallery's table reads these
     chains = run.chains()
     model = _model_line(run)
     first = run.path / "contact_sheet.png"

@@ -461,6 +461,19 @@ class Store:
             out.setdefault((r["chain"], r["step"]), {})[r["name"]] = r["value"]
         return out
 
+    def metric_values(self, name: str, run_ids: list[str]) -> list[tuple[str, int, int, float | None]]:
+        """(run, chain, step, value) of one metric over some runs, in that order (a bundle's curves)."""
+        out: list[tuple[str, int, int, float | None]] = []
+        for i in range(0, len(run_ids), 500):  # SQLite's limit of bound parameters, with room
+            part = run_ids[i : i + 500]
+            rows = self._query(
+                f"SELECT run_id, chain, step, value FROM metrics WHERE name = ? AND run_id IN "
+                f"({', '.join('?' * len(part))}) ORDER BY run_id, chain, step",
+                (name, *part),
+            )
+            out += [(r[0], r[1], r[2], r[3]) for r in rows]
+        return out
+
     def measured_steps(self, run_id: str) -> set[tuple[int, int]]:
         rows = self._query("SELECT DISTINCT chain, step FROM metrics WHERE run_id = ?", (run_id,))
         return {(r["chain"], r["step"]) for r in rows}
@@ -468,6 +481,23 @@ class Store:
     def delete_metrics(self, run_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+
+    def set_chain_summaries(self, run_id: str, rows: dict[int, dict[str, float | None]]) -> None:
+        """Replace a run's stored per-chain summary numbers ({chain: {name: value}}), in one transaction."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM chain_summaries WHERE run_id = ?", (run_id,))
+            db.executemany(
+                "INSERT INTO chain_summaries(run_id, chain, name, value) VALUES (?, ?, ?, ?)",
+                [(run_id, c, k, v) for c, values in rows.items() for k, v in values.items()],
+            )
+
+    def chain_summaries(self, run_id: str) -> dict[int, dict[str, float | None]]:
+        """A run's stored per-chain summary numbers, by chain (empty before its first report)."""
+        out: dict[int, dict[str, float | None]] = {}
+        rows = self._query("SELECT chain, name, value FROM chain_summaries WHERE run_id = ?", (run_id,))
+        for r in rows:
+            out.setdefault(r["chain"], {})[r["name"]] = r["value"]
+        return out
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def save_sweep(self, name: str, spec: dict[str, Any]) -> None:

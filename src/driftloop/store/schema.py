@@ -12,13 +12,17 @@ from pathlib import Path
 
 from driftloop.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The database schema this release writes, kept in ``PRAGMA user_version``.
 
 1: driftloop 0.1.0 (the version was kept only in ``meta.schema_version``).
 2: the version moves to ``PRAGMA user_version``; a ``frames(run_id, sha256)`` index for serving frames by
    hash. Tables and columns are otherwise those of 1, so a workspace of 0.1.0 opens, resumes and reports
    the same numbers.
+3: a ``chain_summaries(run_id, chain, name, value)`` table: each chain's final values, changes, rates and
+   marked steps, written with the run's report (and after a recompute), so the gallery's table sorts and
+   filters 100,000 chains without recomputing them; indexed by ``(name, value)``. A workspace of 2 opens
+   with the table empty; ``driftloop report RUN`` fills a run's rows.
 """
 
 SCHEMA = """
@@ -70,6 +74,14 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (run_id, chain, step, name),
     FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS chain_summaries (
+    run_id TEXT NOT NULL,
+    chain INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, chain, name),
+    FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS sweeps (
     name TEXT PRIMARY KEY,
     spec TEXT NOT NULL,
@@ -108,7 +120,16 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS frames_by_sha256 ON frames(run_id, sha256)")
 
 
-MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS chain_summaries (run_id TEXT NOT NULL, chain INTEGER NOT NULL, "
+        "name TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, chain, name), "
+        "FOREIGN KEY (run_id, chain) REFERENCES chains(run_id, chain) ON DELETE CASCADE)"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS chain_summaries_by_value ON chain_summaries(name, value)")
+
+
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 """``MIGRATIONS[v]`` moves a database from schema ``v`` to ``v + 1``, inside one transaction."""
 
 

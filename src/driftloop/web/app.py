@@ -12,11 +12,12 @@ import json
 import re
 import threading
 import time
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -24,12 +25,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
 from driftloop import fmt
+from driftloop.analysis.columns import column_choices
 from driftloop.cost.accounting import fmt_energy
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
-from driftloop.measures import MEASURES
+from driftloop.measures import MEASURES, TABLE_ORDER
 from driftloop.replicators.spec import spec_label
-from driftloop.web.data import DOWNLOADS, RUN_STATUSES, GalleryData
+from driftloop.stabilizers import CHOICES as STABILIZERS
+from driftloop.store.chain_table import ChainQuery
+from driftloop.web.bundles import GROUPINGS, MAX_CHAINS, build_bundle
+from driftloop.web.data import DOWNLOADS, RUN_STATUSES, STATUS_WORDS, GalleryData
+from driftloop.web.estimate import form_estimate
 from driftloop.web.jobs import Jobs
 from driftloop.web.security import (
     CSRF_FIELD,
@@ -40,6 +46,7 @@ from driftloop.web.security import (
     Guard,
     without_token,
 )
+from driftloop.web.table import PER_PAGE_CHOICES, TableView, read_view
 from driftloop.web.thumbs import THUMB_SIZES, thumbnail
 from driftloop.web.uploads import save_upload
 
@@ -72,7 +79,8 @@ def _signed(value: Any) -> str:
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters.update(when=_when, usd=fmt.usd, wh=fmt_energy, seconds=fmt.duration, signed=_signed,
-                                 spec=spec_label)  # fmt: skip
+                                 spec=spec_label,
+                                 num=lambda v: "–" if v is None else fmt.significant(v, 3))  # fmt: skip
     return templates
 
 
@@ -174,6 +182,65 @@ def create_app(
         name = "_runs_table.html" if request.headers.get("hx-request") else "runs.html"
         return page(request, name, listing=listing, filters=filters)
 
+    def selection(
+        col: list[str] | None = Query(None),
+        sort: str = "-created",
+        model: str = "",
+        sweep: str = "",
+        status: str = "",
+        where: list[str] | None = Query(None),
+        page_no: int = Query(1, alias="page"),
+        per_page: int = PER_PAGE_CHOICES[1],
+    ) -> tuple[TableView, ChainQuery]:
+        """The chains table's view and store query of a request (its query parameters); a bad one is a 400
+        that names it. The table, the bundles and their data read the same parameters through it."""
+        try:
+            return read_view(col or [], sort, model, sweep, status, where or [], page_no, per_page,
+                             STATUS_WORDS)  # fmt: skip
+        except DriftloopError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.get("/chains", response_class=HTMLResponse)
+    def chains_page(request: Request, picked: tuple = Depends(selection)) -> HTMLResponse:
+        """Every chain as a table: number columns of the vocabulary, sorted and filtered in the store."""
+        view, query = picked
+        listing = data.runs(per_page=1)  # the models and sweeps the filters offer
+        return page(request, "chains.html", view=view, table=data.chain_table(query),
+                    choices=column_choices(), models=listing.models, sweeps=listing.sweeps,
+                    per_page_choices=PER_PAGE_CHOICES)  # fmt: skip
+
+    def bundle_query(query: ChainQuery, measure: str, by: str) -> ChainQuery:
+        """The chains table's selection (its filters; every match, not a page) for a bundle."""
+        if measure not in MEASURES or by not in GROUPINGS:
+            raise HTTPException(400, f"bundle of {measure!r} by {by!r}: a measure of the vocabulary, "
+                                     f"grouped by {', '.join(GROUPINGS)}")  # fmt: skip
+        return replace(query, columns=(), sort="run", page=1, per_page=MAX_CHAINS)
+
+    @app.get("/bundles", response_class=HTMLResponse)
+    def bundles_page(
+        request: Request,
+        picked: tuple = Depends(selection),
+        measure: str = "ssim_to_origin",
+        by: str = "model",
+    ) -> HTMLResponse:
+        """Every selected chain's curve of a measure, grouped, with each group's mean and band."""
+        view, query = picked
+        bundle_query(query, measure, by)
+        measures = {m: LABELS.get(m, m) for m in TABLE_ORDER}
+        return page(request, "bundles.html", view=view, measure=measure, by=by, measures=measures,
+                    groupings=GROUPINGS, labels=LABELS, max_chains=MAX_CHAINS)  # fmt: skip
+
+    @app.get("/bundles.json")
+    def bundles_data(
+        picked: tuple = Depends(selection), measure: str = "ssim_to_origin", by: str = "model"
+    ) -> JSONResponse:
+        table = data.chain_table(bundle_query(picked[1], measure, by))
+        runs = list(dict.fromkeys(r.run_id for r in table.rows))
+        stabilizers = data.stabilizers(runs) if by == "stabilizer" else {}
+        bundle = build_bundle(table.rows, data.metric_values(measure, runs), by, stabilizers)
+        bundle.update(measure=measure, label=LABELS.get(measure, measure), by=by, total=table.total)
+        return JSONResponse(bundle)
+
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, run_id: str) -> HTMLResponse:
         run = detail_or_404(run_id)
@@ -214,7 +281,9 @@ def create_app(
         )
 
     @app.get("/compare", response_class=HTMLResponse)
-    def compare_page(request: Request, c: list[str] | None = Query(None)) -> HTMLResponse:
+    def compare_page(
+        request: Request, c: list[str] | None = Query(None), step: int | None = None
+    ) -> HTMLResponse:
         picked = []
         for item in (c or [])[:MAX_COMPARE]:
             run_id, _, chain = item.rpartition(":")
@@ -226,7 +295,8 @@ def create_app(
                 raise HTTPException(404, "no such chain")
             picked.append((run, info))
         recent = data.runs(page=1, per_page=20).items
-        return page(request, "compare.html", picked=picked, recent=recent, plots=PLOTS, labels=LABELS)
+        return page(request, "compare.html", picked=picked, recent=recent, plots=PLOTS, labels=LABELS,
+                    step=step)  # fmt: skip
 
     @app.get("/sweeps/{name}", response_class=HTMLResponse)
     def sweep_page(request: Request, name: str) -> HTMLResponse:
@@ -253,7 +323,8 @@ def create_app(
 
     @app.get("/live", response_class=HTMLResponse)
     def live_page(request: Request) -> HTMLResponse:
-        running = data.runs(status="running", per_page=100).items
+        listed = data.runs(status="running", per_page=100).items
+        running = [r for r in listed if data.live_pid(r.id) is not None]  # a process advances it now
         return page(request, "live.html", running=running)
 
     # ---- frames and files --------------------------------------------------------------------------
@@ -281,6 +352,8 @@ def create_app(
     @app.get("/runs/{run_id}/download/{kind}")
     def download(run_id: str, kind: str, chain: int = 0) -> Response:
         run = detail_or_404(run_id)
+        if chain not in {c.chain for c in run.chains}:
+            raise HTTPException(404, "no such chain")
         path = data.download(run.id, kind, chain)
         if path is None and kind == "csv":
             path = data.write_csv(run.id)
@@ -322,7 +395,29 @@ def create_app(
     # ---- actions -----------------------------------------------------------------------------------
     @app.get("/new", response_class=HTMLResponse)
     def new_page(request: Request) -> HTMLResponse:
-        return page(request, "new.html", models=data.models(), images=data.input_images(), error=None)
+        return page(request, "new.html", models=data.models(), images=data.input_images(), error=None,
+                    stabilizers=STABILIZERS)  # fmt: skip
+
+    @app.post("/new/estimate", response_class=HTMLResponse)
+    async def new_estimate(
+        request: Request,
+        model: str = Form("taef2"),
+        steps: int = Form(101),
+        seeds: str = Form("0"),
+        size: int = Form(512),
+        stabilize: str = Form("none"),
+        picked: str = Form(""),
+        csrf: str | None = Form(None, alias=CSRF_FIELD),
+    ) -> HTMLResponse:
+        """The dry run of the form's settings (calls, cost, time), shown before the run is started."""
+        check_csrf(request, csrf)
+        image = data.input_images().get(picked)
+        if model.split(":", 1)[0] not in {m.name for m in data.models()}:
+            found = None
+        else:
+            found = await asyncio.to_thread(form_estimate, data.root, image, model, steps, seeds, size,
+                                            stabilize, max_pixels)  # fmt: skip
+        return page(request, "_estimate.html", estimate=found, model=model)
 
     @app.post("/new")
     async def new_run(
@@ -331,6 +426,7 @@ def create_app(
         steps: int = Form(101),
         seeds: str = Form("0"),
         size: int = Form(512),
+        stabilize: str = Form("none"),
         picked: str = Form(""),
         render: bool = Form(False),
         image: UploadFile | None = File(None),
@@ -342,6 +438,8 @@ def create_app(
                 raise DriftloopError("steps must be 1..10000 and size 8..4096 pixels")
             if not re.fullmatch(r"[0-9,\- ]{1,200}", seeds):
                 raise DriftloopError(f"seeds {seeds!r}: expected whole numbers like 1,2,3 or a range 0-4")
+            if stabilize not in STABILIZERS:
+                raise DriftloopError(f"stabilizer {stabilize!r}: choose one of {', '.join(STABILIZERS)}")
             known = {m.name for m in data.models()}
             if model.split(":", 1)[0] not in known:
                 raise DriftloopError(f"model {model!r} is not one this machine knows")
@@ -356,8 +454,8 @@ def create_app(
                 raise DriftloopError("choose an image: upload one or pick one already in the workspace")
         except DriftloopError as exc:
             return page(request, "new.html", 400, models=data.models(), images=data.input_images(),
-                        error=str(exc))  # fmt: skip
-        job = jobs.start_run(path, model, steps, seeds.replace(" ", ""), size, render)
+                        error=str(exc), stabilizers=STABILIZERS)  # fmt: skip
+        job = jobs.start_run(path, model, steps, seeds.replace(" ", ""), size, render, stabilize)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     @app.post("/runs/{run_id}/stop")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from driftloop.replicators import registry
 from driftloop.replicators.spec import spec_label
 from driftloop.report.export import export
 from driftloop.report.run import summarize
-from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live
+from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
+from driftloop.store.chain_table import ChainQuery, ChainTablePage, query_chains
 from driftloop.store.listing import live, summaries
 from driftloop.sweep import sweep_chains, sweep_runs
 
@@ -37,6 +38,7 @@ _STATUS_GROUP = {  # the store's words for how a run ended, as the gallery group
     "budget": "stopped",
     "failed": "error",
 }
+STATUS_WORDS = {g: tuple(raw for raw, x in _STATUS_GROUP.items() if x == g) for g in RUN_STATUSES}
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
 DONE_CACHE_SIZE = 1024  # listing lines, chain data and markers of finished runs (they cannot change)
 DOWNLOADS = {  # kind -> (file name in the run folder; per chain)
@@ -132,6 +134,7 @@ class RunDetail:
     energy_wh: float | None
     made_by: str | None = None
     downloads: dict[str, bool] = field(default_factory=dict)  # kind -> file present (chain 0 for per-chain)
+    chain_downloads: dict[int, list[str]] = field(default_factory=dict)  # chain -> per-chain kinds present
 
 
 @dataclass(frozen=True)
@@ -319,6 +322,28 @@ class GalleryData:
         usd, energy = (None, None) if unknown else (total.usd, total.energy_wh)
         return first, last, usd, energy, unknown, made_by(handle.config)
 
+    def chain_table(self, query: ChainQuery) -> ChainTablePage:
+        """A page of the chains table (numbers from the stored summaries, in SQL); statuses in the page's
+        words, a 'running' run whose process died reading 'stopped'."""
+        if not self.exists():
+            return ChainTablePage([], 0, 1, 1)
+        store = self._store()
+        found = query_chains(store, query)
+        rows = [
+            replace(r, status=_STATUS_GROUP.get(unlocked_status(store.run_dir(r.run_id), r.status), r.status))
+            for r in found.rows
+        ]
+        return replace(found, rows=rows)
+
+    def metric_values(self, name: str, run_ids: list[str]) -> list[tuple[str, int, int, float | None]]:
+        """(run, chain, step, value) of one metric over some runs: the curves of a bundle."""
+        return self._store().metric_values(name, run_ids) if self.exists() and run_ids else []
+
+    def stabilizers(self, run_ids: list[str]) -> dict[str, str]:
+        """Each run's stabilizer (``none`` when it has none), from its stored settings."""
+        store = self._store()
+        return {r: str(store.get_run(r).config.get("stabilize") or "none") for r in run_ids}
+
     # ---- one run -----------------------------------------------------------------------------------
     def run(self, run_id: str) -> RunDetail | None:
         handle = self._handle(run_id)
@@ -337,6 +362,8 @@ class GalleryData:
             settings=clean_settings(row.config), usd=None if unknown else total.usd,
             energy_wh=None if unknown else total.energy_wh, made_by=made_by(row.config),
             downloads={k: self.download(run_id, k, 0) is not None for k in DOWNLOADS},
+            chain_downloads={c.chain: [k for k, (_, per) in DOWNLOADS.items()
+                                       if per and self.download(run_id, k, c.chain)] for c in chains},
         )  # fmt: skip
 
     def status(self, run_id: str) -> str | None:

@@ -97,11 +97,19 @@ class Jobs:
         return job
 
     def start_run(
-        self, image: Path, model: str, steps: int, seeds: str, size: int, render: bool = True
+        self,
+        image: Path,
+        model: str,
+        steps: int,
+        seeds: str,
+        size: int,
+        render: bool = True,
+        stabilize: str = "none",
     ) -> Job:
         known = frozenset(card.id for card in self.data.runs(per_page=10**9).items)
         args = ["run", str(image), "--model", model, "--steps", str(steps), "--seeds", seeds,
-                "--size", str(size), "--quiet", "--render" if render else "--no-render"]  # fmt: skip
+                "--size", str(size), "--stabilize", stabilize, "--quiet",
+                "--render" if render else "--no-render"]  # fmt: skip
         return self._spawn("run", args, input_path=image, known=known)
 
     def resume(self, run_id: str, render: bool = True) -> Job:

@@ -24,6 +24,7 @@
       panels[i].querySelector(".numbers").textContent = "step " + (f ? f.step : "–") + " · " + DriftCharts.label(metric.value) + " " + (v == null ? "–" : v.toFixed(3));
     });
     if (state.plot) state.plot.redraw(false, false);
+    const u = new URL(location.href); u.searchParams.set("step", step); history.replaceState(null, "", u);
   }
   function plot() {
     const div = document.getElementById("plots");
@@ -37,7 +38,8 @@
     const last = Math.max(0, ...list.map(c => c.data.frames.length ? c.data.frames[c.data.frames.length - 1].step : 0));
     slider.max = last;
     for (const c of list) for (const f of c.data.frames) { const im = new Image(); im.src = url(c.run, f.sha256); }
-    plot(); show(last);
+    const asked = box.dataset.step === "" ? last : Math.max(0, Math.min(last, Number(box.dataset.step)));
+    plot(); show(asked);
   });
   slider.addEventListener("input", () => show(Number(slider.value)));
   metric.addEventListener("change", () => { plot(); show(state.step); });

@@ -24,7 +24,12 @@
     }
     const source = new EventSource("/runs/" + encodeURIComponent(run) + "/events");
     source.addEventListener("progress", e => update(JSON.parse(e.data)));
-    source.addEventListener("end", e => { update(JSON.parse(e.data)); source.close(); if (document.getElementById("status")) setTimeout(() => location.reload(), 300); });
+    source.addEventListener("end", e => {
+      update(JSON.parse(e.data)); source.close();
+      if (document.getElementById("status")) setTimeout(() => location.reload(), 300);
+      const live = el.closest(".live-run");  // the live page lists running runs only
+      if (live) live.remove();
+    });
   }
   const link = document.getElementById("compare-link");
   if (link) {

@@ -1,0 +1,243 @@
+"""The study views at scale (run by ``bench_gallery.py --part study``, or alone):
+
+- chains table (``GET /chains``) over 100,000 chains: median and p95 of sorted, filtered and thresholded
+  pages, every request computed afresh in SQL from the stored summaries (no cache to hit);
+- bundles of 1,000 chains × 101 steps (run 0, marked stopped so the status filter selects it) in
+  headless chromium: the JSON's time and size, and the time from
+  navigation until the plot is drawn;
+- ``driftloop publish`` of a 100-chain run: time and size, every frame and every 5th.
+
+    python benchmarks/bench_study.py --chains 100000 --workspace /tmp/driftloop-bench-study
+
+The 100,000-chain workspace is written straight into the store (runs, chains, summaries, and metric rows
+for the first 1,000 chains; no frames); the publish run is a real ``jpeg:quality=75`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import uvicorn
+
+from driftloop import api
+from driftloop.config import InputRef, RunConfig
+from driftloop.cost import load_factors
+from driftloop.store import Store
+from driftloop.web.app import create_app
+
+CHAINS_PER_RUN = 1000
+MODELS = ("taef2", "sd-turbo", "jpeg:quality=75", "flux-kontext")
+
+
+class GalleryServer:
+    """The gallery on 127.0.0.1 in a thread, as ``driftloop serve`` runs it."""
+
+    def __init__(self, ws: Path) -> None:
+        self.app = create_app(ws)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workspace", type=Path, default=Path("/tmp/driftloop-bench-study"))
+    p.add_argument("--chains", type=int, default=100_000)
+    p.add_argument("--requests", type=int, default=30)
+    p.add_argument("--publish-chains", type=int, default=100)
+    p.add_argument("--publish-steps", type=int, default=24)
+    p.add_argument("--json", type=Path)
+    return p.parse_args(argv)
+
+
+def build_table(ws: Path, n_chains: int, steps: int = 100) -> None:
+    """``n_chains`` chains in runs of 1,000 (4 models, one sweep), their summaries, and the metric rows of
+    the first 1,000 chains (the bundle); made once."""
+    marker = ws / "bench.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("chains") == n_chains:
+        return
+    rng = np.random.default_rng(0)
+    store = Store(ws)
+    cost = {"factors": load_factors().to_dict()}
+    for r in range(max(1, n_chains // CHAINS_PER_RUN)):
+        model = MODELS[r % len(MODELS)]
+        run = f"bench-{r:04d}"
+        chains = [(f"/in/img{c % 40}.png", f"h{c % 40}", c // 40) for c in range(CHAINS_PER_RUN)]
+        inputs = tuple(InputRef(p, h) for p, h, _ in chains[:40])
+        config = RunConfig(model, inputs, tuple(range(25)), steps, 256, 256, cost=cost, sweep="big")
+        store.create_run(run, model, steps, config.to_dict(), {}, {}, {}, chains)
+        rate = 0.002 * (1 + r % len(MODELS)) + rng.normal(0, 0.001, CHAINS_PER_RUN)
+        final = np.clip(1 - rate * steps, 0, 1)
+        db = rng.normal(r % 3, 1.5, CHAINS_PER_RUN)
+        half = np.where(final < 0.5, np.round(0.5 / np.maximum(rate, 1e-6)), np.nan)
+        numbers = {}
+        for c in range(CHAINS_PER_RUN):
+            numbers[c] = {
+                "ssim_to_origin.final": float(final[c]),
+                "lab_b_mean.change": float(db[c]),
+                "lab_b_mean.rate": float(db[c] / steps),
+                "last_step": float(steps),
+                "half_life": None if np.isnan(half[c]) else float(half[c]),
+            }
+        store.set_chain_summaries(run, numbers)
+        if r * CHAINS_PER_RUN < 1000:
+            t = np.arange(steps + 1)
+            ssim = np.clip(1 - rate[:, None] * t + rng.normal(0, 0.01, (CHAINS_PER_RUN, t.size)), 0, 1)
+            store.add_metrics(
+                run,
+                [
+                    (c, int(s), {"ssim_to_origin": float(ssim[c, s])})
+                    for c in range(CHAINS_PER_RUN)
+                    for s in t
+                ],
+            )
+        store.set_run_status(run, "done")
+    store.close()
+    marker.write_text(json.dumps({"chains": n_chains}))
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median_ms": round(1000 * statistics.median(ordered), 1), "p95_ms": round(1000 * p95, 1)}
+
+
+TABLE_QUERIES = {
+    "newest_first": {},
+    "warmest_first": {"col": ["lab_b_mean.change", "ssim_to_origin.final"], "sort": "-lab_b_mean.change"},
+    "ssim_below_0.5_sorted": {
+        "col": ["ssim_to_origin.final", "half_life"],
+        "where": "ssim_to_origin.final<0.5",
+        "sort": "half_life",
+    },
+    "one_model_page_40": {"model": "taef2", "sort": "-ssim_to_origin.final", "page": 40},
+}
+
+
+def table_times(base: str, n: int) -> dict[str, dict[str, float]]:
+    out = {}
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for name, params in TABLE_QUERIES.items():
+            client.get("/chains", params=params).raise_for_status()  # warm the process, not a cache
+            samples = []
+            for _ in range(n):
+                t = time.perf_counter()
+                client.get("/chains", params=params).raise_for_status()
+                samples.append(time.perf_counter() - t)
+            out[name] = percentiles(samples)
+    return out
+
+
+def bundle_times(base: str) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright  # a dev dependency, only for this part
+
+    query = "status=stopped&measure=ssim_to_origin&by=model"  # run 0: the 1,000 chains with metric rows
+    with httpx.Client(base_url=base, timeout=120) as client:
+        t = time.perf_counter()
+        body = client.get(f"/bundles.json?{query}").content
+        json_s = time.perf_counter() - t
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"]
+        )
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        t = time.perf_counter()
+        tab.goto(f"{base}/bundles?{query}")
+        tab.wait_for_function(
+            "() => window.driftloopBundle && window.driftloopBundle.drawn", polling=5, timeout=120_000
+        )
+        drawn = time.perf_counter() - t
+        chains = tab.evaluate("() => window.driftloopBundle.chains.length")
+        script_ms = tab.evaluate("() => window.driftloopBundle.ms")
+        browser.close()
+    return {
+        "chains": chains,
+        "json_ms": round(1000 * json_s),
+        "json_mb": round(len(body) / 1e6, 2),
+        "navigation_to_drawn_ms": round(1000 * drawn),
+        "script_to_drawn_ms": round(script_ms),
+    }
+
+
+def publish_numbers(ws: Path, chains: int, steps: int) -> dict[str, float]:
+    from PIL import Image
+    from skimage import data  # sample pictures, a dev dependency
+
+    image = ws / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(image)
+    run = api.run(
+        image,
+        model="jpeg:quality=75",
+        n=steps,
+        seeds=range(chains),
+        size=256,
+        workspace=ws / "pub",
+        render=False,
+    )
+    out: dict[str, float] = {"chains": chains, "steps": steps}
+    for every in (1, 5):
+        folder = ws / f"site-every{every}"
+        t = time.perf_counter()
+        api.publish([run.id], folder, ws / "pub", frames=f"every:{every}")
+        out[f"every_{every}_s"] = round(time.perf_counter() - t, 1)
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        out[f"every_{every}_mb"] = round(size / 1e6, 1)
+    return out
+
+
+def run_all(
+    ws: Path, n_chains: int, requests: int, publish_chains: int, publish_steps: int
+) -> dict[str, object]:
+    ws.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    build_table(ws / "table", n_chains)
+    results: dict[str, object] = {
+        "chains": n_chains,
+        "build_s": round(time.perf_counter() - t, 1),
+        "cpus": os.cpu_count(),
+        "load": os.getloadavg()[0],
+    }
+    store = Store(ws / "table")
+    store.set_run_status("bench-0000", "interrupted")  # the bundle's chains: the status filter selects them
+    store.close()
+    with GalleryServer(ws / "table") as base:
+        results["table"] = table_times(base, requests)
+        results["bundle"] = bundle_times(base)
+    if publish_chains:
+        results["publish"] = publish_numbers(ws, publish_chains, publish_steps)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    results = run_all(args.workspace, args.chains, args.requests, args.publish_chains, args.publish_steps)
+    print(json.dumps(results, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The verb that shares a study: ``driftloop publish`` (a static site of runs and sweeps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from driftloop.cli.shell import Quiet, Workspace, app, say_for
+from driftloop.config import DEFAULT_WORKSPACE
+
+
+@app.command()
+def publish(
+    targets: Annotated[list[str], typer.Argument(help="Run ids (or unique prefixes) and sweep names.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the site into (new or empty).")],
+    frames: Annotated[
+        str, typer.Option("--frames", help="Which steps the site keeps: every:N (first and last always).")
+    ] = "every:1",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say the site's size; write nothing.")] = False,
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
+    quiet: Quiet = False,
+) -> None:
+    """Write runs and sweeps as a static site that opens offline from a folder: pages, frames, posters."""
+    from driftloop import api  # the library: loaded when a verb runs
+
+    api.publish(targets, out, workspace=workspace, frames=frames, dry_run=dry_run, log=say_for(quiet))

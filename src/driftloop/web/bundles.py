@@ -1,0 +1,79 @@
+"""Bundles of curves: every chain's curve of one measure, grouped by model (or stabilizer, or source image),
+with each group's mean and its 95% band at every step, as the JSON the browser draws.
+
+The band is :func:`driftloop.analysis.intervals.mean_ci` over the group's chains at that step, clustered by
+source image (Student's t over the image means, the "t over images" row of ``benchmarks/coverage.py``, as
+the report's charts draw it; the two-way image × seed variance costs a least-squares fit per step, 80 ms at
+1,000 chains, too slow for a page of 101 steps); below
+:data:`~driftloop.analysis.curves.MIN_BAND_CHAINS` source images there is no band, only the mean (as in
+the report's charts). The chains are the chains table's selection (:mod:`driftloop.web.table`), so a
+filtered table opens as its bundle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from driftloop.analysis.curves import MIN_BAND_CHAINS
+from driftloop.analysis.intervals import mean_ci
+from driftloop.store.chain_table import ChainTableRow
+
+GROUPINGS = {"model": "model", "stabilizer": "stabilizer", "image": "source image"}
+MAX_CHAINS = 5000  # a bundle beyond this many chains is not drawn (narrow the selection)
+DIGITS = 5  # significant digits sent to the browser: far below what a plot shows, a third of the bytes
+
+
+def _short(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.{DIGITS}g}")
+
+
+def group_of(row: ChainTableRow, by: str, stabilizers: Mapping[str, str]) -> str:
+    """The group a chain is drawn in: its model, its run's stabilizer or its source image's file name."""
+    if by == "stabilizer":
+        return stabilizers.get(row.run_id, "none")
+    if by == "image":
+        return row.input_path.replace("\\", "/").rsplit("/", 1)[-1]
+    return row.model
+
+
+def build_bundle(
+    rows: Sequence[ChainTableRow],
+    values: Sequence[tuple[str, int, int, float | None]],
+    by: str,
+    stabilizers: Mapping[str, str],
+) -> dict[str, Any]:
+    """{steps, groups: [{name, chains, values, mean, low, high, n_images}], n_chains}: each chain's values
+    on the shared steps (None where it has none), each group's mean and band per step (None: no band)."""
+    curves: dict[tuple[str, int], dict[int, float | None]] = {}
+    for run_id, chain, step, value in values:
+        curves.setdefault((run_id, chain), {})[step] = value
+    steps = sorted({s for c in curves.values() for s in c})
+    members: dict[str, list[ChainTableRow]] = {}
+    for row in rows:
+        members.setdefault(group_of(row, by, stabilizers), []).append(row)
+    groups = []
+    for name in sorted(members):
+        chosen = members[name]
+        table = [[_short(curves.get((r.run_id, r.chain), {}).get(s)) for s in steps] for r in chosen]
+        images = [r.input_path for r in chosen]
+        mean, low, high = [], [], []
+        for j in range(len(steps)):
+            column = [row[j] for row in table]
+            present = [k for k, v in enumerate(column) if v is not None]
+            if not present:
+                mean.append(None), low.append(None), high.append(None)
+                continue
+            found = mean_ci([column[k] for k in present], [images[k] for k in present])
+            banded = found.n_images >= MIN_BAND_CHAINS and found.low is not None
+            mean.append(_short(found.mean))
+            low.append(_short(found.low) if banded else None)
+            high.append(_short(found.high) if banded else None)
+        groups.append({
+            "name": name, "chains": [f"{r.run_id}:{r.chain}" for r in chosen], "values": table,
+            "mean": mean, "low": low, "high": high, "n_images": len(set(images)),
+        })  # fmt: skip
+    return {"steps": steps, "groups": groups, "n_chains": len(rows)}
