@@ -4,11 +4,13 @@ Why it looks like this:
 - **Same frames as the local engine.** Chains go out in the same groups (:mod:`.groups`), and an actor runs
   the very :func:`driftloop.chain.advance` the local engine runs on a group, so the same ``--batch-size``
   gives bit-identical frames.
-- **One writer.** Actors send back frames (arrays, and their PNG files already encoded, through Ray's object
-  store), statuses, events and per-frame costs; the driver writes them in order through the store's
-  :class:`~driftloop.store.FrameWriter` (atomic PNG, then row) and feeds the metrics thread. Encoding is
-  most of the cost of storing a frame, so it is done where the frame is made. The workspace stays on the
-  driver's disk.
+- **One writer.** Actors send back frames (arrays, their PNG files already encoded, and their metrics rows,
+  through Ray's object store), statuses, events and per-frame costs; the driver writes them in order
+  through the store's :class:`~driftloop.store.FrameWriter` (atomic PNG, then row, then metrics). Encoding
+  and measuring are most of the cost of storing a frame, so both are done where the frame is made (the
+  same metric functions against the same frame 0, which the driver sends with each group); the driver only
+  writes, and measures only frames an interruption left unmeasured. The workspace stays on the driver's
+  disk.
 - **Faults cost the copies in flight.** A worker that dies is replaced; its group is read back from the
   store (last stored frame of each chain) and sent again. A stored copy is never asked for twice. Ctrl-C or
   a killed driver leaves an ordinary unfinished run that either engine resumes.
@@ -41,6 +43,7 @@ from driftloop.engines.groups import (
 from driftloop.engines.local import Session
 from driftloop.engines.ray_worker import Budget, ChainWorker, RateGate
 from driftloop.errors import DriftloopError
+from driftloop.frames import read_frame
 from driftloop.metrics.recorder import MetricsSettings
 from driftloop.replicators.base import Replicator
 from driftloop.store import Store
@@ -127,7 +130,7 @@ class _Pool:
 
     def __init__(self, ray: Any, run_id: str, replicator: Replicator, model_info: dict[str, Any],
                  factors: dict[str, Any], placement: Placement, max_cost: float | None,
-                 spent: float) -> None:  # fmt: skip
+                 spent: float, measure: tuple[bool, bool] | None) -> None:  # fmt: skip
         self.ray, self.run_id, self.made = ray, run_id, 0
         self.spec, self.model_info, self.factors = replicator.spec, model_info, factors
         self.options = {**placement.options, "max_concurrency": 4,
@@ -139,6 +142,7 @@ class _Pool:
         budget_cls = ray.remote(num_cpus=0)(Budget)
         self.budget = budget_cls.remote(max_cost, spent) if hosted or max_cost is not None else None
         self.actor_cls = ray.remote(ChainWorker)
+        self.measure = measure
         self.actors = [self.new_actor() for _ in range(placement.workers)]
         self.notes = ray.get([a.ready.remote() for a in self.actors])
 
@@ -147,7 +151,7 @@ class _Pool:
         self.made += 1
         name = f"driftloop:{self.run_id}:w{self.made - 1}"
         return self.actor_cls.options(name=name, **self.options).remote(
-            self.spec, self.model_info, self.factors, self.gate, self.budget
+            self.spec, self.model_info, self.factors, self.gate, self.budget, self.measure
         )
 
     def close(self) -> None:
@@ -189,8 +193,9 @@ def execute(
     wants_origin = needs_origin(replicator, settings)
     with Session(store, run_id, metrics) as session:
         tracker = RunProgress(pending, settings.n_steps, progress, session.spent_usd())
+        measure = None if metrics is None else (metrics.perceptual is not None, metrics.faces is not None)
         pool = _Pool(ray, run_id, replicator, row.model_info, row.config["cost"]["factors"], placement,
-                     settings.max_cost_usd, tracker.spent_usd)  # fmt: skip
+                     settings.max_cost_usd, tracker.spent_usd, measure)  # fmt: skip
         try:
             _drive(ray, store, run_id, pool, queue, session, tracker, inner, origin, settings, wants_origin)
         finally:
@@ -211,12 +216,13 @@ def _drive(ray: Any, store: Store, run_id: str, pool: _Pool, queue: deque[list[P
         loaded = load_group(store, run_id, group, origin, settings, wants_origin)
         tracker.start_group(key, [p for p in group if p.chain not in loaded.finished])
         if loaded.first:
-            session.store_frames(loaded.first)
+            session.writer.write_frames(loaded.first)  # measured on the worker with the group's copies
         if not loaded.states:
             tracker.end_group(key, len(group))
             idle.append(actor)
             return
-        actor.begin.remote(loaded.states, inner, tracker.spent_usd)
+        origins = _origins(store, run_id, loaded.states) if pool.measure else None
+        actor.begin.remote(loaded.states, inner, tracker.spent_usd, origins, [f.chain for f in loaded.first])
         busy[actor.next.remote()] = (actor, key, group)
 
     while queue or busy:
@@ -261,14 +267,26 @@ def _drive(ray: Any, store: Store, run_id: str, pool: _Pool, queue: deque[list[P
         raise failure
 
 
+def _origins(store: Store, run_id: str, states: list[core.ChainState]) -> dict[int, Any]:
+    """Each chain's frame 0, the reference its worker measures every copy against."""
+    return {
+        s.chain: s.frame if s.step == 0 else (
+            s.origin if s.origin is not None else read_frame(store.frame_path(run_id, s.chain, 0)))
+        for s in states
+    }  # fmt: skip
+
+
 def _store(messages: list[tuple[str, Any]], key: int, session: Session,
            tracker: RunProgress) -> tuple[str, BaseException | None] | None:  # fmt: skip
     """Write a worker's messages in order; ``(kind, error)`` once its group is over, else None."""
     for kind, body in messages:
         if kind == "frames":
-            made, encoded = body
-            session.store_frames(made, encoded)
+            made, encoded, rows = body
+            session.writer.write_frames(made, encoded)
+            session.writer.add_metrics(rows or [])  # measured where the frame was made
             tracker.frames(made)
+        elif kind == "metrics":
+            session.writer.add_metrics(body)
         elif kind == "status":
             session.writer.set_status(*body)
         elif kind == "event":

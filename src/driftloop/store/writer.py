@@ -73,6 +73,11 @@ class FrameWriter:
 
         self.submit(job)
 
+    def add_metrics(self, rows: list[tuple[int, int, dict[str, float]]]) -> None:
+        """Queue metrics rows measured elsewhere (on a Ray worker), stored after the frames queued before."""
+        if rows:
+            self.submit(lambda: self.store.add_metrics(self.run_id, rows))
+
     def set_status(self, chain: int, status: str, reason: str | None = None) -> None:
         self.submit(lambda: self.store.set_chain_status(self.run_id, chain, status, reason))
 
