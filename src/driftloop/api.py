@@ -167,7 +167,7 @@ def run(
         stop_on_fixed_point=stop_on_fixed_point, patience=patience, refusal_retries=refusal_retries,
         max_cost=max_cost, device=device, dtype=dtype, cost_factors=cost_factors, country=country,
         metrics=metrics, perceptual=perceptual, faces=faces, sweep=sweep, max_pixels=max_pixels,
-        stabilize=stabilize, keep_raw=keep_raw, log=log,
+        stabilize=stabilize, keep_raw=keep_raw, log=log, engine=where,
     )  # fmt: skip
     store = Store(workspace)
     run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done, engine=where)
@@ -233,7 +233,7 @@ def resume(
     row = store.get_run(run_id)
     if store.readonly:
         raise ReadOnlyWorkspaceError(store.root, len(store.frames(row.id)), row.id)
-    replicator = rebuild(store, row.id, model, device, say)
+    replicator = rebuild(store, row.id, model, device, say, where)
     continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed, engine=where)
     return _finish(Run(store, row.id), render)
 

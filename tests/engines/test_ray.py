@@ -26,6 +26,7 @@ from driftloop import api
 from driftloop.chain import BudgetReached
 from driftloop.engines import ray as ray_engine
 from driftloop.engines.start import Engine
+from driftloop.replicators import registry
 from driftloop.errors import DriftloopError
 from driftloop.store import Store
 from driftloop.sweep import load_sweep, run_sweep
@@ -307,7 +308,9 @@ def test_metrics_measured_on_the_workers_equal_the_local_engines(ray_session, st
     numbers are compared to 1e-9 relative, not bit for bit: the worker's process may run NumPy/SciPy with
     another thread count, which may change the order of a float sum (on this machine they are equal)."""
     local = _metrics_run(study, tmp_path / "local")
-    remote = _metrics_run(study, tmp_path / "ray", engine="ray", workers=2)
+    with pytest.MonkeyPatch.context() as mp:  # the driver never builds the model (nor loads its weights)
+        mp.setattr(registry, "build", lambda *a, **k: pytest.fail("the driver built the model"))
+        remote = _metrics_run(study, tmp_path / "ray", engine="ray", workers=2)
     assert len(local) == 4 * 4 and set(remote) == set(local)
     for key, row in local.items():
         assert set(remote[key]) == set(row), key

@@ -14,9 +14,12 @@ Why it looks like this:
 - **Faults cost the copies in flight.** A worker that dies is replaced; its group is read back from the
   store (last stored frame of each chain) and sent again. A stored copy is never asked for twice. Ctrl-C or
   a killed driver leaves an ordinary unfinished run that either engine resumes.
-- **Placement from the model.** CUDA models take one GPU per actor; CPU models (tiny autoencoders, codecs)
-  one CPU; hosted models no CPU but one unit of a custom resource per API key, with a shared rate gate and a
-  shared budget so many workers together keep to the key's rpm and the run's ``--max-cost``.
+- **Placement from the spec.** What a replica needs (GPU, CPUs, memory, an API key) is declared by the
+  model's spec (:func:`driftloop.replicators.registry.needs`) and placed by :mod:`.placement`: CUDA models
+  take one GPU per actor (on GPU nodes only, even from a CPU-only head), CPU models their CPUs and memory,
+  hosted models no CPU but one unit of a custom resource per API key, with a shared rate gate and a shared
+  budget so many workers together keep to the key's rpm and the run's ``--max-cost``. A local model is
+  never built on the driver: :func:`remote_model` asks a worker for what the run records.
 """
 
 from __future__ import annotations
@@ -41,23 +44,18 @@ from driftloop.engines.groups import (
     needs_origin,
 )
 from driftloop.engines.local import Session
-from driftloop.engines.ray_worker import Budget, ChainWorker, RateGate
+from driftloop.engines.placement import HOSTED_WORKERS, Placement, RayEngineError, place
+from driftloop.engines.ray_worker import Budget, ChainWorker, ModelProbe, RateGate
 from driftloop.errors import DriftloopError
 from driftloop.frames import read_frame
 from driftloop.metrics.recorder import MetricsSettings
-from driftloop.replicators.base import Replicator
+from driftloop.replicators import registry
+from driftloop.replicators.base import Needs, Replicator, device_needs
 from driftloop.store import Store
 
 INSTALL = "pip install 'driftloop[ray]'"
 FORWARDED_ENV = ("OPENAI_", "GEMINI_", "GOOGLE_", "BFL_", "DRIFTLOOP_", "HF_", "NO_PROXY", "no_proxy")
 """Environment variables a worker gets from the driver (model folders, API base URLs and keys)."""
-HOSTED_WORKERS = 4  # workers per hosted model when the cluster does not say otherwise
-
-
-class RayEngineError(DriftloopError):
-    """The Ray engine cannot run here as asked (Ray missing, a model it cannot ship, no resources)."""
-
-    exit_code = 2
 
 
 def check_available() -> None:
@@ -89,36 +87,61 @@ def connect(address: str | None, resources: dict[str, float] | None = None) -> A
     return ray
 
 
-@dataclasses.dataclass(frozen=True)
-class Placement:
-    """How many actors, and what each asks of the cluster."""
-
-    workers: int
-    options: dict[str, Any]
+def nodes(ray: Any) -> list[dict[str, float]]:
+    """The total resources of each live node of the cluster."""
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
 
 
-def place(replicator: Replicator, cluster: dict[str, float], wanted: int | None, groups_n: int) -> Placement:
-    """Actors for this model on this cluster: one per GPU for CUDA models, one per CPU for CPU models,
-    ``HOSTED_WORKERS`` (or the key's resource units) for hosted ones; never more than there are groups."""
-    req = replicator.requirements
-    device = str(req.device)
-    if device.startswith("cuda"):
-        gpus = int(cluster.get("GPU", 0))
-        if gpus < 1:
-            raise RayEngineError(f"model {replicator.spec} runs on CUDA, and the Ray cluster has no GPU")
-        options: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
-        workers = gpus
-    elif device == "api":
-        options = {"num_cpus": 0}
-        resource = key_resource(replicator)
-        units = int(cluster.get(resource, 0)) if resource else 0
-        if resource and units:
-            options["resources"] = {resource: 1}
-        workers = units or HOSTED_WORKERS
-    else:
-        options = {"num_cpus": 1}
-        workers = max(1, int(cluster.get("CPU", 1)))
-    return Placement(max(1, min(wanted or workers, groups_n)), options)
+def needs_of(replicator: Replicator) -> Needs:
+    """What a replica of this model needs: declared by its spec (a model built here, e.g. a hosted one, or
+    a Replicator object passed in, falls back on its device)."""
+    if isinstance(replicator, RemoteModel):
+        return replicator.needs
+    try:
+        return registry.needs(replicator.spec)
+    except DriftloopError:
+        device = str(replicator.requirements.device)
+        return Needs(cpus=0.0, api=True) if device == "api" else device_needs(device)
+
+
+class RemoteModel:
+    """A model that exists only on the cluster: what the driver holds instead of building it.
+
+    Its :class:`~driftloop.replicators.base.Requirements`, ``describe()`` facts and notices are what one
+    worker reported after building the model where the spec's needs place it (a GPU node for a CUDA model,
+    whatever node the driver runs on); the driver itself never loads weights.
+    """
+
+    def __init__(self, spec: str, needs: Needs, facts: dict[str, Any]) -> None:
+        self.spec, self.needs = spec, needs
+        self.requirements = facts["requirements"]
+        self.info, self.notices, self.where = facts["describe"], facts["notices"], facts["where"]
+
+    def replicate(self, frames: Any, seeds: list[int]) -> Any:
+        raise RayEngineError(f"{self.spec} runs on Ray workers only; use --engine ray")
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.info)
+
+
+def remote_model(model: str, overrides: dict[str, Any], address: str | None) -> RemoteModel:
+    """Build ``model`` on one worker placed by its declared needs, ask it what the run records, let it go.
+
+    A placement the cluster cannot give (a CUDA model, no GPU node) is refused here, before anything is
+    stored; so is a model the worker cannot build (its error comes back as it is).
+    """
+    needs = registry.needs(model, **overrides)
+    ray = connect(address)
+    placement = place(model, needs, nodes(ray), 1, 1)
+    probe_cls = ray.remote(ModelProbe)
+    probe = probe_cls.options(**placement.options, runtime_env={"env_vars": forwarded_env()}).remote()
+    try:
+        facts = ray.get(probe.facts.remote(model, overrides))
+    finally:
+        ray.kill(probe)
+    if isinstance(facts, BaseException):
+        raise facts
+    return RemoteModel(facts["spec"], needs, facts)
 
 
 def forwarded_env() -> dict[str, str]:
@@ -189,7 +212,7 @@ def execute(
     resource = key_resource(replicator)
     ray = connect(address, {resource: workers or HOSTED_WORKERS} if resource else None)
     queue = deque(groups(pending, size))
-    placement = place(replicator, ray.cluster_resources(), workers, len(queue))
+    placement = place(replicator.spec, needs_of(replicator), nodes(ray), workers, len(queue), resource)
     wants_origin = needs_origin(replicator, settings)
     with Session(store, run_id, metrics) as session:
         tracker = RunProgress(pending, settings.n_steps, progress, session.spent_usd())

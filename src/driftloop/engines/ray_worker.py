@@ -15,8 +15,10 @@ the driver (:mod:`driftloop.engines.ray`) wraps these classes as actors.
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 import queue
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -28,7 +30,14 @@ from driftloop.errors import DriftloopError
 from driftloop.frames import NewFrame, encode_png
 from driftloop.metrics.recorder import FrameMeasurer, MetricsSettings, load_tools
 from driftloop.replicators import registry
-from driftloop.replicators.base import BatchAborted, Copy, Replicator, align_with, hosted_estimate
+from driftloop.replicators.base import (
+    BatchAborted,
+    Copy,
+    Replicator,
+    align_with,
+    hosted_estimate,
+    notices,
+)
 
 Message = tuple[str, Any]
 Row = tuple[int, int, dict[str, float]]  # (chain, step, metrics): one stored metrics row
@@ -229,6 +238,26 @@ class _Finisher:
                     self.out.put(message)
                 continue
             self.out.put((kind, body))
+
+
+def where() -> dict[str, str]:
+    """The node and host a worker runs on (what per-worker status shows)."""
+    import ray  # the actor runs inside Ray
+
+    context = ray.get_runtime_context()
+    return {"node": context.get_node_id(), "host": socket.gethostname(), "pid": str(os.getpid())}
+
+
+class ModelProbe:
+    """Builds a model on a node its spec's needs chose and reports what a run records of it (an actor)."""
+
+    def facts(self, spec: str, overrides: dict[str, Any]) -> dict[str, Any] | BaseException:
+        try:
+            replicator = registry.build(spec, **overrides)
+            facts = {"spec": replicator.spec, "requirements": replicator.requirements, "where": where()}
+            return {**facts, "describe": replicator.describe(), "notices": notices(replicator)}
+        except BaseException as exc:
+            return portable(exc)
 
 
 class ChainWorker:

@@ -16,7 +16,14 @@ from typing import Any
 from driftloop.cost import catalogue, default_factors
 from driftloop.errors import SpecError
 from driftloop.replicators import codec, tae
-from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
+from driftloop.replicators.base import (
+    Backend,
+    CallableReplicator,
+    Needs,
+    Replicator,
+    WeightsStatus,
+    declared_needs,
+)
 from driftloop.replicators.diffusers import caption_redraw, img2img, instruct, vae
 from driftloop.replicators.hosted import bfl, gemini, openai_images
 from driftloop.replicators.hosted.replicator import offline
@@ -97,6 +104,15 @@ def parse(spec: str, **overrides: Any) -> tuple[Backend, Any]:
     """Backend and typed config of a spec; ``overrides`` (e.g. ``device``) win over the spec."""
     backend = lookup(spec)
     return backend, parse_config(spec, backend.config_type, backend.positional, **overrides)
+
+
+def needs(spec: str, **overrides: Any) -> Needs:
+    """What one replica of a spec's model needs (GPU, CPUs, memory, an API key), from its config alone:
+    nothing is built and no weights are loaded (what places a model on a cluster)."""
+    backend, config = parse(spec, **overrides)
+    if backend.config_type.__module__.startswith("driftloop.replicators.hosted."):
+        return Needs(cpus=0.0, api=True)
+    return declared_needs(config)
 
 
 def build(model: str | Replicator | Any, **overrides: Any) -> Replicator:
