@@ -35,7 +35,7 @@ def test_a_cuda_model_from_a_cpu_only_head_goes_to_gpu_nodes() -> None:
 
 
 def test_a_cuda_model_on_a_cluster_without_gpus_is_a_clear_error() -> None:
-    with pytest.raises(RayEngineError, match="no node of the Ray cluster has a GPU.*device=cpu"):
+    with pytest.raises(RayEngineError, match=r"no node of the Ray cluster has a GPU.*device=cpu"):
         place("taef2:device=cuda", registry.needs("taef2:device=cuda"), [HEAD, HEAD], None, 8)
 
 

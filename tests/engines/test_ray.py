@@ -26,8 +26,8 @@ from driftloop import api
 from driftloop.chain import BudgetReached
 from driftloop.engines import ray as ray_engine
 from driftloop.engines.start import Engine
-from driftloop.replicators import registry
 from driftloop.errors import DriftloopError
+from driftloop.replicators import registry
 from driftloop.store import Store
 from driftloop.sweep import load_sweep, run_sweep
 

@@ -40,14 +40,14 @@ from driftloop.engines.groups import (
     RunProgress,
     group_size,
     groups,
-    load_group,
     needs_origin,
 )
 from driftloop.engines.local import Session
-from driftloop.engines.placement import HOSTED_WORKERS, Placement, RayEngineError, place
-from driftloop.engines.ray_worker import Budget, ChainWorker, ModelProbe, RateGate
+from driftloop.engines.placement import HOSTED_WORKERS, RayEngineError, place
+from driftloop.engines.ray_pool import Pool, drive
+from driftloop.engines.ray_worker import ModelProbe
+from driftloop.engines.workers import WorkerBoard
 from driftloop.errors import DriftloopError
-from driftloop.frames import read_frame
 from driftloop.metrics.recorder import MetricsSettings
 from driftloop.replicators import registry
 from driftloop.replicators.base import Needs, Replicator, device_needs
@@ -69,8 +69,13 @@ def key_resource(replicator: Replicator) -> str | None:
     env = getattr(replicator, "key_env", "")
     if replicator.requirements.device != "api" or not env:
         return None
-    digest = hashlib.sha256(f"{env}={os.environ.get(env, '')}".encode()).hexdigest()[:12]
-    return f"driftloop_key_{digest}"
+    return key_resource_name(env, os.environ.get(env, ""))
+
+
+def key_resource_name(env: str, key: str) -> str:
+    """The custom resource a cluster declares for the API key ``key`` in ``env`` (``ray start
+    --resources``), on the nodes allowed to use it; its units cap the workers sharing the key."""
+    return f"driftloop_key_{hashlib.sha256(f'{env}={key}'.encode()).hexdigest()[:12]}"
 
 
 def connect(address: str | None, resources: dict[str, float] | None = None) -> Any:
@@ -124,6 +129,17 @@ class RemoteModel:
         return dict(self.info)
 
 
+def local_threads() -> int | None:
+    """The CPU threads PyTorch uses in this process by default: what a run made here with the local engine
+    would use and record. A CPU model's float rounding depends on it, so a new Ray run uses it too, and its
+    frames are bit-identical to the local engine's (None: PyTorch is not installed here)."""
+    try:
+        import torch  # heavy (no weights): only the thread count, once per run on Ray
+    except ImportError:
+        return None
+    return int(torch.get_num_threads())
+
+
 def remote_model(model: str, overrides: dict[str, Any], address: str | None) -> RemoteModel:
     """Build ``model`` on one worker placed by its declared needs, ask it what the run records, let it go.
 
@@ -136,7 +152,7 @@ def remote_model(model: str, overrides: dict[str, Any], address: str | None) -> 
     probe_cls = ray.remote(ModelProbe)
     probe = probe_cls.options(**placement.options, runtime_env={"env_vars": forwarded_env()}).remote()
     try:
-        facts = ray.get(probe.facts.remote(model, overrides))
+        facts = ray.get(probe.facts.remote(model, overrides, {"threads": local_threads()}))
     finally:
         ray.kill(probe)
     if isinstance(facts, BaseException):
@@ -146,41 +162,6 @@ def remote_model(model: str, overrides: dict[str, Any], address: str | None) -> 
 
 def forwarded_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
-
-
-class _Pool:
-    """The actors of one run, their shared gate and budget, and the group each is working on."""
-
-    def __init__(self, ray: Any, run_id: str, replicator: Replicator, model_info: dict[str, Any],
-                 factors: dict[str, Any], placement: Placement, max_cost: float | None,
-                 spent: float, measure: tuple[bool, bool] | None) -> None:  # fmt: skip
-        self.ray, self.run_id, self.made = ray, run_id, 0
-        self.spec, self.model_info, self.factors = replicator.spec, model_info, factors
-        self.options = {**placement.options, "max_concurrency": 4,
-                        "runtime_env": {"env_vars": forwarded_env()}}  # fmt: skip
-        hosted = replicator.requirements.device == "api"
-        rpm = float(getattr(getattr(replicator, "config", None), "rpm", 0) or 0)
-        gate_cls = ray.remote(num_cpus=0)(RateGate)
-        self.gate = gate_cls.remote(rpm) if hosted and rpm > 0 else None
-        budget_cls = ray.remote(num_cpus=0)(Budget)
-        self.budget = budget_cls.remote(max_cost, spent) if hosted or max_cost is not None else None
-        self.actor_cls = ray.remote(ChainWorker)
-        self.measure = measure
-        self.actors = [self.new_actor() for _ in range(placement.workers)]
-        self.notes = ray.get([a.ready.remote() for a in self.actors])
-
-    def new_actor(self) -> Any:
-        """A worker, named ``driftloop:RUN:wN`` (what ``ray list actors`` shows; tests find it by name)."""
-        self.made += 1
-        name = f"driftloop:{self.run_id}:w{self.made - 1}"
-        return self.actor_cls.options(name=name, **self.options).remote(
-            self.spec, self.model_info, self.factors, self.gate, self.budget, self.measure
-        )
-
-    def close(self) -> None:
-        for handle in [*self.actors, self.gate, self.budget]:
-            if handle is not None:
-                self.ray.kill(handle)
 
 
 def execute(
@@ -217,106 +198,10 @@ def execute(
     with Session(store, run_id, metrics) as session:
         tracker = RunProgress(pending, settings.n_steps, progress, session.spent_usd())
         measure = None if metrics is None else (metrics.perceptual is not None, metrics.faces is not None)
-        pool = _Pool(ray, run_id, replicator, row.model_info, row.config["cost"]["factors"], placement,
-                     settings.max_cost_usd, tracker.spent_usd, measure)  # fmt: skip
+        board = WorkerBoard(store.run_dir(run_id))
+        pool = Pool(ray, run_id, replicator, row.model_info, row.config["cost"]["factors"], placement,
+                    settings.max_cost_usd, tracker.spent_usd, measure, forwarded_env(), board)  # fmt: skip
         try:
-            _drive(ray, store, run_id, pool, queue, session, tracker, inner, origin, settings, wants_origin)
+            drive(ray, store, run_id, pool, queue, session, tracker, inner, origin, settings, wants_origin)
         finally:
             pool.close()
-
-
-def _drive(ray: Any, store: Store, run_id: str, pool: _Pool, queue: deque[list[Pending]], session: Session,
-           tracker: RunProgress, inner: core.EngineSettings, origin: Origin, settings: core.EngineSettings,
-           wants_origin: bool) -> None:  # fmt: skip
-    """Hand groups to idle actors and store what comes back, until every group is done or one fails."""
-    idle = list(pool.actors)
-    busy: dict[Any, tuple[Any, int, list[Pending]]] = {}  # next() ref -> (actor, group key, group)
-    failure: BaseException | None = None
-    keys = iter(range(1 << 62))
-
-    def dispatch(actor: Any, group: list[Pending]) -> None:
-        key = next(keys)
-        loaded = load_group(store, run_id, group, origin, settings, wants_origin)
-        tracker.start_group(key, [p for p in group if p.chain not in loaded.finished])
-        if loaded.first:
-            session.writer.write_frames(loaded.first)  # measured on the worker with the group's copies
-        if not loaded.states:
-            tracker.end_group(key, len(group))
-            idle.append(actor)
-            return
-        origins = _origins(store, run_id, loaded.states) if pool.measure else None
-        actor.begin.remote(loaded.states, inner, tracker.spent_usd, origins, [f.chain for f in loaded.first])
-        busy[actor.next.remote()] = (actor, key, group)
-
-    while queue or busy:
-        while queue and idle and failure is None:
-            dispatch(idle.pop(), queue.popleft())
-        if not busy:
-            break
-        done, _ = ray.wait(list(busy), num_returns=1)
-        ref = done[0]
-        actor, key, group = busy.pop(ref)
-        try:
-            messages = ray.get(ref)
-        except ray.exceptions.RayActorError:
-            # the worker died: what it sent is stored; its group goes again from the store
-            session.flush()
-            left = {c.chain: c for c in store.chains(run_id) if c.status == "running"}
-            again = [Pending(p.chain, p.seed, left[p.chain].last_step) for p in group if p.chain in left]
-            store.add_event(
-                run_id, "worker-lost", f"a Ray worker died; {len(again)} chain(s) continue elsewhere"
-            )
-            tracker.end_group(key, len(group) - len(again))
-            pool.actors.remove(actor)
-            replacement = pool.new_actor()
-            pool.actors.append(replacement)
-            if again:
-                queue.appendleft(again)
-            idle.append(replacement)
-            continue
-        over = _store(messages, key, session, tracker)
-        if over is None:
-            busy[actor.next.remote()] = (actor, key, group)
-            continue
-        kind, error = over
-        tracker.end_group(key, len(group))
-        session.done_with([p.chain for p in group])
-        idle.append(actor)
-        if kind == "error" and failure is None:
-            failure = error
-            for other, _, _ in busy.values():
-                other.stop.remote()  # finish the batch in hand, send it, stop
-    if failure is not None:
-        raise failure
-
-
-def _origins(store: Store, run_id: str, states: list[core.ChainState]) -> dict[int, Any]:
-    """Each chain's frame 0, the reference its worker measures every copy against."""
-    return {
-        s.chain: s.frame if s.step == 0 else (
-            s.origin if s.origin is not None else read_frame(store.frame_path(run_id, s.chain, 0)))
-        for s in states
-    }  # fmt: skip
-
-
-def _store(messages: list[tuple[str, Any]], key: int, session: Session,
-           tracker: RunProgress) -> tuple[str, BaseException | None] | None:  # fmt: skip
-    """Write a worker's messages in order; ``(kind, error)`` once its group is over, else None."""
-    for kind, body in messages:
-        if kind == "frames":
-            made, encoded, rows = body
-            session.writer.write_frames(made, encoded)
-            session.writer.add_metrics(rows or [])  # measured where the frame was made
-            tracker.frames(made)
-        elif kind == "metrics":
-            session.writer.add_metrics(body)
-        elif kind == "status":
-            session.writer.set_status(*body)
-        elif kind == "event":
-            chain, step, what, message = body
-            session.writer.add_event(chain, step, what, message)
-        elif kind == "progress":
-            tracker.group_event(key, body)
-        else:
-            return kind, body
-    return None

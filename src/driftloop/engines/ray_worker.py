@@ -251,9 +251,14 @@ def where() -> dict[str, str]:
 class ModelProbe:
     """Builds a model on a node its spec's needs chose and reports what a run records of it (an actor)."""
 
-    def facts(self, spec: str, overrides: dict[str, Any]) -> dict[str, Any] | BaseException:
+    def facts(
+        self, spec: str, overrides: dict[str, Any], like: dict[str, Any]
+    ) -> dict[str, Any] | BaseException:
+        """What a run records of the model, built here and aligned ``like`` the driver's process would run
+        it (its thread count), so the run's frames are those the local engine makes."""
         try:
             replicator = registry.build(spec, **overrides)
+            align_with(replicator, like)
             facts = {"spec": replicator.spec, "requirements": replicator.requirements, "where": where()}
             return {**facts, "describe": replicator.describe(), "notices": notices(replicator)}
         except BaseException as exc:
@@ -296,8 +301,9 @@ class ChainWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def ready(self) -> list[str]:
-        return self.notes
+    def ready(self) -> dict[str, Any]:
+        """Once the model is built: notes for the log, and where it runs (node, host, device)."""
+        return {"notes": self.notes, **where(), "device": str(self.replicator.requirements.device)}
 
     def begin(self, states: list[core.ChainState], settings: core.EngineSettings, spent: float,
               origins: dict[int, Any] | None = None, first: Sequence[int] = ()) -> None:  # fmt: skip
