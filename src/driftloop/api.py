@@ -22,6 +22,7 @@ from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPAC
 from driftloop.cost import Factors, Totals, run_factors, run_totals
 from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start, storage_guard
 from driftloop.engines.start import estimate as estimate_prepared
+from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError, RunNotFoundError
 from driftloop.importer import import_chain as importing
 from driftloop.measures import TABLE_ORDER
@@ -267,6 +268,12 @@ def import_chain(
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> Run:
     """A handle to a stored run (id or unique prefix)."""
     return Run(Workspace(workspace).store, run_id)
+
+
+def workers(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
+    """Per-worker status of a run made on Ray (``[]`` for a local run): per model replica its node,
+    device, state, copies made, copies per second, failures and restarts, as its driver last wrote them."""
+    return read_workers(open_run(run_id, workspace).path)
 
 
 def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:

@@ -186,7 +186,9 @@ def test_a_sigkilled_driver_leaves_a_run_the_local_engine_finishes(cluster, pics
     assert row.status == "running" and 9 <= _stored(ws) < len(local_long)
     resumed = driftloop.resume(row.id, workspace=ws, render=False)
     assert resumed.status == "done" and _frames(ws) == local_long
-    assert len(Store(ws).metrics(row.id)) == len(local_long)  # rows the driver died before writing: measured now
+    assert len(Store(ws).metrics(row.id)) == len(
+        local_long
+    )  # rows the driver died before writing: measured now
     deadline = time.time() + 60  # the dead driver's actors go with it: the GPUs are free again
     while time.time() < deadline and ray.available_resources().get("GPU", 0) < 2:
         time.sleep(0.5)

@@ -19,8 +19,19 @@ from driftloop.errors import SpecError
 
 
 @app.command("runs")
-def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
-    """List the runs in the workspace."""
+def list_runs(
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
+    workers: Annotated[
+        str | None, typer.Option("--workers", help="Show one run's Ray workers (node, device, copies/s).")
+    ] = None,
+) -> None:
+    """List the runs in the workspace (with --workers RUN: that run's Ray workers)."""
+    if workers is not None:
+        from driftloop import api  # the library: loaded when a verb runs
+        from driftloop.cli.workers import workers_table
+
+        stdout_console().print(workers_table(workers, api.workers(workers, workspace)))
+        return
     from driftloop.store import list_runs  # the read model only: `runs` answers without the library
 
     table = Table(box=None)
