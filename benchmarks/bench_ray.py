@@ -111,15 +111,20 @@ def bench_engines(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return results
 
 
+def photo_frames(folder: Path, seed: int) -> list[np.ndarray]:
+    """Eight photo-like 512² frames, slightly different (as consecutive copies are)."""
+    base = np.asarray(Image.open(images(folder, 1, 512)[0]))
+    rng = np.random.default_rng(seed)
+    return [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
+            for _ in range(8)]  # fmt: skip
+
+
 def bench_writes(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from driftloop.frames import NewFrame, encode_png, frame_sha256
     from driftloop.store import FrameWriter, Store
 
     store = Store(tmp / "writes")
-    base = np.asarray(Image.open(images(tmp / "big", 1, 512)[0]))
-    rng = np.random.default_rng(1)
-    frames = [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
-              for _ in range(8)]  # fmt: skip
+    frames = photo_frames(tmp / "big", 1)
     out: dict[str, Any] = {"assumed_sd_turbo_copy_s": args.copy_seconds}
     # frames per write_frames call (one transaction per call), and whether the driver encodes the PNGs (the
     # local engine) or writes the ones the workers encoded (the Ray engine)
@@ -151,10 +156,7 @@ def bench_driver_metrics(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from driftloop.store import Store
 
     store = Store(tmp / "driver")
-    base = np.asarray(Image.open(images(tmp / "big-m", 1, 512)[0]))
-    rng = np.random.default_rng(2)
-    frames = [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
-              for _ in range(8)]  # fmt: skip
+    frames = photo_frames(tmp / "big-m", 2)
     chains, batch = 8, 8  # eight chains in lockstep: one message of eight frames per step
     steps = max(1, args.write_frames // chains)
     measurer = FrameMeasurer(MetricsSettings(), lambda c, s: frames[0])

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from driftloop import sweep as sweeps
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
+from driftloop.engines.ray_measure import recompute_on_ray
 from driftloop.engines.start import DryRun, Engine, continue_run, prepare, rebuild, start, storage_guard
 from driftloop.engines.start import estimate as estimate_prepared
 from driftloop.engines.workers import read_workers
@@ -77,9 +78,17 @@ class Run(RunView):
         return exporting.export(self, fmt, Path(path) if path else None)  # type: ignore[arg-type]
 
     def recompute_metrics(
-        self, progress: Callable[[int, int], None] | None = None, perceptual: bool | None = None
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        perceptual: bool | None = None,
+        engine: str = "local",
+        address: str | None = None,
+        workers: int | None = None,
     ) -> int:
-        """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics added)."""
+        """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics added);
+        ``engine="ray"``: on Ray workers (``address``, ``workers`` as for :func:`run`), the driver writing."""
+        if Engine(engine, address, workers).name == "ray":
+            return recompute_on_ray(self, progress, perceptual, address, workers)
         return recompute(self, progress, perceptual)
 
     def summary(self, df: Any = None) -> list[ChainSummary]:

@@ -318,3 +318,17 @@ def test_metrics_measured_on_the_workers_equal_the_local_engines(ray_session, st
             assert remote[key][name] == pytest.approx(value, rel=1e-9, abs=1e-12), (key, name)
     events = Store(tmp_path / "ray").events(Store(tmp_path / "ray").runs()[0].id)
     assert not [e for e in events if e["kind"] == "metrics"]  # no metric failed
+
+
+def test_metrics_recompute_on_ray_writes_the_local_engines_rows(ray_session, study: Path,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    local = _metrics_run(study, tmp_path / "ws")
+    run = api.open_run(Store(tmp_path / "ws").runs()[0].id, tmp_path / "ws")
+    run.store.delete_metrics(run.id)
+    seen: list[tuple[int, int]] = []
+    assert run.recompute_metrics(lambda i, n: seen.append((i, n)), engine="ray", workers=2) == 16
+    assert seen[-1] == (16, 16)
+    again = run.store.metrics(run.id)
+    assert set(again) == set(local)
+    for key, row in local.items():
+        assert again[key] == pytest.approx(row, rel=1e-9, abs=1e-12), key

@@ -13,7 +13,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from driftloop.cli.progress import ProgressDisplay
-from driftloop.cli.shell import Quiet, RunId, Workspace, app, console, parse_seeds, stdout_console
+from driftloop.cli.shell import (
+    Address,
+    EngineName,
+    Quiet,
+    RunId,
+    Workers,
+    Workspace,
+    app,
+    console,
+    parse_seeds,
+    stdout_console,
+)
 from driftloop.config import DEFAULT_WORKSPACE
 from driftloop.errors import SpecError
 
@@ -137,8 +148,12 @@ def metrics_command(
     ] = None,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
 ) -> None:
-    """Show how many frames are measured, or measure them all again with --recompute."""
+    """Show how many frames are measured, or measure them all again with --recompute (--engine ray: on Ray
+    workers)."""
     from driftloop import api  # the library: loaded when a verb runs
 
     handle = api.open_run(run_id, workspace)
@@ -147,8 +162,8 @@ def metrics_command(
             task = bar.progress.add_task("measuring", total=None)
             n = handle.recompute_metrics(
                 progress=lambda i, total: bar.progress.update(task, completed=i, total=total),
-                perceptual=perceptual,
-            )
+                perceptual=perceptual, engine=engine, address=address, workers=workers,
+            )  # fmt: skip
         if not quiet:
             console.print(f"measured {n} frame(s) of run {handle.id}")
     measured = handle.metric_rows()

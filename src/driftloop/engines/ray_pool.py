@@ -5,8 +5,9 @@ statuses, events, progress) is written here in order, through the run's one writ
 crashed, or its node went away) only the copies it had in flight are lost: its group is read back from the
 store and goes to the next idle slot, and a replacement actor is started for the slot. The replacement
 joins once Ray has placed it and its model is loaded; the run does not wait for it (after a node is lost
-there may be no room for it until the others finish). :class:`~driftloop.engines.workers.WorkerBoard`
-records each slot for ``driftloop runs --workers``.
+there may be no room for it until the others finish). The first workers join the same way: the run starts
+with the first one ready, and ``--workers`` beyond what the cluster holds now wait for an autoscaler.
+:class:`~driftloop.engines.workers.WorkerBoard` records each slot for ``driftloop runs --workers``.
 """
 
 from __future__ import annotations
@@ -43,12 +44,10 @@ class Pool:
         self.actor_cls = ray.remote(ChainWorker)
         self.slots: list[Any] = []
         self.starting: dict[Any, int] = {}  # ready() ref -> slot
-        for slot in range(placement.workers):
-            self.start(slot)
         self.notes: list[str] = []
-        for ref, slot in list(self.starting.items()):
-            self.joined(slot, ray.get(ref))
-        self.starting.clear()
+        self.problem = ""  # why the latest worker could not start
+        for slot in range(placement.workers):
+            self.start(slot)  # each joins once placed and loaded; the first one starts the run
 
     def start(self, slot: int) -> None:
         """An actor for ``slot`` (new, or replacing one that died), named ``driftloop:RUN:wN`` (what
@@ -65,9 +64,12 @@ class Pool:
         self.starting[actor.ready.remote()] = slot
         self.board.started(slot, name)
 
-    def joined(self, slot: int, ready: dict[str, Any]) -> None:
-        self.notes += [n for n in ready["notes"] if n not in self.notes]
+    def joined(self, slot: int, ready: dict[str, Any]) -> list[str]:
+        """A worker is ready; returns its notes not heard before (a thread count aligned, metrics skipped)."""
+        new = [n for n in ready["notes"] if n not in self.notes]
+        self.notes += new
         self.board.ready(slot, ready)
+        return new
 
     def close(self) -> None:
         for handle in [*self.slots, self.gate, self.budget]:
@@ -80,7 +82,7 @@ def drive(ray: Any, store: Store, run_id: str, pool: Pool, queue: deque[list[Pen
           tracker: RunProgress, inner: core.EngineSettings, origin: Origin, settings: core.EngineSettings,
           wants_origin: bool) -> None:  # fmt: skip
     """Hand groups to idle slots and store what comes back, until every group is done or one fails."""
-    idle = list(range(len(pool.slots)))
+    idle: list[int] = []  # slots whose worker is ready and has no group
     busy: dict[Any, tuple[int, int, list[Pending]]] = {}  # next() ref -> (slot, group key, group)
     failure: BaseException | None = None
     keys = iter(range(1 << 62))
@@ -124,12 +126,14 @@ def drive(ray: Any, store: Store, run_id: str, pool: Pool, queue: deque[list[Pen
         if ref in pool.starting:
             slot = pool.starting.pop(ref)
             try:
-                pool.joined(slot, ray.get(ref))
+                for note in pool.joined(slot, ray.get(ref)):
+                    store.add_event(run_id, "ray-worker", note)
                 idle.append(slot)
-            except ray.exceptions.RayActorError:
+            except ray.exceptions.RayActorError as exc:
                 board.failed(slot)
                 board.state(slot, "lost")
-                store.add_event(run_id, "worker-lost", "a replacement Ray worker could not start")
+                pool.problem = next((line for line in str(exc).splitlines() if "Error" in line), str(exc))
+                store.add_event(run_id, "worker-lost", f"a Ray worker could not start: {pool.problem}")
             continue
         slot, key, group = busy.pop(ref)
         try:
@@ -156,8 +160,8 @@ def drive(ray: Any, store: Store, run_id: str, pool: Pool, queue: deque[list[Pen
         raise failure
     if queue:
         raise RayEngineError(
-            f"run {run_id}: every Ray worker was lost and none could be started again; every stored frame "
-            "is kept: resume the run when the cluster has room"
+            f"run {run_id}: no Ray worker is left ({pool.problem or 'all were lost'}); every stored frame is "
+            "kept: resume the run once the cluster can run the model"
         )
 
 
