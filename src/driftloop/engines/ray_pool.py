@@ -38,9 +38,14 @@ class Pool:
         self.options = {**placement.options, "max_concurrency": 4, "runtime_env": {"env_vars": env}}
         hosted = replicator.requirements.device == "api"
         rpm = float(getattr(getattr(replicator, "config", None), "rpm", 0) or 0)
-        self.gate = ray.remote(num_cpus=0)(RateGate).remote(rpm) if hosted and rpm > 0 else None
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # optional, heavy: Ray
+
+        # the shared gate and budget live on the driver's node: they go only if the whole run goes
+        here = {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(
+            ray.get_runtime_context().get_node_id(), soft=True)}  # fmt: skip
+        self.gate = ray.remote(RateGate).options(**here).remote(rpm) if hosted and rpm > 0 else None
         budgeted = hosted or max_cost is not None
-        self.budget = ray.remote(num_cpus=0)(Budget).remote(max_cost, spent) if budgeted else None
+        self.budget = ray.remote(Budget).options(**here).remote(max_cost, spent) if budgeted else None
         self.actor_cls = ray.remote(ChainWorker)
         self.slots: list[Any] = []
         self.starting: dict[Any, int] = {}  # ready() ref -> slot

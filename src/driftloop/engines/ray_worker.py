@@ -195,8 +195,9 @@ class _Finisher:
     a batch or two ahead of the driver.
     """
 
-    def __init__(self, measuring: MetricsSettings | None, out: queue.Queue[Message]) -> None:
-        self.measuring, self.out = measuring, out
+    def __init__(self, measuring: MetricsSettings | None, out: queue.Queue[Message],
+                 stop: threading.Event) -> None:  # fmt: skip
+        self.measuring, self.out, self.stop = measuring, out, stop
         self.inbox: queue.Queue[Message] = queue.Queue(maxsize=2)
         self.measurer: FrameMeasurer | None = None
         threading.Thread(target=self._work, name="driftloop-ray-finish", daemon=True).start()
@@ -214,29 +215,41 @@ class _Finisher:
         return rows, problems
 
     def _work(self) -> None:
+        broken = False  # finishing failed: the group is over (the driver was told); skip to the next one
         while True:
             kind, body = self.inbox.get()
-            if kind == "group":  # the chains of a new group: frame 0 and the frame each continues from
-                states, first = body
-                self.measurer = FrameMeasurer(self.measuring, _not_in_memory) if self.measuring else None
-                if self.measurer is None:
-                    continue
-                for s in states:
-                    if s.chain not in first:
-                        self.measurer.prime(s.chain, s.origin, s.step, s.frame)
-                rows, problems = self._rows([(s.chain, 0, s.frame) for s in states if s.chain in first])
-                for message in [("metrics", rows), *problems]:
-                    self.out.put(message)
+            if kind == "group":
+                broken = False
+            if broken:
                 continue
-            if kind == "frames":
-                items: list[NewFrame] = body
-                encoded = [encode_png(f.frame) for f in items]
-                rows, problems = (None, []) if self.measurer is None else self._rows(
-                    [(f.chain, f.step, f.frame) for f in items])  # fmt: skip
-                self.out.put(("frames", (items, encoded, rows)))
-                for message in problems:
-                    self.out.put(message)
-                continue
+            try:
+                self._handle(kind, body)
+            except BaseException as exc:  # a bug here must end the group, not leave the driver waiting
+                broken = True
+                self.stop.set()
+                self.out.put(("error", portable(exc)))
+
+    def _handle(self, kind: str, body: Any) -> None:
+        if kind == "group":  # the chains of a new group: frame 0 and the frame each continues from
+            states, first = body
+            self.measurer = FrameMeasurer(self.measuring, _not_in_memory) if self.measuring else None
+            if self.measurer is None:
+                return
+            for s in states:
+                if s.chain not in first:
+                    self.measurer.prime(s.chain, s.origin, s.step, s.frame)
+            rows, problems = self._rows([(s.chain, 0, s.frame) for s in states if s.chain in first])
+            for message in [("metrics", rows), *problems]:
+                self.out.put(message)
+        elif kind == "frames":
+            items: list[NewFrame] = body
+            encoded = [encode_png(f.frame) for f in items]
+            rows, problems = (None, []) if self.measurer is None else self._rows(
+                [(f.chain, f.step, f.frame) for f in items])  # fmt: skip
+            self.out.put(("frames", (items, encoded, rows)))
+            for message in problems:
+                self.out.put(message)
+        else:
             self.out.put((kind, body))
 
 
@@ -297,8 +310,8 @@ class ChainWorker:
             measuring, skipped = load_tools(*measure)
             self.notes += [f"{family} metrics skipped on this worker: {why}" for family, why in skipped]
         self._out: queue.Queue[Message] = queue.Queue(maxsize=2)
-        self._finisher = _Finisher(measuring, self._out)
         self._stop = threading.Event()
+        self._finisher = _Finisher(measuring, self._out, self._stop)
         self._thread: threading.Thread | None = None
 
     def ready(self) -> dict[str, Any]:
@@ -314,6 +327,8 @@ class ChainWorker:
         The actor is threaded, so a ``next`` call may start before this one: it waits on the same queue,
         which the previous group left empty (the driver read it up to its last message).
         """
+        if self._thread is not None:
+            self._thread.join()  # the previous group's model thread (stopped early: after its batch)
         self._stop.clear()
         inbox = self._finisher.inbox
         origins = origins or {}
