@@ -88,7 +88,7 @@ def local(pics: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[tu
     return _frames(ws)
 
 
-LONG = 16  # steps of the runs a test interrupts: long enough to be caught in the middle
+LONG = 12  # steps of the runs a test interrupts: long enough to be caught in the middle
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +163,9 @@ def test_losing_a_node_costs_only_its_copies_in_flight(cluster, pics, local_long
     store = Store(ws)
     assert any(e["kind"] == "worker-lost" for e in store.events(run.id))
     workers = read_workers(run.path)
-    assert len(workers) == 3 and sum(w["failures"] for w in workers) == 1
-    assert sum(w["restarts"] for w in workers) == 1
+    assert len(workers) == 3 and sum(w["copies"] for w in workers) == 6 * LONG  # each stored copy once
+    # the lost worker, and its replacement if Ray placed it on the node before it was marked dead
+    assert 1 <= sum(w["failures"] for w in workers) <= 2 and sum(w["restarts"] for w in workers) >= 1
 
 
 @pytest.mark.slow
