@@ -185,8 +185,7 @@ def _store(messages: list[tuple[str, Any]], key: int, session: Session, tracker:
     for kind, body in messages:
         if kind == "frames":
             made, encoded, rows = body
-            session.writer.write_frames(made, encoded)
-            session.writer.add_metrics(rows or [])  # measured where the frame was made
+            session.writer.write_frames(made, encoded, rows)  # rows: measured where the frames were made
             tracker.frames(made)
             board.copies(slot, sum(1 for f in made if f.step > 0))
         elif kind == "metrics":
