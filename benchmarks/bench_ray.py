@@ -14,8 +14,9 @@
    one workspace. From it, how many GPU workers one driver keeps busy at ``--copy-seconds`` per sd-turbo copy.
    With metrics on (the default), through the Ray driver's own code (its session and message handling):
    ``metrics_on_worker`` (rows measured where the frame is made, the driver only writes them) against
-   ``metrics_on_driver`` (the driver measures every frame itself, as before); and what a worker spends per
-   frame to encode and measure it (``worker_ms_per_frame``), which overlaps its model's next batch.
+   ``metrics_on_driver`` (the driver measures every frame itself, as before), in frames per wall-clock second
+   and per CPU second of the driver (which the load of other processes changes less); and what a worker
+   spends per frame to encode and measure it (``worker_ms_per_frame``), overlapping its model's next batch.
 3. **Memory**: peak RSS of ``driftloop run`` (jpeg, 64², 10 steps, metrics on) with 100 and 1,000 chains,
    each in a fresh process. Goal: 1,000 chains ≤ 1.2 × the peak of 100.
 """
@@ -185,16 +186,21 @@ def bench_driver_metrics(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             session.writer.write_frames(first)
             session.writer.add_metrics([(c, 0, measurer.measure(c, 0, frames[0])) for c in range(chains)])
             session.flush()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for made, pngs, rows in messages:
                 if where == "on_worker":
                     _store([("frames", (made, pngs, rows))], 0, session, tracker, board, 0)
                 else:  # the driver measures every frame itself (the Ray engine before metrics moved)
                     session.store_frames(made, pngs)
         fps = steps * chains / (time.perf_counter() - started)
+        cpu_ms = 1000 * (time.process_time() - cpu) / (steps * chains)  # every thread of this process
         assert len(store.measured_steps(run_id)) == (steps + 1) * chains, "every frame has its metrics row"
         out[f"metrics_{where}_frames_per_s_512"] = round(fps, 1)
         out[f"metrics_{where}_gpu_workers_kept_busy"] = int(fps * args.copy_seconds)
+        # what the load of other processes does not change: the driver's CPU per frame (its fsync waits
+        # are not CPU, so this is an upper bound of what one free core commits)
+        out[f"metrics_{where}_driver_cpu_ms_per_frame"] = round(cpu_ms, 2)
+        out[f"metrics_{where}_frames_per_cpu_s"] = round(1000 / cpu_ms, 1)
     out["batch"] = batch
     return out
 
