@@ -12,6 +12,11 @@
 2. **Driver write throughput**: frames per second the driver commits through the store's writer (atomic
    PNG, then row) at 512², for photo-like frames: the most copies per second any number of workers can feed
    one workspace. From it, how many GPU workers one driver keeps busy at ``--copy-seconds`` per sd-turbo copy.
+   With metrics on (the default), through the Ray driver's own code (its session and message handling):
+   ``metrics_on_worker`` (rows measured where the frame is made, the driver only writes them) against
+   ``metrics_on_driver`` (the driver measures every frame itself, as before), in frames per wall-clock second
+   and per CPU second of the driver (which the load of other processes changes less); and what a worker
+   spends per frame to encode and measure it (``worker_ms_per_frame``), overlapping its model's next batch.
 3. **Memory**: peak RSS of ``driftloop run`` (jpeg, 64², 10 steps, metrics on) with 100 and 1,000 chains,
    each in a fresh process. Goal: 1,000 chains ≤ 1.2 × the peak of 100.
 """
@@ -107,15 +112,20 @@ def bench_engines(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return results
 
 
+def photo_frames(folder: Path, seed: int) -> list[np.ndarray]:
+    """Eight photo-like 512² frames, slightly different (as consecutive copies are)."""
+    base = np.asarray(Image.open(images(folder, 1, 512)[0]))
+    rng = np.random.default_rng(seed)
+    return [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
+            for _ in range(8)]  # fmt: skip
+
+
 def bench_writes(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from driftloop.frames import NewFrame, encode_png, frame_sha256
     from driftloop.store import FrameWriter, Store
 
     store = Store(tmp / "writes")
-    base = np.asarray(Image.open(images(tmp / "big", 1, 512)[0]))
-    rng = np.random.default_rng(1)
-    frames = [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
-              for _ in range(8)]  # fmt: skip
+    frames = photo_frames(tmp / "big", 1)
     out: dict[str, Any] = {"assumed_sd_turbo_copy_s": args.copy_seconds}
     # frames per write_frames call (one transaction per call), and whether the driver encodes the PNGs (the
     # local engine) or writes the ones the workers encoded (the Ray engine)
@@ -133,6 +143,65 @@ def bench_writes(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         fps = args.write_frames / (time.perf_counter() - started)
         out[f"{mode}_batch{batch}_frames_per_s_512"] = round(fps, 1)
         out[f"{mode}_batch{batch}_gpu_workers_kept_busy"] = int(fps * args.copy_seconds)
+    return out
+
+
+def bench_driver_metrics(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """The Ray driver's store path at 512² with metrics on: worker-measured rows against driver-measured."""
+    from driftloop.engines.groups import Pending, RunProgress
+    from driftloop.engines.local import Session
+    from driftloop.engines.ray_pool import _store
+    from driftloop.engines.workers import WorkerBoard
+    from driftloop.frames import NewFrame, encode_png, frame_sha256
+    from driftloop.metrics.recorder import FrameMeasurer, MetricsSettings
+    from driftloop.store import Store
+
+    store = Store(tmp / "driver")
+    frames = photo_frames(tmp / "big-m", 2)
+    chains, batch = 8, 8  # eight chains in lockstep: one message of eight frames per step
+    steps = max(1, args.write_frames // chains)
+    measurer = FrameMeasurer(MetricsSettings(), lambda c, s: frames[0])
+    for c in range(chains):
+        measurer.measure(c, 0, frames[0])
+    started = time.perf_counter()
+    messages = []  # (frame 0 of every chain is frames[0], stored before the clock starts)
+    for step in range(1, steps + 1):  # what the workers send (made on the worker: timed apart)
+        made = [NewFrame(c, step, c, frames[(c + step) % 8], frame_sha256(frames[(c + step) % 8]))
+                for c in range(chains)]  # fmt: skip
+        pngs = [encode_png(f.frame) for f in made]
+        rows = [(f.chain, f.step, measurer.measure(f.chain, f.step, f.frame)) for f in made]
+        messages.append((made, pngs, rows))
+    worker_ms = 1000 * (time.perf_counter() - started) / (steps * chains)
+    out: dict[str, Any] = {"worker_ms_per_frame_encode_and_measure": round(worker_ms, 1)}
+    for where in ("on_worker", "on_driver"):
+        run_id = f"bench-metrics-{where}"
+        sources = [(f"in{c}.png", "0" * 64, c) for c in range(chains)]
+        store.create_run(run_id, "bench", steps, {}, {}, {}, {}, sources)
+        tracker = RunProgress([Pending(c, c, 0) for c in range(chains)], steps, None)
+        tracker.start_group(0, [Pending(c, c, 0) for c in range(chains)])
+        board = WorkerBoard(store.run_dir(run_id))
+        board.started(0, "w0")
+        with Session(store, run_id, MetricsSettings()) as session:
+            first = [NewFrame(c, 0, None, frames[0], frame_sha256(frames[0])) for c in range(chains)]
+            session.writer.write_frames(first)
+            session.writer.add_metrics([(c, 0, measurer.measure(c, 0, frames[0])) for c in range(chains)])
+            session.flush()
+            started, cpu = time.perf_counter(), time.process_time()
+            for made, pngs, rows in messages:
+                if where == "on_worker":
+                    _store([("frames", (made, pngs, rows))], 0, session, tracker, board, 0)
+                else:  # the driver measures every frame itself (the Ray engine before metrics moved)
+                    session.store_frames(made, pngs)
+        fps = steps * chains / (time.perf_counter() - started)
+        cpu_ms = 1000 * (time.process_time() - cpu) / (steps * chains)  # every thread of this process
+        assert len(store.measured_steps(run_id)) == (steps + 1) * chains, "every frame has its metrics row"
+        out[f"metrics_{where}_frames_per_s_512"] = round(fps, 1)
+        out[f"metrics_{where}_gpu_workers_kept_busy"] = int(fps * args.copy_seconds)
+        # what the load of other processes does not change: the driver's CPU per frame (its fsync waits
+        # are not CPU, so this is an upper bound of what one free core commits)
+        out[f"metrics_{where}_driver_cpu_ms_per_frame"] = round(cpu_ms, 2)
+        out[f"metrics_{where}_frames_per_cpu_s"] = round(1000 / cpu_ms, 1)
+    out["batch"] = batch
     return out
 
 
@@ -170,6 +239,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.only in (None, "writes"):
             results["writes"] = bench_writes(args, tmp)
             print("driver writes:", results["writes"], flush=True)
+            results["driver_metrics"] = bench_driver_metrics(args, tmp)
+            print("driver with metrics on:", results["driver_metrics"], flush=True)
         if args.only in (None, "engines"):
             results["engines"] = bench_engines(args, tmp)
             print("engines:", results["engines"], flush=True)

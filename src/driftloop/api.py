@@ -23,6 +23,7 @@ from driftloop.archive import ArchiveImport, is_archive
 from driftloop.archive import import_archive as importing_archive
 from driftloop.config import DEFAULT_MAX_PIXELS, DEFAULT_STEPS, DEFAULT_WORKSPACE
 from driftloop.cost import Factors, Totals, run_factors, run_totals
+from driftloop.engines.ray_measure import recompute_on_ray
 from driftloop.engines.start import (
     DryRun,
     Engine,
@@ -34,6 +35,7 @@ from driftloop.engines.start import (
     storage_guard,
 )
 from driftloop.engines.start import estimate as estimate_prepared
+from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError, ReadOnlyWorkspaceError, RenderError, RunNotFoundError
 from driftloop.importer import import_chain as importing
 from driftloop.measures import TABLE_ORDER
@@ -102,10 +104,17 @@ class Run(RunView):
         progress: Callable[[int, int], None] | None = None,
         perceptual: bool | None = None,
         faces: bool | None = None,
+        engine: str = "local",
+        address: str | None = None,
+        workers: int | None = None,
     ) -> int:
         """Measure every stored frame again (after a metrics upgrade, or with perceptual metrics or face
-        measures added)."""
-        measured = recompute(self, progress, perceptual, faces)
+        measures added); ``engine="ray"``: on Ray workers (``address``, ``workers`` as for :func:`run`), the
+        driver writing."""
+        if Engine(engine, address, workers).name == "ray":
+            measured = recompute_on_ray(self, progress, perceptual, address, workers)
+        else:
+            measured = recompute(self, progress, perceptual, faces)
         df = self.dataframe()
         self.store.set_chain_summaries(self.id, chain_columns(df, summarize(self, df)))  # the table's numbers
         return measured
@@ -196,7 +205,7 @@ def run(
         stop_on_fixed_point=stop_on_fixed_point, patience=patience, refusal_retries=refusal_retries,
         max_cost=max_cost, device=device, dtype=dtype, cost_factors=cost_factors, country=country,
         metrics=metrics, perceptual=perceptual, faces=faces, sweep=sweep, max_pixels=max_pixels,
-        stabilize=stabilize, keep_raw=keep_raw, log=log,
+        stabilize=stabilize, keep_raw=keep_raw, log=log, engine=where,
     )  # fmt: skip
     store = Store(workspace)
     run_id = start(prepared, store, progress, log, resume=resume, reuse_done=reuse_done, engine=where)
@@ -292,7 +301,7 @@ def resume(
         return handle
     if store.readonly:
         raise ReadOnlyWorkspaceError(store.root, len(store.frames(row.id)), row.id)
-    replicator = rebuild(store, row.id, model, device, say)
+    replicator = rebuild(store, row.id, model, device, say, where)
     continue_run(store, row.id, replicator, progress, say, max_cost, retry_failed, engine=where,
                  restart_thread=restart_thread)  # fmt: skip
     return _finish(Run(store, row.id), render, say)
@@ -347,6 +356,12 @@ def import_archive(
 def open_run(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> Run:
     """A handle to a stored run (id or unique prefix)."""
     return Run(Workspace(workspace).store, run_id)
+
+
+def workers(run_id: str, workspace: str | Path = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
+    """Per-worker status of a run made on Ray (``[]`` for a local run): per model replica its node,
+    device, state, copies made, copies per second, failures and restarts, as its driver last wrote them."""
+    return read_workers(open_run(run_id, workspace).path)
 
 
 def runs(workspace: str | Path = DEFAULT_WORKSPACE) -> list[RunSummary]:

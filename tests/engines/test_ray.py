@@ -28,6 +28,7 @@ from driftloop.chain import BudgetReached
 from driftloop.engines import ray as ray_engine
 from driftloop.engines.start import Engine
 from driftloop.errors import DriftloopError
+from driftloop.replicators import registry
 from driftloop.store import Store
 from driftloop.sweep import load_sweep, run_sweep
 
@@ -315,3 +316,45 @@ def test_without_ray_the_engine_says_how_to_install(monkeypatch: pytest.MonkeyPa
         Engine("ray")
     with pytest.raises(DriftloopError, match="--engine 'dask'"):
         Engine("dask")
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def _metrics_run(study: Path, ws: Path, **engine: Any) -> dict[tuple[int, int], dict[str, float]]:
+    run = driftloop.run(sorted((study / "pics").glob("*.png")), model="taef2", n=3, seeds=[1, 2], size=32,
+                        workspace=ws, render=False, batch_size=2, **engine)  # fmt: skip
+    return Store(ws).metrics(run.id)
+
+
+def test_metrics_measured_on_the_workers_equal_the_local_engines(ray_session, study: Path,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    """Every row (frame 0 included) is measured on the worker that made the frame and equals the local
+    engine's: the same functions on the same uint8 frames against the same frame 0 and previous frame. The
+    numbers are compared to 1e-9 relative, not bit for bit: the worker's process may run NumPy/SciPy with
+    another thread count, which may change the order of a float sum (on this machine they are equal)."""
+    local = _metrics_run(study, tmp_path / "local")
+    with pytest.MonkeyPatch.context() as mp:  # the driver never builds the model (nor loads its weights)
+        mp.setattr(registry, "build", lambda *a, **k: pytest.fail("the driver built the model"))
+        remote = _metrics_run(study, tmp_path / "ray", engine="ray", workers=2)
+    assert len(local) == 4 * 4 and set(remote) == set(local)
+    for key, row in local.items():
+        assert set(remote[key]) == set(row), key
+        for name, value in row.items():
+            assert remote[key][name] == pytest.approx(value, rel=1e-9, abs=1e-12), (key, name)
+    events = Store(tmp_path / "ray").events(Store(tmp_path / "ray").runs()[0].id)
+    assert not [e for e in events if e["kind"] == "metrics"]  # no metric failed
+
+
+def test_metrics_recompute_on_ray_writes_the_local_engines_rows(ray_session, study: Path,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    local = _metrics_run(study, tmp_path / "ws")
+    run = api.open_run(Store(tmp_path / "ws").runs()[0].id, tmp_path / "ws")
+    run.store.delete_metrics(run.id)
+    seen: list[tuple[int, int]] = []
+    assert run.recompute_metrics(lambda i, n: seen.append((i, n)), engine="ray", workers=2) == 16
+    assert seen[-1] == (16, 16)
+    again = run.store.metrics(run.id)
+    assert set(again) == set(local)
+    for key, row in local.items():
+        assert again[key] == pytest.approx(row, rel=1e-9, abs=1e-12), key

@@ -443,3 +443,16 @@ def test_sweep_numbers_link_to_the_chains_behind_them(client: TestClient, galler
         for run_id, _chain in linked:
             assert client.get(f"/runs/{run_id}").status_code == 200
             assert model["model"] in client.get(f"/runs/{run_id}").text
+
+
+def test_progress_shows_a_ray_runs_workers(client: TestClient, gallery_ws: Path) -> None:
+    from driftloop.engines.workers import WorkerBoard
+
+    run = newest(gallery_ws)
+    assert client.get(f"/runs/{run.id}/progress.json").json()["workers"] == []  # a local run
+    board = WorkerBoard(run.path)
+    board.started(0, f"driftloop:{run.id}:w0")
+    board.ready(0, {"node": "n1", "host": "gpu-box", "device": "cuda:0"})
+    board.close()
+    (worker,) = client.get(f"/runs/{run.id}/progress.json").json()["workers"]
+    assert (worker["node"], worker["device"], worker["copies"], worker["restarts"]) == ("n1", "cuda:0", 0, 0)

@@ -14,14 +14,36 @@ from rich.table import Table
 
 from driftloop import fmt
 from driftloop.cli.progress import ProgressDisplay
-from driftloop.cli.shell import Quiet, RunId, Workspace, app, console, print_path, stdout_console
+from driftloop.cli.shell import (
+    Address,
+    EngineName,
+    Quiet,
+    RunId,
+    Workers,
+    Workspace,
+    app,
+    console,
+    print_path,
+    stdout_console,
+)
 from driftloop.config import DEFAULT_WORKSPACE, parse_seeds
 from driftloop.errors import SpecError
 
 
 @app.command("runs")
-def list_runs(workspace: Workspace = Path(DEFAULT_WORKSPACE)) -> None:
-    """List the runs in the workspace, newest first."""
+def list_runs(
+    workspace: Workspace = Path(DEFAULT_WORKSPACE),
+    workers: Annotated[
+        str | None, typer.Option("--workers", help="Show one run's Ray workers (node, device, copies/s).")
+    ] = None,
+) -> None:
+    """List the runs in the workspace, newest first (with --workers RUN: that run's Ray workers)."""
+    if workers is not None:
+        from driftloop import api  # the library: loaded when a verb runs
+        from driftloop.cli.workers import workers_table
+
+        stdout_console().print(workers_table(workers, api.workers(workers, workspace)))
+        return
     from driftloop.replicators.spec import spec_label  # the read model only: `runs` answers without
     from driftloop.store import list_runs  # the library (no NumPy, Pillow or analysis)
 
@@ -129,8 +151,12 @@ def metrics_command(
     ] = None,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
 ) -> None:
-    """Show how many frames are measured, or measure them all again with --recompute."""
+    """Show how many frames are measured, or measure them all again with --recompute (--engine ray: on Ray
+    workers)."""
     from driftloop import api  # the library: loaded when a verb runs
 
     handle = api.open_run(run_id, workspace)
@@ -139,9 +165,8 @@ def metrics_command(
             task = bar.progress.add_task("measuring", total=None)
             n = handle.recompute_metrics(
                 progress=lambda i, total: bar.progress.update(task, completed=i, total=total),
-                perceptual=perceptual,
-                faces=faces,
-            )
+                perceptual=perceptual, faces=faces, engine=engine, address=address, workers=workers,
+            )  # fmt: skip
         if not quiet:
             console.print(f"measured {n} frame(s) of run {handle.id}")
     measured = handle.metric_rows()

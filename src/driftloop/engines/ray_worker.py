@@ -14,8 +14,11 @@ the driver (:mod:`driftloop.engines.ray`) wraps these classes as actors.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import pickle
 import queue
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +29,7 @@ from driftloop import fmt
 from driftloop.cost import Factors, pick_meters
 from driftloop.errors import DriftloopError
 from driftloop.frames import NewFrame, encode_png
+from driftloop.metrics.recorder import FrameMeasurer, MetricsSettings, load_tools
 from driftloop.replicators import registry
 from driftloop.replicators.base import (
     BatchAborted,
@@ -34,9 +38,11 @@ from driftloop.replicators.base import (
     align_with,
     hosted_estimate,
     next_call_usd,
+    notices,
 )
 
 Message = tuple[str, Any]
+Row = tuple[int, int, dict[str, float]]  # (chain, step, metrics): one stored metrics row
 
 
 class RateGate:
@@ -156,13 +162,14 @@ class _Stopped(Exception):
 
 
 class _Sink:
-    """The worker's :class:`driftloop.chain.FrameSink`: everything goes to the driver, in order."""
+    """The worker's :class:`driftloop.chain.FrameSink`: everything goes to the driver, in order (through
+    the worker's finishing thread, which encodes and measures the frames)."""
 
     def __init__(self, out: queue.Queue[Message], stop: threading.Event) -> None:
         self.out, self.stop = out, stop
 
     def write_frames(self, items: list[NewFrame]) -> None:
-        self.out.put(("frames", (items, [encode_png(f.frame) for f in items])))  # the driver only writes
+        self.out.put(("frames", items))
         if self.stop.is_set():
             raise _Stopped
 
@@ -182,8 +189,108 @@ def portable(exc: BaseException) -> BaseException:
         return DriftloopError(f"{type(exc).__name__}: {exc}")
 
 
+def _not_in_memory(chain: int, step: int) -> Any:
+    raise DriftloopError(f"chain {chain} step {step}: not sent to this worker (its group was not primed)")
+
+
+class _Finisher:
+    """The worker's second thread: turns what the model thread made into what the driver stores, in order.
+
+    Frames are encoded to PNG and measured here (the same :class:`~driftloop.metrics.recorder.FrameMeasurer`
+    the local engine's metrics thread uses, against the same frame 0 and previous frame), overlapping the
+    model's next batch, so the driver only writes; the queues are short, so the model never runs more than
+    a batch or two ahead of the driver.
+    """
+
+    def __init__(self, measuring: MetricsSettings | None, out: queue.Queue[Message],
+                 stop: threading.Event) -> None:  # fmt: skip
+        self.measuring, self.out, self.stop = measuring, out, stop
+        self.inbox: queue.Queue[Message] = queue.Queue(maxsize=2)
+        self.measurer: FrameMeasurer | None = None
+        threading.Thread(target=self._work, name="driftloop-ray-finish", daemon=True).start()
+
+    def _rows(self, items: list[tuple[int, int, Any]]) -> tuple[list[Row], list[Message]]:
+        rows: list[Row] = []
+        problems: list[Message] = []
+        for chain, step, frame in items:
+            try:
+                assert self.measurer is not None
+                rows.append((chain, step, self.measurer.measure(chain, step, frame)))
+            except Exception as exc:  # a metric bug must not cost the user their run
+                problems.append(("event", (chain, step, "metrics", f"metrics of chain {chain} step {step} "
+                                           f"failed: {exc}")))  # fmt: skip
+        return rows, problems
+
+    def _work(self) -> None:
+        broken = False  # finishing failed: the group is over (the driver was told); skip to the next one
+        while True:
+            kind, body = self.inbox.get()
+            if kind == "group":
+                broken = False
+            if broken:
+                continue
+            try:
+                self._handle(kind, body)
+            except BaseException as exc:  # a bug here must end the group, not leave the driver waiting
+                broken = True
+                self.stop.set()
+                self.out.put(("error", portable(exc)))
+
+    def _handle(self, kind: str, body: Any) -> None:
+        if kind == "group":  # the chains of a new group: frame 0 and the frame each continues from
+            states, first = body
+            self.measurer = FrameMeasurer(self.measuring, _not_in_memory) if self.measuring else None
+            if self.measurer is None:
+                return
+            for s in states:
+                if s.chain not in first:
+                    self.measurer.prime(s.chain, s.origin, s.step, s.frame)
+            rows, problems = self._rows([(s.chain, 0, s.frame) for s in states if s.chain in first])
+            for message in [("metrics", rows), *problems]:
+                self.out.put(message)
+        elif kind == "frames":
+            items: list[NewFrame] = body
+            encoded = [encode_png(f.frame) for f in items]
+            rows, problems = (None, []) if self.measurer is None else self._rows(
+                [(f.chain, f.step, f.frame) for f in items])  # fmt: skip
+            self.out.put(("frames", (items, encoded, rows)))
+            for message in problems:
+                self.out.put(message)
+        else:
+            self.out.put((kind, body))
+
+
+def where() -> dict[str, str]:
+    """The node and host a worker runs on (what per-worker status shows)."""
+    import ray  # the actor runs inside Ray
+
+    context = ray.get_runtime_context()
+    return {"node": context.get_node_id(), "host": socket.gethostname(), "pid": str(os.getpid())}
+
+
+class ModelProbe:
+    """Builds a model on a node its spec's needs chose and reports what a run records of it (an actor)."""
+
+    def facts(
+        self, spec: str, overrides: dict[str, Any], like: dict[str, Any]
+    ) -> dict[str, Any] | BaseException:
+        """What a run records of the model, built here and aligned ``like`` the driver's process would run
+        it (its thread count), so the run's frames are those the local engine makes."""
+        try:
+            replicator = registry.build(spec, **overrides)
+            align_with(replicator, like)
+            facts = {"spec": replicator.spec, "requirements": replicator.requirements, "where": where()}
+            return {**facts, "describe": replicator.describe(), "notices": notices(replicator)}
+        except BaseException as exc:
+            return portable(exc)
+
+
 class ChainWorker:
-    """One model replica (a Ray actor): advances the groups of chains the driver sends, one at a time."""
+    """One model replica (a Ray actor): advances the groups of chains the driver sends, one at a time.
+
+    ``measure``: the run's metrics as ``(perceptual, faces)``, measured here, where the frames are made
+    (their models loaded once, when the worker starts); ``None``: the run does not measure.
+    """
 
     def __init__(
         self,
@@ -192,6 +299,7 @@ class ChainWorker:
         factors: dict[str, Any],
         gate: Any = None,
         budget: Any = None,
+        measure: tuple[bool, bool] | None = None,
     ) -> None:
         import ray  # the actor runs inside Ray; only its handles need it
 
@@ -204,33 +312,48 @@ class ChainWorker:
             self.replicator._limiter = _SharedLimiter(gate, ray.get)  # type: ignore[attr-defined]
         if budget is not None:
             self.replicator = Budgeted(self.replicator, budget, ray.get)  # type: ignore[assignment]
+        measuring = None
+        if measure is not None:
+            measuring, skipped = load_tools(*measure)
+            self.notes += [f"{family} metrics skipped on this worker: {why}" for family, why in skipped]
         self._out: queue.Queue[Message] = queue.Queue(maxsize=2)
         self._stop = threading.Event()
+        self._finisher = _Finisher(measuring, self._out, self._stop)
         self._thread: threading.Thread | None = None
 
-    def ready(self) -> list[str]:
-        return self.notes
+    def ready(self) -> dict[str, Any]:
+        """Once the model is built: notes for the log, and where it runs (node, host, device)."""
+        return {"notes": self.notes, **where(), "device": str(self.replicator.requirements.device)}
 
-    def begin(self, states: list[core.ChainState], settings: core.EngineSettings, spent: float) -> None:
+    def begin(self, states: list[core.ChainState], settings: core.EngineSettings, spent: float,
+              origins: dict[int, Any] | None = None, first: Sequence[int] = ()) -> None:  # fmt: skip
         """Start advancing a group; what it makes comes back through :meth:`next`.
 
+        ``origins``: each chain's frame 0, when measuring (the reference of every ``*_to_origin`` metric);
+        ``first``: chains whose frame 0 the driver has just stored, measured here too.
         The actor is threaded, so a ``next`` call may start before this one: it waits on the same queue,
         which the previous group left empty (the driver read it up to its last message).
         """
+        if self._thread is not None:
+            self._thread.join()  # the previous group's model thread (stopped early: after its batch)
         self._stop.clear()
+        inbox = self._finisher.inbox
+        origins = origins or {}
+        primed = [dataclasses.replace(s, origin=origins.get(s.chain, s.origin)) for s in states]
 
         def work() -> None:
             try:
-                sink = _Sink(self._out, self._stop)
-                report = lambda e: self._out.put(("progress", e))  # noqa: E731
+                inbox.put(("group", (primed, set(first))))
+                sink = _Sink(inbox, self._stop)
+                report = lambda e: inbox.put(("progress", e))  # noqa: E731
                 core.advance(
                     self.replicator, states, settings, sink, report, self.meters, None, self.hosted, spent
                 )
-                self._out.put(("end", None))
+                inbox.put(("end", None))
             except _Stopped:
-                self._out.put(("stopped", None))
+                inbox.put(("stopped", None))
             except BaseException as exc:
-                self._out.put(("error", portable(exc)))
+                inbox.put(("error", portable(exc)))
 
         self._thread = threading.Thread(target=work, name="driftloop-ray-group", daemon=True)
         self._thread.start()

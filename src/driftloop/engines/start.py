@@ -78,6 +78,13 @@ class Engine:
         if self.name == "ray":
             ray_engine.check_available()
 
+    def build(self, model: str | Replicator | Callable[..., Any], **overrides: Any) -> Replicator:
+        """The run's model as the driver holds it: built here, except a local model on Ray, which is built
+        only on the cluster (:func:`driftloop.engines.ray.remote_model`), placed by what its spec needs."""
+        if self.name == "ray" and isinstance(model, str) and not registry.needs(model, **overrides).api:
+            return ray_engine.remote_model(model, overrides, self.address)
+        return registry.build(model, **overrides)
+
     def execute(self, *args: Any, **kwargs: Any) -> None:
         if self.name == "ray":
             ray_engine.execute(*args, address=self.address, workers=self.workers, **kwargs)
@@ -210,6 +217,7 @@ def prepare(
     keep_raw: bool = False,
     log: Logger | None = None,
     dry_run: bool = False,
+    engine: Engine = LOCAL,
 ) -> Prepared:
     """Check everything a run needs before anything is written: settings, model, inputs and budget.
 
@@ -233,7 +241,7 @@ def prepare(
         with offline():
             replicator = registry.build(model, **spec_overrides(model, device, dtype))
     else:
-        replicator = registry.build(model, **spec_overrides(model, device, dtype))
+        replicator = engine.build(model, **spec_overrides(model, device, dtype))
     for note in notices(replicator):
         say(f"warning: {note}")
     multiple = replicator.requirements.size_multiple
@@ -508,7 +516,12 @@ def input_frames(
 
 
 def rebuild(
-    store: Store, run_id: str, model: Replicator | Callable[..., Any] | None, device: str | None, say: Logger
+    store: Store,
+    run_id: str,
+    model: Replicator | Callable[..., Any] | None,
+    device: str | None,
+    say: Logger,
+    engine: Engine = LOCAL,
 ) -> Replicator:
     """The model of a stored run, rebuilt from its spec (a run made with a Python callable needs the same
     callable again); a different callable is a warning, stored as an event."""
@@ -523,7 +536,7 @@ def rebuild(
         if spec.startswith("callable:"):
             raise SpecError(f"run {row.id} was made with a Python callable ({spec}); pass it again as model=")
         model = spec
-    replicator = registry.build(model, **spec_overrides(model, device))
+    replicator = engine.build(model, **spec_overrides(model, device))
     recorded = row.model_info.get("code_sha256")
     if spec.startswith("callable:") and recorded and replicator.describe().get("code_sha256") != recorded:
         message = "the callable passed is not the one the run was made with (its code differs): "

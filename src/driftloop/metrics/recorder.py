@@ -45,6 +45,61 @@ class MetricsSettings:
     depth: int = 16
 
 
+class FrameMeasurer:
+    """One frame's metrics against its chain's origin and previous frame, with both kept per chain.
+
+    Store-free, so the same code measures in the local engine's metrics thread and on a Ray worker (where
+    the frame is made): the same functions on the same frames give the same row. ``load(chain, step)``
+    reads a frame the cache does not hold (after a resume, or for frames measured out of order);
+    :meth:`prime` fills the cache from frames already in memory instead.
+    """
+
+    def __init__(self, settings: MetricsSettings, load: Callable[[int, int], np.ndarray]) -> None:
+        self.settings, self.load = settings, load
+        self._cache: dict[int, _ChainCache] = {}
+
+    def _features(self, frame: np.ndarray) -> tuple[FrameFeatures, Any]:
+        scorer = self.settings.perceptual
+        return FrameFeatures.of(frame), (scorer.embed(frame) if scorer is not None else None)
+
+    def prime(self, chain: int, origin: np.ndarray, step: int, frame: np.ndarray) -> None:
+        """Cache a chain's frame 0 and its frame at ``step`` (the one the next copy is made from)."""
+        cache = self._cache.setdefault(chain, _ChainCache())
+        cache.origin, cache.origin_emb = self._features(origin)
+        if step == 0:
+            cache.prev_step, cache.prev, cache.prev_emb = 0, cache.origin, cache.origin_emb
+        else:
+            cache.prev_step, (cache.prev, cache.prev_emb) = step, self._features(frame)
+
+    def measure(self, chain: int, step: int, frame: np.ndarray) -> dict[str, float]:
+        """One frame's metrics against the chain's origin and its previous frame."""
+        cache = self._cache.setdefault(chain, _ChainCache())
+        feats, emb = self._features(frame)
+        if step == 0:
+            cache.origin, cache.origin_emb = feats, emb
+        elif cache.origin is None:
+            cache.origin, cache.origin_emb = self._features(self.load(chain, 0))
+        prev, prev_emb = None, None
+        if step > 0:
+            if cache.prev_step == step - 1 and cache.prev is not None:
+                prev, prev_emb = cache.prev, cache.prev_emb
+            else:
+                prev, prev_emb = self._features(self.load(chain, step - 1))
+        assert cache.origin is not None
+        row = frame_metrics(feats, cache.origin, prev)
+        scorer = self.settings.perceptual
+        if scorer is not None:
+            row.update(scorer.scores(emb, cache.origin_emb, prev_emb))
+        if self.settings.faces is not None:
+            row.update(self.settings.faces.measure(frame))
+        cache.prev_step, cache.prev, cache.prev_emb = step, feats, emb
+        return row
+
+    def forget(self, chains: Iterable[int]) -> None:
+        for c in chains:
+            self._cache.pop(c, None)
+
+
 @dataclass
 class MetricsRecorder:
     """Worker thread computing and storing metrics for (chain, step, frame) items in submission order."""
@@ -57,7 +112,7 @@ class MetricsRecorder:
 
     def __post_init__(self) -> None:
         self._queue: queue.Queue[tuple[int, int, np.ndarray] | None] = queue.Queue(self.settings.depth)
-        self._cache: dict[int, _ChainCache] = {}
+        self.measurer = FrameMeasurer(self.settings, self._load)
         self._pending: list[tuple[int, int, dict[str, float]]] = []
         self._thread = threading.Thread(target=self._work, name="driftloop-metrics", daemon=True)
         self._thread.start()
@@ -85,40 +140,14 @@ class MetricsRecorder:
     def _load(self, chain: int, step: int) -> np.ndarray:
         return read_frame(self.store.frame_path(self.run_id, chain, step))
 
-    def _features(self, frame: np.ndarray) -> tuple[FrameFeatures, Any]:
-        scorer = self.settings.perceptual
-        return FrameFeatures.of(frame), (scorer.embed(frame) if scorer is not None else None)
-
     def measure(self, chain: int, step: int, frame: np.ndarray) -> dict[str, float]:
-        """One frame's metrics against the chain's origin and its previous frame."""
-        cache = self._cache.setdefault(chain, _ChainCache())
-        feats, emb = self._features(frame)
-        if step == 0:
-            cache.origin, cache.origin_emb = feats, emb
-        elif cache.origin is None:
-            cache.origin, cache.origin_emb = self._features(self._load(chain, 0))
-        prev, prev_emb = None, None
-        if step > 0:
-            if cache.prev_step == step - 1 and cache.prev is not None:
-                prev, prev_emb = cache.prev, cache.prev_emb
-            else:
-                prev, prev_emb = self._features(self._load(chain, step - 1))
-        assert cache.origin is not None
-        row = frame_metrics(feats, cache.origin, prev)
-        scorer = self.settings.perceptual
-        if scorer is not None:
-            row.update(scorer.scores(emb, cache.origin_emb, prev_emb))
-        if self.settings.faces is not None:
-            row.update(self.settings.faces.measure(frame))
-        cache.prev_step, cache.prev, cache.prev_emb = step, feats, emb
-        return row
+        return self.measurer.measure(chain, step, frame)
 
     def _work(self) -> None:
         yield_to_model()
         while (item := self._queue.get()) is not None:
             if item[0] == "forget":
-                for c in item[1]:  # type: ignore[attr-defined]
-                    self._cache.pop(c, None)
+                self.measurer.forget(item[1])  # type: ignore[arg-type]
                 continue
             chain, step, frame = item
             try:
@@ -151,31 +180,39 @@ def missing_frames(store: Store, run_id: str) -> list[tuple[int, int]]:
 Logger = Callable[[str], None]
 
 
+def load_tools(perceptual: bool, faces: bool) -> tuple[MetricsSettings, list[tuple[str, str]]]:
+    """The measuring tools a run asks for, their models loaded (once per process: a run's metrics thread,
+    or a Ray worker), and ``(family, why)`` for each one that cannot run here."""
+    skipped: list[tuple[str, str]] = []
+    measurer = None
+    if faces:
+        ok, why = face.available()
+        if ok:
+            measurer = face.FaceMeasurer()
+        else:
+            skipped.append(("faces", why))
+    scorer = None
+    if perceptual:
+        from driftloop.metrics.perceptual import PerceptualScorer  # torch / transformers: heavy
+
+        scorer = PerceptualScorer(device="cpu")
+        skipped.extend(scorer.skipped().items())
+        if not scorer.available():
+            scorer = None
+    return MetricsSettings(perceptual=scorer, faces=measurer), skipped
+
+
 def metrics_settings(store: Store, run_id: str, wanted: MetricsConfig, say: Logger) -> MetricsSettings | None:
     """What the run measures, saying once (in the log and as an event) which metrics are skipped and why."""
     if not wanted.enabled:
         return None
-    faces = None
-    if wanted.faces:
-        ok, why = face.available()
-        if ok:
-            faces = face.FaceMeasurer()
-        else:
-            say(f"face metrics skipped: {why}")
-            store.add_event(run_id, "metrics-skipped", f"faces: {why}")
-    scorer = None
-    if wanted.perceptual:
-        from driftloop.metrics.perceptual import PerceptualScorer  # torch / transformers: heavy
-
-        scorer = PerceptualScorer(device="cpu")
-        for family, reason in scorer.skipped().items():
-            say(f"{family} metrics skipped: {reason}")
-            store.add_event(run_id, "metrics-skipped", f"{family}: {reason}")
-        if not scorer.available():
-            scorer = None
-    else:
+    settings, skipped = load_tools(wanted.perceptual, wanted.faces)
+    for family, reason in skipped:
+        say(f"{family} metrics skipped: {reason}")
+        store.add_event(run_id, "metrics-skipped", f"{family}: {reason}")
+    if not wanted.perceptual:
         store.add_event(run_id, "metrics-skipped", "perceptual metrics (LPIPS, CLIP, DINOv2) not requested")
-    return MetricsSettings(perceptual=scorer, faces=faces)
+    return settings
 
 
 def recompute(

@@ -127,6 +127,39 @@ class Requirements:
     memory: int = 0
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What one replica of a model asks of the machine it runs on, declared from its spec's config alone
+    (nothing built, no weights loaded), so a cluster can place it before any model exists.
+
+    ``gpu``: ``"required"`` (``device=cuda``), ``"preferred"`` (``device=auto``: a GPU when the cluster has
+    one, else a CPU) or ``"none"``. ``cpus``: CPU cores a replica keeps busy. ``memory_mb``: host memory a
+    replica needs (weights and activations at a typical 512² batch), 0 when negligible. ``api``: a hosted
+    model, which needs an API key (one unit of the key's custom resource on a Ray cluster) and no CPU.
+    A config declares them with a ``needs()`` method; one without it runs on one CPU, or by its ``device``.
+    """
+
+    gpu: str = "none"
+    cpus: float = 1.0
+    memory_mb: int = 0
+    api: bool = False
+
+
+def device_needs(device: str, memory_mb: int = 0, cpus: float = 1.0) -> Needs:
+    """The needs of a model that runs where ``device`` (``auto``, ``cpu``, ``cuda[:N]``, ``mps``) says."""
+    gpu = "required" if device.startswith("cuda") else "preferred" if device == "auto" else "none"
+    return Needs(gpu=gpu, cpus=cpus, memory_mb=memory_mb)
+
+
+def declared_needs(config: Any) -> Needs:
+    """A config's :class:`Needs`: its own ``needs()``, else from its ``device`` field, else one CPU."""
+    hook = getattr(config, "needs", None)
+    if callable(hook):
+        return hook()
+    device = getattr(config, "device", None)
+    return device_needs(device) if isinstance(device, str) else Needs()
+
+
 @runtime_checkable
 class Replicator(Protocol):
     """One model that copies images. ``spec`` is the canonical spec string it was built from."""

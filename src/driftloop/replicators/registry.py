@@ -21,7 +21,14 @@ from typing import Any
 from driftloop.cost import catalogue, default_factors
 from driftloop.errors import SpecError
 from driftloop.replicators import known
-from driftloop.replicators.base import Backend, CallableReplicator, Replicator, WeightsStatus
+from driftloop.replicators.base import (
+    Backend,
+    CallableReplicator,
+    Needs,
+    Replicator,
+    WeightsStatus,
+    declared_needs,
+)
 from driftloop.replicators.spec import parse_config, split_spec
 
 ENTRY_POINT_GROUP = "driftloop.replicators"
@@ -101,6 +108,15 @@ def parse(spec: str, **overrides: Any) -> tuple[Backend, Any]:
     """Backend and typed config of a spec; ``overrides`` (e.g. ``device``) win over the spec."""
     backend = lookup(spec)
     return backend, parse_config(spec, backend.config_type, backend.positional, **overrides)
+
+
+def needs(spec: str, **overrides: Any) -> Needs:
+    """What one replica of a spec's model needs (GPU, CPUs, memory, an API key), from its config alone:
+    nothing is built and no weights are loaded (what places a model on a cluster)."""
+    backend, config = parse(spec, **overrides)
+    if backend.config_type.__module__.startswith("driftloop.replicators.hosted."):
+        return Needs(cpus=0.0, api=True)
+    return declared_needs(config)
 
 
 def build(model: str | Replicator | Any, **overrides: Any) -> Replicator:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from driftloop.errors import SpecError
+from driftloop.replicators.base import Needs, device_needs
 from driftloop.weights import WeightFile
 
 UPSTREAM = "https://github.com/madebyollin/taesd/raw/5cccb12dc72074a4be35680c3b108548a7c69978"
@@ -78,6 +79,10 @@ class TAEConfig:
     device: str = "auto"
     weights: str | None = None
     threads: int = 0
+
+    def needs(self) -> Needs:
+        """Where a replica can run, from the spec alone: ~0.8 GB of activations for one 512² frame in fp32."""
+        return device_needs(self.device, memory_mb=1024, cpus=float(self.threads or 1))
 
     def validate(self, spec: str) -> None:
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):

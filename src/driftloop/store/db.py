@@ -367,8 +367,11 @@ class Store:
             )
 
     # ---- frames ------------------------------------------------------------------------------------
-    def add_frames(self, rows: list[FrameRow]) -> None:
-        """Commit rows whose PNG files are already durable on disk."""
+    def add_frames(
+        self, rows: list[FrameRow], metrics: list[tuple[int, int, dict[str, float]]] | None = None
+    ) -> None:
+        """Commit rows whose PNG files are already durable on disk (and, in the same transaction, their
+        ``metrics`` rows when they were measured before, as on a Ray worker)."""
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO frames(run_id, chain, step, seed, sha256, path, model_seconds, created_at,"
@@ -389,6 +392,8 @@ class Store:
                     for r in rows
                 ],
             )
+            if metrics:
+                _insert_metrics(db, rows[0].run_id, metrics)
 
     def frames(self, run_id: str, chain: int | None = None) -> list[FrameRow]:
         sql = "SELECT * FROM frames WHERE run_id = ?"
@@ -449,10 +454,7 @@ class Store:
     def add_metrics(self, run_id: str, rows: list[tuple[int, int, dict[str, float]]]) -> None:
         """Store (chain, step, {name: value}) rows; recomputing a frame replaces its values."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO metrics(run_id, chain, step, name, value) VALUES (?, ?, ?, ?, ?)",
-                [(run_id, c, s, k, float(v)) for c, s, values in rows for k, v in values.items()],
-            )
+            _insert_metrics(db, run_id, rows)
 
     def metrics(self, run_id: str) -> dict[tuple[int, int], dict[str, float]]:
         """Every stored metric of a run, by (chain, step)."""
@@ -539,3 +541,12 @@ class Store:
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self._query("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))]
+
+
+def _insert_metrics(
+    db: sqlite3.Connection, run_id: str, rows: list[tuple[int, int, dict[str, float]]]
+) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO metrics(run_id, chain, step, name, value) VALUES (?, ?, ?, ?, ?)",
+        [(run_id, c, s, k, float(v)) for c, s, values in rows for k, v in values.items()],
+    )

@@ -46,9 +46,11 @@ class FrameWriter:
         self.check()
         self._queue.put(job)
 
-    def write_frames(self, items: list[NewFrame], encoded: Sequence[bytes] | None = None) -> None:
+    def write_frames(self, items: list[NewFrame], encoded: Sequence[bytes] | None = None,
+                     metrics: list[tuple[int, int, dict[str, float]]] | None = None) -> None:  # fmt: skip
         """Queue frames to write and commit as one transaction. ``encoded``: their PNG files, already
-        encoded (by :func:`driftloop.frames.encode_png`, e.g. on a Ray worker), written as they are."""
+        encoded (by :func:`driftloop.frames.encode_png`, e.g. on a Ray worker), written as they are;
+        ``metrics``: their metrics rows, measured where they were made, committed with them."""
 
         def job() -> None:
             rows = []
@@ -69,9 +71,14 @@ class FrameWriter:
                     FrameRow(self.run_id, f.chain, f.step, f.seed, f.sha256, relpath, f.model_seconds,
                              time.time(), info, f.cost)
                 )  # fmt: skip
-            self.store.add_frames(rows)
+            self.store.add_frames(rows, metrics)
 
         self.submit(job)
+
+    def add_metrics(self, rows: list[tuple[int, int, dict[str, float]]]) -> None:
+        """Queue metrics rows measured elsewhere (on a Ray worker), stored after the frames queued before."""
+        if rows:
+            self.submit(lambda: self.store.add_metrics(self.run_id, rows))
 
     def set_status(self, chain: int, status: str, reason: str | None = None) -> None:
         self.submit(lambda: self.store.set_chain_status(self.run_id, chain, status, reason))

@@ -60,7 +60,7 @@ def run_sweep(
             retry = retry_failed and run_id in cov.failed
             if run_id in cov.unfinished or retry:
                 say(f"{model}: resuming run {run_id}")
-                replicator = rebuild(store, run_id, None, None, say)
+                replicator = rebuild(store, run_id, None, None, say, engine)
                 continue_run(store, run_id, replicator, progress, say, retry_failed=retry, engine=engine)
                 finish(RunView(store, run_id), render, say)
             ids.append(run_id)
@@ -70,7 +70,7 @@ def run_sweep(
             base, stabilize = split_arm(model)
             prepared = prepare(
                 images, base, sweep.steps, seeds, sweep.size, workspace, sweep=sweep.name, log=log,
-                stabilize=stabilize, **sweep.options,
+                stabilize=stabilize, engine=engine, **sweep.options,
             )  # fmt: skip
             run_id = start(prepared, store, progress, log, engine=engine)
             finish(RunView(store, run_id), render, say)

@@ -18,6 +18,7 @@ from typing import Any
 
 from driftloop.config import made_by
 from driftloop.cost import run_totals
+from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
@@ -148,6 +149,7 @@ class Progress:
     s_per_step: float | None
     eta_s: float | None
     latest: list[FrameRef]
+    workers: list[dict[str, Any]] = field(default_factory=list)  # a Ray run's workers (engines.workers)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +160,7 @@ class Progress:
             "s_per_step": self.s_per_step,
             "eta_s": self.eta_s,
             "latest": [{"chain": f.chain, "step": f.step, "sha256": f.sha256} for f in self.latest],
+            "workers": self.workers,
         }
 
 
@@ -483,7 +486,7 @@ class GalleryData:
         n = handle.row.n_steps
         eta = pace * (n - done) if pace is not None and status == "running" else None
         latest = [FrameRef(run_id, r.chain, r.step, r.sha256) for r in last.values()]
-        return Progress(run_id, status, n, done, pace, eta, latest)
+        return Progress(run_id, status, n, done, pace, eta, latest, read_workers(handle.path))
 
     def download(self, run_id: str, kind: str, chain: int = 0) -> Path | None:
         """The file of a download kind (gif, mp4, sheet, report, csv) if the run folder has it."""

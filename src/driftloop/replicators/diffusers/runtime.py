@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from driftloop.errors import DriftloopError, SpecError
-from driftloop.replicators.base import Requirements, StepContext
+from driftloop.replicators.base import Needs, Requirements, StepContext, device_needs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,6 +115,11 @@ class RuntimeConfig:
     cpu_offload: bool = False
     max_batch: int = 0
     threads: int = 0
+
+    def needs(self) -> Needs:
+        """Where a replica can run, from the spec alone: a diffusion pipeline holds a few GB of weights in
+        host memory while it loads (and all of them on a CPU)."""
+        return device_needs(self.device, memory_mb=4096, cpus=float(self.threads or 1))
 
     def validate_runtime(self, spec: str) -> None:
         if self.device != "auto" and not re.fullmatch(r"cpu|mps|cuda(:\d+)?", self.device):

@@ -11,6 +11,19 @@
       el.dataset.status = p.status;
       const badge = document.getElementById("status");
       if (badge) { badge.textContent = p.status; badge.className = "badge " + p.status; }
+      const table = el.querySelector("table.workers");
+      if (table && p.workers && p.workers.length) {  // a Ray run: one line per worker
+        const body = table.querySelector("tbody");
+        body.replaceChildren(...p.workers.map(w => {
+          const tr = document.createElement("tr");
+          const rate = w.copies_per_s == null ? "–" : w.copies_per_s.toFixed(2);
+          for (const v of [w.name.split(":").pop(), String(w.node).slice(0, 12) + " " + w.host, w.device, w.state, w.copies, rate, w.failures, w.restarts]) {
+            const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+          }
+          return tr;
+        }));
+        table.hidden = false;
+      }
       for (const f of p.latest) {
         const cell = document.querySelector('.last-step[data-chain="' + f.chain + '"]');
         if (cell) cell.textContent = f.step;
