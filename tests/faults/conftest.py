@@ -179,7 +179,11 @@ def frame_count(ws: Path) -> int:
 
 
 def run_ids(ws: Path) -> list[str]:
+    """The stored runs; none when space ran out before the new workspace's tables were written."""
     with contextlib.closing(connect(ws)) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "runs" not in tables:
+            return []
         return [r[0] for r in db.execute("SELECT id FROM runs ORDER BY created_at, id")]
 
 

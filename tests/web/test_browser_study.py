@@ -18,7 +18,7 @@ def test_compare_at_a_step_round_trips(
     server: str, page: tuple[Page, list[str], list[str]], gallery_ws: Path
 ) -> None:
     tab, errors, foreign = page
-    run = api.open_run(api.runs(gallery_ws)[-1].id, gallery_ws)
+    run = api.open_run(api.runs(gallery_ws)[0].id, gallery_ws)
     tab.goto(f"{server}/compare?c={run.id}:0&c={run.id}:1&step=3")
     tab.wait_for_function("() => window.driftloopCompare && window.driftloopCompare.chains.length === 2")
     shas = tab.eval_on_selector_all("img.frame", "l => l.map(i => i.dataset.sha)")
@@ -66,7 +66,7 @@ def test_a_published_site_opens_from_file_with_no_request_leaving_it(
     page: tuple[Page, list[str], list[str]], gallery_ws: Path, tmp_path: Path
 ) -> None:
     tab, errors, foreign = page
-    run = api.runs(gallery_ws)[-1].id
+    run = api.runs(gallery_ws)[0].id
     site = api.publish(["tiny", run], tmp_path / "site", gallery_ws, frames="every:2")
     root = site.resolve().as_uri()
     tab.goto(f"{root}/index.html")

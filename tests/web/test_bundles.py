@@ -60,8 +60,8 @@ def test_the_band_is_mean_ci_over_source_images() -> None:
     at2 = [v for (_r, _c, s, v) in values[:40] if s == 2]
     want = mean_ci(at2, [r.input_path for r in rows[:8]])
     assert m["mean"][2] == pytest.approx(want.mean, rel=1e-4)
-    assert m["low"][2] == pytest.approx(want.low, rel=1e-4) and m["high"][2] == pytest.approx(
-        want.high, rel=1e-4
+    assert m["low"][2] == pytest.approx(want.ci_low, rel=1e-4) and m["high"][2] == pytest.approx(
+        want.ci_high, rel=1e-4
     )
     assert other["low"] == [None] * 5  # one image: no band
     by_image = build_bundle(rows, values, "image", {})

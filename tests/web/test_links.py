@@ -20,7 +20,7 @@ def client(gallery_ws: Path) -> TestClient:
 
 
 def newest(ws: Path) -> api.RunHandle:
-    return api.open_run(api.runs(ws)[-1].id, ws)
+    return api.open_run(api.runs(ws)[0].id, ws)
 
 
 def test_compare_reads_the_step_it_is_asked_for(client: TestClient, gallery_ws: Path) -> None:

@@ -100,7 +100,7 @@ def test_bad_queries_say_what_is_wrong(client: TestClient, params: dict[str, str
 
 
 def test_a_recompute_stores_the_numbers_again(gallery_ws: Path) -> None:
-    run = api.open_run(api.runs(gallery_ws)[-1].id, gallery_ws)
+    run = api.open_run(api.runs(gallery_ws)[0].id, gallery_ws)
     before = run.store.chain_summaries(run.id)
     run.store.set_chain_summaries(run.id, {})
     assert run.store.chain_summaries(run.id) == {}

@@ -68,10 +68,10 @@ def build_bundle(
                 mean.append(None), low.append(None), high.append(None)
                 continue
             found = mean_ci([column[k] for k in present], [images[k] for k in present])
-            banded = found.n_images >= MIN_BAND_CHAINS and found.low is not None
+            banded = found.n_images >= MIN_BAND_CHAINS and found.ci_low is not None
             mean.append(_short(found.mean))
-            low.append(_short(found.low) if banded else None)
-            high.append(_short(found.high) if banded else None)
+            low.append(_short(found.ci_low) if banded else None)
+            high.append(_short(found.ci_high) if banded else None)
         groups.append({
             "name": name, "chains": [f"{r.run_id}:{r.chain}" for r in chosen], "values": table,
             "mean": mean, "low": low, "high": high, "n_images": len(set(images)),
