@@ -40,7 +40,6 @@ from driftloop.replicators.hosted.outcomes import (
     collect,
 )
 from driftloop.replicators.hosted.pacing import RETRY_AFTER_LIMIT, RateLimiter, backoff_delay
-from driftloop.replicators.known import key_status
 
 __all__ = [  # the names provider modules and callers import from here
     "PROMPT",
@@ -54,7 +53,6 @@ __all__ = [  # the names provider modules and callers import from here
     "Problem",
     "canonical_spec",
     "is_offline",
-    "key_status",
     "offline",
     "validate_common",
 ]
