@@ -73,8 +73,11 @@ class WorkerBoard:
         self.write(force=True)
 
     def state(self, slot: int, state: str) -> None:
+        """Written at once when it changes (once a group, so cheap): a live view never shows a worker that
+        finished its group as still working."""
+        changed = self.rows[slot].state != state
         self.rows[slot].state = state
-        self.write()
+        self.write(force=changed)
 
     def copies(self, slot: int, n: int) -> None:
         row, now = self.rows[slot], time.time()
