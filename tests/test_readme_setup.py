@@ -67,3 +67,14 @@ def test_every_file_the_readme_names_in_examples_exists() -> None:
     assert not missing, f"README names example files that do not exist: {missing}"
     runs = re.findall(r"^driftloop run (\S+)", README, re.M)  # imports name the user's own copies
     assert not [arg for arg in runs if arg.endswith((".jpg", ".png")) and not arg.startswith("examples/")]
+
+
+def test_every_picture_the_readme_shows_exists_and_the_screenshots_stay_small() -> None:
+    shown = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README)
+    assert any(p.startswith("docs/screenshots/") for p in shown), "README shows no screenshot"
+    missing = [p for p in shown if not (REPO / p).is_file()]
+    assert not missing, f"README shows pictures that do not exist: {missing}"
+    screenshots = [REPO / p for p in shown if p.startswith("docs/screenshots/")]
+    big = {p.name: p.stat().st_size for p in screenshots if p.stat().st_size > 250_000}
+    assert not big, f"screenshots over 250 KB (docs/screenshots/make_screenshots.py keeps them under): {big}"
+    assert sum(p.stat().st_size for p in screenshots) <= 1_500_000
