@@ -107,6 +107,19 @@ def test_cli_sweep_dry_run_and_run(spec_dir: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "missing.toml: no such sweep spec" in bad.stderr
 
 
+def test_dry_run_says_why_a_local_models_time_is_unknown(spec_dir: Path, tmp_path: Path) -> None:
+    """Without its weights a local model cannot be timed: the dry run says so, not "hosted"."""
+    text = 'name = "s5"\nimages = ["pics/astronaut.png"]\nseeds = [1]\nsteps = 2\nsize = 32\n'
+    spec = _write(spec_dir, text + 'models = ["jpeg", "taef2"]\n')
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    env = {"DRIFTLOOP_MODEL_DIR": str(empty), "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    dry = run_cli("sweep", str(spec), "--dry-run", "-w", str(tmp_path / "ws"), env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "unknown (weights not here)" in dry.stdout and "hosted" not in dry.stdout
+    assert "the time of what is unknown (weights not here)" in dry.stdout
+
+
 def test_cli_bias_card_of_a_sweep(spec_dir: Path, tmp_path: Path) -> None:
     text = 'name = "s4"\nimages = ["pics/"]\nseeds = [1, 2]\nsteps = 4\nsize = 32\ncontrol = "jpeg"\n'
     text += 'models = ["jpeg", "webp:quality=30"]\n'

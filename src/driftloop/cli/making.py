@@ -389,7 +389,7 @@ def sweep(
         table = Table("model", "chains", "steps", "to do", "s/copy", "time", "cost", box=None)
         for row in estimate.rows:
             seconds = row.seconds_per_frame
-            when = "unknown (hosted)" if seconds is None else fmt.duration(seconds * row.remaining_frames)
+            when = f"unknown ({row.unknown})" if seconds is None else fmt.duration(seconds * row.remaining_frames)
             per_copy = "-" if seconds is None else fmt.significant(seconds)
             table.add_row(escape(spec_label(row.model)), str(row.chains), str(row.steps),
                           str(row.remaining_frames), per_copy, when, fmt.usd(row.usd))  # fmt: skip
@@ -397,8 +397,9 @@ def sweep(
         shape = f"{len(plan.images)} image(s) × {len(plan.models)} model(s) × {len(plan.seeds)} seed(s)"
         out.print(f"sweep {plan.name}: {plan.chains} chain(s) = {shape}, {plan.steps} steps at {plan.size}px")
         out.print(table)
-        hosted = "" if estimate.time_known else " + hosted time"
-        out.print(f"total: {fmt.duration(estimate.seconds)}{hosted}, {fmt.usd(estimate.usd)}")
+        reasons = sorted({r.unknown for r in estimate.rows if r.seconds_per_frame is None})
+        unknown = "" if estimate.time_known else f" + the time of what is unknown ({', '.join(reasons)})"
+        out.print(f"total: {fmt.duration(estimate.seconds)}{unknown}, {fmt.usd(estimate.usd)}")
         return
     with ProgressDisplay(quiet, "sweep") as bar:
         plan, ids = api.sweep(spec, workspace, progress_for=bar.for_label, log=say_for(quiet), render=render,

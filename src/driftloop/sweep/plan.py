@@ -159,8 +159,9 @@ class EstimateRow:
     chains: int
     steps: int
     remaining_frames: int
-    seconds_per_frame: float | None  # None: unknown (a hosted model is never called to time it)
+    seconds_per_frame: float | None  # None: unknown, for the reason in ``unknown``
     usd: float
+    unknown: str = ""  # why the time is unknown: a hosted model is never called to time it; absent weights
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,20 @@ def estimate(sweep: Sweep, workspace: str | Path) -> Estimate:
         elif seconds is None and row.remaining_frames:
             seconds = probe_seconds(row.model, sweep.images[0], sweep.size)
         rows.append(EstimateRow(row.model, row.chains, row.steps, row.remaining_frames, seconds,
-                                row.usd_per_frame * row.remaining_frames))  # fmt: skip
+                                row.usd_per_frame * row.remaining_frames,
+                                "" if seconds is not None else _why_unknown(row.model)))  # fmt: skip
     known = [r.seconds_per_frame * r.remaining_frames for r in rows if r.seconds_per_frame is not None]
     return Estimate(sweep, rows, sum(known), sum(r.usd for r in rows), len(known) == len(rows))
+
+
+def _why_unknown(model: str) -> str:
+    """Why a model's time per copy could not be estimated, in a few words for the dry run's table."""
+    backend, config = registry.parse(split_arm(model)[0])
+    if is_hosted(backend):
+        return "hosted"
+    if not backend.weights_status(config).present:
+        return "weights not here"
+    return "no timing"
 
 
 def probe_seconds(model: str, image: Path, size: int) -> float | None:
