@@ -389,7 +389,11 @@ def sweep(
         table = Table("model", "chains", "steps", "to do", "s/copy", "time", "cost", box=None)
         for row in estimate.rows:
             seconds = row.seconds_per_frame
-            when = f"unknown ({row.unknown})" if seconds is None else fmt.duration(seconds * row.remaining_frames)
+            when = (
+                f"unknown ({row.unknown})"
+                if seconds is None
+                else fmt.duration(seconds * row.remaining_frames)
+            )
             per_copy = "-" if seconds is None else fmt.significant(seconds)
             table.add_row(escape(spec_label(row.model)), str(row.chains), str(row.steps),
                           str(row.remaining_frames), per_copy, when, fmt.usd(row.usd))  # fmt: skip
