@@ -9,6 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 
 from web import test_browser
+from web.conftest import synthetic_sweep
 
 server, page = test_browser.server, test_browser.page  # the same fixtures: a served gallery, a chromium tab
 
@@ -38,4 +39,32 @@ def test_choosing_a_model_shows_its_parameters_and_the_estimate_follows(
     tab.dispatch_event("input[name='p.quality']", "change")
     tab.wait_for_function("() => document.querySelector('#estimate-spec')?.textContent === 'jpeg:quality=30'")
     assert "/new" in tab.url  # never reloaded or left
+    assert errors == [] and foreign == []
+
+
+def _overflow(tab: Page) -> dict[str, int]:
+    """How far the page and each table's frame scroll sideways (0: everything fits)."""
+    return tab.evaluate(
+        """() => ({page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+                  ...Object.fromEntries([...document.querySelectorAll('.table-wrap')].map(
+                      (w, i) => [w.firstElementChild.id || i, w.scrollWidth - w.clientWidth]))})"""
+    )
+
+
+def test_the_sweep_page_fits_a_1280_px_window(
+    server: str, page: tuple[Page, list[str], list[str]], gallery_ws: Path
+) -> None:
+    tab, errors, foreign = page
+    synthetic_sweep(gallery_ws)  # nine cells: hosted and local models, parameters, stabilizers
+    tab.set_viewport_size({"width": 1280, "height": 900})
+    for name in ("grid", "tiny"):
+        tab.goto(f"{server}/sweeps/{name}")
+        tab.wait_for_selector("#sweep-cells")
+        assert all(v <= 0 for v in _overflow(tab).values()), (name, _overflow(tab))
+        tab.screenshot(path=str(test_browser.ARTIFACTS / f"gallery-sweep-{name}.png"), full_page=True)
+    assert tab.locator("#sweep-cells tbody tr").count() == 2  # tiny: its two cells
+    tab.goto(f"{server}/sweeps/grid")
+    tab.click("tr[data-arm='taef2'] a.cell-chains")
+    tab.wait_for_selector("#chain-table")
+    assert tab.locator("#chain-table tbody tr").count() == 4  # the plain taef2 cell's chains, nothing else
     assert errors == [] and foreign == []

@@ -35,6 +35,7 @@ from driftloop.replicators.spec import spec_label
 from driftloop.stabilizers import CHOICES as STABILIZERS
 from driftloop.store.chain_table import ChainQuery
 from driftloop.web.bundles import GROUPINGS, MAX_CHAINS, build_bundle
+from driftloop.web.cells import HEADLINE, SIGNED, short_id
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, STATUS_WORDS, GalleryData
 from driftloop.web.estimate import form_estimate, form_values, model_spec
 from driftloop.web.jobs import Jobs
@@ -80,7 +81,7 @@ def _signed(value: Any) -> str:
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters.update(when=_when, usd=fmt.usd, wh=fmt_energy, seconds=fmt.duration, signed=_signed,
-                                 spec=spec_label,
+                                 spec=spec_label, short_id=short_id,
                                  num=lambda v: "–" if v is None else fmt.significant(v, 3))  # fmt: skip
     return templates
 
@@ -304,7 +305,9 @@ def create_app(
         info = data.sweep(name) if NAME.fullmatch(name) else None
         if info is None:
             raise HTTPException(404, "no such sweep")
-        return page(request, "sweep.html", sweep=info)
+        by_arm = {c.arm: c.link_model for c in info.cells.cells}  # the card's models -> their chains filter
+        return page(request, "sweep.html", sweep=info, headline=HEADLINE, signed=SIGNED,
+                    choices=column_choices(), cells_by_arm=by_arm)  # fmt: skip
 
     @app.get("/sweeps/{name}/bias_card.html")
     def sweep_card(name: str) -> Response:

@@ -22,13 +22,13 @@ from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
-from driftloop.replicators.spec import spec_label
 from driftloop.report.export import export
 from driftloop.report.run import summarize
 from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
-from driftloop.store.chain_table import ChainQuery, ChainTablePage, query_chains
+from driftloop.store.chain_table import ChainQuery, ChainTablePage, query_chains, summary_sums
 from driftloop.store.listing import live, summaries
 from driftloop.sweep import sweep_chains, sweep_runs
+from driftloop.web.cells import HEADLINE, SweepCells, sweep_cells
 
 RUN_STATUSES = ("running", "done", "stopped", "error")
 _STATUS_GROUP = {  # the store's words for how a run ended, as the gallery groups them
@@ -174,8 +174,8 @@ class SweepInfo:
     control: str | None
     card: dict[str, Any] | None
     card_html: Path | None
-    last_frames: dict[str, FrameRef] = field(default_factory=dict)  # "RUN/CHAIN" -> its last frame
-    model_chains: dict[str, list[str]] = field(default_factory=dict)  # model -> its "RUN/CHAIN"s in the sweep
+    last_frames: dict[str, FrameRef] = field(default_factory=dict)  # "RUN/CHAIN" -> last frame (exemplars)
+    cells: SweepCells = field(default_factory=lambda: SweepCells([], [], {}))  # one row per arm
 
 
 @dataclass(frozen=True)
@@ -503,6 +503,8 @@ class GalleryData:
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def sweep(self, name: str) -> SweepInfo | None:
+        """A sweep with one row per cell (arm): a few queries for the whole sweep (its chains, their stored
+        numbers) and one per run (its cost, kept once the run is done), whatever its number of chains."""
         if name not in self.sweeps():
             return None
         chains, control = sweep_chains(self.root, name)
@@ -511,17 +513,23 @@ class GalleryData:
         if (folder / "bias_card.json").is_file():
             card = json.loads((folder / "bias_card.json").read_text(encoding="utf-8"))
         html = folder / "bias_card.html"
+        listed = {s.id: s for s in self._summaries()[0]}
+        runs = [r for r in chains if r in listed]
+        arms = {r: listed[r].arm for r in runs}
+        statuses = {r: _STATUS_GROUP.get(listed[r].status, listed[r].status) for r in runs}
+        costs = {r: self._card(listed[r], name).usd for r in runs}
+        picked = {r: None if len(chains[r]) == listed[r].chains else sorted(chains[r]) for r in runs}
+        sums = summary_sums(self._store(), picked, tuple(HEADLINE))  # in SQL: no row per chain in Python
+        cells = sweep_cells(arms, {r: chains[r] for r in runs}, statuses, costs, sums, control)
+        exemplars = [c["exemplar"] for c in ((card or {}).get("attractors") or {}).get("clusters", [])]
         last = {}
-        models = {s.id: s.model for s in self._summaries()[0]}
-        by_model: dict[str, list[str]] = {}
-        for run_id, numbers in chains.items():
-            for chain in sorted(numbers):
-                frames = self.frames(run_id, chain)
-                if frames:
-                    last[f"{run_id}/{chain}"] = frames[-1]
-                by_model.setdefault(spec_label(models.get(run_id, "?")), []).append(f"{run_id}/{chain}")
+        for key in exemplars:  # only the frames the page shows: the clusters' exemplars
+            run_id, _, chain = str(key).partition("/")
+            frames = self.frames(run_id, int(chain)) if chain.isdigit() else []
+            if frames:
+                last[key] = frames[-1]
         return SweepInfo(name, sweep_runs(self.root, name), {k: sorted(v) for k, v in chains.items()},
-                         control, card, html if html.is_file() else None, last, by_model)  # fmt: skip
+                         control, card, html if html.is_file() else None, last, cells)  # fmt: skip
 
     # ---- starting runs -----------------------------------------------------------------------------
     def models(self) -> list[ModelChoice]:
