@@ -91,3 +91,41 @@ def test_cells_of_plain_records() -> None:
     assert two.numbers["ssim_to_origin.final"] == pytest.approx(0.8) and two.reached["half_life"] == 0
     assert (one.usd, two.usd, two.status, two.chains) == (0.5, None, "running", 2)  # an unknown cost: none
     assert short_id("20261204-101500-sd-turbo-9f2c") == "9f2c"
+
+
+def test_the_page_follows_new_numbers(client: TestClient, gallery_ws: Path) -> None:
+    from driftloop.store import Store
+
+    runs = synthetic_sweep(gallery_ws)
+    run, arm = next(iter(runs.items()))
+    assert f">{fmt.significant(0.9, 3)}<" in _rows(client.get("/sweeps/grid").text)[arm]
+    store = Store(gallery_ws)  # another process recomputes the run's summaries
+    store.set_chain_summaries(run, {c: {"ssim_to_origin.final": 0.25} for c in range(4)})
+    store.close()
+    assert f">{fmt.significant(0.25, 3)}<" in _rows(client.get("/sweeps/grid").text)[arm]
+
+
+def test_a_cells_cost_is_what_its_runs_spent(client: TestClient, gallery_ws: Path) -> None:
+    import sqlite3
+
+    from driftloop import api
+    from driftloop.cost import run_totals
+    from driftloop.store import DB_NAME, RunView, Store
+    from driftloop.store.listing import usd_spent
+
+    q50 = next(r.id for r in api.runs(gallery_ws) if r.model == "jpeg:quality=50")
+    with sqlite3.connect(gallery_ws / DB_NAME) as db:  # as if each copy had been priced at 1.25 cents
+        db.execute(
+            "UPDATE frames SET cost = json_set(cost, '$.usd', 0.0125) WHERE run_id = ? AND step > 0", (q50,)
+        )
+        db.execute(
+            "UPDATE frames SET cost = json_set(cost, '$.usd', NULL) WHERE run_id = ? AND step = 3", (q50,)
+        )
+    store = Store(gallery_ws)
+    expected = run_totals(RunView(store, q50))[1].usd
+    assert usd_spent(store, [q50]) == {q50: pytest.approx(expected)} and expected == pytest.approx(
+        0.0125 * 10
+    )
+    store.close()
+    row = _rows(client.get("/sweeps/tiny").text)["jpeg:quality=50"]
+    assert fmt.usd(expected) in row
