@@ -5,11 +5,15 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import run_cli
 from driftloop import api
+from driftloop.config import InputRef, RunConfig, arm_label
+from driftloop.cost import load_factors
+from driftloop.store import Store
 
 SWEEP = """
 name = "tiny"
@@ -104,10 +108,6 @@ def synthetic_sweep(
     """A sweep of the arms of :data:`GRID_ARMS` written straight into the store (runs tagged with the sweep,
     chains with stored summaries, no frames): returns run id -> arm label. Each arm's SSIM at the end is
     0.9 − 0.05 × its index, so a cell's mean is known."""
-    from driftloop.config import InputRef, RunConfig, arm_label
-    from driftloop.cost import load_factors
-    from driftloop.store import Store
-
     store = Store(ws)
     made = {}
     for i, (model, stabilize) in enumerate(GRID_ARMS):
@@ -124,3 +124,12 @@ def synthetic_sweep(
         made[run] = arm_label(model, stabilize)
     store.close()
     return made
+
+
+def record_spawns(jobs, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The command lines of the worker processes ``jobs`` would start, recorded instead (each is job j)."""
+    started: list[list[str]] = []
+    monkeypatch.setattr(
+        jobs, "_spawn", lambda kind, args, **kw: started.append(args) or SimpleNamespace(id="j")
+    )
+    return started

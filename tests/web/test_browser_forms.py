@@ -32,6 +32,7 @@ def test_choosing_a_model_shows_its_parameters_and_the_estimate_follows(
         "() => document.querySelector('#estimate-spec')?.textContent === 'openai:quality=low'"
     )
     low = tab.text_content("#estimate-cost")
+    tab.screenshot(path=str(test_browser.ARTIFACTS / "gallery-new.png"), full_page=True)
     assert auto.startswith("$") and low.startswith("$") and float(low[1:]) < float(auto[1:])
     tab.select_option("select[name=model]", "jpeg")
     tab.wait_for_selector("input[name='p.quality']")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from driftloop.web.app import create_app
+from web.conftest import record_spawns
 
 
 @pytest.fixture
@@ -84,11 +84,7 @@ def test_more_parameters_are_checked_by_the_models_spec_parser(client: TestClien
 def test_a_run_started_from_the_form_gets_its_parameters(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[list[str]] = []
-    jobs = client.app.state.jobs
-    monkeypatch.setattr(
-        jobs, "_spawn", lambda kind, args, **kw: started.append(args) or SimpleNamespace(id="j")
-    )
+    started = record_spawns(client.app.state.jobs, monkeypatch)
     picked = next(iter(client.app.state.data.input_images()))
     form = {"csrf": client.app.state.guard.csrf, "model": "jpeg", "steps": "3", "seeds": "0", "size": "64",
             "picked": picked, "params_for": "jpeg"}  # fmt: skip
