@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from driftloop.store import SCHEMA_VERSION, Store
-from driftloop.store.chain_table import ChainQuery, Threshold, query_chains
+from driftloop.store.chain_table import ChainQuery, Threshold, query_chains, summary_sums
 
 
 @pytest.fixture
@@ -68,3 +68,25 @@ def test_a_schema_2_workspace_gains_the_summaries_table(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert {"chain_summaries", "chain_summaries_by_value"} <= names
+
+
+def test_summary_sums_over_whole_runs_and_some_chains(store: Store) -> None:
+    col = "ssim_to_origin.final"
+    sums = summary_sums(store, {"r0": None, "r1": [1, 3]}, (col, "lab_b_mean.change"))
+    count, total = sums[("r0", col)]
+    assert count == 3 and total == pytest.approx(0.0 + 0.1 + 0.2)  # chain 3 has no number: not counted
+    assert sums[("r1", col)][0] == 1 and sums[("r1", col)][1] == pytest.approx(0.5)  # chain 3 of r1: none
+    assert sums[("r1", "lab_b_mean.change")] == (2, pytest.approx(0.0 + 2.0))  # chains 1 and 3 only
+    assert ("r2", col) not in sums and summary_sums(store, {"r0": None}, ()) == {}
+
+
+def test_an_arm_selects_its_stabilizer(tmp_path: Path) -> None:
+    s = Store(tmp_path / "arms")
+    for run, stabilize in (("plain", None), ("lab", "colour:lab"), ("none", "none")):
+        config = {"stabilize": stabilize} if stabilize else {}
+        s.create_run(run, "taef2", 5, config, {}, {}, {}, [("in.png", "h", 0)])
+    runs = {
+        key: sorted(r.run_id for r in query_chains(s, ChainQuery(model="taef2", stabilize=key)).rows)
+        for key in ("none", "colour:lab", None)
+    }
+    assert runs == {"none": ["none", "plain"], "colour:lab": ["lab"], None: ["lab", "none", "plain"]}

@@ -5,11 +5,15 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import run_cli
 from driftloop import api
+from driftloop.config import InputRef, RunConfig, arm_label
+from driftloop.cost import load_factors
+from driftloop.store import Store
 
 SWEEP = """
 name = "tiny"
@@ -83,3 +87,49 @@ def synthetic_study(ws: Path, n_chains: int, n_steps: int, models: tuple[str, ..
                                         for c in range(per_run)})  # fmt: skip
         store.set_run_status(run, "done")
     store.close()
+
+
+GRID_ARMS = (  # a typical sweep: hosted and local models, some parameters, with and without a stabilizer
+    ("openai:gpt-image-2.6-sunburst,quality=low", "none"),
+    ("openai:gpt-image-2.6-sunburst,quality=high", "none"),
+    ("openai:gpt-image-2.6-sunburst,quality=low", "colour:lab"),
+    ("gemini:gemini-3.1-flash-image,image_size=1K", "none"),
+    ("sd-turbo:strength=0.3,steps=4", "none"),
+    ("sd-turbo:strength=0.3,steps=4", "colour:lab"),
+    ("taef2", "none"),
+    ("taef2", "colour:lab"),
+    ("jpeg:quality=90", "none"),
+)
+
+
+def synthetic_sweep(
+    ws: Path, name: str = "grid", chains_per_arm: int = 4, n_steps: int = 12
+) -> dict[str, str]:
+    """A sweep of the arms of :data:`GRID_ARMS` written straight into the store (runs tagged with the sweep,
+    chains with stored summaries, no frames): returns run id -> arm label. Each arm's SSIM at the end is
+    0.9 − 0.05 × its index, so a cell's mean is known."""
+    store = Store(ws)
+    made = {}
+    for i, (model, stabilize) in enumerate(GRID_ARMS):
+        run = f"20261204-1200{i:02d}-{model.split(':')[0]}-synthetic-{i:04x}"
+        chains = [(f"/in/img{c}.png", f"h{c}", 0) for c in range(chains_per_arm)]
+        inputs = tuple(InputRef(p, h) for p, h, _ in chains)
+        cost = {"factors": load_factors().to_dict()}
+        config = RunConfig(model, inputs, (0,), n_steps, 32, 32, cost=cost, sweep=name, stabilize=stabilize)
+        store.create_run(run, model, n_steps, config.to_dict(), {}, {}, {}, chains)
+        store.set_chain_summaries(run, {c: {"ssim_to_origin.final": 0.9 - 0.05 * i + 0.01 * (c - 1.5),
+                                            "lab_b_mean.change": 0.5 * i, "half_life": 6.0 if c < 2 else None}
+                                        for c in range(chains_per_arm)})  # fmt: skip
+        store.set_run_status(run, "done")
+        made[run] = arm_label(model, stabilize)
+    store.close()
+    return made
+
+
+def record_spawns(jobs, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The command lines of the worker processes ``jobs`` would start, recorded instead (each is job j)."""
+    started: list[list[str]] = []
+    monkeypatch.setattr(
+        jobs, "_spawn", lambda kind, args, **kw: started.append(args) or SimpleNamespace(id="j")
+    )
+    return started

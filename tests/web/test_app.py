@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import struct
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -432,16 +434,15 @@ def test_sweep_numbers_link_to_the_chains_behind_them(client: TestClient, galler
     page = client.get("/sweeps/tiny").text
     table = page.split('id="card-numbers"')[1].split("</table>")[0]
     card = client.get("/sweeps/tiny/bias_card.json").json()
-    for i, model in enumerate(card["models"]):
+    for model in card["models"]:
         rate = model["measures"]["lab_b_mean"]["rate"]["mean"]
         shown = fmt.signed(rate)  # the one rule for a change
-        # the number is in a link to the model's chains, and that anchor lists exactly its chains
-        assert f'<a href="#chains-{i}" title="mean over' in table and shown in table
-        section = page.split(f'id="chains-{i}"')[1].split("</p>")[0]
-        linked = re.findall(r'href="/runs/([^/"]+)/chains/(\d+)"', section)
-        assert len(linked) == model["n_chains"] == 2
-        for run_id, _chain in linked:
-            assert client.get(f"/runs/{run_id}").status_code == 200
+        # the number is in a link to the chains table filtered to the model's chains of the sweep
+        link = "/chains?" + urlencode({"sweep": "tiny", "model": model["model"]})
+        assert f'<a href="{html.escape(link)}" title="mean over' in table and shown in table
+        listed = re.findall(r'data-chain="([^"]+)"', client.get(link).text)
+        assert len(listed) == model["n_chains"] == 2
+        for run_id in {c.rsplit(":", 1)[0] for c in listed}:
             assert model["model"] in client.get(f"/runs/{run_id}").text
 
 

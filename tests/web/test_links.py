@@ -4,7 +4,6 @@ runs a process advances, and the start-a-run form's stabilizer and dry-run estim
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 from driftloop import api
 from driftloop.store import Store
 from driftloop.web.app import create_app
+from web.conftest import record_spawns
 
 
 @pytest.fixture
@@ -79,11 +79,7 @@ def test_the_form_offers_stabilizers_and_shows_the_dry_runs_cost_and_time(client
 def test_a_run_started_from_the_form_gets_its_stabilizer(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[list[str]] = []
-    jobs = client.app.state.jobs
-    monkeypatch.setattr(
-        jobs, "_spawn", lambda kind, args, **kw: started.append(args) or SimpleNamespace(id="j")
-    )
+    started = record_spawns(client.app.state.jobs, monkeypatch)
     form = {"csrf": client.app.state.guard.csrf, "model": "jpeg", "steps": "3", "seeds": "0", "size": "64"}
     picked = next(iter(client.app.state.data.input_images()))
     bad = client.post("/new", data={**form, "picked": picked, "stabilize": "sepia"})

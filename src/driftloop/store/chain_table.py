@@ -42,6 +42,7 @@ class ChainQuery:
     columns: tuple[str, ...] = ()
     sort: str = "-created"
     model: str | None = None
+    stabilize: str | None = None  # a stabilizer spec, ``none`` for chains made without one; None: any
     sweep: str | None = None
     statuses: tuple[str, ...] = ()  # the store's words (running, done, interrupted, ...)
     where: tuple[Threshold, ...] = ()
@@ -97,6 +98,9 @@ def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
     if query.model:
         where.append("r.model = ?")
         wargs.append(query.model)
+    if query.stabilize:
+        where.append("COALESCE(json_extract(r.config, '$.stabilize'), 'none') = ?")
+        wargs.append(query.stabilize)
     if query.sweep:
         tagged = "json_extract(r.config, '$.sweep') = ?"
         where.append(f"({tagged} OR c.run_id IN (SELECT run_id FROM sweep_runs WHERE sweep = ?))")
@@ -137,3 +141,37 @@ def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
                           (last[0]["step"], last[0]["sha256"]) if last else None)
         )  # fmt: skip
     return ChainTablePage(rows, total, page, pages)
+
+
+def summary_sums(
+    store: Store, chains: dict[str, list[int] | None], names: tuple[str, ...]
+) -> dict[tuple[str, str], tuple[int, float]]:
+    """(run, name) → (chains with a number, their sum) of some stored summary numbers, over the given chains
+    of each run (None: all of them), summed in SQL: a sweep's cells' means at any number of chains."""
+    out: dict[tuple[str, str], tuple[int, float]] = {}
+    if not names:
+        return out
+    in_names = f"name IN ({', '.join('?' * len(names))})"
+    whole = [r for r, picked in chains.items() if picked is None]
+    for i in range(0, len(whole), 500):  # SQLite's limit of bound parameters, with room
+        part = whole[i : i + 500]
+        rows = store._query(
+            f"SELECT run_id, name, COUNT(value), TOTAL(value) FROM chain_summaries WHERE run_id IN "
+            f"({', '.join('?' * len(part))}) AND {in_names} GROUP BY run_id, name",
+            (*part, *names),
+        )
+        out.update({(r[0], r[1]): (int(r[2]), float(r[3])) for r in rows})
+    for run, picked in chains.items():
+        if picked is None:
+            continue
+        for i in range(0, len(picked), 500):
+            part = picked[i : i + 500]
+            rows = store._query(
+                f"SELECT name, COUNT(value), TOTAL(value) FROM chain_summaries WHERE run_id = ? AND chain IN "
+                f"({', '.join('?' * len(part))}) AND {in_names} GROUP BY name",
+                (run, *part, *names),
+            )
+            for name, count, total in rows:
+                n, t = out.get((run, name), (0, 0.0))
+                out[(run, name)] = (n + int(count), t + float(total))
+    return out

@@ -99,3 +99,19 @@ def list_runs(root: str | Path) -> list[RunSummary]:
         check_folder(root)
         return []
     return summaries(open_existing(root))
+
+
+def usd_spent(store: Store, run_ids: list[str]) -> dict[str, float]:
+    """Each run's money spent: the sum of its frames' priced cost (``cost.usd``; an unpriced frame adds
+    nothing, as in :func:`driftloop.cost.accounting.totals`), summed in SQL for many runs at once (a
+    sweep's cells), where reading every frame's cost record in Python would take seconds."""
+    out: dict[str, float] = {}
+    for i in range(0, len(run_ids), 500):  # SQLite's limit of bound parameters, with room
+        part = run_ids[i : i + 500]
+        rows = store._query(
+            f"SELECT run_id, TOTAL(json_extract(cost, '$.usd')) FROM frames WHERE run_id IN "
+            f"({', '.join('?' * len(part))}) AND cost IS NOT NULL GROUP BY run_id",
+            tuple(part),
+        )
+        out.update({r[0]: float(r[1]) for r in rows})
+    return {r: out.get(r, 0.0) for r in run_ids}

@@ -30,12 +30,14 @@ from driftloop.cost.accounting import fmt_energy
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES, TABLE_ORDER
+from driftloop.replicators.params import params_of
 from driftloop.replicators.spec import spec_label
 from driftloop.stabilizers import CHOICES as STABILIZERS
 from driftloop.store.chain_table import ChainQuery
 from driftloop.web.bundles import GROUPINGS, MAX_CHAINS, build_bundle
+from driftloop.web.cells import HEADLINE, SIGNED, short_id
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, STATUS_WORDS, GalleryData
-from driftloop.web.estimate import form_estimate
+from driftloop.web.estimate import form_estimate, form_values, model_spec
 from driftloop.web.jobs import Jobs
 from driftloop.web.security import (
     CSRF_FIELD,
@@ -79,7 +81,7 @@ def _signed(value: Any) -> str:
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters.update(when=_when, usd=fmt.usd, wh=fmt_energy, seconds=fmt.duration, signed=_signed,
-                                 spec=spec_label,
+                                 spec=spec_label, short_id=short_id,
                                  num=lambda v: "–" if v is None else fmt.significant(v, 3))  # fmt: skip
     return templates
 
@@ -303,7 +305,9 @@ def create_app(
         info = data.sweep(name) if NAME.fullmatch(name) else None
         if info is None:
             raise HTTPException(404, "no such sweep")
-        return page(request, "sweep.html", sweep=info)
+        by_arm = {c.arm: c.link_model for c in info.cells.cells}  # the card's models -> their chains filter
+        return page(request, "sweep.html", sweep=info, headline=HEADLINE, signed=SIGNED,
+                    choices=column_choices(), cells_by_arm=by_arm)  # fmt: skip
 
     @app.get("/sweeps/{name}/bias_card.html")
     def sweep_card(name: str) -> Response:
@@ -393,10 +397,26 @@ def create_app(
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     # ---- actions -----------------------------------------------------------------------------------
+    def new_form(request: Request, status_code: int = 200, error: str | None = None, model: str = "taef2",
+                 values: dict[str, str] | None = None, extra: str = "") -> HTMLResponse:  # fmt: skip
+        """The start-a-run form, with ``model`` chosen and its parameters at ``values`` (else defaults)."""
+        return page(request, "new.html", status_code, models=data.models(), images=data.input_images(),
+                    error=error, stabilizers=STABILIZERS, chosen=model, model=model, params=params_of(model),
+                    values=values or {}, extra=extra)  # fmt: skip
+
     @app.get("/new", response_class=HTMLResponse)
-    def new_page(request: Request) -> HTMLResponse:
-        return page(request, "new.html", models=data.models(), images=data.input_images(), error=None,
-                    stabilizers=STABILIZERS)  # fmt: skip
+    def new_page(request: Request, model: str = "taef2") -> HTMLResponse:
+        return new_form(request, model=model if model in {m.name for m in data.models()} else "taef2")
+
+    @app.get("/new/params", response_class=HTMLResponse)
+    def new_params(request: Request, model: str = "taef2") -> HTMLResponse:
+        """The chosen model's parameters (a static description: no backend is imported), swapped into the
+        form; the estimate is asked again once they are in (``params-ready``)."""
+        if model not in {m.name for m in data.models()}:
+            raise HTTPException(404, f"model {model!r} is not one this machine knows")
+        answer = page(request, "_params.html", model=model, params=params_of(model), values={}, extra="")
+        answer.headers["HX-Trigger-After-Settle"] = "params-ready"
+        return answer
 
     @app.post("/new/estimate", response_class=HTMLResponse)
     async def new_estimate(
@@ -412,12 +432,17 @@ def create_app(
         """The dry run of the form's settings (calls, cost, time), shown before the run is started."""
         check_csrf(request, csrf)
         image = data.input_images().get(picked)
+        values, extra = form_values((await request.form()).multi_items(), model)
         if model.split(":", 1)[0] not in {m.name for m in data.models()}:
-            found = None
+            found, spec = None, model
         else:
-            found = await asyncio.to_thread(form_estimate, data.root, image, model, steps, seeds, size,
+            try:
+                spec = await asyncio.to_thread(model_spec, model, values, extra)
+            except DriftloopError as exc:
+                return page(request, "_estimate.html", estimate=None, model=model, error=str(exc))
+            found = await asyncio.to_thread(form_estimate, data.root, image, spec, steps, seeds, size,
                                             stabilize, max_pixels)  # fmt: skip
-        return page(request, "_estimate.html", estimate=found, model=model)
+        return page(request, "_estimate.html", estimate=found, model=model, spec=spec, error=None)
 
     @app.post("/new")
     async def new_run(
@@ -433,6 +458,8 @@ def create_app(
         csrf: str | None = Form(None, alias=CSRF_FIELD),
     ) -> Response:
         check_csrf(request, csrf)
+        values, extra = form_values((await request.form()).multi_items(), model)
+        known = {m.name for m in data.models()}
         try:
             if not (1 <= steps <= 10_000 and 8 <= size <= 4096):
                 raise DriftloopError("steps must be 1..10000 and size 8..4096 pixels")
@@ -440,9 +467,9 @@ def create_app(
                 raise DriftloopError(f"seeds {seeds!r}: expected whole numbers like 1,2,3 or a range 0-4")
             if stabilize not in STABILIZERS:
                 raise DriftloopError(f"stabilizer {stabilize!r}: choose one of {', '.join(STABILIZERS)}")
-            known = {m.name for m in data.models()}
             if model.split(":", 1)[0] not in known:
                 raise DriftloopError(f"model {model!r} is not one this machine knows")
+            spec = await asyncio.to_thread(model_spec, model, values, extra)
             upload = await image.read() if image is not None and image.filename else b""
             if upload or (image is not None and image.filename):
                 path, _notes = await asyncio.to_thread(
@@ -453,9 +480,9 @@ def create_app(
             else:
                 raise DriftloopError("choose an image: upload one or pick one already in the workspace")
         except DriftloopError as exc:
-            return page(request, "new.html", 400, models=data.models(), images=data.input_images(),
-                        error=str(exc), stabilizers=STABILIZERS)  # fmt: skip
-        job = jobs.start_run(path, model, steps, seeds.replace(" ", ""), size, render, stabilize)
+            chosen = model if model in known else "taef2"
+            return new_form(request, 400, str(exc), chosen, values if chosen == model else {}, extra)
+        job = jobs.start_run(path, spec, steps, seeds.replace(" ", ""), size, render, stabilize)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     @app.post("/runs/{run_id}/stop")

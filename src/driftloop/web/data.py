@@ -16,19 +16,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from driftloop.config import made_by
+from driftloop.config import IMPORTED_PREFIX, made_by
 from driftloop.cost import run_totals
 from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
-from driftloop.replicators.spec import spec_label
 from driftloop.report.export import export
 from driftloop.report.run import summarize
 from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
-from driftloop.store.chain_table import ChainQuery, ChainTablePage, query_chains
-from driftloop.store.listing import live, summaries
+from driftloop.store.chain_table import ChainQuery, ChainTablePage, query_chains, summary_sums
+from driftloop.store.listing import live, summaries, usd_spent
 from driftloop.sweep import sweep_chains, sweep_runs
+from driftloop.web.cells import HEADLINE, SweepCells, sweep_cells
 
 RUN_STATUSES = ("running", "done", "stopped", "error")
 _STATUS_GROUP = {  # the store's words for how a run ended, as the gallery groups them
@@ -41,6 +41,7 @@ _STATUS_GROUP = {  # the store's words for how a run ended, as the gallery group
 }
 STATUS_WORDS = {g: tuple(raw for raw, x in _STATUS_GROUP.items() if x == g) for g in RUN_STATUSES}
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
+SWEEP_CACHE_SIZE = 16  # sweeps kept while the database is unchanged (their cells are summed in SQL)
 DONE_CACHE_SIZE = 1024  # listing lines, chain data and markers of finished runs (they cannot change)
 DOWNLOADS = {  # kind -> (file name in the run folder; per chain)
     "gif": ("chain{chain:03d}.gif", True),
@@ -174,8 +175,8 @@ class SweepInfo:
     control: str | None
     card: dict[str, Any] | None
     card_html: Path | None
-    last_frames: dict[str, FrameRef] = field(default_factory=dict)  # "RUN/CHAIN" -> its last frame
-    model_chains: dict[str, list[str]] = field(default_factory=dict)  # model -> its "RUN/CHAIN"s in the sweep
+    last_frames: dict[str, FrameRef] = field(default_factory=dict)  # "RUN/CHAIN" -> last frame (exemplars)
+    cells: SweepCells = field(default_factory=lambda: SweepCells([], [], {}))  # one row per arm
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ class GalleryData:
         self._reader: Store | None = None  # one connection kept open: its data_version is the change signal
         self._frames: dict[str, dict[str, str]] = {}  # finished runs: sha256 -> relative path
         self._done: dict[tuple[str, str, int], Any] = {}  # finished runs: (what, run, chain) -> value
+        self._sweeps: dict[str, tuple[tuple[Any, ...], SweepInfo]] = {}  # name -> (db and card stamp, sweep)
 
     def warm_up(self) -> None:
         """Import what the chain view needs ahead of its first request (pandas, SciPy: about 2 s)."""
@@ -503,25 +505,54 @@ class GalleryData:
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def sweep(self, name: str) -> SweepInfo | None:
+        """A sweep with one row per cell (arm): a few queries for the whole sweep (its chains, their stored
+        numbers and its runs' money summed in SQL) and one per run (its chains). Kept until another
+        process commits to the database or the card is written again (summing 100,000 chains' numbers
+        takes about a second), unless one of its runs is running."""
         if name not in self.sweeps():
             return None
-        chains, control = sweep_chains(self.root, name)
         folder = self.root / "sweeps" / name
+        signature = (*self._signature(), self._card_mtime(folder))
+        kept = self._sweeps.get(name)
+        if kept is not None and kept[0] == signature:  # nothing committed, the same card: the same sweep
+            return kept[1]
+        chains, control = sweep_chains(self.root, name)
         card = None
         if (folder / "bias_card.json").is_file():
             card = json.loads((folder / "bias_card.json").read_text(encoding="utf-8"))
         html = folder / "bias_card.html"
+        listed = {s.id: s for s in self._summaries()[0]}
+        runs = [r for r in chains if r in listed]
+        arms = {r: listed[r].arm for r in runs}
+        statuses = {r: _STATUS_GROUP.get(listed[r].status, listed[r].status) for r in runs}
+        spent = usd_spent(self._store(), runs)  # one query, not every frame's cost record read in Python
+        costs = {r: None if listed[r].model.startswith(IMPORTED_PREFIX) else spent[r] for r in runs}
+        picked = {r: None if len(chains[r]) == listed[r].chains else sorted(chains[r]) for r in runs}
+        sums = summary_sums(self._store(), picked, tuple(HEADLINE))  # in SQL: no row per chain in Python
+        cells = sweep_cells(arms, {r: chains[r] for r in runs}, statuses, costs, sums, control)
+        exemplars = [c["exemplar"] for c in ((card or {}).get("attractors") or {}).get("clusters", [])]
         last = {}
-        models = {s.id: s.model for s in self._summaries()[0]}
-        by_model: dict[str, list[str]] = {}
-        for run_id, numbers in chains.items():
-            for chain in sorted(numbers):
-                frames = self.frames(run_id, chain)
-                if frames:
-                    last[f"{run_id}/{chain}"] = frames[-1]
-                by_model.setdefault(spec_label(models.get(run_id, "?")), []).append(f"{run_id}/{chain}")
-        return SweepInfo(name, sweep_runs(self.root, name), {k: sorted(v) for k, v in chains.items()},
-                         control, card, html if html.is_file() else None, last, by_model)  # fmt: skip
+        for key in exemplars:  # only the frames the page shows: the clusters' exemplars
+            run_id, _, chain = str(key).partition("/")
+            frames = self.frames(run_id, int(chain)) if chain.isdigit() else []
+            if frames:
+                last[key] = frames[-1]
+        info = SweepInfo(name, sweep_runs(self.root, name), {k: sorted(v) for k, v in chains.items()},
+                         control, card, html if html.is_file() else None, last, cells)  # fmt: skip
+        if all(c.status != "running" for c in cells.cells):  # a running run's status is read live
+            with self._lock:
+                if len(self._sweeps) >= SWEEP_CACHE_SIZE:
+                    self._sweeps.pop(next(iter(self._sweeps)))
+                self._sweeps[name] = (signature, info)
+        return info
+
+    @staticmethod
+    def _card_mtime(folder: Path) -> float | None:
+        """When the sweep's card was written (``driftloop bias`` writes it, not the database)."""
+        try:
+            return (folder / "bias_card.json").stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     # ---- starting runs -----------------------------------------------------------------------------
     def models(self) -> list[ModelChoice]:

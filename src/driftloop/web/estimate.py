@@ -8,6 +8,7 @@ is asked for a square placeholder of the requested size, and says so.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,11 @@ from driftloop import fmt
 from driftloop.config import parse_seeds
 from driftloop.engines.start import estimate, prepare
 from driftloop.errors import DriftloopError
+from driftloop.replicators import registry
+from driftloop.replicators.params import form_spec
 
 PLACEHOLDER = "estimate-placeholder.png"
+PARAM_PREFIX = "p."  # a model parameter's form field: p.quality, p.steps, ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,25 @@ class FormEstimate:
     time_detail: str
     placeholder: bool  # asked for a square image: no image chosen yet
     error: str | None = None
+
+
+def form_values(items: Iterable[tuple[str, object]], model: str) -> tuple[dict[str, str], str]:
+    """The model parameters a form sent (``p.NAME`` fields) and its more-parameters text, when they are the
+    fields of ``model`` (``params_for``); the fields of a model chosen before are dropped (defaults then)."""
+    pairs = [(k, str(v)) for k, v in items]
+    if dict(pairs).get("params_for") != model:
+        return {}, ""
+    values = {k.removeprefix(PARAM_PREFIX): v for k, v in pairs if k.startswith(PARAM_PREFIX)}
+    return values, dict(pairs).get("params_extra", "")
+
+
+def model_spec(model: str, values: dict[str, str], extra: str) -> str:
+    """The spec string of the form's model and parameters, checked by the model's own spec parser (its
+    config module only: nothing is built or loaded); a bad value is a :class:`DriftloopError` naming it."""
+    # a whole spec given by hand (an older form, a script) is left to the parser
+    spec = model if ":" in model else form_spec(model, values, extra)
+    registry.parse(spec)
+    return spec
 
 
 def _placeholder(folder: Path) -> Path:

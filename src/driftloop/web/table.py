@@ -3,7 +3,8 @@ the URL's query, so a view is a link to bookmark or share, and every link of the
 
 ``?col=ssim_to_origin.final&col=lab_b_mean.change&sort=-lab_b_mean.change&where=ssim_to_origin.final<0.5
 &model=taef2&sweep=s&status=done&page=2`` reads as: these two columns, the warmest first, chains whose SSIM
-to the original ends below 0.5, of taef2 in sweep ``s``, finished, second page.
+to the original ends below 0.5, of taef2 in sweep ``s``, finished, second page. A model may be an arm
+(``model=taef2 + stabilize=colour:lab``; ``+ stabilize=none``: only the chains made without a stabilizer).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from driftloop.analysis.columns import column_choices
+from driftloop.config import ARM_SEPARATOR, split_arm
 from driftloop.errors import DriftloopError
 from driftloop.store.chain_table import BUILT_IN_SORTS, OPERATORS, ChainQuery, Threshold
 
@@ -101,8 +103,11 @@ def read_view(
         raise DriftloopError(f"status {status!r}: one of {', '.join(statuses)}")
     per_page = per_page if per_page in PER_PAGE_CHOICES else PER_PAGE_CHOICES[1]
     view = TableView(picked, sort, model, sweep, status, given, max(1, page), per_page)
+    base, stabilize = (
+        split_arm(model) if ARM_SEPARATOR in model else (model, None)
+    )  # an arm: its stabilizer too
     query = ChainQuery(
-        columns=picked, sort=sort, model=model or None, sweep=sweep or None,
+        columns=picked, sort=sort, model=base or None, stabilize=stabilize, sweep=sweep or None,
         statuses=tuple(statuses[status]) if status else (), where=thresholds, page=view.page,
         per_page=per_page,
     )  # fmt: skip
