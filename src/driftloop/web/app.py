@@ -203,9 +203,11 @@ def create_app(
             raise HTTPException(400, str(exc)) from None
 
     @app.get("/chains", response_class=HTMLResponse)
-    def chains_page(request: Request, picked: tuple = Depends(selection)) -> HTMLResponse:
+    def chains_page(request: Request, picked: tuple = Depends(selection)) -> Response:
         """Every chain as a table: number columns of the vocabulary, sorted and filtered in the store."""
         view, query = picked
+        if any(value == "" for _, value in request.query_params.multi_items()):
+            return RedirectResponse(view.link(), 303)  # the form's empty fields: the address to bookmark
         listing = data.runs(per_page=1)  # the models and sweeps the filters offer
         return page(request, "chains.html", view=view, table=data.chain_table(query),
                     choices=column_choices(), models=listing.models, sweeps=listing.sweeps,
