@@ -18,11 +18,19 @@ def publish(
     frames: Annotated[
         str, typer.Option("--frames", help="Which steps the site keeps: every:N (first and last always).")
     ] = "every:1",
+    posters: Annotated[
+        bool, typer.Option("--posters/--no-posters", help="Two posters per chain (1200×630, 1080×1080 JPEG).")
+    ] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say the site's size; write nothing.")] = False,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
-    """Write runs and sweeps as a static site that opens offline from a folder: pages, frames, posters."""
+    """Write runs and sweeps as a static site that opens offline from a folder: pages, frames, an animation
+    per chain, bundles of curves, posters.
+
+    Example: driftloop publish my-sweep --out site/ --frames every:5
+    """
     from driftloop import api  # the library: loaded when a verb runs
 
-    api.publish(targets, out, workspace=workspace, frames=frames, dry_run=dry_run, log=say_for(quiet))
+    api.publish(targets, out, workspace=workspace, frames=frames, dry_run=dry_run, log=say_for(quiet),
+                posters=posters)  # fmt: skip
