@@ -30,8 +30,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, sample_images: dict[str,
 
 def test_a_run_as_a_site(workspace: tuple[Path, str], tmp_path: Path) -> None:
     ws, run_id = workspace
-    site = build_site(ws, [run_id], every=3)
+    progress: list[tuple[int, int]] = []
+    site = build_site(ws, [run_id, run_id], every=3, progress=lambda done, n: progress.append((done, n)))
     assert site.chains == 2 and site.frames == 2 * 4  # steps 0, 3, 6 and the last (7)
+    assert progress == [(1, 2), (2, 2)]  # each chain once, however often it is named
     assert sorted(p for p in site.files if p.startswith(f"frames/{run_id}-1/")) == [
         f"frames/{run_id}-1/{s:04d}.webp" for s in (0, 3, 6, 7)
     ]

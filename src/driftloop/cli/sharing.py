@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from driftloop.cli.shell import Quiet, Workspace, app, say_for
+from driftloop.cli.shell import Quiet, Workspace, app, console, say_for
 from driftloop.config import DEFAULT_WORKSPACE
 
 
@@ -32,5 +33,13 @@ def publish(
     """
     from driftloop import api  # the library: loaded when a verb runs
 
-    api.publish(targets, out, workspace=workspace, frames=frames, dry_run=dry_run, log=say_for(quiet),
-                posters=posters)  # fmt: skip
+    columns = (TextColumn("[bold]publishing"), BarColumn(), MofNCompleteColumn(), TextColumn("chains"),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
+        task = bar.add_task("publishing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        api.publish(targets, out, workspace=workspace, frames=frames, dry_run=dry_run, log=say_for(quiet),
+                    posters=posters, progress=advance)  # fmt: skip

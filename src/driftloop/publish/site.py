@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,29 +119,36 @@ def _number(value: float | None, fmt: str = "{:.3f}") -> str:
     return "–" if value is None else fmt.format(value).replace("-", "−")
 
 
-def build_site(workspace: str | Path, targets: list[str], every: int = 1, posters: bool = True) -> Site:
+def build_site(
+    workspace: str | Path,
+    targets: list[str],
+    every: int = 1,
+    posters: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Site:
     """Every chain of ``targets`` (run ids or sweep names) as a static site, in memory; ``every``: keep
-    every N-th step (the first and the last always); ``posters``: with two posters per chain."""
+    every N-th step (the first and the last always); ``posters``: with two posters per chain;
+    ``progress(chains done, chains)`` after each chain."""
     store = Store(workspace)
     site = Site()
     rows, cards, chains = [], [], []
-    seen: set[tuple[str, int]] = set()
-    runs: dict[str, _Run] = {}
+    picked: dict[tuple[str, int], None] = {}  # every chain once, in the targets' order
     for target in targets:
-        picked, card = _chains_of(store, target)
+        found, card = _chains_of(store, target)
         if card is not None:
             cards.append((target, card))
-        for run_id, chain in picked:
-            if (run_id, chain) in seen:
-                continue
-            seen.add((run_id, chain))
-            if run_id not in runs:
-                runs[run_id] = _Run.read(store, run_id)
-            run = runs[run_id]
-            rows.append(_add_chain(site, run, chain, every, posters))
-            info = run.chains[chain]
-            chains.append(ChainTableRow(run.view.id, chain, run.view.row.model, info.status, info.input_path,
-                                        info.seed, run.view.row.created_at))  # fmt: skip
+        picked.update(dict.fromkeys(found))
+    runs: dict[str, _Run] = {}
+    for done, (run_id, chain) in enumerate(picked, 1):
+        if run_id not in runs:
+            runs[run_id] = _Run.read(store, run_id)
+        run = runs[run_id]
+        rows.append(_add_chain(site, run, chain, every, posters))
+        info = run.chains[chain]
+        chains.append(ChainTableRow(run.view.id, chain, run.view.row.model, info.status, info.input_path,
+                                    info.seed, run.view.row.created_at))  # fmt: skip
+        if progress is not None:
+            progress(done, len(picked))
     for name, card in cards:
         site.files[f"cards/{name}.html"] = card.read_bytes()
     bundles = _add_bundles(site, store, chains)
