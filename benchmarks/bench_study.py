@@ -5,9 +5,11 @@
 - bundles of 1,000 chains × 101 steps (run 0, marked stopped so the status filter selects it) in
   headless chromium: the JSON's time and size, and the time from
   navigation until the plot is drawn;
-- ``driftloop publish`` of a 100-chain run: time and size, every frame and every 5th.
+- ``driftloop publish`` of a 100-chain run: time and size (and the size said before writing, per part:
+  frames, animations, posters, bundles...), every frame and every 5th, and every 5th without posters.
 
     python benchmarks/bench_study.py --chains 100000 --workspace /tmp/driftloop-bench-study
+    python benchmarks/bench_study.py --publish-only      # only the publish numbers
 
 The 100,000-chain workspace is written straight into the store (runs, chains, summaries, and metric rows
 for the first 1,000 chains; no frames); the publish run is a real ``jpeg:quality=75`` run.
@@ -69,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=30)
     p.add_argument("--publish-chains", type=int, default=100)
     p.add_argument("--publish-steps", type=int, default=24)
+    p.add_argument("--publish-only", action="store_true", help="only the publish numbers")
     p.add_argument("--json", type=Path)
     return p.parse_args(argv)
 
@@ -182,7 +185,7 @@ def bundle_times(base: str) -> dict[str, float]:
     }
 
 
-def publish_numbers(ws: Path, chains: int, steps: int) -> dict[str, float]:
+def publish_numbers(ws: Path, chains: int, steps: int) -> dict[str, object]:
     from PIL import Image
     from skimage import data  # sample pictures, a dev dependency
 
@@ -197,14 +200,17 @@ def publish_numbers(ws: Path, chains: int, steps: int) -> dict[str, float]:
         workspace=ws / "pub",
         render=False,
     )
-    out: dict[str, float] = {"chains": chains, "steps": steps}
-    for every in (1, 5):
-        folder = ws / f"site-every{every}"
+    out: dict[str, object] = {"chains": chains, "steps": steps, "load": os.getloadavg()[0]}
+    for every, posters in ((1, True), (5, True), (5, False)):
+        name = f"every_{every}" + ("" if posters else "_no_posters")
+        folder = ws / f"site-{name}"
+        said: list[str] = []
         t = time.perf_counter()
-        api.publish([run.id], folder, ws / "pub", frames=f"every:{every}")
-        out[f"every_{every}_s"] = round(time.perf_counter() - t, 1)
+        api.publish([run.id], folder, ws / "pub", frames=f"every:{every}", posters=posters, log=said.append)
+        out[f"{name}_s"] = round(time.perf_counter() - t, 1)
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        out[f"every_{every}_mb"] = round(size / 1e6, 1)
+        out[f"{name}_mb"] = round(size / 1e6, 1)
+        out[f"{name}_said"] = said[0]  # the size said before writing, per part
     return out
 
 
@@ -233,7 +239,12 @@ def run_all(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    results = run_all(args.workspace, args.chains, args.requests, args.publish_chains, args.publish_steps)
+    if args.publish_only:
+        args.workspace.mkdir(parents=True, exist_ok=True)
+        results: dict[str, object] = {"publish": publish_numbers(args.workspace, args.publish_chains,
+                                                                  args.publish_steps)}  # fmt: skip
+    else:
+        results = run_all(args.workspace, args.chains, args.requests, args.publish_chains, args.publish_steps)
     print(json.dumps(results, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

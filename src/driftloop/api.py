@@ -219,14 +219,19 @@ def publish(
     frames: str = "every:1",
     dry_run: bool = False,
     log: Logger | None = None,
+    posters: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path | None:
     """Write runs and sweeps (``targets``: run ids or prefixes, sweep names) as a static site into ``out``;
-    ``frames`` ``every:N`` keeps every N-th step. The site's size is said (``log``) before it is written;
-    ``dry_run``: say it and write nothing. Returns the folder written (None on a dry run)."""
+    ``frames`` ``every:N`` keeps every N-th step (in the frames and the animations); ``posters``: two
+    posters per chain; ``progress(chains done, chains)`` while it is built. The site's size is said
+    (``log``) before it is written; ``dry_run``: say it and write nothing. Returns the folder written (None
+    on a dry run)."""
     say = log or (lambda _msg: None)
-    site = build_site(workspace, list(targets), parse_every(frames))
+    site = build_site(workspace, list(targets), parse_every(frames), posters=posters, progress=progress)
+    parts = ", ".join(f"{name} {size / 1e6:.1f}" for name, size in sorted(site.sizes().items()))
     say(f"site: {site.chains} chain(s), {site.frames} frame(s), {len(site.files)} files, "
-        f"{site.size / 1e6:.1f} MB{'' if dry_run else f' → {out}'}")  # fmt: skip
+        f"{site.size / 1e6:.1f} MB ({parts}){'' if dry_run else f' → {out}'}")  # fmt: skip
     if dry_run:
         return None
     written = write_site(site, out)

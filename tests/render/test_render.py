@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from driftloop.render import (
     hold_frame_count,
     label_box,
     pick_steps,
+    webp_animation,
     write_gif,
     write_mp4,
 )
@@ -169,6 +171,33 @@ def test_gif_rejects_bad_requests(tmp_path: Path) -> None:
     with pytest.raises(DriftloopError):
         write_gif(chain(2), tmp_path / "e.gif", hold_last=-1)
     assert os.listdir(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------------------------- WebP
+
+
+def test_webp_animation_loops_holds_shrinks_and_keeps_colour() -> None:
+    frames = [(k, smooth(60, 100, k)) for k in range(4)]
+    data = webp_animation(frames, fps=5, hold_last=1.0, label=False, max_side=50, quality=90)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == "WEBP" and im.n_frames == 4 and im.size == (50, 30) and im.info["loop"] == 0
+        durations, shown = [], []
+        for i in range(im.n_frames):
+            im.seek(i)
+            shown.append(np.asarray(im.convert("RGB")).astype(int))
+            durations.append(im.info["duration"])  # read with the frame
+    assert durations[:-1] == [200] * 3 and durations[-1] == 1200
+    want = np.asarray(Image.fromarray(frames[2][1]).resize((50, 30), Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(shown[2] - want).mean() < 6  # full colour, not a 256-colour palette
+    labelled = webp_animation(chain(2, 64, 64), quality=90)
+    with Image.open(io.BytesIO(labelled)) as im:
+        got = np.asarray(im.convert("RGB")).astype(int)
+    x0, y0, x1, y1 = label_box(64, 64, 0)
+    assert np.abs(got[y0:y1, x0:x1] - chain(1, 64, 64)[0][1][y0:y1, x0:x1]).mean() > 40
+    with pytest.raises(RenderError):
+        webp_animation([])
+    with pytest.raises(DriftloopError):
+        webp_animation(chain(2), max_side=0)
 
 
 # ------------------------------------------------------------------------------------------------ MP4

@@ -1,5 +1,6 @@
 """The study views in a real browser: a compare link at a step round-trips, the chains table sorts and
-filters from the page, and its address reopens the same view. Fails on console errors and on any request
+filters from the page, and its address reopens the same view; a published site opens from file:// with its
+animations, and its bundles draw and open a chain at a step. Fails on console errors and on any request
 that leaves 127.0.0.1 (the fixtures of test_browser)."""
 
 from __future__ import annotations
@@ -71,8 +72,12 @@ def test_a_published_site_opens_from_file_with_no_request_leaving_it(
     root = site.resolve().as_uri()
     tab.goto(f"{root}/index.html")
     assert tab.locator("tbody tr").count() == 6 and tab.locator("a[href^='cards/tiny']").count() == 1
-    tab.click(f"a[href='chains/{run}-1.html']")
-    tab.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    loaded = "() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+    tab.wait_for_function(loaded)  # the animations as thumbnails
+    assert tab.locator("tbody img[src^='animations/']").count() == 6
+    tab.locator(f"a[href='chains/{run}-1.html']").first.click()
+    tab.wait_for_function(loaded)
+    assert tab.get_attribute("#animation", "src") == f"../animations/{run}-1.webp"
     tab.fill("#slider", "1")
     tab.dispatch_event("#slider", "input")
     assert tab.text_content("#step") == "2" and tab.get_attribute("#frame", "src").endswith("/0002.webp")
@@ -80,5 +85,30 @@ def test_a_published_site_opens_from_file_with_no_request_leaving_it(
     tab.screenshot(path=str(test_browser.ARTIFACTS / "published-chain.png"), full_page=True)
     tab.goto(f"{root}/cards/tiny.html")
     assert "bias card" in tab.inner_text("body").lower()
+    tab.goto(f"{root}/index.html")
+    tab.click("a[href='bundles.html']")
+    drawn = "() => window.driftloopBundle && window.driftloopBundle.drawn"
+    tab.wait_for_function(drawn)
+    assert tab.evaluate("() => window.driftloopBundle.chains.length") == 6
+    assert tab.locator("#bundle-legend li").count() == 3  # jpeg q50, its q90 control, the q70 run
+    tab.screenshot(path=str(test_browser.ARTIFACTS / "published-bundles.png"), full_page=True)
+    tab.select_option("select[name=measure]", "lab_b_mean")  # another measure: another address
+    tab.wait_for_url("**bundles.html?measure=lab_b_mean&by=model")
+    tab.wait_for_function(drawn)
+    assert tab.evaluate("() => window.driftloopBundle.data.measure") == "lab_b_mean"
+    box = tab.locator("#bundle .u-over").bounding_box()
+    at = tab.evaluate(  # the pixel of the first chain's curve at step 3 (not kept: every:2)
+        "() => { const u = window.driftloopBundle.plot;"
+        " return [u.valToPos(3, 'x'), u.valToPos(u.data[1][3], 'y')]; }"
+    )
+    tab.mouse.move(box["x"] + at[0], box["y"] + at[1])
+    tab.wait_for_function("() => window.driftloopBundle.hover !== null")
+    hovered = tab.evaluate("() => window.driftloopBundle.hover")
+    chain_run, chain = hovered["chain"].rsplit(":", 1)
+    with tab.expect_navigation():
+        tab.mouse.click(box["x"] + at[0], box["y"] + at[1])
+    assert tab.url == f"{root}/chains/{chain_run}-{chain}.html?step=3"
+    assert tab.text_content("#step") == "2"  # the kept step nearest the one clicked
+    assert tab.get_attribute("#frame", "src").endswith("/0002.webp")
     assert errors == []
     assert foreign and all(url.startswith(root + "/") for url in foreign), foreign  # file:// of the site only

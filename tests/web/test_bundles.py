@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from driftloop import api
 from driftloop.analysis.intervals import mean_ci
+from driftloop.report.bundles import build_bundle
 from driftloop.store.chain_table import ChainTableRow
 from driftloop.web.app import create_app
-from driftloop.web.bundles import build_bundle
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_a_sweep_as_bundles_by_model(client: TestClient, gallery_ws: Path) -> No
     assert q50["mean"] == pytest.approx(both.mean(axis=0).tolist(), rel=1e-4)  # one image: the mean of seeds
     assert q50["n_images"] == 1 and all(v is None for v in q50["low"])  # one image: no band
     page = client.get("/bundles", params={"sweep": "tiny"})
-    assert page.status_code == 200 and "/static/bundles.js" in page.text and 'id="as-table"' in page.text
+    assert page.status_code == 200 and "/assets/bundles.js" in page.text and 'id="as-table"' in page.text
     assert client.get("/bundles.json", params={"measure": "nonsense"}).status_code == 400
     assert client.get("/bundles.json", params={"by": "colour"}).status_code == 400
 

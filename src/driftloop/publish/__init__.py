@@ -1,5 +1,6 @@
-"""Share a study: ``driftloop publish`` writes runs and sweeps as a static site (pages, thinned frames,
-posters at social sizes, a sweep's bias card) that opens from any folder or static host, offline."""
+"""Share a study: ``driftloop publish`` writes runs and sweeps as a static site (pages, thinned frames, an
+animation per chain, bundles of curves, posters at social sizes, a sweep's bias card) that opens from any
+folder or static host, offline."""
 
 from __future__ import annotations
 

@@ -3,45 +3,62 @@
 The site is built in memory first (:func:`build_site`), so its size is known and stated before anything is
 written; :func:`write_site` then writes it into a fresh folder beside the target and renames it into place,
 so an interrupted publish leaves no half-written site. Every link and image is relative and every script
-is inline: the pages make no request outside their folder.
+is the site's own: the pages make no request outside their folder.
 
-Layout: ``index.html`` (every chain with its last frame and its stored numbers), ``chains/RUN-C.html`` (the
-chain's frames, thinned with ``every``, on a slider), ``frames/RUN-C/SSSS.webp``, ``posters/RUN-C.png``
-(1200×630) and ``RUN-C-square.png`` (1080×1080), and a sweep's ``bias_card.html`` when it has one.
+Layout: ``index.html`` (every chain with its animation and its stored numbers), ``chains/RUN-C.html`` (the
+chain's frames, thinned with ``every``, on a slider; ``?step=`` opens a step), ``frames/RUN-C/SSSS.webp``,
+``animations/RUN-C.webp`` (the kept steps as a looping animated WebP), ``bundles.html`` with
+``bundles/MEASURE.js`` (every chain's curves, grouped, with each group's mean and band, drawn by the
+gallery's chart module from ``assets/``), ``posters/RUN-C.jpg`` (1200×630) and ``RUN-C-square.jpg``
+(1080×1080) unless ``posters=False``, and a sweep's ``cards/SWEEP.html`` when it has a bias card.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from driftloop import fmt
-from driftloop.cost import run_totals
+from driftloop.cost import Totals, run_totals
 from driftloop.cost.accounting import fmt_water
 from driftloop.errors import DriftloopError
+from driftloop.measures import PLOT_LABELS, TABLE_ORDER
+from driftloop.publish.pages import bundles_page, chain_page, index_page
 from driftloop.publish.poster import poster
-from driftloop.store import RunView, Store
+from driftloop.render.animation import webp_animation
+from driftloop.report.bundles import BUNDLES_JS, GROUPINGS, MAX_CHAINS, group_of, shared_bundle, stabilizer_of
+from driftloop.report.charts import CHARTS_JS, UPLOT_CSS, UPLOT_JS, asset_text
+from driftloop.store import ChainRow, RunView, Store
+from driftloop.store.chain_table import ChainTableRow
 from driftloop.sweep import sweep_chains
 
 FRAME_SIDE = 256  # frames of the site: WebP at most this wide
 FRAME_QUALITY = 80
-POSTER_STEPS = 3
+POSTER_STEPS = 3  # steps between the original and the last copy on a poster
+ASSETS = {  # the chart module and uPlot (with its licence), as the site's own files
+    "assets/uPlot.iife.min.js": UPLOT_JS,
+    "assets/uPlot.min.css": UPLOT_CSS,
+    "assets/uPlot-LICENSE.txt": "vendor/uplot-1.6.32/LICENSE",
+    "assets/charts.js": CHARTS_JS,
+    "assets/bundles.js": BUNDLES_JS,
+}
 INDEX_COLUMNS = (
-    "last copy",
+    "animation",
     "chain",
     "SSIM to the original, last",
     "half-life",
     "Δb* (last − original)",
     "cost",
-)  # steps between the original and the last copy on a poster
+)
 
 
 @dataclass
@@ -55,6 +72,14 @@ class Site:
     @property
     def size(self) -> int:
         return sum(len(b) for b in self.files.values())
+
+    def sizes(self) -> dict[str, int]:
+        """Bytes per top folder (``frames``, ``animations``, ``posters``...; the top's pages: ``pages``)."""
+        out: dict[str, int] = {}
+        for path, data in self.files.items():
+            part = path.split("/", 1)[0] if "/" in path else "pages"
+            out[part] = out.get(part, 0) + len(data)
+        return out
 
 
 def parse_every(text: str) -> int:
@@ -75,14 +100,18 @@ def _chains_of(store: Store, target: str) -> tuple[list[tuple[str, int]], Path |
     return [(run.id, c.chain) for c in run.chains()], None
 
 
-def _webp(frame) -> bytes:
+def _small(frame: np.ndarray) -> np.ndarray:
+    """A frame as the site shows it: at most :data:`FRAME_SIDE` wide."""
     image = Image.fromarray(frame)
-    if image.width > FRAME_SIDE:
-        image = image.resize(
-            (FRAME_SIDE, round(image.height * FRAME_SIDE / image.width)), Image.Resampling.LANCZOS
-        )
+    if image.width <= FRAME_SIDE:
+        return frame
+    size = (FRAME_SIDE, round(image.height * FRAME_SIDE / image.width))
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
+
+
+def _webp(frame: np.ndarray) -> bytes:
     out = io.BytesIO()
-    image.save(out, format="WEBP", quality=FRAME_QUALITY, method=4)
+    Image.fromarray(frame).save(out, format="WEBP", quality=FRAME_QUALITY, method=4)
     return out.getvalue()
 
 
@@ -90,88 +119,114 @@ def _number(value: float | None, fmt: str = "{:.3f}") -> str:
     return "–" if value is None else fmt.format(value).replace("-", "−")
 
 
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
-<style>body{{font:15px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}}
-table{{border-collapse:collapse}}td,th{{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left}}
-img{{image-rendering:auto}}.frames img{{width:256px;height:auto}}.muted{{color:#777}}</style></head>
-<body>{body}</body></html>"""
-
-
-def _chain_page(key: str, label: str, steps: list[int], numbers: list[str]) -> str:
-    frames = json.dumps([f"../frames/{key}/{s:04d}.webp" for s in steps])
-    body = f"""<p><a href="../index.html">← all chains</a></p><h1>{html.escape(label)}</h1>
-<div class="frames"><figure><img src="../frames/{key}/{steps[0]:04d}.webp" alt="original"><figcaption>original
-</figcaption></figure><figure><img id="frame" src="../frames/{key}/{steps[-1]:04d}.webp" alt="copy">
-<figcaption>copy <output id="step">{steps[-1]}</output></figcaption></figure></div>
-<input id="slider" type="range" min="0" max="{len(steps) - 1}" value="{len(steps) - 1}" aria-label="step"
-style="width:512px">
-<ul>{"".join(f"<li>{html.escape(n)}</li>" for n in numbers)}</ul>
-<p><a href="../posters/{key}.png">poster</a> · <a href="../posters/{key}-square.png">square poster</a></p>
-<script>"use strict";(function(){{const f={frames},s={json.dumps(steps)};
-const sl=document.getElementById("slider");
-sl.addEventListener("input",()=>{{const i=Number(sl.value);document.getElementById("frame").src=f[i];
-document.getElementById("step").textContent=s[i];}});}})();</script>"""
-    return PAGE.format(title=html.escape(label), body=body)
-
-
-def build_site(workspace: str | Path, targets: list[str], every: int = 1) -> Site:
-    """Every chain of ``targets`` (run ids or sweep names) as a static site, in memory."""
+def build_site(
+    workspace: str | Path,
+    targets: list[str],
+    every: int = 1,
+    posters: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Site:
+    """Every chain of ``targets`` (run ids or sweep names) as a static site, in memory; ``every``: keep
+    every N-th step (the first and the last always); ``posters``: with two posters per chain;
+    ``progress(chains done, chains)`` after each chain."""
     store = Store(workspace)
     site = Site()
-    rows, cards = [], []
-    seen: set[tuple[str, int]] = set()
+    rows, cards, chains = [], [], []
+    picked: dict[tuple[str, int], None] = {}  # every chain once, in the targets' order
     for target in targets:
-        chains, card = _chains_of(store, target)
+        found, card = _chains_of(store, target)
         if card is not None:
             cards.append((target, card))
-        for run_id, chain in chains:
-            if (run_id, chain) in seen:
-                continue
-            seen.add((run_id, chain))
-            rows.append(_add_chain(site, store, RunView(store, run_id), chain, every))
+        picked.update(dict.fromkeys(found))
+    runs: dict[str, _Run] = {}
+    for done, (run_id, chain) in enumerate(picked, 1):
+        if run_id not in runs:
+            runs[run_id] = _Run.read(store, run_id)
+        run = runs[run_id]
+        rows.append(_add_chain(site, run, chain, every, posters))
+        info = run.chains[chain]
+        chains.append(ChainTableRow(run.view.id, chain, run.view.row.model, info.status, info.input_path,
+                                    info.seed, run.view.row.created_at))  # fmt: skip
+        if progress is not None:
+            progress(done, len(picked))
     for name, card in cards:
         site.files[f"cards/{name}.html"] = card.read_bytes()
-    table = "".join(
-        f'<tr><td><a href="chains/{k}.html"><img src="frames/{k}/{last:04d}.webp" width="64" alt="last copy">'
-        f'</a></td><td><a href="chains/{k}.html">{html.escape(label)}</a></td>'
-        + "".join(f"<td>{html.escape(n)}</td>" for n in numbers)
-        + "</tr>"
-        for k, label, last, numbers in rows
-    )
-    links = "".join(
-        f'<li><a href="cards/{html.escape(n)}.html">bias card of {html.escape(n)}</a></li>' for n, _ in cards
-    )
-    head = "".join(f"<th>{h}</th>" for h in INDEX_COLUMNS)
-    body = (
-        f"<h1>{html.escape(', '.join(targets))}</h1>"
-        f"<p class=muted>{len(rows)} chain(s), made with driftloop</p><ul>{links}</ul>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{table}</tbody></table>"
-    )
-    site.files["index.html"] = PAGE.format(
-        title="driftloop · " + html.escape(", ".join(targets)), body=body
-    ).encode()
+    bundles = _add_bundles(site, store, chains)
+    names = [n for n, _ in cards]
+    site.files["index.html"] = index_page(", ".join(targets), INDEX_COLUMNS, rows, names, bundles)
     site.chains = len(rows)
     store.close()
     return site
 
 
-def _add_chain(
-    site: Site, store: Store, run: RunView, chain: int, every: int
-) -> tuple[str, str, int, list[str]]:
+def _add_bundles(site: Site, store: Store, chains: list[ChainTableRow]) -> str:
+    """``bundles.html`` and a data file per measure the chains have values of; returns the index's line
+    about it (a link, or why there is none)."""
+    if len(chains) > MAX_CHAINS:
+        return f"no bundles of curves: more than {MAX_CHAINS} chains (publish fewer)"
+    runs = list(dict.fromkeys(c.run_id for c in chains))
+    stabilizers = {r: stabilizer_of(store.get_run(r).config) for r in runs}
+    published = {(c.run_id, c.chain) for c in chains}
+    offered = ["model"] + [  # a grouping that splits the chains
+        g for g in GROUPINGS if g != "model" and len({group_of(c, g, stabilizers) for c in chains}) > 1
+    ]
+    measures = {}
+    for measure in TABLE_ORDER:
+        values = [v for v in store.metric_values(measure, runs) if (v[0], v[1]) in published]
+        if not values:
+            continue
+        data = shared_bundle(chains, values, offered, stabilizers)
+        text = json.dumps(data, separators=(",", ":"))
+        into = f"(window.driftloopBundleData = window.driftloopBundleData || {{}})[{json.dumps(measure)}]"
+        site.files[f"bundles/{measure}.js"] = f"{into} = {text};\n".encode()
+        measures[measure] = PLOT_LABELS[measure][0] if measure in PLOT_LABELS else measure
+    if not measures:
+        return "no bundles of curves: these chains have no measures stored (driftloop metrics)"
+    for path, asset in ASSETS.items():
+        site.files[path] = asset_text(asset).encode()
+    site.files["bundles.html"] = bundles_page(measures, offered, len(chains))
+    by = ", ".join(GROUPINGS[g] for g in offered)
+    return f'<a href="bundles.html">bundles of curves</a>: every chain\'s curve of a measure, by {by}'
+
+
+@dataclass
+class _Run:
+    """What the site shows of a run, read once for all its chains: its chains, summaries and costs."""
+
+    view: RunView
+    chains: dict[int, ChainRow]
+    summaries: dict[int, dict[str, float | None]]
+    costs: dict[int, Totals]
+
+    @classmethod
+    def read(cls, store: Store, run_id: str) -> _Run:
+        view = RunView(store, run_id)  # an unknown id is an error naming it
+        per_chain, _total = run_totals(view)
+        return cls(view, {c.chain: c for c in view.chains()}, store.chain_summaries(view.id), per_chain)
+
+
+def _add_chain(site: Site, facts: _Run, chain: int, every: int, posters: bool) -> tuple[str, str, list[str]]:
+    run = facts.view
     key = f"{run.id}-{chain}"
     frames = run.frame_rows(chain)
     if not frames:
         raise DriftloopError(f"run {run.id} chain {chain} has no frames to publish")
     last = frames[-1].step
     steps = [r.step for r in frames if r.step % every == 0 or r.step == last]
+    picks = sorted({steps[round(i * (len(steps) - 1) / (POSTER_STEPS + 1))] for i in range(POSTER_STEPS + 2)})
+    shown, full = [], {}
     for step in steps:
-        site.files[f"frames/{key}/{step:04d}.webp"] = _webp(run.frame(chain, step))
+        frame = run.frame(chain, step)
+        small = _small(frame)
+        site.files[f"frames/{key}/{step:04d}.webp"] = _webp(small)
+        shown.append((step, small))
+        if posters and step in picks:
+            full[step] = frame
     site.frames += len(steps)
-    summary = store.chain_summaries(run.id).get(chain, {})
-    per_chain, _total = run_totals(run)
-    cost = per_chain.get(chain)
-    info = next(c for c in run.chains() if c.chain == chain)
+    site.files[f"animations/{key}.webp"] = webp_animation(shown, total=last)
+    summary = facts.summaries.get(chain, {})
+    cost = facts.costs.get(chain)
+    info = facts.chains[chain]
     label = f"{run.row.model} · {Path(info.input_path).name} · seed {info.seed}"
     half = summary.get("half_life")
     numbers = [
@@ -187,12 +242,12 @@ def _add_chain(
     words = [f"SSIM to the original after {last} copies: {numbers[0]}",
              f"half-life (SSIM below 0.5): {numbers[1]}", f"b* drift (+ yellower, − bluer): {numbers[2]}",
              f"cost: {numbers[3]}"]  # fmt: skip
-    picks = sorted({steps[round(i * (len(steps) - 1) / (POSTER_STEPS + 1))] for i in range(POSTER_STEPS + 2)})
-    shown = [(s, run.frame(chain, s)) for s in picks]
-    site.files[f"posters/{key}.png"] = poster(shown, label, words, "wide")
-    site.files[f"posters/{key}-square.png"] = poster(shown, label, words, "square")
-    site.files[f"chains/{key}.html"] = _chain_page(key, label, steps, words).encode()
-    return key, label, last, numbers
+    if posters:
+        on_poster = [(s, full[s]) for s in picks]
+        site.files[f"posters/{key}.jpg"] = poster(on_poster, label, words, "wide")
+        site.files[f"posters/{key}-square.jpg"] = poster(on_poster, label, words, "square")
+    site.files[f"chains/{key}.html"] = chain_page(key, label, steps, words, posters)
+    return key, label, numbers
 
 
 def write_site(site: Site, out: str | Path) -> Path:

@@ -32,9 +32,9 @@ from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES, TABLE_ORDER
 from driftloop.replicators.params import params_of
 from driftloop.replicators.spec import spec_label
+from driftloop.report.bundles import GROUPINGS, MAX_CHAINS, build_bundle
 from driftloop.stabilizers import CHOICES as STABILIZERS
 from driftloop.store.chain_table import ChainQuery
-from driftloop.web.bundles import GROUPINGS, MAX_CHAINS, build_bundle
 from driftloop.web.cells import HEADLINE, SIGNED, short_id
 from driftloop.web.data import DOWNLOADS, RUN_STATUSES, STATUS_WORDS, GalleryData
 from driftloop.web.estimate import form_estimate, form_values, model_spec

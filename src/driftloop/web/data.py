@@ -22,6 +22,7 @@ from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
 from driftloop.replicators import registry
+from driftloop.report.bundles import stabilizer_of
 from driftloop.report.export import export
 from driftloop.report.run import summarize
 from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
@@ -347,7 +348,7 @@ class GalleryData:
     def stabilizers(self, run_ids: list[str]) -> dict[str, str]:
         """Each run's stabilizer (``none`` when it has none), from its stored settings."""
         store = self._store()
-        return {r: str(store.get_run(r).config.get("stabilize") or "none") for r in run_ids}
+        return {r: stabilizer_of(store.get_run(r).config) for r in run_ids}
 
     # ---- one run -----------------------------------------------------------------------------------
     def run(self, run_id: str) -> RunDetail | None:

@@ -1,9 +1,12 @@
 // Bundles: every chain's curve of a measure (thin, coloured by group), each group's mean (thick) and its
-// 95% band; hover names the nearest chain, a click opens it at that step.
+// 95% band; hover names the nearest chain, a click opens it at that step. The gallery's /bundles (served
+// from /assets/bundles.js, its data fetched: data-src) and a published site's bundles.html (its data one
+// <script> per measure: data-files, as file:// forbids fetch) draw with this one module (driftloop.report.bundles).
 "use strict";
 (function () {
   const box = document.getElementById("bundle");
   if (!box) return;
+  const link = box.dataset.link || "/runs/{run}/chains/{chain}?step={step}";
   const tip = document.getElementById("bundle-tip"), legend = document.getElementById("bundle-legend");
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const state = { drawn: false, ms: null, plot: null, data: null, hover: null, chains: [] };
@@ -73,7 +76,8 @@
     state.plot.over.addEventListener("click", () => {
       if (!state.hover) return;
       const at = state.hover.chain.lastIndexOf(":");
-      location.href = "/runs/" + encodeURIComponent(state.hover.chain.slice(0, at)) + "/chains/" + state.hover.chain.slice(at + 1) + "?step=" + state.hover.step;
+      location.href = link.replace("{run}", encodeURIComponent(state.hover.chain.slice(0, at)))
+        .replace("{chain}", state.hover.chain.slice(at + 1)).replace("{step}", state.hover.step);
     });
     legend.innerHTML = "";
     d.groups.forEach((g, gi) => {
@@ -89,5 +93,24 @@
   }
   const form = document.getElementById("bundle-form");  // a new measure or grouping: a new address
   if (form) form.querySelectorAll("select").forEach(el => el.addEventListener("change", () => form.submit()));
-  fetch("/bundles.json" + location.search, { credentials: "same-origin" }).then(r => r.json()).then(draw);
+  function regroup(f, measure, by) {  // a site's data file (every curve once) as one grouping's bundle
+    return { measure: measure, steps: f.steps, n_chains: f.n_chains, groups: f.by[by].map(g => ({
+      name: g.name, chains: g.members.map(i => f.chains[i]), values: g.members.map(i => f.values[i]),
+      mean: g.mean, low: g.low, high: g.high, n_images: g.n_images })) };
+  }
+  if (box.dataset.files) {  // a published site: the address's choice among the options its form offers
+    const params = new URLSearchParams(location.search);
+    const pick = name => {
+      const el = form.elements[name], want = params.get(name);
+      if (want !== null && Array.from(el.options).some(o => o.value === want)) el.value = want;
+      return el.value;
+    };
+    const measure = pick("measure"), by = pick("by");
+    const tag = document.createElement("script");
+    tag.src = box.dataset.files + encodeURIComponent(measure) + ".js";
+    tag.onload = () => draw(regroup(window.driftloopBundleData[measure], measure, by));
+    document.head.appendChild(tag);
+  } else {
+    fetch(box.dataset.src + location.search, { credentials: "same-origin" }).then(r => r.json()).then(draw);
+  }
 })();

@@ -1,13 +1,15 @@
 """Bundles of curves: every chain's curve of one measure, grouped by model (or stabilizer, or source image),
-with each group's mean and its 95% band at every step, as the JSON the browser draws.
+with each group's mean and its 95% band at every step, as the data the chart module's ``assets/bundles.js``
+draws: the gallery's ``/bundles`` (JSON per request) and a published site's ``bundles.html`` (one data file
+per measure, every chain's curve in it once for all groupings: :func:`shared_bundle`).
 
 The band is :func:`driftloop.analysis.intervals.mean_ci` over the group's chains at that step, clustered by
 source image (Student's t over the image means, the "t over images" row of ``benchmarks/coverage.py``, as
 the report's charts draw it; the two-way image × seed variance costs a least-squares fit per step, 80 ms at
 1,000 chains, too slow for a page of 101 steps); below
 :data:`~driftloop.analysis.curves.MIN_BAND_CHAINS` source images there is no band, only the mean (as in
-the report's charts). The chains are the chains table's selection (:mod:`driftloop.web.table`), so a
-filtered table opens as its bundle.
+the report's charts). In the gallery the chains are the chains table's selection, so a filtered table
+opens as its bundle.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from driftloop.analysis.curves import MIN_BAND_CHAINS
 from driftloop.analysis.intervals import mean_ci
 from driftloop.store.chain_table import ChainTableRow
 
+BUNDLES_JS = "bundles.js"  # the chart module's bundles, in ``assets/`` beside ``charts.js``
 GROUPINGS = {"model": "model", "stabilizer": "stabilizer", "image": "source image"}
 MAX_CHAINS = 5000  # a bundle beyond this many chains is not drawn (narrow the selection)
 DIGITS = 5  # significant digits sent to the browser: far below what a plot shows, a third of the bytes
@@ -29,6 +32,11 @@ def _short(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(f"{value:.{DIGITS}g}")
+
+
+def stabilizer_of(config: Mapping[str, Any]) -> str:
+    """A run's stabilizer as a bundle groups it (``none`` when it has none), from its stored settings."""
+    return str(config.get("stabilize") or "none")
 
 
 def group_of(row: ChainTableRow, by: str, stabilizers: Mapping[str, str]) -> str:
@@ -77,3 +85,29 @@ def build_bundle(
             "mean": mean, "low": low, "high": high, "n_images": len(set(images)),
         })  # fmt: skip
     return {"steps": steps, "groups": groups, "n_chains": len(rows)}
+
+
+def shared_bundle(
+    rows: Sequence[ChainTableRow],
+    values: Sequence[tuple[str, int, int, float | None]],
+    groupings: Sequence[str],
+    stabilizers: Mapping[str, str],
+) -> dict[str, Any]:
+    """One measure's bundles under several ``groupings`` with each chain's curve once (a static page cannot
+    ask for one grouping at a time): {steps, chains, values, by: {grouping: [{name, members, mean, low,
+    high, n_images}]}}, ``members`` indexing ``chains`` and ``values``; :func:`build_bundle`'s groups."""
+    names = [f"{r.run_id}:{r.chain}" for r in rows]
+    index = {name: i for i, name in enumerate(names)}
+    curves: list[list[float | None]] = [[] for _ in rows]
+    by: dict[str, list[dict[str, Any]]] = {}
+    steps: list[int] = []
+    for grouping in groupings:
+        bundle = build_bundle(rows, values, grouping, stabilizers)
+        steps = bundle["steps"]
+        by[grouping] = []
+        for group in bundle["groups"]:
+            members = [index[c] for c in group.pop("chains")]
+            for i, curve in zip(members, group.pop("values"), strict=True):
+                curves[i] = curve
+            by[grouping].append({**group, "members": members})
+    return {"steps": steps, "chains": names, "values": curves, "by": by, "n_chains": len(rows)}
