@@ -129,6 +129,7 @@ def save(png: bytes, path: Path) -> None:
         image.save(buffer, "WEBP", quality=quality, method=6)
         if buffer.tell() <= MAX_BYTES:
             break
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buffer.getvalue())
     print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {image.width}×{image.height}, "
           f"{buffer.tell() / 1000:.0f} kB (WebP q{quality})")  # fmt: skip
