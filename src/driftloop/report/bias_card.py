@@ -507,11 +507,11 @@ def write_bias_card_for(
     fixed = fixed_point_steps(df, k)  # from the frames' hashes, whether or not the run stopped there
     last, sources = _FramesOnDisk(), {}
     for run in runs:
-        folder = run.path  # once per run: the property builds a new Path each time
+        run_dir = run.path  # once per run: the property builds a new Path each time
         for chain in run.chains():
             key = f"{run.id}/{chain.chain}"
             if key in fixed and chain.last_step >= 0:
-                last.paths[key] = folder / run.store.frame_relpath(chain.chain, chain.last_step)
+                last.paths[key] = run_dir / run.store.frame_relpath(chain.chain, chain.last_step)
                 sources[key] = chain.input_sha256 or chain.input_path
     attractors = find_attractors(last, fixed, sources=sources)
     by_model: dict[str, list[Totals]] = {}
