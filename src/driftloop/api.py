@@ -42,7 +42,7 @@ from driftloop.measures import TABLE_ORDER
 from driftloop.metrics.recorder import recompute
 from driftloop.publish import build_site, parse_every, write_site
 from driftloop.render.plots import plot_run
-from driftloop.render.run import render_run
+from driftloop.render.run import render_chain, render_run
 from driftloop.replicators.base import Replicator
 from driftloop.report import export as exporting
 from driftloop.report.bias_card import write_bias_card_for
@@ -141,11 +141,19 @@ class Run(RunView):
         return [p for pair in plot_run(df, Path(folder) if folder else self.path / "plots") for p in pair]
 
     def render(self, report: bool = True, **kwargs: Any) -> dict[str, Path]:
-        """GIF + MP4 per chain and a contact sheet of all chains in the run folder; and the report."""
+        """A contact sheet (a sample of the chains when there are many), GIF + MP4 of the first chains
+        (``animations``: ``"all"``, ``"none"``, a number, or chain numbers) in the run folder; and the
+        report. :meth:`animate` makes one more chain's animations."""
         written = render_run(self, **kwargs)
         if report:
             written["report"] = self.report()
         return written
+
+    def animate(
+        self, chain: int, kinds: Sequence[str] = ("gif", "mp4"), fps: float = 10.0
+    ) -> dict[str, Path]:
+        """One chain's GIF and MP4 (``kinds``) in the run folder, for a chain the render left out."""
+        return render_chain(self, chain, kinds, fps)
 
 
 RunHandle = Run  # the name of earlier releases

@@ -49,9 +49,14 @@ def test_run_runs_render_models(sample_images: dict[str, Path], workspace: Path)
     assert run_dir.name in listing.stdout and "3/3" in listing.stdout and "done" in listing.stdout
 
     (run_dir / "contact_sheet.png").unlink()
-    rendered = run_cli("render", run_dir.name[:15], "--fps", "5", "-w", str(workspace))
+    (run_dir / "chain001.gif").unlink()
+    rendered = run_cli(
+        "render", run_dir.name[:15], "--fps", "5", "--animations", "list:0", "-w", str(workspace)
+    )
     assert rendered.returncode == 0, rendered.stderr
-    assert (run_dir / "contact_sheet.png").is_file()
+    assert (run_dir / "contact_sheet.png").is_file() and not (run_dir / "chain001.gif").exists()
+    wrong = run_cli("render", run_dir.name[:15], "--animations", "some", "-w", str(workspace))
+    assert wrong.returncode != 0 and "--animations takes all, none" in wrong.stderr
 
     models = run_cli("models")
     assert models.returncode == 0 and "taef2" in models.stdout and "present" in models.stdout

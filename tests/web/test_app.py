@@ -19,6 +19,7 @@ from conftest import child_signals
 from driftloop import api, fmt
 from driftloop.errors import DriftloopError
 from driftloop.store import Store
+from driftloop.store.locks import run_lock
 from driftloop.web import INSTALL_HINT, serve
 from driftloop.web.app import create_app
 from driftloop.web.data import GalleryData, clean_settings
@@ -146,7 +147,18 @@ def test_downloads(client: TestClient, gallery_ws: Path) -> None:
     csv = client.get(f"/runs/{run.id}/download/csv")
     assert csv.status_code == 200 and csv.text.startswith("run_id,chain")
     assert (run.path / "frames.csv").is_file()
-    assert client.get(f"/runs/{run.id}/download/gif").status_code == 404  # rendered with --no-render
+    # made with --no-render: a chain's animation is made when asked for, and kept
+    gif = client.get(f"/runs/{run.id}/download/gif", params={"chain": 1})
+    assert gif.status_code == 200 and gif.content.startswith(b"GIF8")
+    assert (run.path / "chain001.gif").is_file() and not (run.path / "chain001.mp4").exists()
+    assert f"/runs/{run.id}/download/mp4?chain=0" in client.get(f"/runs/{run.id}").text  # offered before made
+    store = Store(gallery_ws)
+    store.set_run_status(run.id, "running")
+    with run_lock(run.path, run.id):  # a run a process advances: its chains still grow, nothing is made
+        assert client.get(f"/runs/{run.id}/download/mp4", params={"chain": 0}).status_code == 404
+    store.set_run_status(run.id, "done")
+    store.close()
+    assert not (run.path / "chain000.mp4").exists()
     assert client.get(f"/runs/{run.id}/download/passwd").status_code == 404
 
 

@@ -228,7 +228,7 @@ def compare_arms(
         return []
     wanted = [m for m in ARM_MEASURES if m in df.columns]
     table = chain_statistics(df[df["model"].isin([*{p[1] for p in pairs}, *(p[0] for p in pairs)])],
-                             measures=wanted)  # fmt: skip
+                             measures=wanted, rate_intervals="none")  # fmt: skip
     out = []
     for label, model, spec in pairs:
         plain, arm = table[table["model"] == model], table[table["model"] == label]

@@ -119,25 +119,115 @@ def chain_statistics(
     steps: Iterable[int] = DEFAULT_STEPS,
     rate_steps: int = 20,
     measures: Sequence[str] | None = None,
+    rate_intervals: str = "all",
 ) -> pd.DataFrame:
     """One row per chain: ``model``, ``image``, ``chain_seed``, ``chain_id``, ``last_step``, ``rate_max_step``
     and, per measure *m*, ``m:rate`` and ``m:<s>`` (change at step *s*) for the requested steps that any
     chain reached, plus ``m:last``. Missing numbers are NaN. Rows are sorted by (model, image, chain_id).
 
     Without a ``model`` column every chain belongs to model ``"model"``; without an ``image`` (or
-    ``input``) column every chain is its own image.
+    ``input``) column every chain is its own image. ``rate_intervals``: whose chains get their own rate
+    interval in ``m:rate:ci`` (:func:`~driftloop.analysis.intervals.chain_rate_ci`, the slow part): ``all``,
+    ``one image`` (models whose chains all come from one image: the only ones the card reads it for) or
+    ``none``. Computed for the whole table at once, so its time grows linearly with the rows.
     """
+    if rate_intervals not in RATE_INTERVALS:
+        raise ValueError(f"rate_intervals: one of {', '.join(RATE_INTERVALS)}, got {rate_intervals!r}")
     if df is None or df.empty or "step" not in df.columns:
         return pd.DataFrame(
             columns=["model", "image", "chain_seed", "chain_id", "last_step", "rate_max_step"]
         )
-    image_col, model_col = _columns(df)
+    work = _chain_rows(df)
     wanted = list(measures) if measures is not None else list(BIAS_MEASURES)
     present = [m for m in wanted if m in df.columns]
-    work = df.copy()
-    work["_step"] = pd.to_numeric(work["step"], errors="coerce")
-    work = work.loc[work["_step"].notna()]
-    work["_step"] = work["_step"].astype(int)
+    st = work["_step"].to_numpy()
+    n_rows = len(work)
+    keys = work["_model"].to_numpy(dtype=object) + "\0" + work["_chain"].to_numpy(dtype=object)
+    start = np.ones(n_rows, dtype=bool)
+    start[1:] = keys[1:] != keys[:-1]
+    first = np.flatnonzero(start)
+    last = np.append(first[1:], n_rows) - 1
+    of = np.cumsum(start) - 1  # the chain of each row
+    n = len(first)
+    max_step = int(st.max()) if n_rows else 0
+    step_keys = sorted({int(s) for s in steps if 0 < int(s) <= max_step})
+
+    def row_at(step: int) -> np.ndarray:
+        """Per chain, its row at ``step`` (-1 where it has none)."""
+        at = np.full(n, -1)
+        hit = np.flatnonzero(st == step)
+        at[of[hit]] = hit
+        return at
+
+    at0 = row_at(0)
+    has0 = at0 >= 0
+    window = st <= rate_steps
+    none = np.iinfo(np.int64).min
+    rate_max = np.maximum.reduceat(np.where(window, st, none), first) if n else np.zeros(0, np.int64)
+    cols: dict[str, Any] = {
+        "model": work["_model"].to_numpy(dtype=object)[first],
+        "image": work["_image"].to_numpy(dtype=object)[first],
+        "chain_seed": work["chain_seed"].to_numpy()[first] if "chain_seed" in work.columns
+        else np.full(n, None, dtype=object),
+        "chain_id": work["_chain"].to_numpy(dtype=object)[first],
+        "last_step": st[last].astype(int),
+        "rate_max_step": np.where(rate_max == none, -1, rate_max).astype(int),
+    }  # fmt: skip
+    no_face = None
+    if "face_found" in work.columns:
+        found = numeric_column(work, "face_found")
+        no_face = ~(found > 0)
+        measured = np.logical_or.reduceat(np.isfinite(found), first) if n else np.zeros(0, bool)
+        if measured.any():  # NaN throughout a chain: faces were not measured on it
+            at_start = np.where(has0, found[np.maximum(at0, 0)] > 0, False)
+            lost = np.full(n, math.nan)
+            for c in np.flatnonzero(measured):
+                rows = slice(first[c], last[c] + 1)
+                step = first_lost_step(dict(zip(st[rows].tolist(), found[rows].tolist(), strict=True)))
+                lost[c] = math.nan if step is None else float(step)
+            cols["face_at_start"] = np.where(measured, at_start, None).astype(object)
+            cols["face_lost_step"] = np.where(measured, lost, math.nan)
+        face_lost_at_start = ~has0 | no_face[np.maximum(at0, 0)]  # no face in the original: no change
+    step_rows = {s: row_at(s) for s in step_keys}
+    intervals = _interval_chains(cols["model"], cols["image"], rate_intervals)
+    for m in present:
+        v = numeric_column(work, m)
+        if m == "white_cast" and "white_cast_pixels" in work.columns:
+            v[~(numeric_column(work, "white_cast_pixels") > 0)] = np.nan
+        if m in FACE_MEASURES and no_face is not None:
+            v[no_face] = np.nan
+            v[face_lost_at_start[of]] = np.nan
+        v0 = np.where(has0, v[np.maximum(at0, 0)], math.nan)
+        for s, at in step_rows.items():
+            cols[f"{m}:{s}"] = np.where(at >= 0, v[np.maximum(at, 0)] - v0, math.nan)
+        cols[f"{m}:{LAST}"] = np.where(cols["last_step"] > 0, v[last] - v0, math.nan)
+        cols[f"{m}:{START}"] = v0
+        cols[f"{m}:{RATE}"] = _window_rates(st, v, window, first, of, n)
+        cis = np.full(n, None, dtype=object)
+        for c in intervals:
+            rows = np.arange(first[c], last[c] + 1)
+            rows = rows[window[rows]]
+            iv = chain_rate_ci(st[rows].astype(float), v[rows])
+            cols[f"{m}:{RATE}"][c] = iv.mean
+            cis[c] = iv
+        cols[f"{m}:{RATE}:ci"] = cis
+    out = pd.DataFrame(cols)
+    out = out.sort_values(["model", "image", "chain_id"], kind="stable").reset_index(drop=True)
+    out.attrs["step_keys"] = [_step_key(s) for s in step_keys] + [LAST]
+    out.attrs["measures"] = present
+    return out
+
+
+RATE_INTERVALS = ("all", "one image", "none")
+
+
+def _chain_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The table's rows with a step, keyed (``_model``, ``_chain``, ``_image``, ``_step``), sorted by model,
+    chain and step, one row per step of a chain (the last one wins)."""
+    image_col, model_col = _columns(df)
+    steps = pd.to_numeric(df["step"], errors="coerce")
+    work = df.loc[steps.notna()].copy()
+    work["_step"] = steps[steps.notna()].astype(int)
     work["_model"] = work[model_col].astype(str) if model_col else "model"
     if "chain" in work.columns:
         work["_chain"] = work["chain"].astype(str)
@@ -152,55 +242,41 @@ def chain_statistics(
         work["_image"] = work[image_col].astype(str)
     else:
         work["_image"] = work["_model"] + "|" + work["_chain"]
+    work = work.sort_values(["_model", "_chain", "_step"], kind="stable")
+    return work.drop_duplicates(["_model", "_chain", "_step"], keep="last").reset_index(drop=True)
 
-    max_step = int(work["_step"].max()) if len(work) else 0
-    step_keys = sorted({int(s) for s in steps if 0 < int(s) <= max_step})
-    records: list[dict[str, Any]] = []
-    for (model, chain), g in work.groupby(["_model", "_chain"], sort=True):
-        g = g.sort_values("_step", kind="stable").drop_duplicates("_step", keep="last")
-        st = g["_step"].to_numpy()
-        images = g["_image"].unique()
-        rec: dict[str, Any] = {
-            "model": model,
-            "image": str(images[0]),
-            "chain_seed": g["chain_seed"].iloc[0] if "chain_seed" in g.columns else None,
-            "chain_id": chain,
-            "last_step": int(st[-1]),
-        }
-        window = st <= rate_steps
-        rec["rate_max_step"] = int(st[window].max()) if window.any() else -1
-        pos = {int(s): i for i, s in enumerate(st)}
-        has0 = 0 in pos
-        no_face = None
-        if "face_found" in g.columns:
-            found = numeric_column(g, "face_found")
-            no_face = ~(found > 0)
-            if np.isfinite(found).any():  # NaN throughout: faces were not measured on this chain
-                lost = first_lost_step(dict(zip(st.tolist(), found.tolist(), strict=True)))
-                rec["face_at_start"] = bool(has0 and found[pos[0]] > 0)
-                rec["face_lost_step"] = math.nan if lost is None else float(lost)
-        for m in present:
-            v = numeric_column(g, m)
-            if m == "white_cast" and "white_cast_pixels" in g.columns:
-                v[~(numeric_column(g, "white_cast_pixels") > 0)] = np.nan
-            if m in FACE_MEASURES and no_face is not None:
-                v[no_face] = np.nan
-                if not has0 or no_face[pos[0]]:  # no face in the original: no face change to measure
-                    v[:] = np.nan
-            v0 = v[pos[0]] if has0 else math.nan
-            for s in step_keys:
-                rec[f"{m}:{s}"] = float(v[pos[s]] - v0) if s in pos else math.nan
-            rec[f"{m}:{LAST}"] = float(v[-1] - v0) if st[-1] > 0 else math.nan
-            rec[f"{m}:{START}"] = float(v0)
-            iv = chain_rate_ci(st[window].astype(float), v[window])
-            rec[f"{m}:{RATE}"] = iv.mean
-            rec[f"{m}:{RATE}:ci"] = iv
-        records.append(rec)
-    out = pd.DataFrame.from_records(records)
-    out = out.sort_values(["model", "image", "chain_id"], kind="stable").reset_index(drop=True)
-    out.attrs["step_keys"] = [_step_key(s) for s in step_keys] + [LAST]
-    out.attrs["measures"] = present
-    return out
+
+def _window_rates(
+    st: np.ndarray, v: np.ndarray, window: np.ndarray, first: np.ndarray, of: np.ndarray, n: int
+) -> np.ndarray:
+    """Per chain, the rate :func:`~driftloop.analysis.intervals.chain_rate_ci` estimates: (last − first
+    value) / (steps between them) over its finite values at steps 0..rate_steps; 0 for a constant series,
+    NaN below two values."""
+    ok = window & np.isfinite(v)
+    idx = np.flatnonzero(ok)
+    count = np.bincount(of[idx], minlength=n)
+    lo = np.full(n, -1)
+    hi = np.full(n, -1)
+    lo[of[idx[::-1]]] = idx[::-1]  # the first finite row of each chain wins (written last)
+    hi[of[idx]] = idx
+    vmin = np.full(n, np.inf)
+    vmax = np.full(n, -np.inf)
+    np.minimum.at(vmin, of[idx], v[idx])
+    np.maximum.at(vmax, of[idx], v[idx])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = (v[np.maximum(hi, 0)] - v[np.maximum(lo, 0)]) / (st[np.maximum(hi, 0)] - st[np.maximum(lo, 0)])
+    rate = np.where(vmax == vmin, 0.0, rate)
+    return np.where(count >= 2, rate, math.nan)
+
+
+def _interval_chains(models: np.ndarray, images: np.ndarray, which: str) -> list[int]:
+    """The chains (positions) whose own rate interval ``rate_intervals=which`` asks for."""
+    if which == "all":
+        return list(range(len(models)))
+    if which == "none":
+        return []
+    one = pd.Series(images).groupby(pd.Series(models)).nunique()
+    return np.flatnonzero(pd.Series(models).map(one).to_numpy() == 1).tolist()
 
 
 # ------------------------------------------------------------------------------------------------ card
@@ -265,7 +341,9 @@ def bias_card(
     ``measures`` defaults to every column of :data:`BIAS_MEASURES` present in ``df``.
     """
     steps = tuple(int(s) for s in steps)
-    table = chain_statistics(df, steps=steps, rate_steps=rate_steps, measures=measures)
+    table = chain_statistics(
+        df, steps=steps, rate_steps=rate_steps, measures=measures, rate_intervals="one image"
+    )
     notes: list[str] = []
     if table.empty:
         return BiasCard([], None, control, [LAST], rate_steps, n_perm, seed,

@@ -29,7 +29,7 @@ report and the CLI.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -187,6 +187,45 @@ def fixed_point_step(df_chain: pd.DataFrame, k: int = 3) -> int | None:
     """First step of one chain's rows whose frame stays the same for the next ``k`` steps (from ``sha256``,
     else no change to the previous frame), or None: whether or not the run stopped there."""
     return _fixed_point(chain_rows(df_chain), k)[0]
+
+
+def fixed_point_steps(df: pd.DataFrame, k: Mapping[str, int], by: str = "chain") -> dict[str, int | None]:
+    """:func:`fixed_point_step` of every chain of a table at once (chains named by column ``by``, ``k[name]``
+    the patience of each): the same answers, in one pass over the rows instead of one per chain. Chains with
+    no ``sha256`` go through :func:`fixed_point_step` one by one."""
+    if "sha256" not in df.columns:
+        return {str(name): fixed_point_step(g, int(k[str(name)])) for name, g in df.groupby(by, sort=True)}
+    rows = df.loc[pd.to_numeric(df["step"], errors="coerce").notna(), [by, "step", "sha256"]].copy()
+    rows["step"] = pd.to_numeric(rows["step"]).astype(int)
+    rows = rows.sort_values([by, "step"], kind="stable").drop_duplicates([by, "step"], keep="last")
+    names = rows[by].to_numpy()
+    hashes = rows["sha256"].to_numpy(dtype=object)
+    hashed = np.array([isinstance(h, str) and h != "" for h in hashes], dtype=bool)
+    steps = rows["step"].to_numpy()
+    start = np.ones(len(rows), dtype=bool)
+    start[1:] = names[1:] != names[:-1]
+    same = np.zeros(len(rows), dtype=bool)
+    same[1:] = ~start[1:] & (np.diff(steps) == 1) & hashed[1:] & hashed[:-1] & (hashes[1:] == hashes[:-1])
+    out: dict[str, int | None] = {}
+    chain_of = np.cumsum(start) - 1  # chain number of each row
+    first = np.flatnonzero(start)
+    any_hash = np.logical_or.reduceat(hashed, first) if len(first) else np.zeros(0, dtype=bool)
+    patience = np.array([max(1, int(k[str(names[i])])) for i in first], dtype=int)
+    run = np.cumsum(same)  # run[i] - run[i - w] == w: the w rows up to i all repeat their previous frame
+    for w in np.unique(patience):
+        ends = np.flatnonzero(same)
+        ends = ends[ends >= w]
+        ends = ends[(patience[chain_of[ends]] == w) & (run[ends] - run[ends - w] == w)]
+        chains_done, at = np.unique(chain_of[ends], return_index=True)
+        for c, i in zip(chains_done.tolist(), ends[at].tolist(), strict=True):
+            out[str(names[first[c]])] = int(steps[i - w])
+    unhashed = set(names[first[~any_hash]].tolist())
+    if unhashed:  # no hashes: the frames' change is read from other columns, chain by chain
+        for name, g in df[df[by].isin(unhashed)].groupby(by, sort=True):
+            out[str(name)] = fixed_point_step(g, int(k[str(name)]))
+    for i in first.tolist():
+        out.setdefault(str(names[i]), None)
+    return out
 
 
 # -------------------------------------------------------------------------------------------- summaries

@@ -36,7 +36,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy import linalg, stats
+from scipy import linalg, sparse, stats
+from scipy.sparse import csgraph
 
 from driftloop.errors import DriftloopError
 
@@ -185,6 +186,29 @@ def _t_bounds(mean: float, se: float, df: float, level: float) -> tuple[float, f
     return mean - half, mean + half
 
 
+def _additive_fit(vals: np.ndarray, img: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, int]:
+    """(residuals, rank) of the least-squares fit ``value ≈ image effect + seed effect`` (integer codes,
+    every code present): the projection onto the image and seed indicator columns, computed without the
+    chains × (images + seeds) design matrix. The factor with more levels is eliminated (its effects are
+    its cells' means given the other's), leaving a small system in the other factor's effects (a graph
+    Laplacian: singular once per connected group of images and seeds, solved by least squares, which the
+    fitted values do not depend on). Rank = images + seeds − connected groups. Linear in the chains."""
+    big, small = (img, sd) if int(img.max()) >= int(sd.max()) else (sd, img)
+    p, q = int(big.max()) + 1, int(small.max()) + 1
+    n_big, n_small = np.bincount(big, minlength=p).astype(float), np.bincount(small, minlength=q)
+    cells = sparse.csr_matrix((np.ones(vals.size), (big, small)), shape=(p, q))  # chains per cell
+    sum_big = np.bincount(big, weights=vals, minlength=p)
+    scaled = sparse.diags(1.0 / n_big) @ cells
+    system = np.diag(n_small.astype(float)) - (cells.T @ scaled).toarray()
+    rhs = np.bincount(small, weights=vals, minlength=q) - scaled.T @ sum_big
+    small_effect = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    big_effect = (sum_big - cells @ small_effect) / n_big
+    resid = vals - big_effect[big] - small_effect[small]
+    graph = sparse.bmat([[None, cells], [cells.T, None]])
+    groups = int(csgraph.connected_components(graph, directed=False)[0])
+    return resid, p + q - groups
+
+
 def _two_way(
     vals: np.ndarray, img: np.ndarray, sd: np.ndarray, theta: float, v_image: float
 ) -> tuple[float, float, int] | None:
@@ -196,13 +220,8 @@ def _two_way(
     score_seed = np.bincount(sd, weights=w * (vals - theta), minlength=n_seed)
     v_seed = n_seed / (n_seed - 1) * float(score_seed @ score_seed)
     # Chain-level part from the additive image + seed fit: what is left once both effects are removed.
-    design = np.zeros((vals.size, n_img + n_seed - 1))
-    design[np.arange(vals.size), img] = 1.0
-    rows = sd > 0
-    design[np.flatnonzero(rows), n_img + sd[rows] - 1] = 1.0
-    coef, _, rank, _ = np.linalg.lstsq(design, vals, rcond=None)
-    resid = vals - design @ coef
-    df_error = vals.size - int(rank)
+    resid, rank = _additive_fit(vals, img, sd)
+    df_error = vals.size - rank
     if df_error < 1:
         return None
     v_error = vals.size / df_error * float(np.sum((w * resid) ** 2))

@@ -66,21 +66,30 @@ def source_images(runs: Sequence[RunView], imported: set[str]) -> dict[tuple[str
     one chain, or a posted copy of a photo the sweep also ran, are one source image)."""
     keys: dict[tuple[str, int], str] = {}
     seen: list[tuple[str, np.ndarray]] = []
+    seen_keys: set[str] = set()
     ordered = sorted(runs, key=lambda r: (r.id in imported, r.id))  # the sweep's own inputs first
+    compare = bool(imported & {r.id for r in runs})  # nothing imported: every key is its input's
     for run in ordered:
-        for chain in run.chains():
-            key = chain.input_sha256 or chain.input_path
-            rows = run.frame_rows(chain.chain)
-            if not rows or rows[0].step != 0:
-                keys[(run.id, chain.chain)] = key
+        chains = run.chains()
+        for chain in chains:
+            keys[(run.id, chain.chain)] = chain.input_sha256 or chain.input_path
+        if not compare:
+            continue
+        firsts = {}
+        for r in run.frame_rows():  # one query per run, in (chain, step) order
+            firsts.setdefault(r.chain, r)
+        for chain in chains:
+            key = keys[(run.id, chain.chain)]
+            first = firsts.get(chain.chain)
+            if first is None or first.step != 0:
                 continue
-            keys[(run.id, chain.chain)] = key
-            if run.id not in imported and any(k == key for k, _ in seen):
+            if run.id not in imported and key in seen_keys:
                 continue
-            thumb = thumbnail(read_frame(run.path / rows[0].path))
+            thumb = thumbnail(read_frame(run.path / first.path))
             match = next((k for k, t in seen if same_picture(t, thumb)), None) if run.id in imported else None
             if match is None:
                 seen.append((key, thumb))
+                seen_keys.add(key)
             else:
                 keys[(run.id, chain.chain)] = match
     return keys

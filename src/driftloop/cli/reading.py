@@ -70,16 +70,26 @@ def render(
     sheet_steps: Annotated[
         str, typer.Option("--steps", help="Steps on the contact sheet (the last is always added).")
     ] = "0,1,2,5,10,25,50,75,100",
+    animations: Annotated[
+        str | None,
+        typer.Option(
+            "--animations",
+            help="Chains to animate (GIF and MP4): all, none, N (the first N) or list:0,5,7 (those chains); "
+            "default: the first 8.",
+        ),
+    ] = None,
     workspace: Workspace = Path(DEFAULT_WORKSPACE),
     quiet: Quiet = False,
 ) -> None:
-    """Write GIF and MP4 (with a step counter) per chain, and a contact sheet."""
+    """Write a contact sheet, GIF and MP4 (with a step counter) of the first chains or those asked for, and
+    the report."""
     if fps <= 0:
         raise SpecError(f"--fps must be positive (got {fps})")
     from driftloop import api  # the library: loaded when a verb runs
 
     handle = api.open_run(run_id, workspace)
-    written = handle.render(fps=fps, steps=parse_seeds(sheet_steps, "--steps"))
+    chosen = {} if animations is None else {"animations": animations}
+    written = handle.render(fps=fps, steps=parse_seeds(sheet_steps, "--steps"), **chosen)
     if not quiet:
         for path in written.values():
             print_path(path)

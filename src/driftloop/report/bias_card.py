@@ -14,7 +14,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,13 @@ from driftloop.analysis.arms import ArmComparison, context_arms, stabilizer_arms
 from driftloop.analysis.attractors import AttractorReport, find_attractors
 from driftloop.analysis.bias import bias_card
 from driftloop.analysis.card import BIAS_MEASURES, LAST, RATE, BiasCard, Comparison
-from driftloop.analysis.chains import fixed_point_step
+from driftloop.analysis.chains import fixed_point_steps
 from driftloop.analysis.intervals import Interval
 from driftloop.analysis.sources import source_images
 from driftloop.config import IMPORTED_PREFIX, config_arm
 from driftloop.cost import Totals, combine, run_totals
 from driftloop.errors import DriftloopError
+from driftloop.frames import read_frame
 from driftloop.replicators.spec import spec_label
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.report.run import cost_by_table, cost_table
@@ -466,6 +467,23 @@ def _sweep_table(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+class _FramesOnDisk(Mapping[str, np.ndarray]):
+    """Chains' last frames, read from their files when asked for: a card of 100,000 chains holds their
+    features, not their pixels."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, Path] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return read_frame(self.paths[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
 def write_bias_card_for(
     runs: list[RunView],
     folder: Path,
@@ -484,15 +502,16 @@ def write_bias_card_for(
         raise DriftloopError(f"{title}: no stored frames to make a bias card from")
     card = bias_card(df, control=spec_label(control) if isinstance(control, str) else control)
     patience = {run.id: run.run_config.patience for run in runs}
-    fixed = {  # from the frames' hashes, whether or not the run stopped at the fixed point
-        key: fixed_point_step(rows, patience[rows["run_id"].iloc[0]]) for key, rows in df.groupby("chain")
-    }
-    last, sources = {}, {}
+    owners = df[["chain", "run_id"]].drop_duplicates("chain")
+    k = {c: patience[r] for c, r in zip(owners["chain"], owners["run_id"], strict=True)}
+    fixed = fixed_point_steps(df, k)  # from the frames' hashes, whether or not the run stopped there
+    last, sources = _FramesOnDisk(), {}
     for run in runs:
+        run_dir = run.path  # once per run: the property builds a new Path each time
         for chain in run.chains():
             key = f"{run.id}/{chain.chain}"
             if key in fixed and chain.last_step >= 0:
-                last[key] = run.frame(chain.chain, chain.last_step)
+                last.paths[key] = run_dir / run.store.frame_relpath(chain.chain, chain.last_step)
                 sources[key] = chain.input_sha256 or chain.input_path
     attractors = find_attractors(last, fixed, sources=sources)
     by_model: dict[str, list[Totals]] = {}

@@ -25,7 +25,15 @@ from driftloop.cost import (
     turn_costs,
 )
 from driftloop.provenance import host, versions
-from driftloop.render.run import PREVIEW, chain_label, preview_size, render_run, sheet_chains, write_preview
+from driftloop.render.run import (
+    PREVIEW,
+    animated_chains,
+    chain_label,
+    preview_size,
+    render_run,
+    sheet_chains,
+    write_preview,
+)
 from driftloop.replicators.spec import spec_label
 from driftloop.report.html import ReportContext, html_table, write_report
 from driftloop.store import ChainRow, RunView
@@ -95,18 +103,23 @@ def write_outputs(run: RunView, render: bool, log: Callable[[str], None] | None 
     at 512² they take seconds. Returns the report's path."""
     say = log or (lambda _msg: None)
     if render:
-        n = len(run.chains())
-        shown = len(sheet_chains(run.chains()))
+        chains = run.chains()
+        n, shown, moving = len(chains), len(sheet_chains(chains)), len(animated_chains(chains))
         sheet = "the contact sheet" if shown == n else f"a contact sheet of {shown} of them"
-        say(f"rendering: a GIF and an MP4 of {n} chain{'s' if n != 1 else ''} and {sheet} …")
+        which = (
+            f"{n} chain{'s' if n != 1 else ''}"
+            if moving == n
+            else f"the first {moving} of {n} chains (any other: driftloop render {run.id} --animations)"
+        )
+        say(f"rendering: a GIF and an MP4 of {which} and {sheet} …")
         render_run(run)
     say("writing report.html and summary.json …")
     return write_run_report(run)
 
 
 def rendered(run: RunView) -> bool:
-    """Whether the run's animations were written (``--render``): the report then shows one too."""
-    return (run.path / "chain000.mp4").is_file() or (run.path / "chain000.gif").is_file()
+    """Whether the run was rendered (``--render``): the report then shows chain 0's animation too."""
+    return any((run.path / name).is_file() for name in (PREVIEW, "chain000.mp4", "chain000.gif"))
 
 
 def _model_line(run: RunView) -> str:

@@ -102,33 +102,36 @@ class RunView:
         import pandas as pd  # heavy (~0.3 s): only readers that want a table pay for it
 
         chains = {c.chain: c for c in self.chains()}
-        measured = self.metric_rows()
-        rows = []
-        for r in self.frame_rows():
-            chain = chains[r.chain]
-            row: dict[str, object] = {
-                "run_id": r.run_id,
-                "chain": r.chain,
-                "input": chain.input_path,
-                "chain_seed": chain.seed,
-                "step": r.step,
-                "step_seed": r.seed,
-                "sha256": r.sha256,
-                "path": str(self.path / r.path),
-                "model_seconds": r.model_seconds,
-            }
-            cost = r.cost or {}
-            row.update({f"cost_{k}": cost.get(k) for k in COST_FIELDS})
-            if r.info:
-                row.update(
-                    {f"info_{k}": v for k, v in r.info.items() if isinstance(v, str | int | float | bool)}
-                )
-            row.update(measured.get((r.chain, r.step), {}))
-            rows.append(row)
-        df = pd.DataFrame(rows)
+        frames = self.frame_rows()
+        root = self.path  # once: the property builds a new Path each time
+        columns: dict[str, list[object]] = {
+            "run_id": [r.run_id for r in frames],
+            "chain": [r.chain for r in frames],
+            "input": [chains[r.chain].input_path for r in frames],
+            "chain_seed": [chains[r.chain].seed for r in frames],
+            "step": [r.step for r in frames],
+            "step_seed": [r.seed for r in frames],
+            "sha256": [r.sha256 for r in frames],
+            "path": [str(root / r.path) for r in frames],
+            "model_seconds": [r.model_seconds for r in frames],
+        }
+        costs = [r.cost or {} for r in frames]
+        columns.update({f"cost_{k}": [c.get(k) for c in costs] for k in COST_FIELDS})
+        df = pd.DataFrame(columns)
+        infos = [
+            {f"info_{k}": v for k, v in (r.info or {}).items() if isinstance(v, str | int | float | bool)}
+            for r in frames
+        ]
+        if any(infos):
+            df = pd.concat([df, pd.DataFrame(infos)], axis=1)
+        metrics = pd.DataFrame(self.store.metric_tuples(self.id), columns=["chain", "step", "name", "value"])
+        if len(metrics) and len(df):  # one column per measure, NaN where a frame lacks it
+            wide = metrics.pivot(index=["chain", "step"], columns="name", values="value")  # unique rows
+            wide = wide.reindex(pd.MultiIndex.from_arrays([df["chain"], df["step"]])).reset_index(drop=True)
+            df = pd.concat([df, wide.rename_axis(columns=None)], axis=1)
         known = [c for c in TABLE_ORDER if c in df.columns]
         others = [c for c in df.columns if c not in known]
-        return df[others + known] if len(df) else df
+        return df[others + known] if len(df) else pd.DataFrame()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id!r}, model={self.row.model!r}, status={self.status!r})"

@@ -30,6 +30,7 @@ from driftloop.cost.accounting import fmt_energy
 from driftloop.errors import DriftloopError
 from driftloop.images import DEFAULT_MAX_PIXELS
 from driftloop.measures import MEASURES, TABLE_ORDER
+from driftloop.render.run import ANIMATION_KINDS
 from driftloop.replicators.params import params_of
 from driftloop.replicators.spec import spec_label
 from driftloop.report.bundles import GROUPINGS, MAX_CHAINS, build_bundle
@@ -363,6 +364,10 @@ def create_app(
         path = data.download(run.id, kind, chain)
         if path is None and kind == "csv":
             path = data.write_csv(run.id)
+        if path is None and kind in ANIMATION_KINDS:  # a chain the render left out: made now, and kept
+            path = data.animation(run.id, kind, chain)
+            if path is None:
+                raise HTTPException(404, f"no {kind} of chain {chain} yet: its run runs, or it has no frames")
         if path is None:
             raise HTTPException(404, f"no {kind} for this run yet: press 'render outputs' on the run page")
         return FileResponse(path, filename=f"{run.id}-{path.name}")

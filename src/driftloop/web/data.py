@@ -21,6 +21,7 @@ from driftloop.cost import run_totals
 from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
+from driftloop.render.run import ANIMATION_KINDS, render_chain
 from driftloop.replicators import registry
 from driftloop.report.bundles import stabilizer_of
 from driftloop.report.export import export
@@ -221,6 +222,7 @@ class GalleryData:
         self._frames: dict[str, dict[str, str]] = {}  # finished runs: sha256 -> relative path
         self._done: dict[tuple[str, str, int], Any] = {}  # finished runs: (what, run, chain) -> value
         self._sweeps: dict[str, tuple[tuple[Any, ...], SweepInfo]] = {}  # name -> (db and card stamp, sweep)
+        self._render_lock = threading.Lock()  # animations made on request: one at a time
 
     def warm_up(self) -> None:
         """Import what the chain view needs ahead of its first request (pandas, SciPy: about 2 s)."""
@@ -361,15 +363,18 @@ class GalleryData:
         ]
         _, total = run_totals(handle)
         unknown = total.unknown and total.frames == 0
+        running = self.status(run_id) == "running"
+        made = {c.chain: c.last_step >= 0 and not running for c in chains}  # animations made on request
         row = handle.row
         return RunDetail(
             id=row.id, model=row.model, status=self.status(run_id) or row.status, n_steps=row.n_steps,
             size=int(row.config.get("size", 0)), created_at=row.created_at, error=row.error, chains=chains,
             settings=clean_settings(row.config), usd=None if unknown else total.usd,
             energy_wh=None if unknown else total.energy_wh, made_by=made_by(row.config),
-            downloads={k: self.download(run_id, k, 0) is not None for k in DOWNLOADS},
-            chain_downloads={c.chain: [k for k, (_, per) in DOWNLOADS.items()
-                                       if per and self.download(run_id, k, c.chain)] for c in chains},
+            downloads={k: self.download(run_id, k, 0) is not None or (per and made.get(0, False))
+                       for k, (_, per) in DOWNLOADS.items()},
+            chain_downloads={c.chain: [k for k, (_, per) in DOWNLOADS.items() if per and (
+                                 made[c.chain] or self.download(run_id, k, c.chain))] for c in chains},
         )  # fmt: skip
 
     def status(self, run_id: str) -> str | None:
@@ -498,6 +503,22 @@ class GalleryData:
         name, _per_chain = DOWNLOADS[kind]
         path = self.root / "runs" / run_id / name.format(chain=chain)
         return path if path.is_file() else None
+
+    def animation(self, run_id: str, kind: str, chain: int) -> Path | None:
+        """A chain's GIF or MP4: the rendered file, else made now and kept in the run folder (a render
+        animates only a run's first chains); None while the run is running (its chains still grow) or when
+        the chain has no frames. One at a time: a second request for the same file waits and finds it."""
+        if kind not in ANIMATION_KINDS:
+            return None
+        with self._render_lock:
+            found = self.download(run_id, kind, chain)
+            handle = self._handle(run_id)
+            if found is not None or handle is None or self.status(run_id) == "running":
+                return found
+            try:
+                return render_chain(handle, chain, [kind])[kind]
+            except DriftloopError:
+                return None  # no such chain, or no frames in it
 
     def write_csv(self, run_id: str) -> Path | None:
         """Write the run's table as CSV into its folder (quick; the other downloads come from render)."""
