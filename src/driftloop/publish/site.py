@@ -144,7 +144,7 @@ def build_site(
     every N-th step (the first and the last always); ``posters``: with two posters per chain;
     ``progress(chains done, chains)`` after each chain."""
     if not Store.exists(workspace):  # never create a workspace to publish nothing from
-        raise RunNotFoundError(f"no workspace at {workspace}: nothing to publish (see `driftloop runs -w`)")
+        raise RunNotFoundError(f"no workspace at {workspace}: nothing to publish (name it with -w)")
     store = Store(workspace)
     site = Site()
     rows, cards, chains = [], [], []
