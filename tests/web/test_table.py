@@ -156,3 +156,17 @@ def test_a_chain_is_shown_by_its_arm_and_full_spec(tmp_path: Path) -> None:
         narrowed = client.get(html.unescape(row[1])).text
         assert {r.rsplit(":", 1)[0] for r in rows(narrowed)} == {run}, arm  # that arm, not the other
     assert 'option value="webp" >webp:quality=80</option>' in page.replace("selected", "")
+
+
+def test_the_chain_and_compare_views_name_the_arm(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    synthetic_sweep(ws)
+    client = TestClient(create_app(ws, extra_hosts=("testserver",)), follow_redirects=False)
+    plain, lab = "20261204-120006-taef2-synthetic-0006", "20261204-120007-taef2-synthetic-0007"
+    head = re.search(r"<h1>(.*?)</h1>", client.get(f"/runs/{lab}/chains/0").text, re.S)[1]
+    assert ">taef2 + stabilize=colour:lab</a>" in html.unescape(head)
+    assert ">taef2</a>" in re.search(r"<h1>(.*?)</h1>", client.get(f"/runs/{plain}/chains/0").text, re.S)[1]
+    compare = html.unescape(client.get(f"/compare?c={plain}:0&c={lab}:0").text)
+    captions = re.findall(r'data-label="([^"]+)"', compare)
+    assert captions == ["taef2 · chain 0 · seed 0", "taef2 + stabilize=colour:lab · chain 0 · seed 0"]
+    assert client.get(f"/runs/{lab}/chains/0/data.json").json()["model"] == "taef2 + stabilize=colour:lab"
