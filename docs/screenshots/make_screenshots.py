@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -165,19 +166,31 @@ def shots(base: str, site: Path, ws: Path) -> dict[str, Callable[[Page], bytes]]
         settle(tab, "() => window.driftloopBundle && window.driftloopBundle.drawn")
         return tab.screenshot(full_page=True)
 
+    def bundles_marked(tab: Page) -> bytes:
+        """The table's "these chains as bundles of curves", its marks cut to the warmest five."""
+        tab.goto(base + warmest)
+        link = tab.get_attribute("#as-bundle", "href") or ""
+        path, _, query = link.partition("?")
+        pairs = urllib.parse.parse_qsl(query)
+        marks = [p for p in pairs if p[0] == "mark"][:5]
+        tab.goto(base + path + "?" + urllib.parse.urlencode([p for p in pairs if p[0] != "mark"] + marks))
+        settle(tab, "() => window.driftloopBundle && window.driftloopBundle.drawn")
+        return tab.screenshot(full_page=True)
+
     def site_index(tab: Page) -> bytes:
         tab.goto((site / "index.html").resolve().as_uri())
         settle(tab)
         return tab.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": WIDTH, "height": 1000})
 
     def poster(tab: Page) -> bytes:
-        return (site / "posters" / f"{plain[0]}-{plain[1]}.png").read_bytes()
+        return (site / "posters" / f"{plain[0]}-{plain[1]}.jpg").read_bytes()
 
     return {
         "chain": chain,
         "compare": compare,
         "chains": chains,
         "bundles": bundles,
+        "bundles-marked": bundles_marked,
         "site": site_index,
         "poster": poster,
     }

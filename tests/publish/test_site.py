@@ -17,6 +17,7 @@ from driftloop.errors import DriftloopError
 from driftloop.publish import Site, build_site, parse_every, write_site
 from driftloop.publish import site as publishing
 from driftloop.report.bundles import build_bundle
+from driftloop.store import Store
 from driftloop.store.chain_table import ChainTableRow
 
 
@@ -169,3 +170,42 @@ def test_bad_arguments_are_clear(workspace: tuple[Path, str], tmp_path: Path) ->
     assert (busy / "thesis.tex").read_text() == "mine"
     done = run_cli("publish", run_id, "--out", str(tmp_path / "x"), "--frames", "often", "-w", str(ws))
     assert done.returncode != 0 and "every:N" in done.stderr and not (tmp_path / "x").exists()
+
+
+def test_publishing_nothing_is_an_error_naming_it(workspace: tuple[Path, str], tmp_path: Path) -> None:
+    """A sweep that made no run (it failed before), a name that is neither a sweep nor a run, a workspace
+    that is not there: an error that names it, a non-zero exit, nothing written."""
+    ws, _run_id = workspace
+    store = Store(ws)
+    store.save_sweep("failed", {"models": ["jpeg"], "inputs": [], "seeds": [0], "steps": 3, "size": 32})
+    store.close()
+    for target, said in (("failed", "sweep 'failed' has no chains to publish"),
+                         ("example", "no sweep or run 'example'")):  # fmt: skip
+        out = tmp_path / f"site-{target}"
+        done = run_cli("publish", target, "--out", str(out), "-w", str(ws))
+        assert done.returncode != 0 and said in " ".join(done.stderr.split()), done.stderr
+        assert not out.exists() and not list(tmp_path.glob(f".site-{target}*"))
+    nowhere = tmp_path / "no-workspace"
+    done = run_cli("publish", "example", "--out", str(tmp_path / "site"), "-w", str(nowhere))
+    assert done.returncode != 0 and "no workspace" in done.stderr and not nowhere.exists()
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_stabilized_arm_is_named_on_the_site(sample_images: dict[str, Path], tmp_path: Path) -> None:
+    """The index, the chain pages and the bundles name a stabilized run by its arm and a codec by its full
+    spec; grouped by model, the plain and the stabilized arm are two groups."""
+    ws = tmp_path / "ws"
+    plain = api.run(sample_images["astronaut.png"], model="jpeg", n=2, size=32, workspace=ws, render=False)
+    lab = api.run(sample_images["astronaut.png"], model="jpeg", n=2, size=32, workspace=ws, render=False,
+                  stabilize="colour:lab")  # fmt: skip
+    site = build_site(ws, [plain.id, lab.id], posters=False)
+    index = site.files["index.html"].decode()
+    assert "jpeg:quality=75 + stabilize=colour:lab · astronaut.png" in index
+    assert "jpeg:quality=75 · astronaut.png" in index
+    assert "stabilize=colour:lab" in site.files[f"chains/{lab.id}-0.html"].decode()
+    got = bundle_data(site, "ssim_to_origin")
+    groups = {g["name"]: [got["chains"][i] for i in g["members"]] for g in got["by"]["model"]}
+    assert groups == {
+        "jpeg:quality=75": [f"{plain.id}:0"],
+        "jpeg:quality=75 + stabilize=colour:lab": [f"{lab.id}:0"],
+    }

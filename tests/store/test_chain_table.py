@@ -90,3 +90,6 @@ def test_an_arm_selects_its_stabilizer(tmp_path: Path) -> None:
         for key in ("none", "colour:lab", None)
     }
     assert runs == {"none": ["none", "plain"], "colour:lab": ["lab"], None: ["lab", "none", "plain"]}
+    arms = {r.run_id: (r.stabilize, r.arm) for r in query_chains(s, ChainQuery()).rows}
+    assert arms == {"plain": ("none", "taef2"), "none": ("none", "taef2"),
+                    "lab": ("colour:lab", "taef2 + stabilize=colour:lab")}  # fmt: skip

@@ -49,4 +49,29 @@ def test_bundles_draw_a_thousand_chains_and_open_one_at_a_step(
     with tab.expect_navigation():
         tab.mouse.click(box["x"] + target[0], box["y"] + target[1])
     assert tab.url.endswith(f"/runs/{run}/chains/{chain}?step=50")
+    # the warmest 25 against their bundle: the table's link opens on b*, the page's rows marked on top
+    tab.goto(f"{server}/chains?sweep=big&col=lab_b_mean.change&sort=-lab_b_mean.change&per_page=25")
+    warmest = tab.eval_on_selector_all("#chain-table tbody tr", "rows => rows.map(r => r.dataset.chain)")
+    with tab.expect_navigation():
+        tab.click("#as-bundle")
+    tab.wait_for_function("() => window.driftloopBundle && window.driftloopBundle.drawn", timeout=30_000)
+    assert "measure=lab_b_mean" in tab.url and tab.url.count("mark=") == 25  # bookmarkable
+    marked = tab.evaluate(
+        "() => { const s = window.driftloopBundle, u = s.plot, n = s.chains.length;"
+        " const at = k => s.chains.findIndex(c => c.chain === k), curve = i => JSON.stringify(u.data[i]);"
+        " return { names: s.marked, series: u.series.length, widths: u.series.slice(n + 3).map(x => x.width),"
+        " thin: u.series[1].width, same: s.marked.every((k, i) => curve(n + 3 + i) === curve(at(k) + 1)),"
+        " attr: document.getElementById('bundle').dataset.marked }; }"
+    )
+    assert marked["names"] == warmest and len(warmest) == 25
+    assert marked["series"] == 1 + 1000 + 2 + 25 and marked["attr"] == "25"  # the marked curves, on top
+    assert marked["widths"] == [2] * 25 and marked["thin"] == 1 and marked["same"]
+    assert "marked: the 25 chains of the table's page" in tab.inner_text("#bundle-marked")
+    assert tab.locator("#bundle-legend li").count() == 3  # the two groups and the marked chains
+    with tab.expect_navigation():  # a new grouping keeps the marks
+        tab.select_option("#bundle-form select[name=by]", "image")
+    tab.wait_for_function("() => window.driftloopBundle && window.driftloopBundle.drawn", timeout=30_000)
+    assert tab.url.count("mark=") == 25 and "by=image" in tab.url
+    assert tab.evaluate("() => window.driftloopBundle.marked.length") == 25
+    tab.screenshot(path=str(test_browser.ARTIFACTS / "gallery-bundles-marked.png"), full_page=True)
     assert [e for e in errors if "404" not in e] == [] and foreign == []

@@ -3,7 +3,11 @@ group's mean over source images and its mean_ci band (none below three images)."
 
 from __future__ import annotations
 
+import html
+import re
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -11,9 +15,11 @@ from fastapi.testclient import TestClient
 
 from driftloop import api
 from driftloop.analysis.intervals import mean_ci
+from driftloop.replicators.spec import spec_label
 from driftloop.report.bundles import build_bundle
 from driftloop.store.chain_table import ChainTableRow
 from driftloop.web.app import create_app
+from web.conftest import synthetic_sweep
 
 
 @pytest.fixture
@@ -68,3 +74,67 @@ def test_the_band_is_mean_ci_over_source_images() -> None:
     assert [g["name"] for g in by_image["groups"]] == ["a.png", "b.png", "c.png", "d.png"]
     by_stabilizer = build_bundle(rows, values, "stabilizer", {"r": "colour:lab"})
     assert [g["name"] for g in by_stabilizer["groups"]] == ["colour:lab", "none"]
+
+
+def test_a_stabilized_arm_is_a_group_of_its_own() -> None:
+    """Grouped "by model", taef2 and taef2 + colour:lab are two groups, each with the mean and band of its
+    own chains exactly as a bundle of that arm alone; a codec stored as ``jpeg`` reads ``jpeg:quality=75``."""
+    rng = np.random.default_rng(5)
+    rows, values = [], []
+    for k, (model, stabilize) in enumerate([("taef2", "none"), ("taef2", "colour:lab"), ("jpeg", "none")]):
+        for i, image in enumerate("abcd"):
+            rows.append(replace(row(f"r{k}", i, model, image, 0), stabilize=stabilize))
+            drift = 0.1 * (k + 1)
+            values += [(f"r{k}", i, s, float(1 - drift * s + rng.normal(0, 0.05))) for s in range(5)]
+    got = build_bundle(rows, values, "model", {})
+    assert [g["name"] for g in got["groups"]] == ["jpeg:quality=75", "taef2", "taef2 + stabilize=colour:lab"]
+    for group in got["groups"]:
+        alone = [r for r in rows if spec_label(r.arm) == group["name"]]
+        (want,) = build_bundle(alone, values, "model", {})["groups"]
+        assert group["chains"] == want["chains"] and len(group["chains"]) == 4
+        assert [group[k] for k in ("mean", "low", "high")] == [want[k] for k in ("mean", "low", "high")]
+        assert all(v is not None for v in group["low"])  # four images: a band per group
+    plain, lab = got["groups"][1:]
+    assert plain["mean"][4] > lab["mean"][4]  # the two arms' means are apart, not one mixed mean
+    by_stabilizer = build_bundle(rows, values, "stabilizer", {})  # the rows' own stabilizers
+    assert [len(g["chains"]) for g in by_stabilizer["groups"]] == [4, 8]
+
+
+def test_the_tables_page_is_marked_in_its_bundle(client: TestClient) -> None:
+    """ "these chains as bundles" opens on the sorted column's measure with the page's rows marked; the
+    bundle's data names them, its groups are unchanged, and the mark stays in the page's form."""
+    params = {"sweep": "tiny", "col": "lab_b_mean.change", "sort": "-lab_b_mean.change", "per_page": 25}
+    table = client.get("/chains", params=params).text
+    shown = re.findall(r'<tr data-chain="([^"]+)">', table)
+    link = html.unescape(re.search(r'href="([^"]+)" id="as-bundle"', table)[1])
+    query = parse_qs(urlsplit(link).query)
+    assert link.startswith("/bundles?") and query["measure"] == ["lab_b_mean"] and query["mark"] == shown
+    assert query["sort"] == ["-lab_b_mean.change"] and query["sweep"] == ["tiny"] and len(shown) == 4
+    got = client.get(link.replace("/bundles?", "/bundles.json?")).json()
+    plain = client.get("/bundles.json", params={"sweep": "tiny", "measure": "lab_b_mean"}).json()
+    assert got["measure"] == "lab_b_mean" and got["marked"] == shown and plain["marked"] == []
+    assert got["groups"] == plain["groups"]  # marks draw on top; the means and bands are the groups'
+    page = client.get(link).text
+    assert re.findall(r'<input type="hidden" name="mark" value="([^"]+)">', page) == shown  # kept on change
+    assert "4 marked" in page
+    by_half_life = client.get("/chains", params={**params, "sort": "-half_life"}).text
+    assert "measure=ssim_to_origin" in re.search(r'href="([^"]+)" id="as-bundle"', by_half_life)[1]
+    assert client.get("/bundles.json", params={"mark": "no-chain-here"}).status_code == 400
+
+
+def test_only_the_page_shown_is_marked(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    synthetic_sweep(ws)  # 9 arms × 4 chains
+    client = TestClient(create_app(ws, extra_hosts=("testserver",)), follow_redirects=False)
+    params = {"sweep": "grid", "sort": "-ssim_to_origin.final", "per_page": 25, "page": 2}
+    table = client.get("/chains", params=params).text
+    shown = re.findall(r'<tr data-chain="([^"]+)">', table)
+    link = html.unescape(re.search(r'href="([^"]+)" id="as-bundle"', table)[1])
+    assert len(shown) == 11 and parse_qs(urlsplit(link).query)["mark"] == shown  # page 2 of 36 chains
+    got = client.get(link.replace("/bundles?", "/bundles.json?")).json()
+    assert got["marked"] == shown and got["n_chains"] == 36  # every chain selected, the page's marked
+    names = [g["name"] for g in got["groups"]]
+    assert "taef2" in names and "taef2 + stabilize=colour:lab" in names
+    too_many = [("mark", f"r:{i}") for i in range(201)]
+    answer = client.get("/bundles.json", params=too_many)
+    assert answer.status_code == 400 and "at most 200" in answer.text

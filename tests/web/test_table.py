@@ -3,6 +3,7 @@ an address that keeps the whole view."""
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from driftloop import api
+from driftloop.config import InputRef, RunConfig
+from driftloop.cost import load_factors
+from driftloop.replicators.spec import spec_label
+from driftloop.store import Store
 from driftloop.web.app import create_app
+from web.conftest import synthetic_sweep
 
 
 @pytest.fixture
@@ -121,3 +127,46 @@ def test_a_recompute_stores_the_numbers_again(gallery_ws: Path) -> None:
     after = run.store.chain_summaries(run.id)
     assert set(after) == {0, 1}
     assert after[1]["ssim_to_origin.final"] == pytest.approx(before[1]["ssim_to_origin.final"], abs=1e-9)
+
+
+def test_a_chain_is_shown_by_its_arm_and_full_spec(tmp_path: Path) -> None:
+    """A stabilized chain is named by its arm (``taef2 + stabilize=colour:lab``), a plain one by its model,
+    a codec by its full spec (``webp:quality=80`` for a run stored as ``webp``); the cell narrows the
+    table to exactly that arm."""
+    ws = tmp_path / "ws"
+    made = synthetic_sweep(ws)
+    store = Store(ws)
+    cost = {"factors": load_factors().to_dict()}
+    config = RunConfig("webp", (InputRef("/in/w.png", "hw"),), (0,), 12, 32, 32, cost=cost, sweep="grid")
+    store.create_run("20261204-130000-webp-synthetic-ffff", "webp", 12, config.to_dict(), {}, {}, {},
+                     [("/in/w.png", "hw", 0)])  # fmt: skip
+    store.close()
+    client = TestClient(create_app(ws, extra_hosts=("testserver",)), follow_redirects=False)
+    page = client.get("/chains", params={"sweep": "grid", "per_page": 200}).text
+    cells = dict(re.findall(r'<tr data-chain="([^"]+):\d+">.*?class="arm"[^>]*>([^<]+)</a>', page, re.S))
+    want = {run: spec_label(arm) for run, arm in made.items()}
+    assert {r: html.unescape(c) for r, c in cells.items() if r in made} == want
+    assert want["20261204-120007-taef2-synthetic-0007"] == "taef2 + stabilize=colour:lab"
+    assert want["20261204-120006-taef2-synthetic-0006"] == "taef2"
+    assert html.unescape(cells["20261204-130000-webp-synthetic-ffff"]) == "webp:quality=80"
+    assert "jpeg:quality=90" in cells.values()
+    for run, arm in (("20261204-120006-taef2-synthetic-0006", "taef2"),
+                     ("20261204-120007-taef2-synthetic-0007", "taef2 + stabilize=colour:lab")):  # fmt: skip
+        row = re.search(rf'<tr data-chain="{run}:0">.*?<a href="([^"]+)" class="arm"', page, re.S)
+        narrowed = client.get(html.unescape(row[1])).text
+        assert {r.rsplit(":", 1)[0] for r in rows(narrowed)} == {run}, arm  # that arm, not the other
+    assert 'option value="webp" >webp:quality=80</option>' in page.replace("selected", "")
+
+
+def test_the_chain_and_compare_views_name_the_arm(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    synthetic_sweep(ws)
+    client = TestClient(create_app(ws, extra_hosts=("testserver",)), follow_redirects=False)
+    plain, lab = "20261204-120006-taef2-synthetic-0006", "20261204-120007-taef2-synthetic-0007"
+    head = re.search(r"<h1>(.*?)</h1>", client.get(f"/runs/{lab}/chains/0").text, re.S)[1]
+    assert ">taef2 + stabilize=colour:lab</a>" in html.unescape(head)
+    assert ">taef2</a>" in re.search(r"<h1>(.*?)</h1>", client.get(f"/runs/{plain}/chains/0").text, re.S)[1]
+    compare = html.unescape(client.get(f"/compare?c={plain}:0&c={lab}:0").text)
+    captions = re.findall(r'data-label="([^"]+)"', compare)
+    assert captions == ["taef2 · chain 0 · seed 0", "taef2 + stabilize=colour:lab · chain 0 · seed 0"]
+    assert client.get(f"/runs/{lab}/chains/0/data.json").json()["model"] == "taef2 + stabilize=colour:lab"

@@ -28,13 +28,15 @@ import numpy as np
 from PIL import Image
 
 from driftloop import fmt
+from driftloop.config import arm_label
 from driftloop.cost import Totals, run_totals
 from driftloop.cost.accounting import fmt_water
-from driftloop.errors import DriftloopError
+from driftloop.errors import DriftloopError, RunNotFoundError
 from driftloop.measures import PLOT_LABELS, TABLE_ORDER
 from driftloop.publish.pages import bundles_page, chain_page, index_page
 from driftloop.publish.poster import poster
 from driftloop.render.animation import webp_animation
+from driftloop.replicators.spec import spec_label
 from driftloop.report.bundles import BUNDLES_JS, GROUPINGS, MAX_CHAINS, group_of, shared_bundle, stabilizer_of
 from driftloop.report.charts import CHARTS_JS, UPLOT_CSS, UPLOT_JS, asset_text
 from driftloop.store import ChainRow, RunView, Store
@@ -91,13 +93,25 @@ def parse_every(text: str) -> int:
 
 
 def _chains_of(store: Store, target: str) -> tuple[list[tuple[str, int]], Path | None]:
-    """The (run, chain)s a target names (a sweep's chains, or every chain of a run) and a sweep's card."""
+    """The (run, chain)s a target names (a sweep's chains, or every chain of a run) and a sweep's card; a
+    target with no chains (a sweep that made no run, an unknown name) is an error naming it."""
     if store.get_sweep(target) is not None or store.sweep_run_ids(target):
         chains, _control = sweep_chains(store.root, target)
+        if not any(chains.values()):
+            raise RunNotFoundError(f"sweep {target!r} has no chains to publish in {store.root} "
+                                   f"(none of its runs made a chain: see `driftloop runs`)")  # fmt: skip
         card = store.root / "sweeps" / target / "bias_card.html"
         return [(r, c) for r in sorted(chains) for c in sorted(chains[r])], card if card.is_file() else None
-    run = RunView(store, target)  # an unknown id is an error naming it
-    return [(run.id, c.chain) for c in run.chains()], None
+    try:
+        run = RunView(store, target)
+    except RunNotFoundError as exc:
+        if not str(exc).startswith("no run "):  # an ambiguous prefix, an empty name: said as it is
+            raise
+        raise RunNotFoundError(f"no sweep or run {target!r} in {store.root}: nothing to publish") from None
+    found = [(run.id, c.chain) for c in run.chains()]
+    if not found:
+        raise RunNotFoundError(f"run {run.id} has no chains to publish")
+    return found, None
 
 
 def _small(frame: np.ndarray) -> np.ndarray:
@@ -129,6 +143,8 @@ def build_site(
     """Every chain of ``targets`` (run ids or sweep names) as a static site, in memory; ``every``: keep
     every N-th step (the first and the last always); ``posters``: with two posters per chain;
     ``progress(chains done, chains)`` after each chain."""
+    if not Store.exists(workspace):  # never create a workspace to publish nothing from
+        raise RunNotFoundError(f"no workspace at {workspace}: nothing to publish (name it with -w)")
     store = Store(workspace)
     site = Site()
     rows, cards, chains = [], [], []
@@ -146,7 +162,7 @@ def build_site(
         rows.append(_add_chain(site, run, chain, every, posters))
         info = run.chains[chain]
         chains.append(ChainTableRow(run.view.id, chain, run.view.row.model, info.status, info.input_path,
-                                    info.seed, run.view.row.created_at))  # fmt: skip
+                                    info.seed, run.view.row.created_at, stabilize=run.stabilize))  # fmt: skip
         if progress is not None:
             progress(done, len(picked))
     for name, card in cards:
@@ -165,7 +181,7 @@ def _add_bundles(site: Site, store: Store, chains: list[ChainTableRow]) -> str:
     if len(chains) > MAX_CHAINS:
         return f"no bundles of curves: more than {MAX_CHAINS} chains (publish fewer)"
     runs = list(dict.fromkeys(c.run_id for c in chains))
-    stabilizers = {r: stabilizer_of(store.get_run(r).config) for r in runs}
+    stabilizers: dict[str, str] = {}  # each row carries its run's stabilizer
     published = {(c.run_id, c.chain) for c in chains}
     offered = ["model"] + [  # a grouping that splits the chains
         g for g in GROUPINGS if g != "model" and len({group_of(c, g, stabilizers) for c in chains}) > 1
@@ -204,6 +220,15 @@ class _Run:
         per_chain, _total = run_totals(view)
         return cls(view, {c.chain: c for c in view.chains()}, store.chain_summaries(view.id), per_chain)
 
+    @property
+    def stabilize(self) -> str:
+        return stabilizer_of(self.view.row.config)
+
+    @property
+    def arm(self) -> str:
+        """The run's arm as people read it (``taef2 + stabilize=colour:lab``, ``webp:quality=80``)."""
+        return spec_label(arm_label(self.view.row.model, self.stabilize))
+
 
 def _add_chain(site: Site, facts: _Run, chain: int, every: int, posters: bool) -> tuple[str, str, list[str]]:
     run = facts.view
@@ -227,7 +252,7 @@ def _add_chain(site: Site, facts: _Run, chain: int, every: int, posters: bool) -
     summary = facts.summaries.get(chain, {})
     cost = facts.costs.get(chain)
     info = facts.chains[chain]
-    label = f"{run.row.model} · {Path(info.input_path).name} · seed {info.seed}"
+    label = f"{facts.arm} · {Path(info.input_path).name} · seed {info.seed}"
     half = summary.get("half_life")
     numbers = [
         _number(summary.get("ssim_to_origin.final")),

@@ -1,7 +1,8 @@
-"""Bundles of curves: every chain's curve of one measure, grouped by model (or stabilizer, or source image),
-with each group's mean and its 95% band at every step, as the data the chart module's ``assets/bundles.js``
-draws: the gallery's ``/bundles`` (JSON per request) and a published site's ``bundles.html`` (one data file
-per measure, every chain's curve in it once for all groupings: :func:`shared_bundle`).
+"""Bundles of curves: every chain's curve of one measure, grouped by arm (its model with its stabilizer, if
+any), by stabilizer or by source image, with each group's mean and its 95% band at every step, and the
+chains a table's page marked, as the data the chart module's ``assets/bundles.js`` draws: the gallery's
+``/bundles`` (JSON per request) and a published site's ``bundles.html`` (one data file per measure, every
+chain's curve in it once for all groupings: :func:`shared_bundle`).
 
 The band is :func:`driftloop.analysis.intervals.mean_ci` over the group's chains at that step, clustered by
 source image (Student's t over the image means, the "t over images" row of ``benchmarks/coverage.py``, as
@@ -20,9 +21,12 @@ from typing import Any
 
 from driftloop.analysis.curves import MIN_BAND_CHAINS
 from driftloop.analysis.intervals import mean_ci
+from driftloop.config import arm_label
+from driftloop.replicators.spec import spec_label
 from driftloop.store.chain_table import ChainTableRow
 
 BUNDLES_JS = "bundles.js"  # the chart module's bundles, in ``assets/`` beside ``charts.js``
+DEFAULT_MEASURE = "ssim_to_origin"  # what a bundle shows unless asked (or a table sorted by a measure)
 GROUPINGS = {"model": "model", "stabilizer": "stabilizer", "image": "source image"}
 MAX_CHAINS = 5000  # a bundle beyond this many chains is not drawn (narrow the selection)
 DIGITS = 5  # significant digits sent to the browser: far below what a plot shows, a third of the bytes
@@ -40,12 +44,15 @@ def stabilizer_of(config: Mapping[str, Any]) -> str:
 
 
 def group_of(row: ChainTableRow, by: str, stabilizers: Mapping[str, str]) -> str:
-    """The group a chain is drawn in: its model, its run's stabilizer or its source image's file name."""
+    """The group a chain is drawn in: its arm (the model as people read it, with its stabilizer: ``taef2``
+    and ``taef2 + stabilize=colour:lab`` are two groups with a mean each), its run's stabilizer or its
+    source image's file name. ``stabilizers`` (run → spec) overrides the row's own stabilizer."""
+    stabilizer = stabilizers.get(row.run_id, row.stabilize)
     if by == "stabilizer":
-        return stabilizers.get(row.run_id, "none")
+        return stabilizer
     if by == "image":
         return row.input_path.replace("\\", "/").rsplit("/", 1)[-1]
-    return row.model
+    return spec_label(arm_label(row.model, stabilizer))
 
 
 def build_bundle(
@@ -53,9 +60,12 @@ def build_bundle(
     values: Sequence[tuple[str, int, int, float | None]],
     by: str,
     stabilizers: Mapping[str, str],
+    marked: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """{steps, groups: [{name, chains, values, mean, low, high, n_images}], n_chains}: each chain's values
-    on the shared steps (None where it has none), each group's mean and band per step (None: no band)."""
+    """{steps, groups: [{name, chains, values, mean, low, high, n_images}], n_chains, marked}: each chain's
+    values on the shared steps (None where it has none), each group's mean and band per step (None: no
+    band); ``marked``: the chains (``RUN:CHAIN``) of ``marked`` among ``rows``, drawn on top. Marks do not
+    change a group: its mean and band are over all its chains."""
     curves: dict[tuple[str, int], dict[int, float | None]] = {}
     for run_id, chain, step, value in values:
         curves.setdefault((run_id, chain), {})[step] = value
@@ -84,7 +94,9 @@ def build_bundle(
             "name": name, "chains": [f"{r.run_id}:{r.chain}" for r in chosen], "values": table,
             "mean": mean, "low": low, "high": high, "n_images": len(set(images)),
         })  # fmt: skip
-    return {"steps": steps, "groups": groups, "n_chains": len(rows)}
+    selected = {f"{r.run_id}:{r.chain}" for r in rows}
+    shown = [c for c in dict.fromkeys(marked) if c in selected]
+    return {"steps": steps, "groups": groups, "n_chains": len(rows), "marked": shown}
 
 
 def shared_bundle(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from driftloop.config import arm_label
 from driftloop.store.db import Store
 
 OPERATORS = ("<=", ">=", "<", ">", "=")
@@ -24,6 +25,7 @@ BUILT_IN_SORTS = {  # sort key -> SQL expression (the newest run first is "-crea
     "input": "c.input_path",
     "status": "r.status",
 }
+STABILIZE_SQL = "COALESCE(json_extract(r.config, '$.stabilize'), 'none')"  # a run's stabilizer, none if none
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ class ChainTableRow:
     created_at: float
     values: dict[str, float | None] = field(default_factory=dict)
     last: tuple[int, str] | None = None  # (step, sha256) of its last stored frame
+    stabilize: str = "none"  # its run's stabilizer spec (``none``: made without one)
+
+    @property
+    def arm(self) -> str:
+        """The arm the chain belongs to (:func:`driftloop.config.arm_label`): ``taef2`` and ``taef2 +
+        stabilize=colour:lab`` are two arms of one model, shown and grouped apart."""
+        return arm_label(self.model, self.stabilize)
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,7 @@ def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
         where.append("r.model = ?")
         wargs.append(query.model)
     if query.stabilize:
-        where.append("COALESCE(json_extract(r.config, '$.stabilize'), 'none') = ?")
+        where.append(f"{STABILIZE_SQL} = ?")
         wargs.append(query.stabilize)
     if query.sweep:
         tagged = "json_extract(r.config, '$.sweep') = ?"
@@ -123,7 +132,8 @@ def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, query.page), pages)
     sql = (
-        "SELECT c.run_id, c.chain, r.model, r.status, c.input_path, c.seed, r.created_at "
+        "SELECT c.run_id, c.chain, r.model, r.status, c.input_path, c.seed, r.created_at, "
+        f"{STABILIZE_SQL} AS stabilize "
         f"{head}{' '.join(joins)}{filters} ORDER BY {_sort_sql(query.sort, aliases)} LIMIT ? OFFSET ?"
     )
     found = store._query(sql, (*args, *wargs, per_page, (page - 1) * per_page))
@@ -138,7 +148,7 @@ def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
         rows.append(
             ChainTableRow(r["run_id"], r["chain"], r["model"], r["status"], r["input_path"], r["seed"],
                           r["created_at"], {n: got.get(n) for n in shown},
-                          (last[0]["step"], last[0]["sha256"]) if last else None)
+                          (last[0]["step"], last[0]["sha256"]) if last else None, r["stabilize"])
         )  # fmt: skip
     return ChainTablePage(rows, total, page, pages)
 

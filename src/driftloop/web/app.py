@@ -33,7 +33,7 @@ from driftloop.measures import MEASURES, TABLE_ORDER
 from driftloop.render.run import ANIMATION_KINDS
 from driftloop.replicators.params import params_of
 from driftloop.replicators.spec import spec_label
-from driftloop.report.bundles import GROUPINGS, MAX_CHAINS, build_bundle
+from driftloop.report.bundles import DEFAULT_MEASURE, GROUPINGS, MAX_CHAINS, build_bundle
 from driftloop.stabilizers import CHOICES as STABILIZERS
 from driftloop.store.chain_table import ChainQuery
 from driftloop.web.cells import HEADLINE, SIGNED, short_id
@@ -49,7 +49,7 @@ from driftloop.web.security import (
     Guard,
     without_token,
 )
-from driftloop.web.table import PER_PAGE_CHOICES, TableView, read_view
+from driftloop.web.table import PER_PAGE_CHOICES, TableView, read_marks, read_view
 from driftloop.web.thumbs import THUMB_SIZES, thumbnail
 from driftloop.web.uploads import save_upload
 
@@ -210,9 +210,11 @@ def create_app(
         if any(value == "" for _, value in request.query_params.multi_items()):
             return RedirectResponse(view.link(), 303)  # the form's empty fields: the address to bookmark
         listing = data.runs(per_page=1)  # the models and sweeps the filters offer
-        return page(request, "chains.html", view=view, table=data.chain_table(query),
-                    choices=column_choices(), models=listing.models, sweeps=listing.sweeps,
-                    per_page_choices=PER_PAGE_CHOICES)  # fmt: skip
+        table = data.chain_table(query)
+        marked = [f"{r.run_id}:{r.chain}" for r in table.rows]  # the page's rows, marked in their bundle
+        return page(request, "chains.html", view=view, table=table, choices=column_choices(),
+                    models=listing.models, sweeps=listing.sweeps, per_page_choices=PER_PAGE_CHOICES,
+                    bundle_link=view.bundle_link(marked))  # fmt: skip
 
     def bundle_query(query: ChainQuery, measure: str, by: str) -> ChainQuery:
         """The chains table's selection (its filters; every match, not a page) for a bundle."""
@@ -221,28 +223,39 @@ def create_app(
                                      f"grouped by {', '.join(GROUPINGS)}")  # fmt: skip
         return replace(query, columns=(), sort="run", page=1, per_page=MAX_CHAINS)
 
+    def marks(mark: list[str] | None = Query(None)) -> tuple[str, ...]:
+        """The chains a bundle marks (``mark=RUN:CHAIN``, repeated: a table's page); a bad one is a 400."""
+        try:
+            return read_marks(mark or [])
+        except DriftloopError as exc:
+            raise HTTPException(400, str(exc)) from None
+
     @app.get("/bundles", response_class=HTMLResponse)
     def bundles_page(
         request: Request,
         picked: tuple = Depends(selection),
-        measure: str = "ssim_to_origin",
+        marked: tuple = Depends(marks),
+        measure: str = DEFAULT_MEASURE,
         by: str = "model",
     ) -> HTMLResponse:
-        """Every selected chain's curve of a measure, grouped, with each group's mean and band."""
+        """Every selected chain's curve of a measure, grouped, with each group's mean and band, and the
+        marked chains (a table's page) on top."""
         view, query = picked
         bundle_query(query, measure, by)
         measures = {m: LABELS.get(m, m) for m in TABLE_ORDER}
         return page(request, "bundles.html", view=view, measure=measure, by=by, measures=measures,
-                    groupings=GROUPINGS, labels=LABELS, max_chains=MAX_CHAINS)  # fmt: skip
+                    groupings=GROUPINGS, labels=LABELS, max_chains=MAX_CHAINS, marked=marked)  # fmt: skip
 
     @app.get("/bundles.json")
     def bundles_data(
-        picked: tuple = Depends(selection), measure: str = "ssim_to_origin", by: str = "model"
+        picked: tuple = Depends(selection),
+        marked: tuple = Depends(marks),
+        measure: str = DEFAULT_MEASURE,
+        by: str = "model",
     ) -> JSONResponse:
         table = data.chain_table(bundle_query(picked[1], measure, by))
         runs = list(dict.fromkeys(r.run_id for r in table.rows))
-        stabilizers = data.stabilizers(runs) if by == "stabilizer" else {}
-        bundle = build_bundle(table.rows, data.metric_values(measure, runs), by, stabilizers)
+        bundle = build_bundle(table.rows, data.metric_values(measure, runs), by, {}, marked)
         bundle.update(measure=measure, label=LABELS.get(measure, measure), by=by, total=table.total)
         return JSONResponse(bundle)
 

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from driftloop.config import IMPORTED_PREFIX, made_by
+from driftloop.config import IMPORTED_PREFIX, arm_label, made_by
 from driftloop.cost import run_totals
 from driftloop.engines.workers import read_workers
 from driftloop.errors import DriftloopError
 from driftloop.measures import TABLE_ORDER
 from driftloop.render.run import ANIMATION_KINDS, render_chain
 from driftloop.replicators import registry
-from driftloop.report.bundles import stabilizer_of
 from driftloop.report.export import export
 from driftloop.report.run import summarize
 from driftloop.store import DB_NAME, RunSummary, RunView, Store, is_live, unlocked_status
@@ -126,7 +125,7 @@ class RunDetail:
     """A run with its chains, its settings (secrets removed) and what it cost."""
 
     id: str
-    model: str
+    model: str  # the arm: the model, with its stabilizer if any (``taef2 + stabilize=colour:lab``)
     status: str
     n_steps: int
     size: int
@@ -347,11 +346,6 @@ class GalleryData:
         """(run, chain, step, value) of one metric over some runs: the curves of a bundle."""
         return self._store().metric_values(name, run_ids) if self.exists() and run_ids else []
 
-    def stabilizers(self, run_ids: list[str]) -> dict[str, str]:
-        """Each run's stabilizer (``none`` when it has none), from its stored settings."""
-        store = self._store()
-        return {r: stabilizer_of(store.get_run(r).config) for r in run_ids}
-
     # ---- one run -----------------------------------------------------------------------------------
     def run(self, run_id: str) -> RunDetail | None:
         handle = self._handle(run_id)
@@ -366,8 +360,9 @@ class GalleryData:
         running = self.status(run_id) == "running"
         made = {c.chain: c.last_step >= 0 and not running for c in chains}  # animations made on request
         row = handle.row
+        arm = arm_label(row.model, row.config.get("stabilize"))  # a stabilized run: another arm
         return RunDetail(
-            id=row.id, model=row.model, status=self.status(run_id) or row.status, n_steps=row.n_steps,
+            id=row.id, model=arm, status=self.status(run_id) or row.status, n_steps=row.n_steps,
             size=int(row.config.get("size", 0)), created_at=row.created_at, error=row.error, chains=chains,
             settings=clean_settings(row.config), usd=None if unknown else total.usd,
             energy_wh=None if unknown else total.energy_wh, made_by=made_by(row.config),

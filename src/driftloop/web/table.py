@@ -17,12 +17,15 @@ from urllib.parse import urlencode
 from driftloop.analysis.columns import column_choices
 from driftloop.config import ARM_SEPARATOR, split_arm
 from driftloop.errors import DriftloopError
+from driftloop.measures import TABLE_ORDER
+from driftloop.report.bundles import DEFAULT_MEASURE
 from driftloop.store.chain_table import BUILT_IN_SORTS, OPERATORS, ChainQuery, Threshold
 
 DEFAULT_COLUMNS = ("ssim_to_origin.final", "lab_b_mean.change", "lab_b_mean.rate", "half_life")
 MAX_COLUMNS = 12
 MAX_THRESHOLDS = 6
 PER_PAGE_CHOICES = (25, 50, 100, 200)
+MAX_MARKS = PER_PAGE_CHOICES[-1]  # a bundle marks at most a page of the table
 _THRESHOLD = re.compile(r"\s*([A-Za-z0-9_.]+)\s*(" + "|".join(map(re.escape, OPERATORS)) + r")\s*(\S+)\s*")
 
 
@@ -41,7 +44,10 @@ class TableView:
 
     def link(self, **changes: object) -> str:
         """This view's address with some choices changed (a sort, a page): ``/chains?...``."""
-        view = replace(self, **changes)  # type: ignore[arg-type]
+        return "/chains?" + urlencode(replace(self, **changes)._pairs())  # type: ignore[arg-type]
+
+    def _pairs(self) -> list[tuple[str, object]]:
+        view = self
         pairs: list[tuple[str, object]] = [("col", c) for c in view.columns]
         pairs += [("sort", view.sort)]
         pairs += [(k, getattr(view, k)) for k in ("model", "sweep", "status") if getattr(view, k)]
@@ -50,11 +56,40 @@ class TableView:
             pairs.append(("per_page", view.per_page))
         if view.page != 1:
             pairs.append(("page", view.page))
-        return "/chains?" + urlencode(pairs)
+        return pairs
+
+    def arm_link(self, model: str, stabilize: str) -> str:
+        """This view narrowed to one arm (``model=taef2 + stabilize=colour:lab``; ``+ stabilize=none``: the
+        chains made without a stabilizer), from its first page."""
+        return self.link(model=f"{model}{ARM_SEPARATOR}{stabilize}", page=1)
+
+    def sort_measure(self) -> str:
+        """The measure of the sorted column (``lab_b_mean`` of ``lab_b_mean.change``), else SSIM."""
+        measure, dot, _ = self.sort.lstrip("-").partition(".")
+        return measure if dot and measure in TABLE_ORDER else DEFAULT_MEASURE
+
+    def bundle_link(self, marked: Sequence[str]) -> str:
+        """These chains as bundles of the sorted column's measure, with ``marked`` (``RUN:CHAIN``: the rows
+        of the page shown) drawn on top: ``/bundles?...&measure=lab_b_mean&mark=RUN:0&mark=...``."""
+        marks = [("mark", m) for m in list(marked)[:MAX_MARKS]]
+        return "/bundles?" + urlencode([*self._pairs(), ("measure", self.sort_measure()), *marks])
 
     def sort_link(self, column: str) -> str:
         """Sort by ``column``: descending first (the largest on top); a second click turns it round."""
         return self.link(sort=column if self.sort == f"-{column}" else f"-{column}", page=1)
+
+
+def read_marks(marks: Sequence[str]) -> tuple[str, ...]:
+    """A bundle's marked chains (``RUN:CHAIN`` each, at most a page of the table, each once); anything else
+    is a clear error naming it."""
+    picked = tuple(dict.fromkeys(m.strip() for m in marks if m.strip()))
+    if len(picked) > MAX_MARKS:
+        raise DriftloopError(f"at most {MAX_MARKS} marked chains (a page of the table), not {len(picked)}")
+    for mark in picked:
+        run, _, chain = mark.rpartition(":")
+        if not run or not chain.isdigit():
+            raise DriftloopError(f"mark {mark!r}: expected RUN_ID:CHAIN, e.g. 20261204-120000-taef2-ab12:3")
+    return picked
 
 
 def parse_threshold(text: str, known: Mapping[str, str]) -> Threshold:

@@ -1,5 +1,6 @@
 // Bundles: every chain's curve of a measure (thin, coloured by group), each group's mean (thick) and its
-// 95% band; hover names the nearest chain, a click opens it at that step. The gallery's /bundles (served
+// 95% band, and the marked chains (mark=RUN:CHAIN: a table's page) dark on top; hover names the nearest
+// chain, a click opens it at that step. The gallery's /bundles (served
 // from /assets/bundles.js, its data fetched: data-src) and a published site's bundles.html (its data one
 // <script> per measure: data-files, as file:// forbids fetch) draw with this one module (driftloop.report.bundles).
 "use strict";
@@ -8,8 +9,9 @@
   if (!box) return;
   const link = box.dataset.link || "/runs/{run}/chains/{chain}?step={step}";
   const tip = document.getElementById("bundle-tip"), legend = document.getElementById("bundle-legend");
+  const MARK = "#111";  // the marked chains: dark and thicker than the bundle's curves, over the means
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-  const state = { drawn: false, ms: null, plot: null, data: null, hover: null, chains: [] };
+  const state = { drawn: false, ms: null, plot: null, data: null, hover: null, chains: [], marked: [] };
   window.driftloopBundle = state;
   const started = performance.now();
   function rgba(hex, a) {
@@ -65,6 +67,15 @@
       series.push({ stroke: COLOURS[gi % 10], width: 3, spanGaps: true, points: { show: false } });
       data.push(g.mean);
     });
+    const curve = {};  // chain -> its values, for the marked chains (a table's page), drawn last: on top
+    d.groups.forEach(g => g.chains.forEach((c, k) => { curve[c] = g.values[k]; }));
+    const marked = (d.marked || []).filter(c => c in curve);
+    marked.forEach(c => {
+      series.push({ stroke: MARK, width: 2, spanGaps: true, points: { show: false } });
+      data.push(curve[c]);
+    });
+    state.marked = marked;
+    box.dataset.marked = marked.length;
     const opts = {
       title: DriftCharts.label(d.measure) + " · " + d.n_chains + " chain(s)", width: Math.max(320, box.clientWidth - 14), height: 440,
       legend: { show: false }, cursor: { points: { show: false }, drag: { x: false, y: false } },
@@ -88,6 +99,14 @@
       li.appendChild(document.createTextNode(g.name + ": " + g.chains.length + " chain(s), " + g.n_images + " image(s)" + (banded ? "" : " · no band (fewer than 3 images)")));
       legend.appendChild(li);
     });
+    if (marked.length) {
+      const li = document.createElement("li");
+      li.id = "bundle-marked";
+      const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = MARK;
+      li.appendChild(sw);
+      li.appendChild(document.createTextNode("marked: the " + marked.length + (marked.length === 1 ? " chain" : " chains") + " of the table's page (each group's mean and band are over all its chains)"));
+      legend.appendChild(li);
+    }
     state.ms = performance.now() - started;
     state.drawn = true;
   }
