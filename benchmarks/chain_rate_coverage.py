@@ -11,7 +11,11 @@ with standard normal errors, in five ways (:func:`simulate`):
 * ``line + AR(1) φ=0.8``: 0.3·step + stationary AR(1) noise with φ = 0.8;
 * ``saturating``: the measure relaxes towards a level c from 0, ``y_t = c + 0.9·(y_(t−1) − c) + error``,
   with c chosen so that the expected change over the chain is 0.3 per step (the curve flattens out);
-* ``step change``: a random walk with no drift that jumps by 0.3·(n − 1) once, halfway.
+* ``step change``: a random walk with no drift that jumps by 0.3·(n − 1) once, halfway;
+* ``fixed point``: a random walk with drift that stops halfway (the copies stop changing);
+* ``walk that stops``: the same, then jitters by 0.05 around where it stopped;
+* ``random walk + noise``: a random walk with drift seen through independent noise of the same size (a copy
+  keeps part of its error and the next copy undoes the rest).
 
 The truth is the estimand of :func:`driftloop.analysis.intervals.chain_rate_ci`: the expected
 ``(y_last − y_first) / (steps between them)``. Columns: the coverage of ``ols_rate``'s interval (OLS of the
@@ -41,8 +45,9 @@ from driftloop.analysis.intervals import chain_rate_ci, rate_over_chains_ci
 RATE = 0.3
 PHI_AR = 0.8
 PHI_SATURATING = 0.9
-LENGTHS = (10, 21, 25, 50, 101)  # frames; 21 is the report's window (steps 0..20)
-REGIMES = ("line + noise", "random walk", "line + AR(1) φ=0.8", "saturating", "step change")
+LENGTHS = (10, 21, 25, 50, 51, 101, 201)  # frames; 51: 50 increments, the least with an interval
+REGIMES = ("line + noise", "random walk", "line + AR(1) φ=0.8", "saturating", "step change", "fixed point",
+           "walk that stops", "random walk + noise")  # fmt: skip
 
 
 def simulate(rng: np.random.Generator, regime: str, reps: int, n: int) -> tuple[np.ndarray, float]:
@@ -67,6 +72,17 @@ def simulate(rng: np.random.Generator, regime: str, reps: int, n: int) -> tuple[
         for i in range(1, n):
             y[:, i] = level + PHI_SATURATING * (y[:, i - 1] - level) + eps[:, i]
         return y, level * (1 - PHI_SATURATING**steps) / steps
+    if regime in ("fixed point", "walk that stops"):
+        half = steps // 2
+        d = RATE + eps[:, 1:]
+        d[:, half:] = 0.0
+        y = np.column_stack([np.zeros(reps), np.cumsum(d, axis=1)])
+        if regime == "walk that stops":
+            y[:, half + 1 :] += 0.05 * rng.standard_normal((reps, n - half - 1))
+        return y, RATE * half / steps
+    if regime == "random walk + noise":
+        walk = np.column_stack([np.zeros(reps), np.cumsum(RATE + eps[:, 1:], axis=1)])
+        return walk + rng.standard_normal((reps, n)), RATE
     if regime == "step change":
         d = eps[:, 1:].copy()
         d[:, steps // 2] += RATE * steps
@@ -137,9 +153,9 @@ def main() -> None:
             width = f"{c['ols_width']:.3g} → " + ("–" if c["given"] == 0 else f"{c['new_width']:.3g}")
             print(f"| {regime} | {n} | {c['ols']:.1%} | {new} | {c['given']:.0%} | {width} |", flush=True)
     print()
-    print("Chains of one image pooled (rate_over_chains_ci), 3 chains of 25 frames:")
+    print("Chains of one image pooled (rate_over_chains_ci), 3 chains of 51 frames:")
     for regime in ("line + noise", "random walk"):
-        print(f"  {regime}: {pooled_cell(rng, regime, args.reps, 25, 3):.1%}", flush=True)
+        print(f"  {regime}: {pooled_cell(rng, regime, args.reps, 51, 3):.1%}", flush=True)
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 

@@ -60,9 +60,9 @@ def _warnings_are_errors():
 
 
 def test_b_star_slope_ci_covers_truth_and_excludes_zero() -> None:
-    summary = summarize_chain(chain_df(n_steps=40), rate_steps=20)
+    summary = summarize_chain(chain_df(n_steps=140), rate_steps=100)
     rate = summary.rates["lab_b_mean"]
-    assert rate.n == 21 and rate.max_step == 20
+    assert rate.n == 101 and rate.max_step == 100
     assert rate.ci_low < -0.24 < rate.ci_high
     assert rate.ci_high < 0
     assert rate.clear
@@ -70,33 +70,33 @@ def test_b_star_slope_ci_covers_truth_and_excludes_zero() -> None:
 
 
 def test_rate_is_the_average_change_per_step_with_chain_rate_ci() -> None:
-    df = chain_df(n_steps=30, noise=0.4)
-    rate = summarize_chain(df, rate_steps=30).rates["lab_b_mean"]
+    df = chain_df(n_steps=120, noise=0.4)
+    rate = summarize_chain(df).rates["lab_b_mean"]  # the whole chain by default
     b = df["lab_b_mean"].to_numpy()
-    assert rate.slope == pytest.approx((b[-1] - b[0]) / 30)
+    assert rate.slope == pytest.approx((b[-1] - b[0]) / 120) and rate.has_ci
     iv = chain_rate_ci(df["step"], b)
     assert (rate.ci_low, rate.ci_high, rate.method) == (iv.ci_low, iv.ci_high, iv.method)
 
 
 def test_sentences_say_cooler_with_the_rate() -> None:
-    df = chain_df(n_steps=40)
+    df = chain_df(n_steps=100)
     text = " | ".join(sentences([summarize_chain(df)], df))
     assert "cooler" in text
     assert "−0.24" in text or "-0.24" in text
-    assert "over the first 20 steps" in text
+    assert "over the first 100 steps" in text
     assert "warmer" not in text
 
 
 def test_positive_drift_words() -> None:
-    step = np.arange(31)
-    df = chain_df(n_steps=30, b_slope=0.3, lab_l_mean=40 + 0.8 * step, lab_a_mean=5 - 0.2 * step)
+    step = np.arange(101)
+    df = chain_df(n_steps=100, b_slope=0.09, lab_l_mean=40 + 0.24 * step, lab_a_mean=5 - 0.06 * step)
     text = " | ".join(sentences([summarize_chain(df)], df))
     assert "warmer (yellower)" in text
     assert "brighter" in text
     assert "greener" in text
     # Total change by the last step: L* +24, a* −6, b* +9.
-    assert "brighter: ΔL* +24 by step 30" in text
-    assert "greener: Δa* −6.0 by step 30" in text
+    assert "brighter: ΔL* +24 by step 100" in text
+    assert "greener: Δa* −6.0 by step 100" in text
 
 
 def test_constant_series_is_no_clear_change_without_nan() -> None:
@@ -112,7 +112,7 @@ def test_constant_series_is_no_clear_change_without_nan() -> None:
 
 
 def test_noise_only_is_no_clear_change() -> None:
-    df = chain_df(n_steps=30, b_slope=0.0, noise=0.5)
+    df = chain_df(n_steps=100, b_slope=0.0, noise=0.5)
     summary = summarize_chain(df)
     assert summary.rates["lab_b_mean"].ci_low < 0 < summary.rates["lab_b_mean"].ci_high
     b_lines = [s for s in sentences([summary], df) if s.startswith("b*")]
@@ -142,10 +142,10 @@ def test_nan_and_missing_values_are_skipped() -> None:
     assert rate.n == 19 and rate.slope < 0
     # 18 increments are too few for an interval that holds: none, and the record says why.
     assert not rate.has_ci and "too short" in rate.note
-    longer = chain_df(n_steps=40)
+    longer = chain_df(n_steps=120)
     longer.loc[[3, 7], "lab_b_mean"] = np.nan
-    rate = summarize_chain(longer, rate_steps=40).rates["lab_b_mean"]
-    assert rate.n == 39 and rate.clear and rate.slope < 0
+    rate = summarize_chain(longer).rates["lab_b_mean"]
+    assert rate.n == 119 and rate.clear and rate.slope < 0
 
 
 # ------------------------------------------------------------------------------------ half-life, fixed point
@@ -342,9 +342,11 @@ def test_summary_to_dict_is_strict_json() -> None:
 def test_identical_chains_of_one_image_are_one_chain_not_proof() -> None:
     """Seeds of a deterministic model on one image give identical chains: the across-chain interval must not
     collapse to zero width (it is the chains' own interval), and the words say how many images there are."""
-    one = summarize_chain(chain_df(chain=0, input="a.png"))
-    copies = pd.concat([chain_df(chain=c, input="a.png").assign(lab_b_mean=chain_df()["lab_b_mean"])
-                        for c in range(3)])  # fmt: skip
+    one = summarize_chain(chain_df(n_steps=100, chain=0, input="a.png"))
+    same_b = chain_df(n_steps=100)["lab_b_mean"]
+    copies = pd.concat(
+        [chain_df(n_steps=100, chain=c, input="a.png").assign(lab_b_mean=same_b) for c in range(3)]
+    )
     rate = run_overview(summarize_run(copies))["rates"]["lab_b_mean"]
     own = one.rates["lab_b_mean"]
     assert rate.chains == 3 and rate.images == 1

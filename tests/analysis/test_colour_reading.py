@@ -37,7 +37,7 @@ def _warm(frame: np.ndarray, strength: float) -> np.ndarray:
     return np.clip(np.rint(frame.astype(float) + strength * ORANGE), 0, 255).astype(np.uint8)
 
 
-def chain(image: str, copy, setting: float, steps: int = 25, chain_id: int = 0) -> pd.DataFrame:
+def chain(image: str, copy, setting: float, steps: int = 100, chain_id: int = 0) -> pd.DataFrame:
     frame = load_image(EXAMPLES / image, 64, 1).frame
     rows = []
     for step in range(steps + 1):

@@ -10,8 +10,8 @@ columns of :mod:`driftloop.metrics` (plus optional face columns). Statistics, ex
 
 * change at step *s*: ``v(s) − v(0)``, for each requested step the chain reached, and ``last``: the change
   at the chain's own last step;
-* rate: the average change per step over the chain's steps ``0..rate_steps`` (all of them if the chain is
-  shorter), ``(v(last) − v(first)) / (steps between them)``, with its own interval
+* rate: the average change per step over the chain's steps (all of them by default; ``0..rate_steps`` when
+  given), ``(v(last) − v(first)) / (steps between them)``, with its own interval
   (:func:`driftloop.analysis.intervals.chain_rate_ci`, kept in the column ``m:rate:ci``); needs two steps
   with values; a constant series has rate exactly 0.
 
@@ -117,7 +117,7 @@ def _columns(df: pd.DataFrame) -> tuple[str, str]:
 def chain_statistics(
     df: pd.DataFrame,
     steps: Iterable[int] = DEFAULT_STEPS,
-    rate_steps: int = 20,
+    rate_steps: int | None = None,
     measures: Sequence[str] | None = None,
     rate_intervals: str = "all",
 ) -> pd.DataFrame:
@@ -161,7 +161,7 @@ def chain_statistics(
 
     at0 = row_at(0)
     has0 = at0 >= 0
-    window = st <= rate_steps
+    window = np.ones(len(st), bool) if rate_steps is None else st <= rate_steps
     none = np.iinfo(np.int64).min
     rate_max = np.maximum.reduceat(np.where(window, st, none), first) if n else np.zeros(0, np.int64)
     cols: dict[str, Any] = {
@@ -250,7 +250,7 @@ def _window_rates(
     st: np.ndarray, v: np.ndarray, window: np.ndarray, first: np.ndarray, of: np.ndarray, n: int
 ) -> np.ndarray:
     """Per chain, the rate :func:`~driftloop.analysis.intervals.chain_rate_ci` estimates: (last − first
-    value) / (steps between them) over its finite values at steps 0..rate_steps; 0 for a constant series,
+    value) / (steps between them) over its finite values in the window; 0 for a constant series,
     NaN below two values."""
     ok = window & np.isfinite(v)
     idx = np.flatnonzero(ok)
@@ -329,7 +329,7 @@ def bias_card(
     df: pd.DataFrame,
     control: str | bool | None = DEFAULT_CONTROL,
     steps: Iterable[int] = DEFAULT_STEPS,
-    rate_steps: int = 20,
+    rate_steps: int | None = None,
     n_perm: int = 5000,
     seed: int = 0,
     measures: Sequence[str] | None = None,

@@ -165,7 +165,7 @@ class BiasCard:
     control: str | None  # the control actually used (None: no comparisons)
     control_requested: str | None
     steps: list[str]  # change-at-step keys, in order ("1", "10", ..., "last")
-    rate_steps: int
+    rate_steps: int | None  # None: each chain's rate over all its steps
     n_perm: int
     seed: int
     verdicts: list[str] = field(default_factory=list)
@@ -205,10 +205,11 @@ class BiasCard:
 METHODS: dict[str, str] = {
     "change": "per chain: value(step s) − value(step 0); 'last' = at the chain's own last step",
     "rate": (
-        "per chain: the average change per step over steps 0..rate_steps, (value(last) − value(first)) / "
-        "(steps between them); with one source image, its interval is the chain's own "
-        "(driftloop.analysis.intervals.chain_rate_ci: t on the increments, or a random walk + noise REML "
-        "fit; none below 20 steps), its chains pooled (rate_over_chains_ci), as in the run report"
+        "per chain: the average change per step over the chain's steps (0..rate_steps when rate_steps is "
+        "set), (value(last) − value(first)) / (steps between them); with one source image, its interval is "
+        "the chain's own (driftloop.analysis.intervals.chain_rate_ci: t on the increments, or a random walk "
+        "+ noise REML fit; none below 50 steps), its chains pooled (rate_over_chains_ci), as in the run "
+        "report"
     ),
     "estimate": (
         "mean of per-image means (each source image's chains averaged first; every image weighs the same)"

@@ -13,9 +13,9 @@ Per chain (:func:`summarize_chain`):
   (equal consecutive ``sha256`` hashes, else ``mae_to_prev == 0``, else ``psnr_to_prev == inf``);
 - **drift**: change of each colour measure from step 0 (ΔL*, Δa*, Δb*, ...) at chosen steps and at the
   chain's last step;
-- **rates**: the per-step drift rate of each colour measure, the average change per step over steps 0..k
-  with the 95% interval of :func:`driftloop.analysis.intervals.chain_rate_ci` (none for a chain too short
-  for one that holds; the record says why).
+- **rates**: the per-step drift rate of each colour measure, the average change per step over the whole
+  chain (or steps 0..k) with the 95% interval of :func:`driftloop.analysis.intervals.chain_rate_ci` (none
+  for a chain too short for one that holds; the record says why).
 
 Across chains (:func:`run_overview`), a rate is
 :func:`driftloop.analysis.intervals.rate_over_chains_ci`: from two source images on, the mean of the
@@ -235,12 +235,12 @@ def summarize_chain(
     df_chain: pd.DataFrame,
     fixed_point_k: int = 3,
     drift_steps: Iterable[int] = (1, 10, 25, 50, 100),
-    rate_steps: int = 20,
+    rate_steps: int | None = None,
     measures: Sequence[str] | None = None,
 ) -> ChainSummary:
     """Summarise one chain's rows (see the module docstring); ``measures`` defaults to COLOUR_MEASURES.
 
-    Rates use the steps 0..``rate_steps`` the chain has (all of them if it is shorter). Works on an empty
+    Rates use all the chain's steps (``rate_steps``: only steps 0..rate_steps). Works on an empty
     frame (a summary with ``last_step`` -1 and nothing else) and on a chain holding only step 0.
     """
     df = chain_rows(df_chain)
@@ -278,7 +278,7 @@ def summarize_chain(
                 drift[step] = row
 
     rates: dict[str, Rate] = {}
-    window = steps <= rate_steps
+    window = np.ones(len(steps), bool) if rate_steps is None else steps <= rate_steps
     x = steps[window].astype(float)
     for m, v in values.items():
         iv = chain_rate_ci(x, v[window])

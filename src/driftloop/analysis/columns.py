@@ -2,7 +2,7 @@
 
 A column is ``MEASURE.STAT`` for a measure of the vocabulary (:mod:`driftloop.measures`) and a statistic:
 ``final`` (its value at the chain's last step), ``change`` (that minus its value at step 0) and, for the
-colour measures, ``rate`` (the per-step OLS slope of the chain's summary, steps 0–20); or one of the
+colour measures, ``rate`` (the chain summary's average change per step over the whole chain); or one of the
 chain's marked steps: ``half_life`` (first step with SSIM to the original below 0.5), ``fixed_point``,
 ``face_lost``, and ``last_step``. They are computed once per run from its metrics table and chain
 summaries (:func:`chain_columns`) and stored beside it, never per request.
@@ -18,7 +18,7 @@ import pandas as pd
 from driftloop.analysis.chains import COLOUR_MEASURES, ChainSummary, chain_rows, numeric_column
 from driftloop.measures import MEASURES, TABLE_ORDER
 
-STATS = {"final": "at the last step", "change": "change from the original", "rate": "per step (steps 0–20)"}
+STATS = {"final": "at the last step", "change": "change from the original", "rate": "per step (whole chain)"}
 STEP_COLUMNS = {
     "half_life": "half-life (first step with SSIM < 0.5)",
     "fixed_point": "first step of a fixed point",

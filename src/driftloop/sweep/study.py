@@ -29,7 +29,7 @@ from driftloop.sweep.run import sweep_chains
 
 __all__ = ["DEFAULT_PLAN_STEPS", "StudyPlan", "plan_study"]
 
-DEFAULT_PLAN_STEPS = 20  # the horizon of a rate without a pilot or --steps (the summaries' rate window)
+DEFAULT_PLAN_STEPS = 20  # the horizon of a rate without a pilot or --steps
 
 
 @dataclass(frozen=True)
