@@ -156,6 +156,7 @@ TABLE_QUERIES = {  # every shape the page offers: a plain page, a sort, a filter
     "filter_model": {"model": "taef2"},
     "filter_sweep": {"sweep": "small", "sort": SSIM},
     "filter_status_stopped": {"status": "stopped", "sort": f"-{DB}"},  # 1 run of 100
+    "filter_status_done": {"status": "done", "sort": f"-{DB}"},  # 99 runs of 100
     "one_model_page_40": {"model": "taef2", "sort": f"-{SSIM}", "page": 40},
     "ssim_below_0.5_sorted_by_half_life": {"where": f"{SSIM}<0.5", "sort": "half_life"},
     "two_thresholds_sorted": {"where": [f"{SSIM}<0.5", f"{DB}>1"], "sort": f"-{RATE}"},
@@ -164,6 +165,8 @@ TABLE_QUERIES = {  # every shape the page offers: a plain page, a sort, a filter
     "page_500": {"page": 500},
     "page_500_sorted": {"sort": f"-{SSIM}", "page": 500},
     "last_page_sorted": {"sort": DB, "page": 2000},
+    "half_life_last_page": {"sort": "half_life", "page": 2000},  # among the chains without one
+    "sort_by_seed_page_500": {"sort": "seed", "page": 500},
     "threshold_page_200": {"where": f"{SSIM}<0.5", "sort": f"-{DB}", "page": 200},
 }
 

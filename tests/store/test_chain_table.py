@@ -69,7 +69,7 @@ def test_the_order_of_every_page_of_every_sort(tmp_path: Path) -> None:
     s = Store(tmp_path / "ws")
     made, numbers = [], {}
     for i in range(4):
-        model = ("a", "b")[i % 2]
+        model = ("a", "b", "a", "a")[i]
         s.create_run(f"r{i}", model, 9, {}, {}, {}, {}, [("x.png", "h", c) for c in range(9)])
         rows = {c: {"half_life": rng.choice([None, 1.0, 2.0, 3.0]), "lab_b_mean.change": rng.uniform(-1, 1)}
                 for c in range(9)}  # fmt: skip
@@ -85,11 +85,15 @@ def test_the_order_of_every_page_of_every_sort(tmp_path: Path) -> None:
         have.sort(key=lambda k: (numbers[k]["half_life"], order[k]), reverse=desc)
         return have + [k for k in chosen if numbers[k]["half_life"] is None]
 
-    cases = [
+    db = "lab_b_mean.change"
+    cases = [  # every chain (a walk); few of them (collected, sorted in SQL); most of them (a walk with a
+        # test per chain); a threshold; two filters that keep few (one pass, sorted in Python)
         (ChainQuery(), lambda k, m: True),
         (ChainQuery(model="b"), lambda k, m: m == "b"),
-        (ChainQuery(where=(Threshold("lab_b_mean.change", ">", 0.0),)),
-         lambda k, m: numbers[k]["lab_b_mean.change"] > 0),
+        (ChainQuery(model="a"), lambda k, m: m == "a"),
+        (ChainQuery(where=(Threshold(db, ">", 0.0),)), lambda k, m: numbers[k][db] > 0),
+        (ChainQuery(model="a", where=(Threshold(db, ">", 0.5),)),
+         lambda k, m: m == "a" and numbers[k][db] > 0.5),
     ]  # fmt: skip
     for base, keep in cases:
         for desc in (False, True):
@@ -112,7 +116,8 @@ def test_built_in_sorts_newest_run_first(store: Store) -> None:
 
 
 def test_the_query_walks_an_index(store: Store) -> None:
-    """A sort by a number walks its column's index (no sort of every chain), a threshold reads its range,
+    """A sort by a number walks its column's index (no sort of every chain) unless the filters select
+    fewer chains than that would visit (then they are collected and sorted), a threshold reads its range,
     and the newest-first page walks the runs' index: the plans that keep 100,000 chains fast."""
     seen: list[str] = []
     store._conn.set_trace_callback(seen.append)
@@ -121,11 +126,16 @@ def test_the_query_walks_an_index(store: Store) -> None:
     def plans(query: ChainQuery) -> list[str]:
         seen.clear()
         query_chains(store, query)
-        selects = [q for q in seen if q.startswith("SELECT") and " k," not in q and "frames" not in q]
+        selects = [
+            q for q in seen if q.startswith("SELECT") and not any(w in q for w in (" k,", "frames", "MAX("))
+        ]
         return [" ".join(r[3] for r in store._query(f"EXPLAIN QUERY PLAN {q}")) for q in selects]
 
-    walk = plans(ChainQuery(sort=f"-{col}"))[1]
+    walk = plans(ChainQuery(sort=f"-{col}", per_page=2))[1]  # 2 of 12: walk the column's index
     assert "chain_summaries_by_ssim_to_origin__final" in walk and "TEMP B-TREE" not in walk
+    collect = plans(ChainQuery(model="jpeg", sort=f"-{col}", page=2, per_page=2))  # 4 chains of 12
+    assert all("ssim" not in p and "(run_id=?)" in p for p in collect)  # count, keys, then the one without
+    assert "TEMP B-TREE FOR ORDER BY" in collect[1]  # only the 4 chains are sorted
     ranged = plans(ChainQuery(where=(Threshold(col, "<", 0.5),)))[0]
     assert "chain_summaries_by_ssim_to_origin__final" in ranged
     newest = plans(ChainQuery())[1]

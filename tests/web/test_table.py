@@ -108,3 +108,10 @@ def test_a_recompute_stores_the_numbers_again(gallery_ws: Path) -> None:
     after = run.store.chain_summaries(run.id)
     assert set(after) == {0, 1}
     assert after[1]["ssim_to_origin.final"] == pytest.approx(before[1]["ssim_to_origin.final"], abs=1e-9)
+
+
+def test_the_filters_offer_every_model_and_sweep(client: TestClient, gallery_ws: Path) -> None:
+    page = client.get("/chains").text
+    models = {r.model for r in api.runs(gallery_ws)}
+    offered = set(re.findall(r"<option (?:selected)?>([^<]+)</option>", page))
+    assert models <= offered and "tiny" in offered

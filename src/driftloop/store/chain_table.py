@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from driftloop.errors import StoreError
 from driftloop.store.db import Store
-from driftloop.store.summary_table import column_sql
+from driftloop.store.summary_table import column_sql, index_name
 
 OPERATORS = ("<=", ">=", "<", ">", "=")
 BUILT_IN_SORTS = {  # sort key -> SQL expression (the newest run first is "-created")
@@ -77,11 +77,40 @@ class ChainTablePage:
     pages: int
 
 
-def _filters(query: ChainQuery) -> tuple[list[str], list[object]]:
-    """The WHERE terms (on ``s``, the summaries row) of the query's filters, and their arguments.
+@dataclass(frozen=True)
+class _Filters:
+    """The query's filters as SQL: terms on the run (``r``) and on the chain's numbers (``s``)."""
 
-    Run filters become one set of runs (``IN``: read once per query); a threshold is a range of its
-    column, which its partial index serves."""
+    runs: list[str]
+    run_args: list[object]
+    numbers: list[tuple[str, float]]  # (term, its value)
+
+    @property
+    def args(self) -> list[object]:
+        return [*self.run_args, *(v for _, v in self.numbers)]
+
+    def run_set(self) -> list[str]:
+        """The run terms as one set of runs (``IN``: read once per query)."""
+        return [f"s.run_id IN (SELECT r.id FROM runs r WHERE {' AND '.join(self.runs)})"] if self.runs else []
+
+    def on_numbers(self, *more: str) -> str:
+        """WHERE on the summaries row alone."""
+        return _sql_where([*self.run_set(), *(t for t, _ in self.numbers), *more])
+
+    def joined(self) -> str:
+        """WHERE on the summaries row joined with its run."""
+        return _sql_where([*self.runs, *(t for t, _ in self.numbers)])
+
+    def parts(self) -> list[tuple[str, list[object]]]:
+        """Each filter alone (the set of runs, each threshold), as WHERE and its arguments: each one's
+        count is read from one index alone."""
+        runs = [(_sql_where(self.run_set()), self.run_args)] if self.runs else []
+        return runs + [(_sql_where([t]), [v]) for t, v in self.numbers]
+
+
+def _filters(query: ChainQuery) -> _Filters:
+    """Model, sweep and status are terms on the run; a threshold is a range of its column, which the
+    column's partial index serves."""
     runs, args = [], []
     if query.model:
         runs.append("r.model = ?")
@@ -93,66 +122,104 @@ def _filters(query: ChainQuery) -> tuple[list[str], list[object]]:
     if query.statuses:
         runs.append(f"r.status IN ({', '.join('?' * len(query.statuses))})")
         args += list(query.statuses)
-    where = [f"s.run_id IN (SELECT r.id FROM runs r WHERE {' AND '.join(runs)})"] if runs else []
+    numbers = []
     for t in query.where:
         if t.op not in OPERATORS or not math.isfinite(t.value):
             raise ValueError(f"not a threshold: {t.name} {t.op} {t.value}")
-        where.append(f"s.{column_sql(t.name)} {t.op} ?")
-        args.append(t.value)
-    return where, args
+        numbers.append((f"s.{column_sql(t.name)} {t.op} ?", t.value))
+    return _Filters(runs, args, numbers)
 
 
 def _sql_where(terms: list[str]) -> str:
     return " WHERE " + " AND ".join(terms) if terms else ""
 
 
-def _page_keys(
-    store: Store, query: ChainQuery, where: list[str], args: list[object], offset: int, limit: int
-) -> list[int]:
-    """The rowids of the page's chains, in order.
+def _count(store: Store, where: str, args: list[object]) -> int:
+    return int(store._query(f"SELECT COUNT(*) FROM chain_summaries s{where}", tuple(args))[0][0])
 
-    A number column: its partial index walked in order (ties in the order the chains were made, reversed
-    when descending), then, past the chains that have the number, those without it. A built-in column:
-    runs and chains in their keys' order. Only rowids are sorted and skipped; a page's details are read
-    after, for its rows only.
+
+def _keys(store: Store, sql: str, args: list[object], limit: int, offset: int) -> list[int]:
+    return [r[0] for r in store._query(f"{sql} LIMIT ? OFFSET ?", (*args, limit, offset))]
+
+
+def _plan(store: Store, query: ChainQuery, f: _Filters) -> tuple[int | None, list[int] | None, bool]:
+    """How to answer: (the count if already known, every selected chain in order if already read, whether
+    to walk the sort column's index).
+
+    Each filter's count alone comes from one index (cheap); one filter's is the total. With no filter, or
+    filters that keep at least half the chains, a sort by a number walks its column's index testing each
+    chain (a walk visits at most every chain). With more selective ones the filters' own indexes collect
+    what they keep and only that is sorted: by SQLite for one filter; for several, in one pass that reads
+    each kept chain's number and gives the count too (instead of a count, then a sort: two passes)."""
+    parts = f.parts()
+    if not parts:
+        return None, None, True
+    counts = [_count(store, where, args) for where, args in parts]
+    known = counts[0] if len(parts) == 1 else None
+    key = query.sort.lstrip("-")
+    every = store._query("SELECT MAX(rowid) FROM chain_summaries")[0][0] or 0  # O(1): about how many
+    if key not in store.summary_columns or min(counts) * 2 >= every:
+        return known, None, True
+    if known is not None:
+        return known, None, False
+    found = store._query(f"SELECT s.rowid, s.{column_sql(key)} FROM chain_summaries s{f.on_numbers()}",
+                         tuple(f.args))  # fmt: skip
+    have = sorted(((v, k) for k, v in found if v is not None), reverse=query.sort.startswith("-"))
+    collected = [k for _, k in have] + sorted(k for k, v in found if v is None)
+    return len(collected), collected, False
+
+
+def _page_keys(
+    store: Store, query: ChainQuery, f: _Filters, offset: int, limit: int, walk: bool
+) -> list[int]:
+    """The rowids of the page's chains, in order (see :func:`_plan` for ``walk``).
+
+    A number column: the chains that have it in its order, then those without it in the order they were
+    made. Ties: in the order the chains were made, reversed when descending. A built-in column: runs and
+    chains in their keys' order. Only rowids are sorted and skipped; the page's rows are read after.
     """
     key, way = query.sort.lstrip("-"), "DESC" if query.sort.startswith("-") else "ASC"
     if key in store.summary_columns:
         q = f"s.{column_sql(key)}"
-        sql = f"SELECT s.rowid FROM chain_summaries s{_sql_where([*where, f'{q} IS NOT NULL'])}"
-        got = [r[0] for r in store._query(f"{sql} ORDER BY {q} {way}, s.rowid {way} LIMIT ? OFFSET ?",
-                                          (*args, limit, offset))]  # fmt: skip
+        source = f"chain_summaries s INDEXED BY {index_name(key)}" if walk else "chain_summaries s"
+        by = q if walk else f"+{q}"  # "+": not the column's index, the filters' own
+        got = _keys(store, f"SELECT s.rowid FROM {source}{f.on_numbers(f'{by} IS NOT NULL')} "
+                           f"ORDER BY {by} {way}, s.rowid {way}", f.args, limit, offset)  # fmt: skip
         if len(got) == limit or any(t.name == key for t in query.where):  # a threshold: no chain lacks it
             return got
-        numbered = store._query(sql.replace("SELECT s.rowid", "SELECT COUNT(*)", 1), tuple(args))[0][0]
-        sql = f"SELECT s.rowid FROM chain_summaries s{_sql_where([*where, f'{q} IS NULL'])}"
-        rest = store._query(f"{sql} ORDER BY s.rowid LIMIT ? OFFSET ?",
-                            (*args, limit - len(got), max(0, offset - numbered)))  # fmt: skip
-        return got + [r[0] for r in rest]
+        numbered = _count(store, f.on_numbers(f"{q} IS NOT NULL"), f.args)
+        rest = _keys(store, f"SELECT s.rowid FROM chain_summaries s{f.on_numbers(f'{q} IS NULL')} ORDER BY "
+                            "s.rowid", f.args, limit - len(got), max(0, offset - numbered))  # fmt: skip
+        return got + rest
     expr = BUILT_IN_SORTS.get(key, "r.created_at")
     newest = expr == "r.created_at"
     order = f"r.created_at {way}, r.id {way}, s.chain" if newest else f"{expr} {way}, {NEWEST}"
     chains = "JOIN chains c ON c.run_id = s.run_id AND c.chain = s.chain " if expr.startswith("c.") else ""
     runs = "runs r CROSS JOIN chain_summaries s" if newest else "chain_summaries s JOIN runs r"  # runs first
-    sql = (f"SELECT s.rowid FROM {runs} ON r.id = s.run_id {chains}"
-           f"{_sql_where(where)} ORDER BY {order} LIMIT ? OFFSET ?")  # fmt: skip
-    return [r[0] for r in store._query(sql, (*args, limit, offset))]
+    sql = f"SELECT s.rowid FROM {runs} ON r.id = s.run_id {chains}{f.joined()} ORDER BY {order}"
+    return _keys(store, sql, f.args, limit, offset)
 
 
 def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
     """One page of the chains ``query`` selects, sorted, with the numbers of its columns (and of its sort
-    and thresholds): a count, the page's keys, then its rows, each one query on the summaries table."""
+    and thresholds): a count and the page's keys (or every selected chain's, when the filters are
+    selective), then the page's rows."""
     if not store.summary_columns:
         raise StoreError(f"workspace {store.root} keeps its chain summaries as an older driftloop did: "
                          "open it once with this one (not read-only) to bring it up to date")  # fmt: skip
     if any(t.name not in store.summary_columns for t in query.where):
         return ChainTablePage([], 0, 1, 1)  # a number this workspace has no column for: no chain has it
-    where, args = _filters(query)
-    total = int(store._query(f"SELECT COUNT(*) FROM chain_summaries s{_sql_where(where)}", tuple(args))[0][0])
+    f = _filters(query)
+    known, collected, walk = _plan(store, query, f)
+    total = known if known is not None else _count(store, f.on_numbers(), f.args)
     per_page = max(1, query.per_page)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, query.page), pages)
-    keys = _page_keys(store, query, where, args, (page - 1) * per_page, per_page)
+    offset = (page - 1) * per_page
+    if collected is not None:
+        keys = collected[offset : offset + per_page]
+    else:
+        keys = _page_keys(store, query, f, offset, per_page, walk) if total else []
     named = [*query.columns, *(t.name for t in query.where), query.sort.lstrip("-")]
     shown = [n for n in dict.fromkeys(named) if n not in BUILT_IN_SORTS]
     stored = [n for n in shown if n in store.summary_columns]

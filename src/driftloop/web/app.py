@@ -204,9 +204,9 @@ def create_app(
     def chains_page(request: Request, picked: tuple = Depends(selection)) -> HTMLResponse:
         """Every chain as a table: number columns of the vocabulary, sorted and filtered in the store."""
         view, query = picked
-        listing = data.runs(per_page=1)  # the models and sweeps the filters offer
+        models, sweeps = data.table_choices()  # what the filters offer
         return page(request, "chains.html", view=view, table=data.chain_table(query),
-                    choices=column_choices(), models=listing.models, sweeps=listing.sweeps,
+                    choices=column_choices(), models=models, sweeps=sweeps,
                     per_page_choices=PER_PAGE_CHOICES)  # fmt: skip
 
     def bundle_query(query: ChainQuery, measure: str, by: str) -> ChainQuery:
