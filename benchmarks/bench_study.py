@@ -1,7 +1,8 @@
 """The study views at scale (run by ``bench_gallery.py --part study``, or alone):
 
-- chains table (``GET /chains``) over 100,000 chains: median and p95 of sorted, filtered and thresholded
-  pages, every request computed afresh in SQL from the stored summaries (no cache to hit);
+- chains table (``GET /chains``) over 100,000 chains: median and p95 of every shape of query the page
+  offers (plain, each kind of sort, filters, one and two thresholds with a sort, deep pages), every request
+  right after another connection rewrote a run's summaries (:class:`Changer`), so no cache is warm;
 - bundles of 1,000 chains × 101 steps (run 0, marked stopped so the status filter selects it) in
   headless chromium: the JSON's time and size, and the time from
   navigation until the plot is drawn;
@@ -152,7 +153,7 @@ TABLE_QUERIES = {  # every shape the page offers: a plain page, a sort, a filter
     "sort_by_model": {"sort": "model"},
     "sort_by_input": {"sort": "-input"},
     "warmest_first": {"sort": f"-{DB}"},
-    "half_life_ascending": {"sort": "half_life"},  # a quarter of the chains have none: they come last
+    "half_life_ascending": {"sort": "half_life"},  # half the chains have none: they come last
     "filter_model": {"model": "taef2"},
     "filter_sweep": {"sweep": "small", "sort": SSIM},
     "filter_status_stopped": {"status": "stopped", "sort": f"-{DB}"},  # 1 run of 100
