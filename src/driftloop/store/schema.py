@@ -26,7 +26,7 @@ SCHEMA_VERSION = 4
    with the table empty; ``driftloop report RUN`` fills a run's rows.
 4: ``chain_summaries`` becomes one wide row per chain, a column per summary number of the vocabulary, each
    with a partial index (:mod:`driftloop.store.summary_table`): the gallery's table filters by one number
-   and sorts by another without a join or pivot per number (619 ms -> see the README at 100,000 chains).
+   and sorts by another without a join or pivot per number (the README has the times at 100,000 chains).
    The rows of 3 are moved over; every chain has a row. A ``runs(created_at, id)`` index serves the
    newest-first order. Columns of measures added to the vocabulary later are added on opening.
 """
