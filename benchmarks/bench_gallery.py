@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=4.0, help="duration of each frames/s measurement")
     p.add_argument("--json", type=Path, help="also write the numbers here")
     study = "study: the chains table at --chains, bundles of 1,000 chains, publish (bench_study.py)"
-    p.add_argument("--part", choices=("all", "gallery", "study"), default="all", help=study)
+    study += "; table: the chains table alone"
+    p.add_argument("--part", choices=("all", "gallery", "study", "table"), default="all", help=study)
     p.add_argument("--chains", type=int, default=100_000, help="chains in the study part's table")
     return p.parse_args(argv)
 
@@ -177,10 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"workspace {args.workspace}")
     results: dict[str, object] = {}
-    if args.part in ("all", "study"):
+    if args.part in ("all", "study", "table"):
         study_ws = args.workspace.with_name(args.workspace.name + "-study")
-        results["study"] = run_all(study_ws, args.chains, args.requests, 100, 24)
-    if args.part == "study":
+        table_only = args.part == "table"
+        results["study"] = run_all(study_ws, args.chains, args.requests, 0 if table_only else 100, 24,
+                                   bundle=not table_only)  # fmt: skip
+    if args.part in ("study", "table"):
         print(json.dumps(results, indent=1))
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))

@@ -1,7 +1,8 @@
 """The study views at scale (run by ``bench_gallery.py --part study``, or alone):
 
-- chains table (``GET /chains``) over 100,000 chains: median and p95 of sorted, filtered and thresholded
-  pages, every request computed afresh in SQL from the stored summaries (no cache to hit);
+- chains table (``GET /chains``) over 100,000 chains: median and p95 of every shape of query the page
+  offers (plain, each kind of sort, filters, one and two thresholds with a sort, deep pages), every request
+  right after another connection rewrote a run's summaries (:class:`Changer`), so no cache is warm;
 - bundles of 1,000 chains × 101 steps (run 0, marked stopped so the status filter selects it) in
   headless chromium: the JSON's time and size, and the time from
   navigation until the plot is drawn;
@@ -31,13 +32,22 @@ import numpy as np
 import uvicorn
 
 from driftloop import api
+from driftloop.analysis.chains import COLOUR_MEASURES
 from driftloop.config import InputRef, RunConfig
 from driftloop.cost import load_factors
+from driftloop.measures import MEASURES, TABLE_ORDER
 from driftloop.store import Store
 from driftloop.web.app import create_app
 
 CHAINS_PER_RUN = 1000
 MODELS = ("taef2", "sd-turbo", "jpeg:quality=75", "flux-kontext")
+CORE = [m for m in TABLE_ORDER if MEASURES[m].group == "core"]
+SHOWN = ("ssim_to_origin.final", "lab_b_mean.change", "lab_b_mean.rate", "last_step", "half_life")
+EXTRA_COLUMNS = [  # what a real run stores per chain beside those: ~70 numbers (every core measure's)
+    n for n in (*(f"{m}.{s}" for m in CORE for s in ("final", "change")),
+                *(f"{c}.rate" for c in COLOUR_MEASURES))
+    if n not in SHOWN
+]  # fmt: skip
 
 
 class GalleryServer:
@@ -90,21 +100,32 @@ def build_table(ws: Path, n_chains: int, steps: int = 100) -> None:
         run = f"bench-{r:04d}"
         chains = [(f"/in/img{c % 40}.png", f"h{c % 40}", c // 40) for c in range(CHAINS_PER_RUN)]
         inputs = tuple(InputRef(p, h) for p, h, _ in chains[:40])
-        config = RunConfig(model, inputs, tuple(range(25)), steps, 256, 256, cost=cost, sweep="big")
+        config = RunConfig(
+            model,
+            inputs,
+            tuple(range(25)),
+            steps,
+            256,
+            256,
+            cost=cost,
+            sweep="big" if r % 2 == 0 else "small",
+        )
         store.create_run(run, model, steps, config.to_dict(), {}, {}, {}, chains)
         rate = 0.002 * (1 + r % len(MODELS)) + rng.normal(0, 0.001, CHAINS_PER_RUN)
         final = np.clip(1 - rate * steps, 0, 1)
         db = rng.normal(r % 3, 1.5, CHAINS_PER_RUN)
         half = np.where(final < 0.5, np.round(0.5 / np.maximum(rate, 1e-6)), np.nan)
         numbers = {}
+        extra = rng.normal(0, 1, (len(EXTRA_COLUMNS), CHAINS_PER_RUN))  # the rest of a real row's numbers
         for c in range(CHAINS_PER_RUN):
-            numbers[c] = {
+            numbers[c] = {name: float(extra[k, c]) for k, name in enumerate(EXTRA_COLUMNS)}
+            numbers[c].update({
                 "ssim_to_origin.final": float(final[c]),
                 "lab_b_mean.change": float(db[c]),
                 "lab_b_mean.rate": float(db[c] / steps),
                 "last_step": float(steps),
                 "half_life": None if np.isnan(half[c]) else float(half[c]),
-            }
+            })  # fmt: skip
         store.set_chain_summaries(run, numbers)
         if r * CHAINS_PER_RUN < 1000:
             t = np.arange(steps + 1)
@@ -128,29 +149,72 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"median_ms": round(1000 * statistics.median(ordered), 1), "p95_ms": round(1000 * p95, 1)}
 
 
-TABLE_QUERIES = {
+SSIM, DB, RATE = "ssim_to_origin.final", "lab_b_mean.change", "lab_b_mean.rate"
+SHOWN_COLUMNS = {"col": [SSIM, DB, RATE, "half_life"]}
+TABLE_QUERIES = {  # every shape the page offers: a plain page, a sort, a filter, thresholds, deep pages
     "newest_first": {},
-    "warmest_first": {"col": ["lab_b_mean.change", "ssim_to_origin.final"], "sort": "-lab_b_mean.change"},
-    "ssim_below_0.5_sorted": {
-        "col": ["ssim_to_origin.final", "half_life"],
-        "where": "ssim_to_origin.final<0.5",
-        "sort": "half_life",
-    },
-    "one_model_page_40": {"model": "taef2", "sort": "-ssim_to_origin.final", "page": 40},
+    "sort_by_model": {"sort": "model"},
+    "sort_by_input": {"sort": "-input"},
+    "warmest_first": {"sort": f"-{DB}"},
+    "half_life_ascending": {"sort": "half_life"},  # half the chains have none: they come last
+    "filter_model": {"model": "taef2"},
+    "filter_sweep": {"sweep": "small", "sort": SSIM},
+    "filter_status_stopped": {"status": "stopped", "sort": f"-{DB}"},  # 1 run of 100
+    "filter_status_done": {"status": "done", "sort": f"-{DB}"},  # 99 runs of 100
+    "one_model_page_40": {"model": "taef2", "sort": f"-{SSIM}", "page": 40},
+    "ssim_below_0.5_sorted_by_half_life": {"where": f"{SSIM}<0.5", "sort": "half_life"},
+    "two_thresholds_sorted": {"where": [f"{SSIM}<0.5", f"{DB}>1"], "sort": f"-{RATE}"},
+    "threshold_model_sorted": {"model": "sd-turbo", "where": f"{DB}>2", "sort": SSIM},
+    "rare_threshold_sorted": {"where": f"{DB}>6", "sort": "half_life"},  # a few dozen chains
+    "page_500": {"page": 500},
+    "page_500_sorted": {"sort": f"-{SSIM}", "page": 500},
+    "last_page_sorted": {"sort": DB, "page": 2000},
+    "half_life_last_page": {"sort": "half_life", "page": 2000},  # among the chains without one
+    "sort_by_seed_page_500": {"sort": "seed", "page": 500},
+    "threshold_page_200": {"where": f"{SSIM}<0.5", "sort": f"-{DB}", "page": 200},
 }
 
 
-def table_times(base: str, n: int) -> dict[str, dict[str, float]]:
+class Changer:
+    """What "after a change" means: before each timed request another connection (as a run's report in
+    another process would) rewrites one run's summaries, so SQLite's page cache of the gallery's connection
+    is invalidated and the listing is read again."""
+
+    def __init__(self, ws: Path, run: str) -> None:
+        self.store, self.run, self.k = Store(ws), run, 0
+        self.numbers = self.store.chain_summaries(run)
+
+    def __call__(self) -> None:
+        self.k += 1
+        scale = 1 + 1e-9 * self.k
+        rows = self.numbers.items()
+        again = {c: {n: v if v is None else v * scale for n, v in row.items()} for c, row in rows}
+        self.store.set_chain_summaries(self.run, again)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def table_times(base: str, n: int, ws: Path, changed_run: str) -> dict[str, dict[str, float]]:
+    """Median and p95 of each shape of ``GET /chains``, every request right after a change."""
     out = {}
+    change = Changer(ws, changed_run)
     with httpx.Client(base_url=base, timeout=120) as client:
         for name, params in TABLE_QUERIES.items():
+            params = {**SHOWN_COLUMNS, **params}
             client.get("/chains", params=params).raise_for_status()  # warm the process, not a cache
-            samples = []
+            samples, changed = [], []
             for _ in range(n):
+                t = time.perf_counter()
+                change()
+                changed.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 client.get("/chains", params=params).raise_for_status()
                 samples.append(time.perf_counter() - t)
             out[name] = percentiles(samples)
+            print(f"  {name:40s} median {out[name]['median_ms']:7.1f} ms  p95 {out[name]['p95_ms']:7.1f} ms"
+                  f"  (change {1000 * statistics.median(changed):.0f} ms)", flush=True)  # fmt: skip
+    change.close()
     return out
 
 
@@ -215,7 +279,7 @@ def publish_numbers(ws: Path, chains: int, steps: int) -> dict[str, object]:
 
 
 def run_all(
-    ws: Path, n_chains: int, requests: int, publish_chains: int, publish_steps: int
+    ws: Path, n_chains: int, requests: int, publish_chains: int, publish_steps: int, bundle: bool = True
 ) -> dict[str, object]:
     ws.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -230,8 +294,10 @@ def run_all(
     store.set_run_status("bench-0000", "interrupted")  # the bundle's chains: the status filter selects them
     store.close()
     with GalleryServer(ws / "table") as base:
-        results["table"] = table_times(base, requests)
-        results["bundle"] = bundle_times(base)
+        last_run = f"bench-{max(1, n_chains // CHAINS_PER_RUN) - 1:04d}"
+        results["table"] = table_times(base, requests, ws / "table", last_run)
+        if bundle:
+            results["bundle"] = bundle_times(base)
     if publish_chains:
         results["publish"] = publish_numbers(ws, publish_chains, publish_steps)
     return results

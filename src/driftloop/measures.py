@@ -24,8 +24,11 @@ __all__ = [
     "MEASURES",
     "NEGLIGIBLE_LAB",
     "PLOT_LABELS",
+    "STEP_MARKS",
+    "SUMMARY_STATS",
     "Measure",
     "column_descriptions",
+    "summary_columns",
 ]
 
 # Below this many CIELAB units a net change is not worth a sentence (a just-noticeable colour difference
@@ -247,3 +250,16 @@ def column_descriptions(group: str) -> dict[str, str]:
 TABLE_ORDER: tuple[str, ...] = (*column_descriptions("core"), *column_descriptions("perceptual"))
 """The order of metric columns in a run's table (the export, the report): the standard suite, then the
 perceptual scores; other measured columns (faces) follow in the order they were stored."""
+
+SUMMARY_STATS: tuple[str, ...] = ("final", "change", "rate")
+"""What a chain's summary says of a measure, as the column ``MEASURE.STAT``: its value at the last step,
+that minus its value at step 0, and its per-step rate."""
+STEP_MARKS: tuple[str, ...] = ("half_life", "fixed_point", "face_lost", "last_step")
+"""A chain's marked steps, each a summary column of its own: the first step with SSIM to the original
+below 0.5, the first step of a fixed point, the first step without the face, and its last step."""
+
+
+def summary_columns() -> tuple[str, ...]:
+    """Every number a chain's summary can store, by column name: the marked steps, then each measure's
+    statistics (the columns of the workspace's ``chain_summaries`` table and of the gallery's table)."""
+    return (*STEP_MARKS, *(f"{m}.{s}" for m in MEASURES for s in SUMMARY_STATS))

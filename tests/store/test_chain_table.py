@@ -1,14 +1,16 @@
-"""The chains table in SQL: stored summary numbers filtered, sorted (no number: last) and paged; and a
-schema-2 workspace gains the summaries table when opened."""
+"""The chains table in SQL: stored summary numbers filtered, sorted (no number: last) and paged, every page
+in the reference order, by walking indexes."""
 
 from __future__ import annotations
 
-import sqlite3
+import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from driftloop.store import SCHEMA_VERSION, Store
+from driftloop.errors import StoreError
+from driftloop.store import Store
 from driftloop.store.chain_table import ChainQuery, Threshold, query_chains, summary_sums
 
 
@@ -51,23 +53,103 @@ def test_model_sweep_status_and_pages(store: Store) -> None:
     assert last.page == 3 and len(last.rows) == 2  # a page past the end is the last page
 
 
+def test_every_chain_is_listed_before_it_has_numbers(tmp_path: Path) -> None:
+    s = Store(tmp_path / "ws")
+    s.create_run("r", "m", 3, {}, {}, {}, {}, [("a.png", "h", 0), ("b.png", "h", 1)])
+    assert s.chain_summaries("r") == {}
+    page = query_chains(s, ChainQuery(columns=("half_life",), sort="-half_life"))
+    assert ids(page) == ["r:0", "r:1"] and page.rows[0].values == {"half_life": None}
+
+
+def test_the_order_of_every_page_of_every_sort(tmp_path: Path) -> None:
+    """Every page, both ways, of a number with ties and gaps (and with a filter and a threshold) is the
+    reference order: numbers sorted (ties in the order the chains were made, reversed when descending),
+    then the chains without the number in the order they were made."""
+    rng = random.Random(3)
+    s = Store(tmp_path / "ws")
+    made, numbers = [], {}
+    for i in range(4):
+        model = ("a", "b", "a", "a")[i]
+        s.create_run(f"r{i}", model, 9, {}, {}, {}, {}, [("x.png", "h", c) for c in range(9)])
+        rows = {c: {"half_life": rng.choice([None, 1.0, 2.0, 3.0]), "lab_b_mean.change": rng.uniform(-1, 1)}
+                for c in range(9)}  # fmt: skip
+        s.set_chain_summaries(f"r{i}", rows)
+        for c in range(9):
+            made.append((f"r{i}:{c}", model))
+            numbers[f"r{i}:{c}"] = rows[c]
+
+    def reference(desc: bool, keep) -> list[str]:
+        order = {k: n for n, (k, _) in enumerate(made)}
+        chosen = [k for k, m in made if keep(k, m)]
+        have = [k for k in chosen if numbers[k]["half_life"] is not None]
+        have.sort(key=lambda k: (numbers[k]["half_life"], order[k]), reverse=desc)
+        return have + [k for k in chosen if numbers[k]["half_life"] is None]
+
+    db = "lab_b_mean.change"
+    cases = [  # every chain (a walk); few of them (collected, sorted in SQL); most of them (a walk with a
+        # test per chain); a threshold; two filters that keep few (one pass, sorted in Python)
+        (ChainQuery(), lambda k, m: True),
+        (ChainQuery(model="b"), lambda k, m: m == "b"),
+        (ChainQuery(model="a"), lambda k, m: m == "a"),
+        (ChainQuery(where=(Threshold(db, ">", 0.0),)), lambda k, m: numbers[k][db] > 0),
+        (ChainQuery(model="a", where=(Threshold(db, ">", 0.5),)),
+         lambda k, m: m == "a" and numbers[k][db] > 0.5),
+    ]  # fmt: skip
+    for base, keep in cases:
+        for desc in (False, True):
+            want = reference(desc, keep)
+            got = []
+            for page in range(1, -(-len(want) // 4) + 1):
+                q = replace(base, sort="-half_life" if desc else "half_life", page=page, per_page=4)
+                got += ids(query_chains(s, q))
+            assert got == want, (base, desc)
+
+
+def test_built_in_sorts_newest_run_first(store: Store) -> None:
+    newest = query_chains(store, ChainQuery(per_page=100))
+    assert ids(newest)[:5] == ["r2:0", "r2:1", "r2:2", "r2:3", "r1:0"]
+    by_model = query_chains(store, ChainQuery(sort="model", per_page=100))
+    assert [r.model for r in by_model.rows] == ["jpeg"] * 4 + ["taef2"] * 8
+    assert ids(by_model)[4:6] == ["r2:0", "r2:1"]  # ties: the newest run first
+    by_seed = query_chains(store, ChainQuery(sort="-seed", per_page=3))
+    assert [r.seed for r in by_seed.rows] == [3, 3, 3] and by_seed.pages == 4
+
+
+def test_the_query_walks_an_index(store: Store) -> None:
+    """A sort by a number walks its column's index (no sort of every chain) unless the filters select
+    fewer chains than that would visit (then they are collected and sorted), a threshold reads its range,
+    and the newest-first page walks the runs' index: the plans that keep 100,000 chains fast."""
+    seen: list[str] = []
+    store._conn.set_trace_callback(seen.append)
+    col = "ssim_to_origin.final"
+
+    def plans(query: ChainQuery) -> list[str]:
+        seen.clear()
+        query_chains(store, query)
+        selects = [
+            q for q in seen if q.startswith("SELECT") and not any(w in q for w in (" k,", "frames", "MAX("))
+        ]
+        return [" ".join(r[3] for r in store._query(f"EXPLAIN QUERY PLAN {q}")) for q in selects]
+
+    walk = plans(ChainQuery(sort=f"-{col}", per_page=2))[1]  # 2 of 12: walk the column's index
+    assert "chain_summaries_by_ssim_to_origin__final" in walk and "TEMP B-TREE" not in walk
+    collect = plans(ChainQuery(model="jpeg", sort=f"-{col}", page=2, per_page=2))  # 4 chains of 12
+    assert all("ssim" not in p and "(run_id=?)" in p for p in collect)  # count, keys, then the one without
+    assert "TEMP B-TREE FOR ORDER BY" in collect[1]  # only the 4 chains are sorted
+    ranged = plans(ChainQuery(where=(Threshold(col, "<", 0.5),)))[0]
+    assert "chain_summaries_by_ssim_to_origin__final" in ranged
+    newest = plans(ChainQuery())[1]
+    assert "USE TEMP B-TREE FOR ORDER BY" not in newest  # at most each run's chains are put in order
+
+
 def test_a_bad_threshold_is_refused(store: Store) -> None:
     bad = ChainQuery(where=(Threshold("ssim_to_origin.final", "; DROP", 1.0),))
     with pytest.raises(ValueError, match="not a threshold"):
         query_chains(store, bad)
-
-
-def test_a_schema_2_workspace_gains_the_summaries_table(tmp_path: Path) -> None:
-    Store(tmp_path / "ws").close()
-    db = tmp_path / "ws" / "driftloop.db"
-    with sqlite3.connect(db) as conn:  # as schema 2 left it
-        conn.execute("DROP TABLE chain_summaries")
-        conn.execute("PRAGMA user_version = 2")
-    Store(tmp_path / "ws").close()
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"chain_summaries", "chain_summaries_by_value"} <= names
+    odd = query_chains(store, ChainQuery(where=(Threshold('x" OR 1=1 --', "<", 1.0),)))
+    assert odd.total == 0 and odd.rows == []  # a name the table has no column for: no chain passes
+    with pytest.raises(StoreError, match="not a chain summary column"):
+        store.set_chain_summaries("r0", {0: {'x" = 1 --': 1.0}})
 
 
 def test_summary_sums_over_whole_runs_and_some_chains(store: Store) -> None:

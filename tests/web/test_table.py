@@ -170,3 +170,11 @@ def test_the_chain_and_compare_views_name_the_arm(tmp_path: Path) -> None:
     captions = re.findall(r'data-label="([^"]+)"', compare)
     assert captions == ["taef2 · chain 0 · seed 0", "taef2 + stabilize=colour:lab · chain 0 · seed 0"]
     assert client.get(f"/runs/{lab}/chains/0/data.json").json()["model"] == "taef2 + stabilize=colour:lab"
+
+
+def test_the_filters_offer_every_model_and_sweep(client: TestClient, gallery_ws: Path) -> None:
+    page = client.get("/chains").text
+    models = {r.model for r in api.runs(gallery_ws)}
+    offered = set(re.findall(r'<option value="([^"]+)"', page))  # models: the stored spec is the value
+    offered |= set(re.findall(r"<option (?:selected)?>([^<]+)</option>", page))
+    assert models <= offered and "tiny" in offered

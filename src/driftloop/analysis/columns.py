@@ -16,15 +16,18 @@ from collections.abc import Sequence
 import pandas as pd
 
 from driftloop.analysis.chains import COLOUR_MEASURES, ChainSummary, chain_rows, numeric_column
-from driftloop.measures import MEASURES, TABLE_ORDER
+from driftloop.measures import MEASURES, STEP_MARKS, SUMMARY_STATS, TABLE_ORDER
 
-STATS = {"final": "at the last step", "change": "change from the original", "rate": "per step (whole chain)"}
-STEP_COLUMNS = {
-    "half_life": "half-life (first step with SSIM < 0.5)",
-    "fixed_point": "first step of a fixed point",
-    "face_lost": "first step without the face",
-    "last_step": "last step",
-}
+STATS = dict(zip(SUMMARY_STATS, ("at the last step", "change from the original", "per step (whole chain)"),
+                 strict=True))  # fmt: skip
+STEP_COLUMNS = dict(
+    zip(
+        STEP_MARKS,
+        ("half-life (first step with SSIM < 0.5)", "first step of a fixed point",
+         "first step without the face", "last step"),
+        strict=True,
+    )
+)  # fmt: skip
 
 
 def _title(measure: str) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.errors import ReadOnlyWorkspaceError, RunNotFoundError, StoreError, storage_problem
+from driftloop.store import summary_table
 from driftloop.store.schema import migrate, readable_version
 
 DB_NAME = "driftloop.db"
@@ -152,6 +153,7 @@ class Store:
             if readonly:
                 self._conn = self._open_readonly()
                 readable_version(self._conn, self.db_path)  # read as it is: nothing is migrated
+                self.summary_columns = summary_table.stored_columns(self._conn)
                 return
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / "runs").mkdir(exist_ok=True)
@@ -167,6 +169,7 @@ class Store:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             migrate(self._conn, self.db_path)
+            self.summary_columns = summary_table.stored_columns(self._conn)  # the chain table's numbers
         except (sqlite3.DatabaseError, OSError) as exc:
             problem = storage_problem(exc, self.root)
             if problem is not None:
@@ -262,6 +265,10 @@ class Store:
                 "INSERT INTO chains(run_id, chain, input_path, input_sha256, seed, status) "
                 "VALUES (?, ?, ?, ?, ?, 'running')",
                 [(run_id, i, p, h, s) for i, (p, h, s) in enumerate(chains)],
+            )
+            db.executemany(  # every chain is a row of the table of numbers, before it has any
+                "INSERT INTO chain_summaries(run_id, chain) VALUES (?, ?)",
+                [(run_id, i) for i in range(len(chains))],
             )
 
     def delete_run(self, run_id: str) -> None:
@@ -499,21 +506,16 @@ class Store:
             db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
 
     def set_chain_summaries(self, run_id: str, rows: dict[int, dict[str, float | None]]) -> None:
-        """Replace a run's stored per-chain summary numbers ({chain: {name: value}}), in one transaction."""
+        """Replace a run's stored per-chain summary numbers ({chain: {column: value}}), in one transaction;
+        a column outside the vocabulary (:func:`driftloop.measures.summary_columns`) is an error."""
         with self.transaction() as db:
-            db.execute("DELETE FROM chain_summaries WHERE run_id = ?", (run_id,))
-            db.executemany(
-                "INSERT INTO chain_summaries(run_id, chain, name, value) VALUES (?, ?, ?, ?)",
-                [(run_id, c, k, v) for c, values in rows.items() for k, v in values.items()],
-            )
+            summary_table.write(db, self.summary_columns, run_id, rows)
 
-    def chain_summaries(self, run_id: str) -> dict[int, dict[str, float | None]]:
-        """A run's stored per-chain summary numbers, by chain (empty before its first report)."""
-        out: dict[int, dict[str, float | None]] = {}
-        rows = self._query("SELECT chain, name, value FROM chain_summaries WHERE run_id = ?", (run_id,))
-        for r in rows:
-            out.setdefault(r["chain"], {})[r["name"]] = r["value"]
-        return out
+    def chain_summaries(self, run_id: str) -> dict[int, dict[str, float]]:
+        """A run's stored per-chain summary numbers, by chain: the chains that have any, with the numbers
+        they have (empty before its first report)."""
+        with self._lock:
+            return summary_table.read(self._conn, self.summary_columns, run_id)
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def save_sweep(self, name: str, spec: dict[str, Any]) -> None:

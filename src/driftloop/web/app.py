@@ -209,11 +209,11 @@ def create_app(
         view, query = picked
         if any(value == "" for _, value in request.query_params.multi_items()):
             return RedirectResponse(view.link(), 303)  # the form's empty fields: the address to bookmark
-        listing = data.runs(per_page=1)  # the models and sweeps the filters offer
+        models, sweeps = data.table_choices()  # what the filters offer
         table = data.chain_table(query)
         marked = [f"{r.run_id}:{r.chain}" for r in table.rows]  # the page's rows, marked in their bundle
-        return page(request, "chains.html", view=view, table=table, choices=column_choices(),
-                    models=listing.models, sweeps=listing.sweeps, per_page_choices=PER_PAGE_CHOICES,
+        return page(request, "chains.html", view=view, table=table, choices=column_choices(), models=models,
+                    sweeps=sweeps, per_page_choices=PER_PAGE_CHOICES,
                     bundle_link=view.bundle_link(marked))  # fmt: skip
 
     def bundle_query(query: ChainQuery, measure: str, by: str) -> ChainQuery:

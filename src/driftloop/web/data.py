@@ -279,6 +279,16 @@ class GalleryData:
         names |= set(self._summaries()[1].values()) if self.exists() else set()
         return sorted(names)
 
+    def table_choices(self) -> tuple[list[str], list[str]]:
+        """The models and sweeps the chains table's filters offer, from the runs' rows alone: not the run
+        listing, which reads every chain's progress (most of a table page's time after a change, at
+        100,000 chains)."""
+        if not self.exists():
+            return [], []
+        rows = self._store().run_list()
+        folders = {p.name for p in (self.root / "sweeps").glob("*") if p.is_dir()}
+        return sorted({r.model for r in rows}), sorted(folders | {r.sweep for r in rows if r.sweep})
+
     def runs(
         self,
         model: str | None = None,
