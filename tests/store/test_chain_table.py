@@ -71,7 +71,8 @@ def test_the_order_of_every_page_of_every_sort(tmp_path: Path) -> None:
     for i in range(4):
         model = ("a", "b", "a", "a")[i]
         s.create_run(f"r{i}", model, 9, {}, {}, {}, {}, [("x.png", "h", c) for c in range(9)])
-        rows = {c: {"half_life": rng.choice([None, 1.0, 2.0, 3.0]), "lab_b_mean.change": rng.uniform(-1, 1)}
+        rows = {c: {"half_life": rng.choice([None, 1.0, 2.0, 3.0]), "lab_b_mean.change": rng.uniform(-1, 1),
+                    "ssim_to_origin.final": rng.choice([None, rng.uniform(0, 1)])}
                 for c in range(9)}  # fmt: skip
         s.set_chain_summaries(f"r{i}", rows)
         for c in range(9):
@@ -85,7 +86,7 @@ def test_the_order_of_every_page_of_every_sort(tmp_path: Path) -> None:
         have.sort(key=lambda k: (numbers[k]["half_life"], order[k]), reverse=desc)
         return have + [k for k in chosen if numbers[k]["half_life"] is None]
 
-    db = "lab_b_mean.change"
+    db, ssim = "lab_b_mean.change", "ssim_to_origin.final"
     cases = [  # every chain (a walk); few of them (collected, sorted in SQL); most of them (a walk with a
         # test per chain); a threshold; two filters that keep few (one pass, sorted in Python)
         (ChainQuery(), lambda k, m: True),
@@ -94,6 +95,12 @@ def test_the_order_of_every_page_of_every_sort(tmp_path: Path) -> None:
         (ChainQuery(where=(Threshold(db, ">", 0.0),)), lambda k, m: numbers[k][db] > 0),
         (ChainQuery(model="a", where=(Threshold(db, ">", 0.5),)),
          lambda k, m: m == "a" and numbers[k][db] > 0.5),
+        # thresholds alone: their indexes' rowids intersected, the sort's index walked (the kept chains
+        # without a half-life last), and the sort's own column as one of them
+        (ChainQuery(where=(Threshold(db, ">", -0.9), Threshold(ssim, "<", 0.95))),
+         lambda k, m: numbers[k][db] > -0.9 and (numbers[k][ssim] or 9) < 0.95),
+        (ChainQuery(where=(Threshold(db, ">", -0.8), Threshold("half_life", ">=", 2.0))),
+         lambda k, m: numbers[k][db] > -0.8 and (numbers[k]["half_life"] or 0) >= 2.0),
     ]  # fmt: skip
     for base, keep in cases:
         for desc in (False, True):

@@ -214,6 +214,39 @@ def _page_keys(
     return _keys(store, sql, f.args, limit, offset)
 
 
+def _kept(store: Store, query: ChainQuery) -> set[int]:
+    """The chains that pass every threshold: each threshold's chains read from its column's index alone
+    (the index holds the number and the rowid: no wide row is read), intersected. Two thresholds each
+    keeping half of 100,000 chains: about 45 ms, where testing one threshold on the rows the other's index
+    finds reads some 25,000 rows of 130 columns (85–140 ms right after a change)."""
+    kept: set[int] | None = None
+    for t in query.where:
+        q = column_sql(t.name)
+        sql = f"SELECT rowid FROM chain_summaries INDEXED BY {index_name(t.name)} WHERE {q} {t.op} ?"
+        found = {r[0] for r in store._query(sql, (t.value,))}
+        kept = found if kept is None else kept & found
+    return kept or set()
+
+
+def _walk_kept(store: Store, sort: str, kept: set[int], offset: int, limit: int) -> list[int]:
+    """The page of ``kept`` in the order of a number column: its index walked (index-only) in growing
+    chunks until the page is full; the kept chains without the number after them, in the order they were
+    made (as :func:`_page_keys` orders them)."""
+    key, way = sort.lstrip("-"), "DESC" if sort.startswith("-") else "ASC"
+    q = column_sql(key)
+    sql = (f"SELECT rowid FROM chain_summaries INDEXED BY {index_name(key)} WHERE {q} IS NOT NULL "
+           f"ORDER BY {q} {way}, rowid {way} LIMIT ? OFFSET ?")  # fmt: skip
+    need, hits, start, chunk = offset + limit, [], 0, 4 * (offset + limit) + 1000
+    while len(hits) < need:
+        got = store._query(sql, (chunk, start))
+        hits += [r[0] for r in got if r[0] in kept]
+        if len(got) < chunk:  # the whole index walked: the kept chains without the number come last
+            hits += sorted(kept.difference(hits))
+            break
+        start, chunk = start + chunk, chunk * 4
+    return hits[offset:need]
+
+
 def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
     """One page of the chains ``query`` selects, sorted, with the numbers of its columns (and of its sort
     and thresholds): a count and the page's keys (or every selected chain's, when the filters are
@@ -224,13 +257,18 @@ def query_chains(store: Store, query: ChainQuery) -> ChainTablePage:
     if any(t.name not in store.summary_columns for t in query.where):
         return ChainTablePage([], 0, 1, 1)  # a number this workspace has no column for: no chain has it
     f = _filters(query)
-    known, collected, walk = _plan(store, query, f)
+    key = query.sort.lstrip("-")
+    by_indexes = not f.runs and len(query.where) > 1 and key in store.summary_columns  # thresholds alone
+    kept = _kept(store, query) if by_indexes else None
+    known, collected, walk = (len(kept), None, True) if kept is not None else _plan(store, query, f)
     total = known if known is not None else _count(store, f.on_numbers(), f.args)
     per_page = max(1, query.per_page)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, query.page), pages)
     offset = (page - 1) * per_page
-    if collected is not None:
+    if kept is not None:
+        keys = _walk_kept(store, query.sort, kept, offset, per_page) if kept else []
+    elif collected is not None:
         keys = collected[offset : offset + per_page]
     else:
         keys = _page_keys(store, query, f, offset, per_page, walk) if total else []
