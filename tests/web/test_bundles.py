@@ -100,6 +100,17 @@ def test_a_stabilized_arm_is_a_group_of_its_own() -> None:
     assert [len(g["chains"]) for g in by_stabilizer["groups"]] == [4, 8]
 
 
+def test_chains_grouped_by_their_conversation_context() -> None:
+    """The context of a conversation model (the whole thread, a window, fresh requests) groups its chains
+    across models; a model that is not a conversation is its own group."""
+    specs = ["openai-thread:gpt-image-2", "openai-thread:gpt-image-2,window=4",
+             "gemini-thread:gemini-3-pro-image", "openai-thread:gpt-image-2,window=0", "jpeg"]  # fmt: skip
+    rows = [row(f"r{k}", 0, spec, "a", 0) for k, spec in enumerate(specs)]
+    values = [(f"r{k}", 0, s, 1.0 - 0.1 * k * s) for k in range(len(specs)) for s in range(3)]
+    got = {g["name"]: len(g["chains"]) for g in build_bundle(rows, values, "context", {})["groups"]}
+    assert got == {"thread": 2, "window=4": 1, "fresh": 1, "no conversation": 1}
+
+
 def test_the_tables_page_is_marked_in_its_bundle(client: TestClient) -> None:
     """ "these chains as bundles" opens on the sorted column's measure with the page's rows marked; the
     bundle's data names them, its groups are unchanged, and the mark stays in the page's form."""

@@ -1,8 +1,8 @@
 """Bundles of curves: every chain's curve of one measure, grouped by arm (its model with its stabilizer, if
-any), by stabilizer or by source image, with each group's mean and its 95% band at every step, and the
-chains a table's page marked, as the data the chart module's ``assets/bundles.js`` draws: the gallery's
-``/bundles`` (JSON per request) and a published site's ``bundles.html`` (one data file per measure, every
-chain's curve in it once for all groupings: :func:`shared_bundle`).
+any), by stabilizer, by conversation context or by source image, with each group's mean and its 95% band
+at every step, and the chains a table's page marked, as the data the chart module's ``assets/bundles.js``
+draws: the gallery's ``/bundles`` (JSON per request) and a published site's ``bundles.html`` (one data
+file per measure, every chain's curve in it once for all groupings: :func:`shared_bundle`).
 
 The band is :func:`driftloop.analysis.intervals.mean_ci` over the group's chains at that step, clustered by
 source image (Student's t over the image means, the "t over images" row of ``benchmarks/coverage.py``, as
@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
+from driftloop.analysis.arms import context_of, fresh_control
 from driftloop.analysis.curves import MIN_BAND_CHAINS
 from driftloop.analysis.intervals import mean_ci
 from driftloop.config import arm_label
@@ -27,7 +29,8 @@ from driftloop.store.chain_table import ChainTableRow
 
 BUNDLES_JS = "bundles.js"  # the chart module's bundles, in ``assets/`` beside ``charts.js``
 DEFAULT_MEASURE = "ssim_to_origin"  # what a bundle shows unless asked (or a table sorted by a measure)
-GROUPINGS = {"model": "model", "stabilizer": "stabilizer", "image": "source image"}
+GROUPINGS = {"model": "model", "stabilizer": "stabilizer", "context": "context", "image": "source image"}
+NO_CONVERSATION = "no conversation"  # the context of a model that is not a conversation: a request a copy
 MAX_CHAINS = 5000  # a bundle beyond this many chains is not drawn (narrow the selection)
 DIGITS = 5  # significant digits sent to the browser: far below what a plot shows, a third of the bytes
 
@@ -43,13 +46,23 @@ def stabilizer_of(config: Mapping[str, Any]) -> str:
     return str(config.get("stabilize") or "none")
 
 
+@lru_cache(maxsize=1024)
+def context_label(model: str) -> str:
+    """A chain's conversation context as a bundle groups it: ``thread``, ``window=K`` or ``fresh`` (a
+    conversation model's modes, :func:`driftloop.analysis.arms.context_of`), or ``no conversation``."""
+    return context_of(model) if fresh_control(model) is not None else NO_CONVERSATION
+
+
 def group_of(row: ChainTableRow, by: str, stabilizers: Mapping[str, str]) -> str:
     """The group a chain is drawn in: its arm (the model as people read it, with its stabilizer: ``taef2``
     and ``taef2 + stabilize=colour:lab`` are two groups with a mean each), its run's stabilizer or its
-    source image's file name. ``stabilizers`` (run → spec) overrides the row's own stabilizer."""
+    source image's file name, or its conversation context (:func:`context_label`). ``stabilizers`` (run →
+    spec) overrides the row's own stabilizer."""
     stabilizer = stabilizers.get(row.run_id, row.stabilize)
     if by == "stabilizer":
         return stabilizer
+    if by == "context":
+        return context_label(row.model)
     if by == "image":
         return row.input_path.replace("\\", "/").rsplit("/", 1)[-1]
     return spec_label(arm_label(row.model, stabilizer))
