@@ -53,6 +53,19 @@ def test_a_slot_adds_up_copies_failures_and_restarts_across_its_workers(tmp_path
     assert (w1["copies"], w1["failures"], w1["restarts"]) == (8, 1, 1)
 
 
+def test_a_worker_still_starting_at_the_end_was_not_needed(tmp_path, monkeypatch) -> None:
+    board = _board(tmp_path, [100.0], monkeypatch)
+    board.started(0, "driftloop:R:w0")
+    board.started(1, "driftloop:R:w1")
+    board.ready(0, {"node": "n1", "host": "h1", "device": "cpu"})
+    board.state(0, "working")
+    board.copies(0, 24)
+    board.close()  # w1's model was still loading when w0 had made every copy
+    w0, w1 = read_workers(tmp_path)
+    assert (w0["state"], w0["node"]) == ("done", "n1")
+    assert (w1["state"], w1["node"], w1["copies"]) == ("not needed", "", 0)
+
+
 def test_reading_workers(tmp_path: Path) -> None:
     assert read_workers(tmp_path) == []  # a local run: no board
     (tmp_path / "workers.json").write_text("{not json")

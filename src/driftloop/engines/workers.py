@@ -32,7 +32,7 @@ class WorkerStatus:
     node: str = ""  # Ray node id
     host: str = ""
     device: str = ""
-    state: str = "starting"  # starting, working, idle, lost, done
+    state: str = "starting"  # starting, working, idle, lost, done, not needed
     copies: int = 0
     failures: int = 0
     restarts: int = 0
@@ -90,8 +90,12 @@ class WorkerBoard:
         self.write(force=True)
 
     def close(self) -> None:
+        """The run is over: every worker is done, except one lost, and one still starting, which the run
+        did not need (its model never loaded before the other workers had made every copy)."""
         for row in self.rows:
-            if row.state not in ("lost",):
+            if row.state == "starting":
+                row.state = "not needed"
+            elif row.state != "lost":
                 row.state = "done"
         self.write(force=True)
 
