@@ -6,8 +6,9 @@ watch where the model's errors take the picture.
 The statistics of the bias card and the run reports are public too, for a researcher's own table (one value
 per chain, with its source image and optionally its seed): :func:`mean_ci` and :func:`paired_diff_ci`; and
 for one chain's steps, :func:`chain_rate_ci` (its average change per step with an interval that holds on
-drifting chains); from their home :mod:`driftloop.analysis.intervals` (which also has ``sign_flip_test``,
-``unpaired_diff_ci`` and ``rate_over_chains_ci``).
+drifting chains, from :mod:`driftloop.analysis.chain_rate`, which also has ``rate_over_chains_ci``); the
+others from their home :mod:`driftloop.analysis.intervals` (which also has ``sign_flip_test`` and
+``unpaired_diff_ci``).
 
 The names below are loaded on first use (PEP 562), so ``import driftloop.cli`` (and ``driftloop --help``)
 does not pay for NumPy, pandas and the rest of the library.
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from driftloop.errors import DriftloopError
 
 if TYPE_CHECKING:
-    from driftloop.analysis.intervals import Interval, chain_rate_ci, mean_ci, paired_diff_ci
+    from driftloop.analysis.chain_rate import chain_rate_ci
+    from driftloop.analysis.intervals import Interval, mean_ci, paired_diff_ci
     from driftloop.api import RunHandle, import_chain, open_run, plan, resume, run, runs
     from driftloop.replicators.base import Backend, Replicator, Requirements
 
@@ -36,7 +38,7 @@ _LAZY = {
     "run": "driftloop.api",
     "runs": "driftloop.api",
     "Interval": "driftloop.analysis.intervals",
-    "chain_rate_ci": "driftloop.analysis.intervals",
+    "chain_rate_ci": "driftloop.analysis.chain_rate",
     "mean_ci": "driftloop.analysis.intervals",
     "paired_diff_ci": "driftloop.analysis.intervals",
     "Backend": "driftloop.replicators.base",

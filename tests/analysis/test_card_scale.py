@@ -13,8 +13,9 @@ import pytest
 from driftloop.analysis import attractors
 from driftloop.analysis.attractors import find_attractors
 from driftloop.analysis.bias import chain_statistics
+from driftloop.analysis.chain_rate import chain_rate_ci
 from driftloop.analysis.chains import fixed_point_step, fixed_point_steps
-from driftloop.analysis.intervals import _additive_fit, chain_rate_ci
+from driftloop.analysis.intervals import _additive_fit
 
 
 def _table(seed: int = 0, n_chains: int = 40) -> pd.DataFrame:

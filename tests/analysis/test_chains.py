@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftloop.analysis.chain_rate import chain_rate_ci
 from driftloop.analysis.chains import ChainSummary, run_overview, summarize_chain, summarize_run
-from driftloop.analysis.intervals import chain_rate_ci
 from driftloop.analysis.stats import Rate
 from driftloop.analysis.text import sentences
 

@@ -12,7 +12,7 @@ columns of :mod:`driftloop.metrics` (plus optional face columns). Statistics, ex
   at the chain's own last step;
 * rate: the average change per step over the chain's steps (all of them by default; ``0..rate_steps`` when
   given), ``(v(last) − v(first)) / (steps between them)``, with its own interval
-  (:func:`driftloop.analysis.intervals.chain_rate_ci`, kept in the column ``m:rate:ci``); needs two steps
+  (:func:`driftloop.analysis.chain_rate.chain_rate_ci`, kept in the column ``m:rate:ci``); needs two steps
   with values; a constant series has rate exactly 0.
 
 Missing values are left out: ``white_cast`` where ``white_cast_pixels`` is 0 (no bright near-neutral
@@ -27,7 +27,7 @@ images the same model noise; when that is the case and the seeds' shared effect 
 variance is the two-way image × seed one with Satterthwaite's df (``t over images and seeds``). A model
 whose chains all come from one image has no interval for the changes at steps (its chains say nothing about
 other images); its rate has the interval about that image that the run report prints too
-(:func:`driftloop.analysis.intervals.rate_over_chains_ci`: one chain's own interval, or its chains
+(:func:`driftloop.analysis.chain_rate.rate_over_chains_ci`: one chain's own interval, or its chains
 pooled), so the card and the report agree on when a rate has an interval. Simulated with a known truth
 (``benchmarks/coverage.py``), the intervals over images cover about 95% from 3 to 30 images when image
 effects are roughly normal; strongly skewed effects make every method tried fall short (the README gives
@@ -88,10 +88,11 @@ from driftloop.analysis.card import (
     MeasureResult,
     ModelCard,
 )
+from driftloop.analysis.chain_rate import chain_rate_ci, rate_over_chains_ci
 from driftloop.analysis.chains import numeric_column
 from driftloop.analysis.colour_reading import ColourReading, reading_of
 from driftloop.analysis.compare import compare_all
-from driftloop.analysis.intervals import Interval, chain_rate_ci, mean_ci, rate_over_chains_ci
+from driftloop.analysis.intervals import Interval, mean_ci
 from driftloop.analysis.stats import as_labels, seeded_rng
 from driftloop.analysis.text import colour_verdict, verdict
 from driftloop.metrics.face import first_lost_step
@@ -127,7 +128,7 @@ def chain_statistics(
 
     Without a ``model`` column every chain belongs to model ``"model"``; without an ``image`` (or
     ``input``) column every chain is its own image. ``rate_intervals``: whose chains get their own rate
-    interval in ``m:rate:ci`` (:func:`~driftloop.analysis.intervals.chain_rate_ci`, the slow part): ``all``,
+    interval in ``m:rate:ci`` (:func:`~driftloop.analysis.chain_rate.chain_rate_ci`, the slow part): ``all``,
     ``one image`` (models whose chains all come from one image: the only ones the card reads it for) or
     ``none``. Computed for the whole table at once, so its time grows linearly with the rows.
     """
@@ -249,7 +250,7 @@ def _chain_rows(df: pd.DataFrame) -> pd.DataFrame:
 def _window_rates(
     st: np.ndarray, v: np.ndarray, window: np.ndarray, first: np.ndarray, of: np.ndarray, n: int
 ) -> np.ndarray:
-    """Per chain, the rate :func:`~driftloop.analysis.intervals.chain_rate_ci` estimates: (last − first
+    """Per chain, the rate :func:`~driftloop.analysis.chain_rate.chain_rate_ci` estimates: (last − first
     value) / (steps between them) over its finite values in the window; 0 for a constant series,
     NaN below two values."""
     ok = window & np.isfinite(v)

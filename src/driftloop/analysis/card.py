@@ -207,9 +207,9 @@ METHODS: dict[str, str] = {
     "rate": (
         "per chain: the average change per step over the chain's steps (0..rate_steps when rate_steps is "
         "set), (value(last) − value(first)) / (steps between them); with one source image, its interval is "
-        "the chain's own (driftloop.analysis.intervals.chain_rate_ci: t on the increments, or a random walk "
-        "+ noise REML fit; none below 50 steps), its chains pooled (rate_over_chains_ci), as in the run "
-        "report"
+        "the chain's own (driftloop.analysis.chain_rate.chain_rate_ci: a random walk + noise REML fit, an "
+        "autoregression where a unit-root test says the measure reverts, a walk that stops or jumps once; "
+        "none below 100 steps), its chains pooled (rate_over_chains_ci), as in the run report"
     ),
     "estimate": (
         "mean of per-image means (each source image's chains averaged first; every image weighs the same)"

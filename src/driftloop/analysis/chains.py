@@ -14,11 +14,11 @@ Per chain (:func:`summarize_chain`):
 - **drift**: change of each colour measure from step 0 (ΔL*, Δa*, Δb*, ...) at chosen steps and at the
   chain's last step;
 - **rates**: the per-step drift rate of each colour measure, the average change per step over the whole
-  chain (or steps 0..k) with the 95% interval of :func:`driftloop.analysis.intervals.chain_rate_ci` (none
+  chain (or steps 0..k) with the 95% interval of :func:`driftloop.analysis.chain_rate.chain_rate_ci` (none
   for a chain too short for one that holds; the record says why).
 
 Across chains (:func:`run_overview`), a rate is
-:func:`driftloop.analysis.intervals.rate_over_chains_ci`: from two source images on, the mean of the
+:func:`driftloop.analysis.chain_rate.rate_over_chains_ci`: from two source images on, the mean of the
 per-image means of the per-chain rates with the 95% :func:`~driftloop.analysis.intervals.mean_ci` interval
 across images (chains, not frames, are the units, and chains of one image are averaged first); chains of
 one image pooled into an interval about that image. The bias card uses the same function, so the two agree
@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from driftloop._fs import json_safe
-from driftloop.analysis.intervals import Interval, chain_rate_ci, rate_over_chains_ci
+from driftloop.analysis.chain_rate import chain_rate_ci, rate_over_chains_ci
+from driftloop.analysis.intervals import Interval
 from driftloop.analysis.stats import Rate
 from driftloop.measures import MEASURES, Measure
 from driftloop.metrics.face import first_lost_step

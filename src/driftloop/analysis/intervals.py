@@ -32,34 +32,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import linalg, sparse, stats
+from scipy import sparse, stats
 from scipy.sparse import csgraph
 
 from driftloop.errors import DriftloopError
 
 __all__ = [
-    "CHAIN_RATE_MIN_STEPS",
     "METHOD_CONSTANT",
-    "METHOD_EXACT_LINE",
-    "METHOD_NOISE",
     "METHOD_NONE",
-    "METHOD_POOLED",
-    "METHOD_RANDOM_WALK",
     "METHOD_T",
     "METHOD_TWO_WAY",
     "METHOD_WELCH",
     "Interval",
     "SignFlipResult",
-    "chain_rate_ci",
     "image_differences",
     "mean_ci",
     "paired_diff_ci",
     "paired_permutation_test",
-    "rate_over_chains_ci",
     "sign_flip_test",
     "unpaired_diff_ci",
 ]
@@ -69,12 +62,6 @@ METHOD_TWO_WAY = "t over images and seeds"
 METHOD_WELCH = "Welch t over images (unpaired)"
 METHOD_CONSTANT = "all values equal"
 METHOD_NONE = "none"
-METHOD_RANDOM_WALK = "t on increments (random walk)"
-METHOD_NOISE = "random walk + noise (REML)"
-METHOD_EXACT_LINE = "exact line"
-METHOD_POOLED = "pooled chains of one image"
-# The fewest steps (increments) a chain needs for a rate interval that held in the coverage benchmark.
-CHAIN_RATE_MIN_STEPS = 50
 
 
 @dataclass(frozen=True)
@@ -84,11 +71,12 @@ class Interval:
     ``mean``, ``ci_low``, ``ci_high``, ``n_chains`` (= ``n_values``), ``n_images``, ``method``.
 
     ``mean``: the mean of per-image means (for a paired difference: of per-image differences; for
-    :func:`chain_rate_ci`: the chain's average change per step). ``ci_low`` and ``ci_high`` are None when
-    there is no interval; ``note`` then says why. ``se`` and ``df`` are the standard error and the t
-    distribution's degrees of freedom behind the interval (None without one). ``n_values``: finite values
-    used (chains; for one chain's rate, its points); ``n_dropped``: non-finite values left out;
-    ``n_left_out``: finite values on images the other side of a paired comparison does not have.
+    :func:`~driftloop.analysis.chain_rate.chain_rate_ci`: the chain's average change per step). ``ci_low``
+    and ``ci_high`` are None when there is no interval; ``note`` then says why. ``se`` and ``df`` are the
+    standard error and the t distribution's degrees of freedom behind the interval (None without one).
+    ``n_values``: finite values used (chains; for one chain's rate, its points); ``n_dropped``: non-finite
+    values left out; ``n_left_out``: finite values on images the other side of a paired comparison does not
+    have.
     """
 
     mean: float
@@ -294,162 +282,6 @@ def _interval(
     se = math.sqrt(var)
     low, high = _t_bounds(theta, se, df, level)
     return Interval(theta, low, high, level, method, g, n, dropped, left_out, se, df, n_seeds)
-
-
-# --------------------------------------------------------------------------------------- a chain's rate
-
-# The increments' MA parameter θ on a grid over [0, 1] (0: a random walk with drift; 1: a line plus
-# independent noise). θ is a ratio λ = θ / (1 − θ)² of noise variance to random-walk variance per step.
-_THETA = np.linspace(0.0, 1.0, 51)
-_RHO = np.array([1.0 if t == 1 else (t / (1 - t) ** 2) / (1 + t / (1 - t) ** 2) for t in _THETA])
-# Above this REML estimate of θ the noise part is used; at or below it, the random-walk interval (chosen in
-# benchmarks/chain_rate_coverage.py: random walks keep 94–95% from 50 steps, lines with noise 96–97%).
-_NOISE_THETA = 0.7
-
-
-def _chain_points(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """(steps, values) of the finite points, sorted by step, and how many points were dropped."""
-    xs, ys = _floats(x, "chain_rate_ci steps"), _floats(y, "chain_rate_ci values")
-    if xs.size != ys.size:
-        raise DriftloopError(f"chain_rate_ci: {xs.size} steps for {ys.size} values; give one step per value")
-    ok = np.isfinite(xs) & np.isfinite(ys)
-    order = np.argsort(xs[ok], kind="stable")
-    xs, ys = xs[ok][order], ys[ok][order]
-    twice = xs[1:][np.diff(xs) == 0]
-    if twice.size:
-        raise DriftloopError(f"chain_rate_ci: step {twice[0]:g} has two values; give one value per step")
-    return xs, ys, int((~ok).sum())
-
-
-def _reml_theta(gaps: np.ndarray, d: np.ndarray) -> tuple[float, float]:
-    """(θ, variance of Σd) of the best REML fit of ``y = μ·step + random walk + independent noise`` to the
-    increments ``d`` over ``gaps`` steps: Var(d) ∝ (1 − ρ)·diag(gaps) + ρ·T, T the tridiagonal (2, −1)
-    matrix of differenced noise, so Var(Σd) ∝ (1 − ρ)·Σgaps + 2ρ."""
-    m = d.size
-    best, var, theta = -math.inf, math.nan, 0.0
-    for t, rho in zip(_THETA, _RHO, strict=True):
-        band = np.zeros((2, m))
-        band[0, 1:] = -rho
-        band[1] = (1 - rho) * gaps + 2 * rho
-        chol = linalg.cholesky_banded(band)
-        solved = linalg.cho_solve_banded((chol, False), np.column_stack([d, gaps]))
-        zsz = float(gaps @ solved[:, 1])
-        q = float(d @ solved[:, 0]) - float(gaps @ solved[:, 0]) ** 2 / zsz
-        if q <= 0:
-            continue
-        s2 = q / (m - 1)
-        ll = -(m - 1) / 2 * math.log(s2) - float(np.log(chol[1]).sum()) - math.log(zsz) / 2
-        if ll > best:
-            best, theta, var = ll, float(t), s2 * ((1 - rho) * float(gaps.sum()) + 2 * rho)
-    return theta, var
-
-
-def chain_rate_ci(
-    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, level: float = 0.95
-) -> Interval:
-    """One chain's average change per step, with a ``level`` confidence interval that holds whether the
-    measure wanders like a random walk or scatters around a line.
-
-    ``x``: the step numbers (gaps allowed: steps 0, 1, 2, 3, 10 give four increments, the last over 7
-    steps); ``y``: the measure at those steps. Points with a non-finite step or value are dropped
-    (``n_dropped``).
-
-    **Estimand**: the average change per step over the chain, ``(y_last − y_first) / (x_last − x_first)``
-    in expectation: the mean of the expected per-step increments. Its estimate is that difference quotient
-    itself (not an OLS slope, which weighs steps differently and is not this quantity when the measure
-    saturates or jumps).
-
-    **Interval**: the increments ``d_i = y_i − y_(i−1)`` over ``g_i`` steps are fitted by restricted maximum
-    likelihood with the model ``y = μ·step + random walk + independent noise`` (an IMA(1,1) with drift: MA
-    parameter θ = 0 a random walk, θ = 1 a line plus noise). A copy chain adds each copy's error to the last,
-    so by default the interval is Student's t on the increments (variance Σ(d_i − μ̂g_i)²/g_i/(m − 1) per
-    step, df = m − 1, method ``t on increments (random walk)``); when the REML θ exceeds 0.7 (the points
-    scatter around a line more than they wander) the variance of ``Σd`` under the fitted model, df = m − 2
-    (method ``random walk + noise (REML)``). Coverage measured by ``benchmarks/chain_rate_coverage.py`` (the
-    README has the table), from 50 steps on: 94–95% for random walks, walks that stop and walks that stop
-    and jitter, 96–97% for lines with noise; conservative (98–100%, wider than needed) when the measure
-    reverts towards a level (AR(1) noise, a saturating curve), jumps once, or is a random walk seen through
-    independent noise, which one chain of 50–200 steps cannot tell from a random walk.
-
-    No interval (None bounds, ``note`` says why) with fewer than :data:`CHAIN_RATE_MIN_STEPS` increments:
-    at 20–24 the benchmark's random walks, walks that stop and noisy walks were covered 91.6–93.7% of the
-    time, under the 95% promised. An exactly straight
-    chain (every increment exactly μ per step, e.g. constant) has a zero-width interval (``exact line``).
-    """
-    level = _check_level(level)
-    xs, ys, dropped = _chain_points(x, y)
-    n = int(xs.size)
-    if n < 2:
-        return Interval(math.nan, None, None, level, METHOD_NONE, 1, n, dropped,
-                        note="fewer than two steps with a value: no rate")  # fmt: skip
-    gaps, d = np.diff(xs), np.diff(ys)
-    span = float(gaps.sum())
-    est = float(d.sum() / span)
-    m = int(d.size)
-    resid = (d - est * gaps) / np.sqrt(gaps)
-    rw_var = float(resid @ resid) / (m - 1) / span if m > 1 else math.nan
-    scale = float(np.abs(d / gaps).max())
-    if (m > 1 and math.sqrt(rw_var * span) <= 1e-9 * max(scale, 1e-300)) or np.ptp(ys) == 0:
-        est = 0.0 if np.ptp(ys) == 0 else est
-        return Interval(est, est, est, level, METHOD_EXACT_LINE, 1, n, dropped, 0, 0.0, float(max(m - 1, 1)),
-                        note="every increment is exactly the same per step: zero width")  # fmt: skip
-    if m < CHAIN_RATE_MIN_STEPS:
-        note = (
-            f"{m} step{'s' if m != 1 else ''} with a value: too short for an interval that holds "
-            f"(it needs {CHAIN_RATE_MIN_STEPS})"
-        )
-        return Interval(est, None, None, level, METHOD_NONE, 1, n, dropped, note=note)
-    theta, var_sum = _reml_theta(gaps, d)
-    if theta > _NOISE_THETA and math.isfinite(var_sum):
-        var, df, method = var_sum / span**2, float(m - 2), METHOD_NOISE
-    else:
-        var, df, method = rw_var, float(m - 1), METHOD_RANDOM_WALK
-    se = math.sqrt(var)
-    low, high = _t_bounds(est, se, df, level)
-    return Interval(est, low, high, level, method, 1, n, dropped, 0, se, df)
-
-
-def rate_over_chains_ci(
-    rates: Sequence[Interval],
-    images: Sequence[Any] | np.ndarray,
-    seeds: Sequence[Any] | np.ndarray | None = None,
-    level: float = 0.95,
-) -> Interval:
-    """The mean rate of several chains (each a :func:`chain_rate_ci` result) with its interval.
-
-    From two source images on: :func:`mean_ci` of the chains' estimates (the images are the units).
-    All chains of one image: the interval is about that image. Its chains are pooled: the mean of their
-    estimates with variance Σse²/k² and Welch–Satterthwaite df (chains with identical numbers, as a
-    deterministic model gives for every seed, count once); no interval if any chain has none.
-    One chain: its own interval. ``n_values`` counts chains here (as for :func:`mean_ci`), not points.
-    """
-    level = _check_level(level)
-    keep = [i for i, r in enumerate(rates) if math.isfinite(r.mean)]
-    labels = _labels(images, len(rates), "rate_over_chains_ci images")[keep]
-    chains = [rates[i] for i in keep]
-    if not chains:
-        return Interval(math.nan, None, None, level, METHOD_NONE, 0, 0, note="no chain has a rate")
-    if np.unique(labels).size > 1:
-        sds = None if seeds is None else _labels(seeds, len(rates), "rate_over_chains_ci seeds")[keep]
-        return _interval(np.array([r.mean for r in chains]), labels, sds, level, 0)
-    distinct = list({(r.mean, r.ci_low, r.ci_high): r for r in chains}.values())
-    n_values = len(chains)
-    if len(distinct) == 1:
-        return replace(distinct[0], n_values=n_values)
-    mean = float(np.mean([r.mean for r in distinct]))
-    missing = [r for r in distinct if r.se is None or r.df is None]
-    if missing:
-        note = f"{len(missing)} of {len(distinct)} chains have no interval ({missing[0].note})"
-        return Interval(mean, None, None, level, METHOD_NONE, 1, n_values, note=note)
-    k = len(distinct)
-    parts = np.array([(r.se / k) ** 2 for r in distinct])  # type: ignore[operator]
-    var = float(parts.sum())
-    if var == 0:
-        note = "the chains are exact lines with different rates: no spread to rest on"
-        return Interval(mean, None, None, level, METHOD_NONE, 1, n_values, note=note)
-    df = var**2 / float(np.sum(parts**2 / np.array([r.df for r in distinct])))
-    low, high = _t_bounds(mean, math.sqrt(var), df, level)
-    return Interval(mean, low, high, level, METHOD_POOLED, 1, n_values, 0, 0, math.sqrt(var), df)
 
 
 # ------------------------------------------------------------------------------------ paired differences

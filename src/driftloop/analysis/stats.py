@@ -44,9 +44,9 @@ ALPHA = 0.05
 @dataclass(frozen=True)
 class Rate:
     """Per-step drift rate of a measure with its 95% confidence interval: a chain summary's record of a
-    :func:`driftloop.analysis.intervals.chain_rate_ci` interval (the average change per step over steps
+    :func:`driftloop.analysis.chain_rate.chain_rate_ci` interval (the average change per step over steps
     0..``max_step``), or, across chains (``chains`` > 1), of
-    :func:`driftloop.analysis.intervals.rate_over_chains_ci`.
+    :func:`driftloop.analysis.chain_rate.rate_over_chains_ci`.
 
     ``n`` points (frames) went into it. The interval is NaN when there is none; ``note`` then says why.
     ``method``, ``se`` and ``df``: how the interval was made (see :mod:`driftloop.analysis.intervals`).

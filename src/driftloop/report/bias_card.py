@@ -148,7 +148,7 @@ def _overview(card: BiasCard) -> str:
         "intervals: Student's t on the per-image means (two-way image × seed when shared seeds matter), "
         "because chains of one image are not independent; differences are paired at the image level. "
         "A model with one source image has rate intervals about that image only (the chains' own, as in "
-        "the run report; none below 50 steps). "
+        "the run report; none below 100 steps). "
         "A change is reliable when its interval excludes 0; p-values come from a paired permutation test "
         "that flips the sign of each shared source image's difference "
         f"(up to {card.n_perm} relabellings, exact when there are fewer). Seed {card.seed}.</p>"

@@ -112,7 +112,7 @@ def summary_section(ctx: ReportContext) -> str:
     body += (
         '<p class="hint">Numbers in brackets are 95% confidence intervals; a drift rate is the average '
         "change per step of a measure (its interval allows for each copy adding its error to the last; none "
-        "for fewer than 50 steps). CIELAB: L* lightness, a* green (−) to red (+), "
+        "for fewer than 100 steps). CIELAB: L* lightness, a* green (−) to red (+), "
         "b* blue (−) to yellow (+).</p>"
     )
     if ctx.notes:
