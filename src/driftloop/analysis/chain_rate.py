@@ -9,9 +9,9 @@ narrow for the first, so :func:`chain_rate_ci` reads which kind a chain is, by a
 1. the copies stop changing (the last 3 increments exactly 0, or the second half's increments spread less
    than a quarter as much as the first half's, robustly): a walk that stops, Student's t on the increments;
 2. a unit-root test rejects the random walk: the augmented Dickey–Fuller regression with a trend, its lags
-   chosen by the modified AIC of Ng & Perron (2001) (so that a walk seen through noise, whose increments are
-   negatively correlated, is not taken for a measure that reverts), the Φ3 F test at 5%: the variance of the
-   total change under the fitted autoregression around a line;
+   chosen by the modified AIC of Ng & Perron (2001), up to 4 per 100 steps (so that a walk seen through
+   noise, whose increments are negatively correlated, is not taken for a measure that reverts), the Φ3 F
+   test at 5%: the variance of the total change under the fitted autoregression around a line;
 3. one increment more than 6 robust SDs from the median, and 3 times as far out as any other, is a jump:
    part of the rate, not of its error;
 4. otherwise a random walk + independent noise fitted by REML (the IMA(1,1) with drift), with its
@@ -71,9 +71,8 @@ METHOD_SPREAD = "t over chains of one image"
 CHAIN_RATE_MIN_STEPS = 100
 # The default branch's critical value is this × Student's t: with it the rule covers a random walk 95% of the
 # time although the unit-root test calls about 4% of walks reverting (simulated, 20,000 walks per length:
-# 1.213, 1.221, 1.175, 1.209 needed at 100, 150, 200, 400 steps; ``chain_rate_coverage.py --calibrate``).
+# 1.213, 1.227, 1.171, 1.188 needed at 100, 150, 200, 400 steps; ``chain_rate_coverage.py --calibrate``).
 WALK_WIDEN = 1.22
-_MAX_LAGS = 4  # lagged increments the unit-root regression may use
 _STOP_RATIO = 4.0  # first half's robust SD of increments over the second half's: the copies stopped changing
 _FIXED_POINT_STEPS = 3  # the last this many increments exactly 0: a fixed point
 _JUMP_Z = 6.0  # an increment this many robust SDs from the median is one jump ...
@@ -138,12 +137,21 @@ def _adf_design(ys: np.ndarray, k: int, first: int) -> tuple[np.ndarray, np.ndar
     return design, ys[rows + 1], t
 
 
+def _max_lags(m: int) -> int:
+    """The most lagged increments the unit-root regression may use: 4 per 100 steps, at most 12. A walk seen
+    through much noise needs many (at 200 steps and noise 3 times the step, 4 lags let the test call 22% of
+    such walks reverting, 8 lags 7%), but each lag costs power against a measure that reverts, which 100
+    steps cannot spare (AR(1) noise at 101 frames: 97.0% coverage with 4, 97.1–97.5% with 8–12)."""
+    return min(12, 4 * m // 100)
+
+
 def _maic_lags(ys: np.ndarray) -> int:
-    """Lagged increments for the unit-root regression by Ng & Perron's modified AIC (0..4, common sample):
-    the plain AIC picks too few lags when a walk is seen through noise, and the test then rejects it."""
-    best, lags = math.inf, 0
-    for k in range(_MAX_LAGS + 1):
-        design, resp, t = _adf_design(ys, k, _MAX_LAGS)
+    """Lagged increments for the unit-root regression by Ng & Perron's modified AIC (0 to
+    :func:`_max_lags`, common sample): the plain AIC picks too few lags when a walk is seen through noise,
+    and the test then rejects it."""
+    best, lags, most = math.inf, 0, _max_lags(ys.size - 1)
+    for k in range(most + 1):
+        design, resp, t = _adf_design(ys, k, most)
         coef = np.linalg.lstsq(design, resp, rcond=None)[0]
         resid = resp - design @ coef
         s2 = float(resid @ resid) / resp.size
@@ -170,7 +178,8 @@ def _reverting_variance(ys: np.ndarray) -> tuple[float, float] | None:
     transient far from the fitted line (a saturating curve, where the start is part of the expected path),
     2·(γ₀ − γ_m) when it is a draw from the stationary spread (within 4 γ₀^½ of the line: noise around it)."""
     m = ys.size - 1
-    design, resp, _ = _adf_design(ys, _maic_lags(ys), _MAX_LAGS)
+    most = _max_lags(m)
+    design, resp, _ = _adf_design(ys, _maic_lags(ys), most)
     n, p = design.shape
     coef, _, rank, _ = np.linalg.lstsq(design, resp, rcond=None)
     if rank < p or n - p < 10:
@@ -199,7 +208,7 @@ def _reverting_variance(ys: np.ndarray) -> tuple[float, float] | None:
     gamma0 = s2 * float(psi @ psi)
     # The fitted line α + βt: β = b/(1 − Σa), α from the intercept at t̄ and the AR's lags.
     beta = float(coef[1]) / (1 - persistence)
-    tbar = float(np.mean(np.arange(_MAX_LAGS + 1, m + 1)))
+    tbar = float(np.mean(np.arange(most + 1, m + 1)))
     lag_sum = float(np.arange(1, ar.size + 1) @ ar)
     alpha = (float(coef[0]) - float(coef[1]) * tbar - beta * lag_sum) / (1 - persistence)
     if abs(float(ys[0]) - alpha) <= _START_SDS * math.sqrt(gamma0):
