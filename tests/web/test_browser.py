@@ -92,8 +92,12 @@ def test_gallery_in_a_browser(
     tab.click("#start")
     tab.wait_for_url(f"{server}/runs/*", timeout=120_000)
     run_id = tab.url.rsplit("/", 1)[1]
+    # Done, and settled: a page that watched the run end reloads itself 300 ms later (it marks the <html>
+    # meanwhile), and a navigation started in that window is aborted by the reload.
     tab.wait_for_function(
-        "() => document.getElementById('status').textContent.trim() === 'done'", timeout=180_000
+        "() => document.getElementById('status')?.textContent.trim() === 'done'"
+        " && !document.documentElement.dataset.reloading",
+        timeout=180_000,
     )
     tab.screenshot(path=str(ARTIFACTS / "gallery-run.png"), full_page=True)
     run = api.open_run(run_id, gallery_ws)

@@ -39,7 +39,10 @@
     source.addEventListener("progress", e => update(JSON.parse(e.data)));
     source.addEventListener("end", e => {
       update(JSON.parse(e.data)); source.close();
-      if (document.getElementById("status")) setTimeout(() => location.reload(), 300);
+      if (document.getElementById("status")) {  // the run page shows the finished run: reload it, and say so
+        document.documentElement.dataset.reloading = "1";
+        setTimeout(() => location.reload(), 300);
+      }
       const live = el.closest(".live-run");  // the live page lists running runs only
       if (live) live.remove();
     });
