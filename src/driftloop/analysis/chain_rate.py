@@ -145,25 +145,25 @@ def _max_lags(m: int) -> int:
     return min(12, 4 * m // 100)
 
 
-def _maic_lags(ys: np.ndarray) -> int:
-    """Lagged increments for the unit-root regression by Ng & Perron's modified AIC (0 to
-    :func:`_max_lags`, common sample): the plain AIC picks too few lags when a walk is seen through noise,
-    and the test then rejects it."""
-    best, lags, most = math.inf, 0, _max_lags(ys.size - 1)
+def _adf_fit(ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(design, response, coefficients, rank) of the unit-root regression with its lagged increments chosen
+    by Ng & Perron's modified AIC (0 to :func:`_max_lags`, common sample): the plain AIC picks too few lags
+    when a walk is seen through noise, and the test then rejects it."""
+    best, most, chosen = math.inf, _max_lags(ys.size - 1), None
     for k in range(most + 1):
         design, resp, t = _adf_design(ys, k, most)
-        coef = np.linalg.lstsq(design, resp, rcond=None)[0]
+        coef, _, rank, _ = np.linalg.lstsq(design, resp, rcond=None)
         resid = resp - design @ coef
         s2 = float(resid @ resid) / resp.size
         if s2 <= 0:
-            return 0
+            return design, resp, coef, rank
         level = design[:, 2]
         detrended = level - np.polyval(np.polyfit(t, level, 1), t)
         tau = (float(coef[2]) - 1) ** 2 * float(detrended @ detrended) / s2
         crit = math.log(s2) + 2 * (tau + k) / resp.size
-        if crit < best:
-            best, lags = crit, k
-    return lags
+        if chosen is None or crit < best:
+            best, chosen = crit, (design, resp, coef, rank)
+    return chosen  # type: ignore[return-value]  # set at k = 0
 
 
 def _reverting_variance(ys: np.ndarray) -> tuple[float, float] | None:
@@ -178,10 +178,8 @@ def _reverting_variance(ys: np.ndarray) -> tuple[float, float] | None:
     transient far from the fitted line (a saturating curve, where the start is part of the expected path),
     2·(γ₀ − γ_m) when it is a draw from the stationary spread (within 4 γ₀^½ of the line: noise around it)."""
     m = ys.size - 1
-    most = _max_lags(m)
-    design, resp, _ = _adf_design(ys, _maic_lags(ys), most)
+    design, resp, coef, rank = _adf_fit(ys)
     n, p = design.shape
-    coef, _, rank, _ = np.linalg.lstsq(design, resp, rcond=None)
     if rank < p or n - p < 10:
         return None
     resid = resp - design @ coef
@@ -208,7 +206,7 @@ def _reverting_variance(ys: np.ndarray) -> tuple[float, float] | None:
     gamma0 = s2 * float(psi @ psi)
     # The fitted line α + βt: β = b/(1 − Σa), α from the intercept at t̄ and the AR's lags.
     beta = float(coef[1]) / (1 - persistence)
-    tbar = float(np.mean(np.arange(most + 1, m + 1)))
+    tbar = float(np.mean(np.arange(m - n + 1, m + 1)))  # the regression's steps
     lag_sum = float(np.arange(1, ar.size + 1) @ ar)
     alpha = (float(coef[0]) - float(coef[1]) * tbar - beta * lag_sum) / (1 - persistence)
     if abs(float(ys[0]) - alpha) <= _START_SDS * math.sqrt(gamma0):
